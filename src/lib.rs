@@ -1,0 +1,7 @@
+//! ceso — a scriptable shell for VMware vSphere.
+//!
+//! Layers, each depending only on the ones above it in this list:
+//! `vim` (SOAP client) → `config` → `ops` (typed operations) and the pure engines
+//! (`placement`, `backup_repo`) → surfaces (`cli`, `script`, `repl`).
+
+pub mod vim;

@@ -1,0 +1,385 @@
+//! One authenticated SOAP session with an ESXi host or a vCenter.
+//!
+//! The client is shared (`Arc`) by every concurrent operation on that endpoint: reqwest
+//! pools connections, the session cookie is read per call, and an expired session is
+//! re-established once, transparently, by whichever call notices first.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, RwLock};
+
+use super::envelope::{Envelope, Request};
+use super::error::Error;
+use super::moref::MoRef;
+use super::secret::Secret;
+use super::service_content::ServiceContent;
+use super::tls::{self, TlsMode};
+use super::xml::{self, Node};
+
+const SESSION_COOKIE: &str = "vmware_soap_session";
+
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The SDK URL, e.g. `https://esxi1.lab/sdk`.
+    pub url: String,
+    pub user: String,
+    pub password: Secret,
+    pub tls: TlsMode,
+    pub connect_timeout: Duration,
+    /// Upper bound for one SOAP round trip.
+    pub call_timeout: Duration,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    opts: ConnectOptions,
+    soap_action: String,
+    cookie: RwLock<Option<String>>,
+    /// Serialises re-logins so concurrent calls that all see an expired session log in once.
+    relogin: Mutex<()>,
+    content: ServiceContent,
+    trace: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("url", &self.opts.url).finish()
+    }
+}
+
+impl Client {
+    /// Retrieve the service content and log in.
+    pub async fn connect(opts: ConnectOptions) -> Result<Arc<Client>, Error> {
+        let http = tls::http_client(&opts.tls, opts.connect_timeout)?;
+        let trace = std::env::var_os("CESO_TRACE").is_some();
+        let mut client = Client {
+            http,
+            soap_action: "urn:vim25".into(),
+            cookie: RwLock::new(None),
+            relogin: Mutex::new(()),
+            content: placeholder_content(),
+            trace,
+            opts,
+        };
+        let service = MoRef::new("ServiceInstance", "ServiceInstance");
+        let answer = client
+            .send(&Request::new("RetrieveServiceContent", &service).finish())
+            .await?;
+        let content = answer
+            .child("returnval")
+            .and_then(ServiceContent::from_node)
+            .ok_or_else(|| {
+                Error::Decode(format!(
+                    "{} did not return a vSphere service content; is this an ESXi or vCenter SDK URL?",
+                    client.opts.url
+                ))
+            })?;
+        client.soap_action = format!("urn:vim25/{}", content.about.api_version);
+        client.content = content;
+        client.login().await?;
+        Ok(Arc::new(client))
+    }
+
+    pub fn content(&self) -> &ServiceContent {
+        &self.content
+    }
+
+    pub fn url(&self) -> &str {
+        &self.opts.url
+    }
+
+    pub fn user(&self) -> &str {
+        &self.opts.user
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The session cookie header value, for datastore HTTP transfers.
+    pub async fn cookie_header(&self) -> Option<String> {
+        self.cookie
+            .read()
+            .await
+            .as_ref()
+            .map(|c| format!("{SESSION_COOKIE}={c}"))
+    }
+
+    async fn login(&self) -> Result<(), Error> {
+        let manager = self
+            .content
+            .session_manager
+            .clone()
+            .ok_or_else(|| Error::Decode("the server has no SessionManager".into()))?;
+        let mut req = Request::new("Login", &manager);
+        req.text("userName", &self.opts.user)
+            .text("password", self.opts.password.expose());
+        *self.cookie.write().await = None;
+        self.send(&req.finish()).await.map_err(|e| match e {
+            Error::Fault { name, .. } if name == "InvalidLogin" => Error::Fault {
+                message: format!("login as '{}' refused: wrong user name or password", self.opts.user),
+                name,
+                object: None,
+                detail: Box::default(),
+            },
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    /// Log in again unless another call already did since `seen` was read.
+    pub async fn relogin(&self, seen: Option<String>) -> Result<(), Error> {
+        let _guard = self.relogin.lock().await;
+        if *self.cookie.read().await != seen {
+            return Ok(());
+        }
+        if self.trace {
+            eprintln!("[ceso] session expired on {}; logging in again", self.opts.url);
+        }
+        self.login().await
+    }
+
+    pub async fn logout(&self) -> Result<(), Error> {
+        if let Some(manager) = self.content.session_manager.clone() {
+            self.call(Request::new("Logout", &manager)).await?;
+        }
+        Ok(())
+    }
+
+    /// Invoke a method and return its response element (`<XxxResponse>`). A call that fails
+    /// with NotAuthenticated is retried once after a fresh login.
+    pub async fn call(&self, req: Request) -> Result<Node, Error> {
+        let envelope = req.finish();
+        let seen = self.cookie.read().await.clone();
+        match self.send(&envelope).await {
+            Err(e) if e.is_not_authenticated() && envelope.method != "Login" => {
+                self.relogin(seen).await?;
+                self.send(&envelope).await
+            }
+            other => other,
+        }
+    }
+
+    /// `call` and return the `returnval` element (absent for void methods).
+    pub async fn call_returnval(&self, req: Request) -> Result<Option<Node>, Error> {
+        let mut response = self.call(req).await?;
+        let index = response.children.iter().position(|c| c.name == "returnval");
+        Ok(index.map(|i| response.children.swap_remove(i)))
+    }
+
+    async fn send(&self, envelope: &Envelope) -> Result<Node, Error> {
+        let started = Instant::now();
+        let cookie = self.cookie.read().await.clone();
+        let mut request = self
+            .http
+            .post(&self.opts.url)
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header("SOAPAction", &self.soap_action)
+            .body(envelope.body.clone());
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", format!("{SESSION_COOKIE}={cookie}"));
+        }
+        let exchange = async {
+            let response = request.send().await?;
+            let status = response.status();
+            if let Some(cookie) = session_cookie(response.headers()) {
+                *self.cookie.write().await = Some(cookie);
+            }
+            let text = response.text().await?;
+            Ok::<_, reqwest::Error>((status, text))
+        };
+        let result = tokio::time::timeout(self.opts.call_timeout, exchange).await;
+        if self.trace {
+            eprintln!(
+                "[ceso] {} {} {:?}",
+                self.opts.url,
+                envelope.method,
+                started.elapsed()
+            );
+        }
+        let (status, text) = match result {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: format!("{} on {}", envelope.method, self.opts.url),
+                    secs: self.opts.call_timeout.as_secs(),
+                });
+            }
+            Ok(Err(e)) => return Err(self.transport_error(&envelope.method, e).await),
+            Ok(Ok(answer)) => answer,
+        };
+        decode_response(&self.opts.url, status.as_u16(), &text)
+    }
+
+    async fn transport_error(&self, method: &str, e: reqwest::Error) -> Error {
+        let url = self.opts.url.clone();
+        let cause = root_cause(&e);
+        if is_tls_error(&e) {
+            let thumbprint = tls::probe_thumbprint(&url).await;
+            return Error::Tls {
+                url,
+                cause,
+                thumbprint,
+            };
+        }
+        if e.is_timeout() {
+            return Error::Timeout {
+                what: format!("{method} on {url}"),
+                secs: self.opts.call_timeout.as_secs(),
+            };
+        }
+        if e.is_connect() {
+            return Error::Connect { url, cause };
+        }
+        Error::Dropped {
+            url,
+            method: method.to_string(),
+            cause,
+        }
+    }
+
+    /// Keep the session alive during long work that makes no SOAP calls (a long datastore
+    /// transfer): vCenter drops idle sessions after 30 minutes by default.
+    pub fn spawn_keepalive(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let client = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let service = MoRef::new("ServiceInstance", "ServiceInstance");
+                let _ = client.call(Request::new("CurrentTime", &service)).await;
+            }
+        })
+    }
+}
+
+fn placeholder_content() -> ServiceContent {
+    let node = Node {
+        children: vec![
+            leaf_moref("rootFolder", "Folder", ""),
+            leaf_moref("propertyCollector", "PropertyCollector", ""),
+            Node {
+                name: "about".into(),
+                ..Node::default()
+            },
+        ],
+        ..Node::default()
+    };
+    // Cannot fail: the node above has every required field.
+    ServiceContent::from_node(&node).unwrap_or_else(|| unreachable!())
+}
+
+fn leaf_moref(name: &str, kind: &str, value: &str) -> Node {
+    Node {
+        name: name.into(),
+        type_attr: Some(kind.into()),
+        text: value.into(),
+        ..Node::default()
+    }
+}
+
+fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let first = v.split(';').next()?.trim();
+            let (name, value) = first.split_once('=')?;
+            (name == SESSION_COOKIE).then(|| value.trim_matches('"').to_string())
+        })
+}
+
+/// Turn an HTTP answer into the response element or a typed error.
+pub fn decode_response(url: &str, status: u16, text: &str) -> Result<Node, Error> {
+    let doc = match xml::parse(text) {
+        Ok(doc) => doc,
+        Err(e) if status == 200 => return Err(e),
+        Err(_) => {
+            return Err(Error::Http {
+                url: url.to_string(),
+                status,
+                body: text.chars().take(200).collect(),
+            });
+        }
+    };
+    let body = doc
+        .children
+        .into_iter()
+        .find(|c| c.name == "Body")
+        .ok_or_else(|| Error::Decode("SOAP envelope without a Body".into()))?;
+    let first = body
+        .children
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Decode("empty SOAP Body".into()))?;
+    if first.name == "Fault" {
+        let message = first.text_of("faultstring").unwrap_or_default();
+        return Err(match first.child("detail").and_then(|d| d.children.first()) {
+            Some(fault) => Error::from_fault_node(fault, message),
+            None => Error::Fault {
+                name: first
+                    .text_of("faultcode")
+                    .unwrap_or("SystemError")
+                    .to_string(),
+                message: message.to_string(),
+                object: None,
+                detail: Box::new(first.clone()),
+            },
+        });
+    }
+    if status != 200 {
+        return Err(Error::Http {
+            url: url.to_string(),
+            status,
+            body: String::new(),
+        });
+    }
+    Ok(first)
+}
+
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    if text.is_empty() { e.to_string() } else { text }
+}
+
+fn is_tls_error(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        let text = c.to_string();
+        if text.contains("certificate") || text.contains("InvalidCertificate") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookie_is_read_from_set_cookie() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::SET_COOKIE,
+            "vmware_soap_session=\"abc\"; Path=/; HttpOnly".parse().unwrap(),
+        );
+        assert_eq!(session_cookie(&headers).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn non_xml_error_page_is_an_http_error() {
+        let err = decode_response("u", 503, "<html>busy").unwrap_err();
+        assert!(matches!(err, Error::Http { status: 503, .. }));
+    }
+}

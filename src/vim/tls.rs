@@ -1,0 +1,262 @@
+//! TLS policy: verified by default, `insecure` on request, or pinned to a certificate
+//! thumbprint (SHA-256 or SHA-1, as govc's known_hosts) for self-signed ESXi hosts.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use super::error::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    /// Verify the chain against the system roots (plus an optional CA bundle).
+    #[default]
+    Verify,
+    VerifyWithCa(PathBuf),
+    /// Accept any certificate. An explicit choice of the user.
+    Insecure,
+    /// Accept exactly the certificate with this thumbprint.
+    Pinned(String),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // Ignore the error: another part of the process may have installed it first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// Build the HTTP client for one endpoint.
+pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest::Client, Error> {
+    let provider = provider();
+    let builder = reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .no_proxy();
+    let builder = match mode {
+        TlsMode::Verify => builder.tls_backend_rustls(),
+        TlsMode::VerifyWithCa(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::Other(format!("cannot read CA bundle {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::Other(format!("invalid CA bundle {}: {e}", path.display()))
+            })?;
+            certs
+                .into_iter()
+                .fold(builder.tls_backend_rustls(), |b, c| b.add_root_certificate(c))
+        }
+        TlsMode::Insecure => builder
+            .tls_backend_rustls()
+            .tls_danger_accept_invalid_certs(true),
+        TlsMode::Pinned(thumbprint) => {
+            let expected = parse_thumbprint(thumbprint)?;
+            let verifier = Arc::new(PinnedVerifier {
+                expected,
+                provider: provider.clone(),
+            });
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::Other(format!("TLS setup: {e}")))?
+                .dangerous()
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth();
+            builder.tls_backend_preconfigured(config)
+        }
+    };
+    builder
+        .build()
+        .map_err(|e| Error::Other(format!("cannot build HTTP client: {e}")))
+}
+
+/// A thumbprint as bytes: 20 bytes for SHA-1, 32 for SHA-256. Colons and case are free.
+pub fn parse_thumbprint(text: &str) -> Result<Vec<u8>, Error> {
+    let hex_digits: String = text.chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(&hex_digits)
+        .map_err(|_| Error::Other(format!("thumbprint '{text}' is not hexadecimal")))?;
+    match bytes.len() {
+        20 | 32 => Ok(bytes),
+        n => Err(Error::Other(format!(
+            "thumbprint '{text}' has {n} bytes; expected 32 (SHA-256) or 20 (SHA-1)"
+        ))),
+    }
+}
+
+/// `AA:BB:…` upper-case hex, the form vSphere and govc print.
+pub fn format_thumbprint(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+pub fn sha256_thumbprint(der: &[u8]) -> String {
+    format_thumbprint(&Sha256::digest(der))
+}
+
+#[derive(Debug)]
+struct PinnedVerifier {
+    expected: Vec<u8>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let actual: Vec<u8> = if self.expected.len() == 20 {
+            Sha1::digest(end_entity.as_ref()).to_vec()
+        } else {
+            Sha256::digest(end_entity.as_ref()).to_vec()
+        };
+        if actual == self.expected {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "certificate thumbprint {} does not match the pinned {}",
+                format_thumbprint(&actual),
+                format_thumbprint(&self.expected)
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Records the server certificate and refuses it: used after a verification failure to
+/// tell the user which thumbprint to pin, without sending a request.
+#[derive(Debug)]
+struct RecordingVerifier {
+    seen: Mutex<Option<Vec<u8>>>,
+    inner: PinnedVerifier,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(end_entity.as_ref().to_vec());
+        }
+        Err(rustls::Error::General("recorded".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The SHA-256 thumbprint the server at `url` presents, if a handshake gets that far.
+pub async fn probe_thumbprint(url: &str) -> Option<String> {
+    let provider = provider();
+    let verifier = Arc::new(RecordingVerifier {
+        seen: Mutex::new(None),
+        inner: PinnedVerifier {
+            expected: Vec::new(),
+            provider: provider.clone(),
+        },
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .connect_timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()
+        .ok()?;
+    let _ = client.head(url).send().await;
+    let der = verifier.seen.lock().ok()?.clone()?;
+    Some(sha256_thumbprint(&der))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprints_parse_with_or_without_colons() {
+        let sha1 = "AB:".repeat(19) + "AB";
+        assert_eq!(parse_thumbprint(&sha1).unwrap().len(), 20);
+        assert_eq!(parse_thumbprint(&"cd".repeat(32)).unwrap().len(), 32);
+        assert!(parse_thumbprint("12:34").is_err());
+        assert!(parse_thumbprint("zz").is_err());
+        assert_eq!(format_thumbprint(&[0xab, 0x01]), "AB:01");
+    }
+}
