@@ -5,3 +5,4 @@
 //! (`placement`, `backup_repo`) → surfaces (`cli`, `script`, `repl`).
 
 pub mod vim;
+pub mod config;

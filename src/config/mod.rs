@@ -1,0 +1,9 @@
+//! Configuration: the YAML file, the environment, and the endpoints they name.
+
+pub mod error;
+pub mod load;
+pub mod schema;
+
+pub use error::ConfigError;
+pub use load::{EndpointSpec, LoadedConfig, PasswordSource};
+pub use schema::Config;
