@@ -6,3 +6,6 @@
 
 pub mod vim;
 pub mod config;
+pub mod ops;
+pub mod app;
+pub mod cli;

@@ -1,0 +1,76 @@
+//! The state every surface shares: one tokio runtime and one fleet of endpoints.
+//! The CLI, the REPL and scripts all run operations through this.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{self, ConfigError};
+use crate::ops::{Fleet, Scope};
+use crate::vim::Secret;
+
+pub struct App {
+    runtime: tokio::runtime::Runtime,
+    pub fleet: Arc<Fleet>,
+    /// The scope chosen on the command line (`--host`, `--all-hosts`).
+    pub scope: Scope,
+    /// Where `host add` writes.
+    pub config_path: Option<PathBuf>,
+}
+
+pub struct AppOptions {
+    pub config: Option<PathBuf>,
+    pub scope: Scope,
+}
+
+impl App {
+    pub fn new(options: AppOptions) -> Result<Self, ConfigError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("ceso-rt")
+            .build()
+            .map_err(|e| ConfigError::plain(format!("cannot start the async runtime: {e}"), None))?;
+        let loaded = config::load::load(options.config.as_deref(), &config::load::ProcessEnv)?;
+        let config_path = options
+            .config
+            .clone()
+            .or_else(|| std::env::var_os("CESO_CONFIG").map(PathBuf::from))
+            .or_else(|| loaded.path.clone())
+            .or_else(config::load::default_path);
+        let fleet = Arc::new(Fleet::new(loaded, Some(Arc::new(prompt_password))));
+        Ok(Self {
+            runtime,
+            fleet,
+            scope: options.scope,
+            config_path,
+        })
+    }
+
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
+    /// Log out of every session opened.
+    pub fn close(&self) {
+        let fleet = self.fleet.clone();
+        self.block_on(async move {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), fleet.close()).await;
+        });
+    }
+}
+
+/// Ask on the terminal, never echoing. None when there is no terminal to ask on.
+fn prompt_password(label: &str) -> Option<Secret> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().ok()?;
+    rpassword::prompt_password(label).ok().map(Secret::new)
+}

@@ -1,0 +1,174 @@
+//! The command line, declared (clap derive). Handlers live in one file per noun.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ceso",
+    version,
+    about = "ESXi Commander: a scriptable shell for VMware vSphere",
+    long_about = "ESXi Commander: a scriptable shell for VMware vSphere.\n\nRun a command, `ceso run script.rhai`, or `ceso` alone for the interactive shell.",
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Config file (default: $CESO_CONFIG, then ~/.config/ceso/config.yaml)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Print JSON instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Do not ask before destructive changes
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Which endpoint(s) a command acts on.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScopeArgs {
+    /// Endpoint name from the config, or an ESXi host name inside a vCenter
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Act on every configured endpoint, concurrently
+    #[arg(long, conflicts_with = "host")]
+    pub all_hosts: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Configured endpoints and their ESXi hosts
+    #[command(subcommand)]
+    Host(HostCommand),
+    /// Virtual machines
+    #[command(subcommand)]
+    Vm(VmCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// List hosts of every configured endpoint
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Hardware, capacity, usage, version and state of a host
+    Info {
+        /// Endpoint name or ESXi host name
+        name: String,
+    },
+    /// Add an endpoint to the config after checking that it answers
+    Add {
+        /// Name to refer to it by (--host NAME)
+        name: String,
+        /// Address or URL (`esx1.lab`, `https://esx1.lab/sdk`, `http://127.0.0.1:8989/sdk`)
+        #[arg(long = "host", value_name = "ADDR")]
+        address: String,
+        #[arg(long)]
+        user: String,
+        /// Environment variable holding the password (stored by name only)
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+        /// Command printing the password (stored as given)
+        #[arg(long, value_name = "CMD", conflicts_with = "password_env")]
+        password_command: Option<String>,
+        /// Skip TLS verification for this host
+        #[arg(long)]
+        insecure: bool,
+        /// Pin the host's certificate (SHA-256 or SHA-1 thumbprint)
+        #[arg(long, conflicts_with = "insecure")]
+        thumbprint: Option<String>,
+        /// Make it the default endpoint
+        #[arg(long)]
+        default: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VmCommand {
+    /// List VMs (name, power state, host, CPUs, memory, guest OS, IP)
+    List {
+        /// Glob on the VM name, e.g. 'web-*'
+        pattern: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Details of one VM
+    Info {
+        name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Create a VM
+    Create(CreateArgs),
+    /// Power on
+    Start(PowerArgs),
+    /// Shut down through the guest (--force: power off at once)
+    Stop(PowerArgs),
+    /// Reboot through the guest (--force: reset at once)
+    Restart(PowerArgs),
+    /// Suspend
+    Suspend(PowerArgs),
+    /// Delete a VM and its files (asks first unless --yes)
+    Delete {
+        name: String,
+        /// Power it off first if it is running
+        #[arg(long)]
+        force: bool,
+        /// Show what would be deleted and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    pub name: String,
+    #[arg(long, default_value_t = 1)]
+    pub cpu: i64,
+    /// Memory in MB
+    #[arg(long, default_value_t = 1024)]
+    pub memory: i64,
+    /// Disk size in GB (0: no disk)
+    #[arg(long, default_value_t = 0)]
+    pub disk: i64,
+    #[arg(long)]
+    pub datastore: Option<String>,
+    /// Network or port group name
+    #[arg(long)]
+    pub network: Option<String>,
+    #[arg(long)]
+    pub resource_pool: Option<String>,
+    /// Guest OS identifier (default otherGuest64)
+    #[arg(long)]
+    pub guest_id: Option<String>,
+    /// Power the VM on once created
+    #[arg(long)]
+    pub power_on: bool,
+    /// Show the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// VM names or globs
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Hard power off / reset instead of asking the guest
+    #[arg(long)]
+    pub force: bool,
+    /// Show which VMs would change and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}

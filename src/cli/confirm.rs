@@ -1,0 +1,28 @@
+//! Asking before destroying.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::ops::OpError;
+
+/// Ok when `--yes` was given or the user answers yes; a refusal otherwise. Without a
+/// terminal to ask on, destructive commands need `--yes`.
+pub fn confirm(yes: bool, question: &str) -> Result<(), OpError> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(OpError::refused(
+            format!("{question}: not confirmed"),
+            "pass --yes to confirm when not running on a terminal",
+        ));
+    }
+    eprint!("{question}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(OpError::refused(format!("{question}: cancelled"), "nothing was changed"))
+    }
+}

@@ -1,0 +1,147 @@
+//! `ceso host …`
+
+use crate::config::schema::HostEntry;
+use crate::ops::hosts::{self, NewHost};
+use crate::ops::{OpError, OpResult};
+use crate::vim::Secret;
+
+use super::Ctx;
+use super::args::HostCommand;
+use super::render::mb;
+
+pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
+    match cmd {
+        HostCommand::List { scope } => {
+            let scope = ctx.scope(&scope);
+            let rows = ctx.app.block_on(hosts::list(&ctx.app.fleet, &scope))?;
+            if ctx.out.json {
+                ctx.out.json(&rows);
+                return Ok(());
+            }
+            ctx.out.table(
+                &["NAME", "ENDPOINT", "CLUSTER", "STATE", "MAINT", "VERSION", "CPU", "MEMORY", "VMS"],
+                rows.iter()
+                    .map(|h| match &h.error {
+                        Some(e) => vec![h.name.clone(), h.endpoint.clone(), String::new(), format!("unreachable: {e}")],
+                        None => vec![
+                            h.name.clone(),
+                            h.endpoint.clone(),
+                            h.cluster.clone(),
+                            h.connection_state.clone(),
+                            if h.maintenance { "yes" } else { "no" }.into(),
+                            h.version.clone(),
+                            format!("{}/{} MHz", h.cpu_usage_mhz, h.cpu_mhz),
+                            format!("{}/{}", h.memory_usage_mb, mb(h.memory_mb)),
+                            h.vms.to_string(),
+                        ],
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+        HostCommand::Info { name } => {
+            let infos = ctx.app.block_on(hosts::info(&ctx.app.fleet, &name))?;
+            if ctx.out.json {
+                ctx.out.json(&infos);
+                return Ok(());
+            }
+            for (i, h) in infos.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                let s = &h.summary;
+                ctx.out.fields(&[
+                    ("Name", s.name.clone()),
+                    ("Endpoint", s.endpoint.clone()),
+                    ("Cluster", s.cluster.clone()),
+                    ("Product", h.product.clone()),
+                    ("Version", format!("{} build {}", s.version, h.build)),
+                    ("Hardware", format!("{} {}", h.vendor, h.model)),
+                    ("CPU", format!("{} ({} packages, {} cores, {} threads)", h.cpu_model, h.cpu_packages, s.cpu_cores, h.cpu_threads)),
+                    ("CPU usage", format!("{} of {} MHz", s.cpu_usage_mhz, s.cpu_mhz)),
+                    ("Memory usage", format!("{} of {}", mb(s.memory_usage_mb), mb(s.memory_mb))),
+                    ("Connection", s.connection_state.clone()),
+                    ("Power", s.power_state.clone()),
+                    ("Maintenance", if s.maintenance { "yes" } else { "no" }.into()),
+                    ("VMs", s.vms.to_string()),
+                    ("Datastores", h.datastores.join(", ")),
+                    ("Networks", h.networks.join(", ")),
+                    ("UUID", h.uuid.clone()),
+                ]);
+            }
+            Ok(())
+        }
+        HostCommand::Add {
+            name,
+            address,
+            user,
+            password_env,
+            password_command,
+            insecure,
+            thumbprint,
+            default,
+        } => {
+            let path = ctx
+                .app
+                .config_path
+                .clone()
+                .ok_or_else(|| OpError::invalid("no config path: pass --config PATH"))?;
+            let password = match (&password_env, &password_command) {
+                (Some(var), _) => std::env::var(var).ok().filter(|v| !v.is_empty()).map(Secret::new).ok_or_else(|| {
+                    OpError::Invalid {
+                        message: format!("{var} is not set"),
+                        hint: Some(format!("export {var}=... so ceso can check the connection")),
+                    }
+                })?,
+                (None, Some(cmd)) => {
+                    let out = std::process::Command::new("sh")
+                        .arg("-c")
+                        .arg(cmd)
+                        .output()
+                        .map_err(|e| OpError::invalid(format!("cannot run the password command: {e}")))?;
+                    if !out.status.success() {
+                        return Err(OpError::invalid(format!("the password command failed ({})", out.status)));
+                    }
+                    Secret::new(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string())
+                }
+                (None, None) => ask_password(&user, &name)?,
+            };
+            let entry = HostEntry {
+                name: name.clone(),
+                host: address,
+                user: Some(user),
+                default,
+                insecure,
+                thumbprint,
+                ca_file: None,
+                password_env,
+                password_command,
+                datacenter: None,
+            };
+            let product = ctx.app.block_on(hosts::add(
+                &path,
+                NewHost { entry, password },
+                ctx.app.fleet.timeouts.connect,
+            ))?;
+            if ctx.out.json {
+                ctx.out.json(&serde_json::json!({"name": name, "product": product, "config": path}));
+            } else {
+                ctx.out.done(&format!("added {name} ({product}) to {}", path.display()));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn ask_password(user: &str, name: &str) -> OpResult<Secret> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(OpError::Invalid {
+            message: format!("no password to check the connection to {name}"),
+            hint: Some("pass --password-env VAR (the variable's name is stored, not its value)".into()),
+        });
+    }
+    rpassword::prompt_password(format!("Password for {user}@{name}: "))
+        .map(Secret::new)
+        .map_err(|e| OpError::invalid(format!("cannot read the password: {e}")))
+}

@@ -1,0 +1,102 @@
+//! Output: JSON under `--json`, aligned tables on a terminal or in a pipe.
+
+use std::io::IsTerminal;
+
+use comfy_table::{Cell, CellAlignment, Table, presets};
+use nu_ansi_term::{Color, Style};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    pub color: bool,
+}
+
+impl Output {
+    pub fn new(json: bool) -> Self {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Self { json, color }
+    }
+
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error: cannot render JSON: {e}"),
+        }
+    }
+
+    /// Print a table: `headers`, then one row of cells per item.
+    pub fn table(&self, headers: &[&str], rows: Vec<Vec<String>>) {
+        let mut table = Table::new();
+        table.load_style(presets::NOTHING);
+        table.set_header(headers.iter().map(|h| {
+            let text = if self.color {
+                Style::new().bold().paint(*h).to_string()
+            } else {
+                h.to_string()
+            };
+            Cell::new(text)
+        }));
+        for row in rows {
+            table.add_row(row.into_iter().map(|c| {
+                let numeric = !c.is_empty() && c.chars().all(|ch| ch.is_ascii_digit() || ch == '.');
+                let cell = Cell::new(c);
+                if numeric {
+                    cell.set_alignment(CellAlignment::Right)
+                } else {
+                    cell
+                }
+            }));
+        }
+        for line in table.to_string().lines() {
+            println!("{}", line.trim_end());
+        }
+    }
+
+    /// `key: value` lines for one object.
+    pub fn fields(&self, fields: &[(&str, String)]) {
+        let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (key, value) in fields {
+            let key = format!("{key}:");
+            let key = if self.color {
+                Style::new().bold().paint(format!("{key:width$}", width = width + 1)).to_string()
+            } else {
+                format!("{key:width$}", width = width + 1)
+            };
+            println!("{key} {value}");
+        }
+    }
+
+    pub fn power_state(&self, state: &str) -> String {
+        if !self.color {
+            return state.to_string();
+        }
+        let color = match state {
+            "poweredOn" => Color::Green,
+            "poweredOff" => Color::DarkGray,
+            "suspended" => Color::Yellow,
+            _ => return state.to_string(),
+        };
+        color.paint(state).to_string()
+    }
+
+    /// A success line on stderr (keeps stdout clean for data).
+    pub fn done(&self, message: &str) {
+        if self.json {
+            return;
+        }
+        if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            eprintln!("{} {message}", Color::Green.paint("✓"));
+        } else {
+            eprintln!("{message}");
+        }
+    }
+}
+
+pub fn mb(value: i64) -> String {
+    if value >= 1024 && value % 1024 == 0 {
+        format!("{} GB", value / 1024)
+    } else {
+        format!("{value} MB")
+    }
+}

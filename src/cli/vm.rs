@@ -1,0 +1,270 @@
+//! `ceso vm …`
+
+use crate::ops::vms::{self, CreateSpec, PowerAction, VmRef};
+use crate::ops::{OpError, OpResult, Scope};
+
+use super::Ctx;
+use super::args::{CreateArgs, PowerArgs, VmCommand};
+use super::confirm::confirm;
+use super::progress::TermProgress;
+use super::render::mb;
+
+pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
+    match cmd {
+        VmCommand::List { pattern, scope } => list(ctx, &ctx.scope(&scope), pattern.as_deref()),
+        VmCommand::Info { name, scope } => info(ctx, &ctx.scope(&scope), &name),
+        VmCommand::Create(args) => create(ctx, args),
+        VmCommand::Start(args) => power(ctx, args, |_| PowerAction::On),
+        VmCommand::Stop(args) => power(ctx, args, |force| PowerAction::Off { force }),
+        VmCommand::Restart(args) => power(ctx, args, |force| PowerAction::Restart { force }),
+        VmCommand::Suspend(args) => power(ctx, args, |_| PowerAction::Suspend),
+        VmCommand::Delete {
+            name,
+            force,
+            dry_run,
+            scope,
+        } => delete(ctx, &ctx.scope(&scope), &name, force, dry_run),
+    }
+}
+
+fn list(ctx: &Ctx, scope: &Scope, pattern: Option<&str>) -> OpResult<()> {
+    let vms = ctx.app.block_on(vms::list(&ctx.app.fleet, scope, pattern))?;
+    if ctx.out.json {
+        ctx.out.json(&vms);
+        return Ok(());
+    }
+    let many_endpoints = vms.iter().any(|v| v.endpoint != vms[0].endpoint);
+    let mut headers = vec!["NAME", "POWER", "HOST", "CPU", "MEMORY", "GUEST OS", "IP"];
+    if many_endpoints {
+        headers.push("ENDPOINT");
+    }
+    ctx.out.table(
+        &headers,
+        vms.iter()
+            .map(|v| {
+                let mut row = vec![
+                    v.name.clone(),
+                    ctx.out.power_state(&v.power_state),
+                    v.host.clone(),
+                    v.cpus.to_string(),
+                    mb(v.memory_mb),
+                    v.guest_os.clone(),
+                    v.ip.clone(),
+                ];
+                if many_endpoints {
+                    row.push(v.endpoint.clone());
+                }
+                row
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
+    let info = ctx.app.block_on(async {
+        let vm = vms::find_vm(&ctx.app.fleet, scope, name).await?;
+        vms::info(&vm).await
+    })?;
+    if ctx.out.json {
+        ctx.out.json(&info);
+        return Ok(());
+    }
+    ctx.out.fields(&[
+        ("Name", info.name.clone()),
+        ("ID", info.id.clone()),
+        ("Endpoint", info.endpoint.clone()),
+        ("Host", info.host.clone()),
+        ("Power", ctx.out.power_state(&info.power_state)),
+        ("CPUs", format!("{} ({} per socket)", info.cpus, info.cores_per_socket)),
+        ("Memory", mb(info.memory_mb)),
+        ("Guest OS", format!("{} ({})", info.guest_os, info.guest_id)),
+        ("IP", info.ip.clone()),
+        ("Tools", info.tools.clone()),
+        ("UUID", info.uuid.clone()),
+        ("Files", info.vmx_path.clone()),
+        ("Resource pool", info.resource_pool.clone()),
+        ("Datastores", info.datastores.join(", ")),
+        ("Networks", info.networks.join(", ")),
+        ("CBT", if info.change_tracking { "enabled" } else { "disabled" }.into()),
+        ("Snapshots", info.snapshots.to_string()),
+    ]);
+    if !info.disks.is_empty() {
+        println!();
+        ctx.out.table(
+            &["DISK", "FILE", "SIZE", "THIN"],
+            info.disks
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.label.clone(),
+                        d.file.clone(),
+                        mb(d.capacity_bytes / (1024 * 1024)),
+                        if d.thin { "yes" } else { "no" }.into(),
+                    ]
+                })
+                .collect(),
+        );
+    }
+    if !info.nics.is_empty() {
+        println!();
+        ctx.out.table(
+            &["NIC", "TYPE", "MAC", "NETWORK"],
+            info.nics
+                .iter()
+                .map(|n| vec![n.label.clone(), n.kind.clone(), n.mac.clone(), n.network.clone()])
+                .collect(),
+        );
+    }
+    Ok(())
+}
+
+fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
+    let scope = ctx.scope(&args.scope);
+    let spec = CreateSpec {
+        name: args.name.clone(),
+        cpus: args.cpu,
+        memory_mb: args.memory,
+        disk_gb: args.disk,
+        datastore: args.datastore.clone(),
+        network: args.network.clone(),
+        resource_pool: args.resource_pool.clone(),
+        guest_id: args.guest_id.clone(),
+    };
+    let progress = TermProgress::new(ctx.out.json);
+    let fleet = &ctx.app.fleet;
+    let created = ctx.app.block_on(async {
+        let target = fleet.targets(&scope).await?.into_iter().next().ok_or_else(|| OpError::invalid("no target"))?;
+        let plan = vms::create::plan(&target, &spec).await?;
+        if args.dry_run {
+            return Ok((plan, None));
+        }
+        let vm = vms::create(&target, &plan, &progress).await?;
+        if args.power_on {
+            vms::power(&vm, PowerAction::On, &progress).await?;
+        }
+        Ok::<_, OpError>((plan, Some(vm)))
+    })?;
+    progress.finish();
+    let (plan, vm) = created;
+    match vm {
+        None => {
+            if ctx.out.json {
+                ctx.out.json(&serde_json::json!({"dry_run": true, "plan": plan}));
+            } else {
+                println!("Would create VM {} on {}:", plan.name, plan.endpoint);
+                ctx.out.fields(&[
+                    ("Datacenter", plan.datacenter.clone()),
+                    ("Host", plan.host.clone().unwrap_or_else(|| "(chosen by the pool)".into())),
+                    ("Resource pool", plan.resource_pool.clone()),
+                    ("Datastore", plan.datastore.clone()),
+                    ("Network", plan.network.clone().unwrap_or_else(|| "(none)".into())),
+                    ("CPUs", plan.cpus.to_string()),
+                    ("Memory", mb(plan.memory_mb)),
+                    ("Disk", format!("{} GB thin", plan.disk_gb)),
+                    ("Guest", plan.guest_id.clone()),
+                ]);
+            }
+        }
+        Some(vm) => {
+            if ctx.out.json {
+                let info = ctx.app.block_on(vms::info(&vm))?;
+                ctx.out.json(&info);
+            } else {
+                ctx.out.done(&format!("created VM {} ({}) on {}", vm.name, vm.moref.value, vm.host));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolve names (exact or globs) to VMs, each once.
+fn resolve(ctx: &Ctx, scope: &Scope, names: &[String]) -> OpResult<Vec<VmRef>> {
+    ctx.app.block_on(async {
+        let mut out: Vec<VmRef> = Vec::new();
+        for name in names {
+            let found = if name.contains(['*', '?', '[']) {
+                vms::find_vms(&ctx.app.fleet, scope, name).await?
+            } else {
+                vec![vms::find_vm(&ctx.app.fleet, scope, name).await?]
+            };
+            for vm in found {
+                if !out.iter().any(|o| o.moref == vm.moref && o.endpoint.name() == vm.endpoint.name()) {
+                    out.push(vm);
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> OpResult<()> {
+    let action = action(args.force);
+    let scope = ctx.scope(&args.scope);
+    let targets = resolve(ctx, &scope, &args.names)?;
+    if args.dry_run {
+        let rows: Vec<_> = targets.iter().map(|v| (v.name.clone(), v.endpoint.name().to_string(), v.host.clone())).collect();
+        if ctx.out.json {
+            ctx.out.json(&serde_json::json!({"dry_run": true, "action": action.verb(), "vms": rows.iter().map(|r| serde_json::json!({"vm": r.0, "endpoint": r.1, "host": r.2})).collect::<Vec<_>>()}));
+        } else {
+            for (name, endpoint, host) in rows {
+                println!("would {} {name} ({endpoint}/{host})", action.verb());
+            }
+        }
+        return Ok(());
+    }
+    let progress = TermProgress::new(ctx.out.json);
+    let results = ctx
+        .app
+        .block_on(ctx.app.fleet.each(targets.clone(), |vm| {
+            let progress = &progress;
+            async move { vms::power(&vm, action, progress).await }
+        }));
+    progress.finish();
+    let mut first_error = None;
+    let mut done = Vec::new();
+    for (vm, result) in targets.iter().zip(results) {
+        match result {
+            Ok(r) => done.push(r),
+            Err(e) => {
+                eprintln!("{}: {e}", vm.name);
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if ctx.out.json {
+        ctx.out.json(&done);
+    } else {
+        for r in &done {
+            if r.changed {
+                ctx.out.done(&format!("{}: {} → {}", r.vm, r.before, r.after));
+            } else {
+                ctx.out.done(&format!("{}: already {}", r.vm, r.after));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn delete(ctx: &Ctx, scope: &Scope, name: &str, force: bool, dry_run: bool) -> OpResult<()> {
+    let vm = ctx.app.block_on(vms::find_vm(&ctx.app.fleet, scope, name))?;
+    let what = format!("Delete VM {} ({}) on {} with all its files", vm.name, vm.moref.value, vm.endpoint.name());
+    if dry_run {
+        if ctx.out.json {
+            ctx.out.json(&serde_json::json!({"dry_run": true, "delete": vm.name, "id": vm.moref.value, "endpoint": vm.endpoint.name()}));
+        } else {
+            println!("would {}", what.to_lowercase());
+        }
+        return Ok(());
+    }
+    confirm(ctx.yes, &what)?;
+    let progress = TermProgress::new(ctx.out.json);
+    ctx.app.block_on(vms::delete(&vm, force, &progress))?;
+    progress.finish();
+    if ctx.out.json {
+        ctx.out.json(&serde_json::json!({"deleted": vm.name, "id": vm.moref.value, "endpoint": vm.endpoint.name()}));
+    } else {
+        ctx.out.done(&format!("deleted {}", vm.name));
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Errors of operations, in the user's terms.
+
+use crate::config::ConfigError;
+use crate::vim;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// A failure talking to one endpoint (connection, TLS, fault, timeout…).
+    #[error("{endpoint}: {source}")]
+    Vim {
+        endpoint: String,
+        #[source]
+        source: vim::Error,
+    },
+    #[error("{kind} '{name}' not found{}", did_you_mean(.suggestions))]
+    NotFound {
+        kind: &'static str,
+        name: String,
+        suggestions: Vec<String>,
+    },
+    #[error("'{name}' matches {} {kind}s: {}", .candidates.len(), .candidates.join(", "))]
+    Ambiguous {
+        kind: &'static str,
+        name: String,
+        candidates: Vec<String>,
+    },
+    /// Bad input from the user.
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        hint: Option<String>,
+    },
+    /// A safety rule said no; nothing was changed.
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("interrupted")]
+    Cancelled,
+    #[error("{0}")]
+    Io(String),
+}
+
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", suggestions.join(", "))
+    }
+}
+
+impl OpError {
+    pub fn vim(endpoint: &str, source: vim::Error) -> Self {
+        OpError::Vim {
+            endpoint: endpoint.to_string(),
+            source,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        OpError::Invalid {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn refused(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        OpError::Refused {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// The vSphere fault name behind this error, if any.
+    pub fn fault_name(&self) -> Option<&str> {
+        match self {
+            OpError::Vim { source, .. } => source.fault_name(),
+            _ => None,
+        }
+    }
+
+    /// A short suggestion of what to do next.
+    pub fn hint(&self) -> Option<String> {
+        use vim::Error as V;
+        match self {
+            OpError::Vim { source, .. } => match source {
+                V::Connect { .. } => Some("check the address and port, and that the host is up".into()),
+                V::Tls { thumbprint: Some(t), .. } => Some(format!(
+                    "if you trust this host, pin its certificate with `thumbprint: {t}` in the config (or CESO_THUMBPRINT), or set insecure: true"
+                )),
+                V::Tls { .. } => Some("pin the certificate with `thumbprint:` or set insecure: true".into()),
+                V::Fault { name, .. } if name == "InvalidLogin" => Some(
+                    "check the user and the password source (password_env, password_command, CESO_PASSWORD)".into(),
+                ),
+                V::Fault { name, .. } if name == "InvalidPowerState" => {
+                    Some("check the VM's power state with `ceso vm info`".into())
+                }
+                V::Fault { name, .. } if name == "NoPermission" => {
+                    Some("the user lacks the privilege for this operation".into())
+                }
+                V::Dropped { .. } => Some("the server closed the connection; it may have rejected the request or restarted".into()),
+                V::Timeout { .. } => Some("raise settings.timeout / task_timeout in the config if the server is slow".into()),
+                V::Decode(_) => Some("is the URL an ESXi or vCenter SDK endpoint (https://host/sdk)?".into()),
+                _ => None,
+            },
+            OpError::NotFound { kind, .. } => Some(format!("list what exists with `ceso {} list`", cli_noun(kind))),
+            OpError::Ambiguous { .. } => Some("narrow it down with --host".into()),
+            OpError::Invalid { hint, .. } | OpError::Refused { hint, .. } => hint.clone(),
+            OpError::Config(e) => e.help.clone(),
+            OpError::Cancelled | OpError::Io(_) => None,
+        }
+    }
+}
+
+fn cli_noun(kind: &str) -> &str {
+    match kind {
+        "VM" => "vm",
+        "host" | "endpoint" => "host",
+        "PCI device" => "pci",
+        "snapshot" => "snapshot",
+        "backup" => "backup",
+        other => other,
+    }
+}
+
+pub type OpResult<T> = Result<T, OpError>;
+
+/// Names close to `wanted`, best first, for "did you mean" lists.
+pub fn close_names<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let wanted_lower = wanted.to_lowercase();
+    let mut scored: Vec<(f64, &str)> = names
+        .into_iter()
+        .map(|n| {
+            let lower = n.to_lowercase();
+            let mut score = strsim::jaro_winkler(&wanted_lower, &lower);
+            if lower.contains(&wanted_lower) || wanted_lower.contains(&lower) {
+                score += 0.2;
+            }
+            (score, n)
+        })
+        .filter(|(score, _)| *score > 0.75)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(5).map(|(_, n)| n.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_names_rank_typos_first() {
+        let names = ["web-01", "web-02", "db-01", "backup"];
+        let close = close_names("web-1", names);
+        assert_eq!(close.first().map(String::as_str), Some("web-01"));
+        assert!(!close.contains(&"backup".to_string()));
+    }
+}

@@ -1,0 +1,346 @@
+//! The endpoints a command can reach, connected lazily and in parallel.
+//!
+//! A `Fleet` is built once per process (CLI) or per shell (REPL, scripts). Each endpoint
+//! opens its session on first use and keeps it; commands over several endpoints run
+//! concurrently with a bound, so sixteen hosts take about as long as one.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::OnceCell;
+
+use crate::config::{EndpointSpec, LoadedConfig, PasswordSource};
+use crate::vim::{self, Client, ConnectOptions, Secret};
+
+use super::error::{OpError, OpResult, close_names};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub call: Duration,
+    pub task: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            call: Duration::from_secs(60),
+            task: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Asks the user for a password; None when no one can answer (not a terminal).
+pub type PasswordPrompt = Arc<dyn Fn(&str) -> Option<Secret> + Send + Sync>;
+
+pub struct Endpoint {
+    pub spec: EndpointSpec,
+    timeouts: Timeouts,
+    prompt: Option<PasswordPrompt>,
+    client: OnceCell<Arc<Client>>,
+}
+
+impl Endpoint {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The session, opened on first use. A failed attempt is not cached: the next call
+    /// tries again.
+    pub async fn client(&self) -> OpResult<Arc<Client>> {
+        self.client
+            .get_or_try_init(|| async {
+                let password = self.password().await?;
+                let options = ConnectOptions {
+                    url: self.spec.url.clone(),
+                    user: self.spec.user.clone(),
+                    password,
+                    tls: self.spec.tls.clone(),
+                    connect_timeout: self.timeouts.connect,
+                    call_timeout: self.timeouts.call,
+                };
+                Client::connect(options)
+                    .await
+                    .map_err(|e| OpError::vim(&self.spec.name, e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The session if it is already open (no connection attempt).
+    pub fn connected(&self) -> Option<Arc<Client>> {
+        self.client.get().cloned()
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    async fn password(&self) -> OpResult<Secret> {
+        let name = &self.spec.name;
+        match &self.spec.password {
+            PasswordSource::Given(secret) => Ok(secret.clone()),
+            PasswordSource::Env(var) => std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(Secret::new)
+                .ok_or_else(|| OpError::Invalid {
+                    message: format!("{name}: the password variable {var} is not set"),
+                    hint: Some(format!("export {var}=... before running ceso")),
+                }),
+            PasswordSource::Command(command) => run_password_command(name, command).await,
+            PasswordSource::Prompt => {
+                let prompt = self.prompt.clone().ok_or_else(|| no_password(name))?;
+                let label = format!("Password for {}@{}: ", self.spec.user, name);
+                tokio::task::spawn_blocking(move || prompt(&label))
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| no_password(name))
+            }
+        }
+    }
+}
+
+fn no_password(name: &str) -> OpError {
+    OpError::Invalid {
+        message: format!("{name}: no password available"),
+        hint: Some(
+            "set password_env or password_command for this host in the config, or CESO_PASSWORD; or run ceso on a terminal to be asked"
+                .into(),
+        ),
+    }
+}
+
+async fn run_password_command(name: &str, command: &str) -> OpResult<Secret> {
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .map_err(|e| OpError::invalid(format!("{name}: cannot run password_command: {e}")))?;
+    if !output.status.success() {
+        // The command's output is never shown: it may hold the secret.
+        return Err(OpError::Invalid {
+            message: format!("{name}: password_command failed ({})", output.status),
+            hint: Some("run the command yourself to see why".into()),
+        });
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let first = text.lines().next().unwrap_or("").to_string();
+    if first.is_empty() {
+        return Err(OpError::invalid(format!("{name}: password_command printed nothing")));
+    }
+    Ok(Secret::new(first))
+}
+
+/// Which endpoints (and which ESXi host inside them) a command acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// The endpoint marked default, or the only one.
+    #[default]
+    Default,
+    /// `--host NAME`: an endpoint by config name, or an ESXi host by name in a vCenter.
+    Named(String),
+    /// `--all-hosts`
+    All,
+}
+
+/// One place a command runs: an endpoint, optionally narrowed to one ESXi host in it.
+#[derive(Clone)]
+pub struct Target {
+    pub endpoint: Arc<Endpoint>,
+    pub host: Option<String>,
+}
+
+pub struct Fleet {
+    pub config: LoadedConfig,
+    endpoints: Vec<Arc<Endpoint>>,
+    pub timeouts: Timeouts,
+    pub concurrency: usize,
+}
+
+impl Fleet {
+    pub fn new(config: LoadedConfig, prompt: Option<PasswordPrompt>) -> Self {
+        let settings = config.settings();
+        let defaults = Timeouts::default();
+        let timeouts = Timeouts {
+            connect: settings.connect_timeout.map_or(defaults.connect, Duration::from_secs),
+            call: settings.timeout.map_or(defaults.call, Duration::from_secs),
+            task: settings.task_timeout.map_or(defaults.task, Duration::from_secs),
+        };
+        let concurrency = settings
+            .concurrency
+            .or_else(|| config.config.phase4.as_ref()?.multi_host.as_ref()?.concurrency)
+            .unwrap_or(8)
+            .max(1);
+        let endpoints = config
+            .endpoints
+            .iter()
+            .map(|spec| {
+                Arc::new(Endpoint {
+                    spec: spec.clone(),
+                    timeouts,
+                    prompt: prompt.clone(),
+                    client: OnceCell::new(),
+                })
+            })
+            .collect();
+        Self {
+            config,
+            endpoints,
+            timeouts,
+            concurrency,
+        }
+    }
+
+    pub fn endpoints(&self) -> &[Arc<Endpoint>] {
+        &self.endpoints
+    }
+
+    pub fn endpoint(&self, name: &str) -> Option<&Arc<Endpoint>> {
+        self.endpoints.iter().find(|e| e.name() == name)
+    }
+
+    fn no_endpoint(&self) -> OpError {
+        OpError::Invalid {
+            message: "no vSphere endpoint is configured".into(),
+            hint: Some(format!(
+                "set CESO_URL=https://user@host/sdk (or GOVC_URL), or add hosts to {} (`ceso host add NAME --host ADDR --user USER`)",
+                crate::config::load::default_path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "~/.config/ceso/config.yaml".into())
+            )),
+        }
+    }
+
+    /// The endpoint a command without `--host` acts on.
+    pub fn default_endpoint(&self) -> OpResult<Arc<Endpoint>> {
+        if let Some(e) = self.endpoints.iter().find(|e| e.spec.default) {
+            return Ok(e.clone());
+        }
+        match self.endpoints.as_slice() {
+            [] => Err(self.no_endpoint()),
+            [only] => Ok(only.clone()),
+            many => Err(OpError::Invalid {
+                message: format!(
+                    "{} endpoints are configured and none is marked default",
+                    many.len()
+                ),
+                hint: Some(format!(
+                    "choose one with --host ({}), use --all-hosts, or mark one `default: true`",
+                    many.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+                )),
+            }),
+        }
+    }
+
+    /// Resolve a scope to targets. `--host NAME` first matches endpoint names; otherwise
+    /// it looks for an ESXi host of that name inside every endpoint (a vCenter manages many).
+    pub async fn targets(&self, scope: &Scope) -> OpResult<Vec<Target>> {
+        match scope {
+            Scope::Default => Ok(vec![Target {
+                endpoint: self.default_endpoint()?,
+                host: None,
+            }]),
+            Scope::All => {
+                if self.endpoints.is_empty() {
+                    return Err(self.no_endpoint());
+                }
+                Ok(self
+                    .endpoints
+                    .iter()
+                    .map(|e| Target {
+                        endpoint: e.clone(),
+                        host: None,
+                    })
+                    .collect())
+            }
+            Scope::Named(name) => {
+                if let Some(e) = self.endpoint(name) {
+                    return Ok(vec![Target {
+                        endpoint: e.clone(),
+                        host: None,
+                    }]);
+                }
+                if self.endpoints.is_empty() {
+                    return Err(self.no_endpoint());
+                }
+                let found = self
+                    .each(self.endpoints.to_vec(), |endpoint| async move {
+                        let client = endpoint.client().await?;
+                        let hosts = super::inventory::host_names(&client)
+                            .await
+                            .map_err(|e| OpError::vim(endpoint.name(), e))?;
+                        Ok(hosts.into_values().collect::<Vec<_>>())
+                    })
+                    .await;
+                let mut targets = Vec::new();
+                let mut known: Vec<String> = self.endpoints.iter().map(|e| e.name().to_string()).collect();
+                let mut first_error = None;
+                for (endpoint, result) in self.endpoints.iter().zip(found) {
+                    match result {
+                        Ok(hosts) => {
+                            if hosts.iter().any(|h| h == name) {
+                                targets.push(Target {
+                                    endpoint: endpoint.clone(),
+                                    host: Some(name.clone()),
+                                });
+                            }
+                            known.extend(hosts);
+                        }
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                if targets.is_empty() {
+                    if let Some(e) = first_error {
+                        return Err(e);
+                    }
+                    return Err(OpError::NotFound {
+                        kind: "host",
+                        name: name.clone(),
+                        suggestions: close_names(name, known.iter().map(String::as_str)),
+                    });
+                }
+                Ok(targets)
+            }
+        }
+    }
+
+    /// Run `f` over items with the fleet's concurrency bound; results in input order.
+    pub async fn each<I, T, F, Fut>(&self, items: Vec<I>, f: F) -> Vec<OpResult<T>>
+    where
+        F: Fn(I) -> Fut,
+        Fut: Future<Output = OpResult<T>>,
+    {
+        futures::stream::iter(items.into_iter().map(f))
+            .buffered(self.concurrency)
+            .collect()
+            .await
+    }
+
+    /// Log out of every open session (best effort).
+    pub async fn close(&self) {
+        let open: Vec<_> = self.endpoints.iter().filter_map(|e| e.connected()).collect();
+        futures::future::join_all(open.iter().map(|c| c.logout())).await;
+    }
+}
+
+/// Attach the endpoint name to a client error.
+pub trait WithEndpoint<T> {
+    fn at(self, endpoint: &str) -> OpResult<T>;
+}
+
+impl<T> WithEndpoint<T> for Result<T, vim::Error> {
+    fn at(self, endpoint: &str) -> OpResult<T> {
+        self.map_err(|e| OpError::vim(endpoint, e))
+    }
+}

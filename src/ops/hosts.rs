@@ -1,0 +1,241 @@
+//! ESXi hosts: list, info, and adding an endpoint to the config.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::schema::HostEntry;
+use crate::config::{self, Config};
+use crate::vim::{Client, ConnectOptions, MoRef, ObjectContent, Secret};
+
+use super::error::{OpError, OpResult};
+use super::fleet::{Fleet, Scope, Target, WithEndpoint};
+use super::inventory;
+
+const HOST_PATHS: &[&str] = &[
+    "name",
+    "parent",
+    "summary.hardware.vendor",
+    "summary.hardware.model",
+    "summary.hardware.cpuModel",
+    "summary.hardware.cpuMhz",
+    "summary.hardware.numCpuPkgs",
+    "summary.hardware.numCpuCores",
+    "summary.hardware.numCpuThreads",
+    "summary.hardware.memorySize",
+    "summary.hardware.uuid",
+    "summary.quickStats.overallCpuUsage",
+    "summary.quickStats.overallMemoryUsage",
+    "summary.quickStats.uptime",
+    "summary.config.product.fullName",
+    "summary.config.product.version",
+    "summary.config.product.build",
+    "runtime.connectionState",
+    "runtime.powerState",
+    "runtime.inMaintenanceMode",
+    "vm",
+    "datastore",
+    "network",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostSummary {
+    pub name: String,
+    pub endpoint: String,
+    /// Cluster or compute resource name (the host itself for standalone ESXi).
+    pub cluster: String,
+    pub connection_state: String,
+    pub power_state: String,
+    pub maintenance: bool,
+    pub version: String,
+    pub cpu_cores: i64,
+    pub cpu_mhz: i64,
+    pub cpu_usage_mhz: i64,
+    pub memory_mb: i64,
+    pub memory_usage_mb: i64,
+    pub vms: usize,
+    /// Set when the endpoint could not be reached; the other fields are empty then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostInfo {
+    #[serde(flatten)]
+    pub summary: HostSummary,
+    pub id: String,
+    pub vendor: String,
+    pub model: String,
+    pub cpu_model: String,
+    pub cpu_packages: i64,
+    pub cpu_threads: i64,
+    pub uuid: String,
+    pub product: String,
+    pub build: String,
+    pub uptime_seconds: i64,
+    pub datastores: Vec<String>,
+    pub networks: Vec<String>,
+    pub api_type: String,
+}
+
+/// Hosts of every endpoint in scope (all configured endpoints by default). An endpoint
+/// that cannot be reached is a row with its error, not a failure of the whole list.
+pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostSummary>> {
+    let scope = match scope {
+        Scope::Default => &Scope::All,
+        other => other,
+    };
+    let targets = fleet.targets(scope).await?;
+    let results = fleet.each(targets.clone(), |t| async move { host_details(&t).await }).await;
+    let mut rows = Vec::new();
+    for (target, result) in targets.iter().zip(results) {
+        match result {
+            Ok(infos) => rows.extend(infos.into_iter().map(|i| i.summary)),
+            Err(e) => rows.push(unreachable_row(target, &e)),
+        }
+    }
+    Ok(rows)
+}
+
+fn unreachable_row(target: &Target, e: &OpError) -> HostSummary {
+    HostSummary {
+        name: target.endpoint.name().to_string(),
+        endpoint: target.endpoint.name().to_string(),
+        cluster: String::new(),
+        connection_state: "unreachable".into(),
+        power_state: String::new(),
+        maintenance: false,
+        version: String::new(),
+        cpu_cores: 0,
+        cpu_mhz: 0,
+        cpu_usage_mhz: 0,
+        memory_mb: 0,
+        memory_usage_mb: 0,
+        vms: 0,
+        error: Some(e.to_string()),
+    }
+}
+
+/// Details of the host(s) named `name`: an endpoint's name (all its hosts) or an ESXi
+/// host's name inside a vCenter.
+pub async fn info(fleet: &Fleet, name: &str) -> OpResult<Vec<HostInfo>> {
+    let targets = fleet.targets(&Scope::Named(name.to_string())).await?;
+    let mut out = Vec::new();
+    for result in fleet.each(targets, |t| async move { host_details(&t).await }).await {
+        out.extend(result?);
+    }
+    Ok(out)
+}
+
+async fn host_details(target: &Target) -> OpResult<Vec<HostInfo>> {
+    let endpoint = target.endpoint.name().to_string();
+    let client = target.endpoint.client().await?;
+    let hosts = inventory::objects(&client, "HostSystem", HOST_PATHS).await.at(&endpoint)?;
+    let mut lookups: Vec<MoRef> = Vec::new();
+    for h in &hosts {
+        lookups.extend(h.moref("parent"));
+        lookups.extend(h.morefs("datastore"));
+        lookups.extend(h.morefs("network"));
+    }
+    let names = super::naming::names_of(&client, &lookups).await.at(&endpoint)?;
+    let mut out: Vec<HostInfo> = hosts
+        .iter()
+        .filter(|h| target.host.as_deref().is_none_or(|n| h.str("name") == Some(n)))
+        .map(|h| decode(&client, &endpoint, h, &names))
+        .collect();
+    out.sort_by(|a, b| a.summary.name.cmp(&b.summary.name));
+    Ok(out)
+}
+
+fn decode(
+    client: &Client,
+    endpoint: &str,
+    h: &ObjectContent,
+    names: &std::collections::HashMap<MoRef, String>,
+) -> HostInfo {
+    let text = |p: &str| h.str(p).unwrap_or_default().to_string();
+    let num = |p: &str| h.i64(p).unwrap_or(0);
+    let name_of = |m: &MoRef| names.get(m).cloned().unwrap_or_else(|| m.value.clone());
+    let cores = num("summary.hardware.numCpuCores");
+    HostInfo {
+        summary: HostSummary {
+            name: text("name"),
+            endpoint: endpoint.to_string(),
+            cluster: h.moref("parent").map(|p| name_of(&p)).unwrap_or_default(),
+            connection_state: text("runtime.connectionState"),
+            power_state: text("runtime.powerState"),
+            maintenance: h.bool("runtime.inMaintenanceMode").unwrap_or(false),
+            version: text("summary.config.product.version"),
+            cpu_cores: cores,
+            cpu_mhz: cores * num("summary.hardware.cpuMhz"),
+            cpu_usage_mhz: num("summary.quickStats.overallCpuUsage"),
+            memory_mb: num("summary.hardware.memorySize") / (1024 * 1024),
+            memory_usage_mb: num("summary.quickStats.overallMemoryUsage"),
+            vms: h.morefs("vm").len(),
+            error: None,
+        },
+        id: h.obj.value.clone(),
+        vendor: text("summary.hardware.vendor"),
+        model: text("summary.hardware.model"),
+        cpu_model: text("summary.hardware.cpuModel"),
+        cpu_packages: num("summary.hardware.numCpuPkgs"),
+        cpu_threads: num("summary.hardware.numCpuThreads"),
+        uuid: text("summary.hardware.uuid"),
+        product: text("summary.config.product.fullName"),
+        build: text("summary.config.product.build"),
+        uptime_seconds: num("summary.quickStats.uptime"),
+        datastores: h.morefs("datastore").iter().map(name_of).collect(),
+        networks: h.morefs("network").iter().map(name_of).collect(),
+        api_type: client.content().about.api_type.clone(),
+    }
+}
+
+/// What `host add` needs.
+pub struct NewHost {
+    pub entry: HostEntry,
+    /// Used once to verify the connection; never written.
+    pub password: Secret,
+}
+
+/// Verify that the new endpoint answers and accepts the credentials, then add it to the
+/// config file, keeping every other entry.
+pub async fn add(config_path: &Path, new: NewHost, connect_timeout: std::time::Duration) -> OpResult<String> {
+    let mut config: Config = if config_path.exists() {
+        let text = std::fs::read_to_string(config_path)
+            .map_err(|e| OpError::Io(format!("cannot read {}: {e}", config_path.display())))?;
+        config::load::parse(config_path, &text)?.config
+    } else {
+        Config::default()
+    };
+    if config.hosts.iter().any(|h| h.name == new.entry.name) {
+        return Err(OpError::refused(
+            format!("a host named '{}' is already in {}", new.entry.name, config_path.display()),
+            "choose another name, or edit the file",
+        ));
+    }
+    // Validate the entry exactly as loading would, before touching the network.
+    let mut probe = config.clone();
+    probe.hosts.push(new.entry.clone());
+    let probe_text = serde_yaml::to_string(&probe).map_err(|e| OpError::Io(e.to_string()))?;
+    let loaded = config::load::parse(config_path, &probe_text)?;
+    let spec = loaded
+        .endpoints
+        .iter()
+        .find(|e| e.name == new.entry.name)
+        .ok_or_else(|| OpError::invalid("the new entry did not produce an endpoint"))?;
+    let client = Client::connect(ConnectOptions {
+        url: spec.url.clone(),
+        user: spec.user.clone(),
+        password: new.password,
+        tls: spec.tls.clone(),
+        connect_timeout,
+        call_timeout: connect_timeout * 3,
+    })
+    .await
+    .at(&new.entry.name)?;
+    let product = client.content().about.full_name.clone();
+    let _ = client.logout().await;
+    config.hosts.push(new.entry);
+    config::load::save(config_path, &config)?;
+    Ok(product)
+}

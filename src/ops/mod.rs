@@ -1,0 +1,15 @@
+//! Typed operations, in the terms users think in. All behaviour lives here; the CLI,
+//! scripts and the REPL only parse, call these, and render.
+
+pub mod devices;
+pub mod error;
+pub mod fleet;
+pub mod hosts;
+pub mod inventory;
+pub mod naming;
+pub mod progress;
+pub mod vms;
+
+pub use error::{OpError, OpResult};
+pub use fleet::{Endpoint, Fleet, Scope, Target};
+pub use progress::{Progress, Silent};

@@ -1,0 +1,318 @@
+//! `vm create`: resolve every choice first (the plan, shown by --dry-run), then one
+//! CreateVM_Task. Nothing is created when any part of the plan is wrong.
+
+use serde::Serialize;
+
+use crate::ops::devices::{self, DeviceChange, NicBacking};
+use crate::ops::error::{OpError, OpResult, close_names};
+use crate::ops::fleet::{Target, WithEndpoint};
+use crate::ops::inventory;
+use crate::ops::progress::Progress;
+use crate::vim::{Client, MoRef, ObjectContent, Request};
+
+use super::VmRef;
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateSpec {
+    pub name: String,
+    pub cpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+    pub datastore: Option<String>,
+    pub network: Option<String>,
+    pub resource_pool: Option<String>,
+    pub guest_id: Option<String>,
+}
+
+/// Everything `create` will do, resolved against the inventory.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatePlan {
+    pub name: String,
+    pub endpoint: String,
+    pub datacenter: String,
+    pub host: Option<String>,
+    pub resource_pool: String,
+    pub datastore: String,
+    pub network: Option<String>,
+    pub cpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+    pub guest_id: String,
+    /// Reserve all memory (required by passthrough devices).
+    pub memory_reservation_locked: bool,
+    pub devices: Vec<DeviceChange>,
+    #[serde(skip)]
+    refs: PlanRefs,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PlanRefs {
+    folder: Option<MoRef>,
+    pool: Option<MoRef>,
+    host: Option<MoRef>,
+}
+
+impl CreatePlan {
+    /// Add a device (e.g. a GPU) to the VM being created.
+    pub fn add_device(&mut self, change: DeviceChange) {
+        self.devices.push(change);
+    }
+}
+
+pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
+    validate(spec)?;
+    let endpoint = target.endpoint.name().to_string();
+    let client = target.endpoint.client().await?;
+    let at = |e| OpError::vim(&endpoint, e);
+
+    let datacenters = inventory::objects(&client, "Datacenter", &["vmFolder"]).await.map_err(at)?;
+    let dc = pick_named(
+        &datacenters,
+        target.endpoint.spec.datacenter.as_deref(),
+        "datacenter",
+    )?;
+    let dc_name = dc.str("name").unwrap_or_default().to_string();
+
+    let existing = inventory::objects(&client, "VirtualMachine", &[]).await.map_err(at)?;
+    if existing.iter().any(|vm| vm.str("name") == Some(spec.name.as_str())) {
+        return Err(OpError::refused(
+            format!("a VM named '{}' already exists on {endpoint}", spec.name),
+            "choose another name, or remove the old VM with `ceso vm delete`",
+        ));
+    }
+
+    let hosts = inventory::objects(&client, "HostSystem", &["parent", "datastore"]).await.map_err(at)?;
+    let host = match &target.host {
+        Some(name) => Some(pick_named(&hosts, Some(name), "host")?.clone()),
+        None => None,
+    };
+    let (pool, pool_name) = resource_pool(&client, spec, host.as_ref(), &endpoint).await?;
+
+    let datastores =
+        inventory::objects(&client, "Datastore", &["summary.freeSpace", "summary.accessible"]).await.map_err(at)?;
+    let datastore = match &spec.datastore {
+        Some(name) => pick_named(&datastores, Some(name), "datastore")?,
+        None => {
+            let allowed = host.as_ref().map(|h| h.morefs("datastore"));
+            datastores
+                .iter()
+                .filter(|d| d.bool("summary.accessible") != Some(false))
+                .filter(|d| allowed.as_ref().is_none_or(|a| a.contains(&d.obj)))
+                .max_by_key(|d| d.i64("summary.freeSpace").unwrap_or(0))
+                .ok_or_else(|| OpError::refused("no accessible datastore found", "name one with --datastore"))?
+        }
+    };
+    let datastore_name = datastore.str("name").unwrap_or_default().to_string();
+    let free = datastore.i64("summary.freeSpace").unwrap_or(i64::MAX);
+    if spec.disk_gb > 0 && free < spec.disk_gb.saturating_mul(1 << 30) {
+        return Err(OpError::refused(
+            format!(
+                "datastore {datastore_name} has {} GiB free; the disk needs {} GiB",
+                free >> 30,
+                spec.disk_gb
+            ),
+            "choose another datastore with --datastore",
+        ));
+    }
+
+    let mut devices = vec![DeviceChange::AddScsiController { key: -100 }];
+    if spec.disk_gb > 0 {
+        devices.push(DeviceChange::AddDisk {
+            key: -101,
+            controller_key: -100,
+            unit: 0,
+            capacity_kb: spec.disk_gb * 1024 * 1024,
+            file_name: format!("[{datastore_name}] {}/{}.vmdk", spec.name, spec.name),
+        });
+    }
+    let network = match &spec.network {
+        Some(name) => Some(nic_backing(&client, name, &endpoint).await?),
+        None => None,
+    };
+    if let Some(backing) = &network {
+        devices.push(DeviceChange::AddNic {
+            key: -102,
+            backing: backing.clone(),
+        });
+    }
+    Ok(CreatePlan {
+        name: spec.name.clone(),
+        endpoint,
+        datacenter: dc_name,
+        host: host.as_ref().and_then(|h| h.str("name")).map(str::to_string),
+        resource_pool: pool_name,
+        datastore: datastore_name,
+        network: spec.network.clone(),
+        cpus: spec.cpus,
+        memory_mb: spec.memory_mb,
+        disk_gb: spec.disk_gb,
+        guest_id: spec.guest_id.clone().unwrap_or_else(|| "otherGuest64".into()),
+        memory_reservation_locked: false,
+        devices,
+        refs: PlanRefs {
+            folder: dc.moref("vmFolder"),
+            pool: Some(pool),
+            host: host.map(|h| h.obj),
+        },
+    })
+}
+
+fn validate(spec: &CreateSpec) -> OpResult<()> {
+    if spec.name.trim().is_empty() || spec.name.len() > 80 {
+        return Err(OpError::invalid("a VM name must have 1 to 80 characters"));
+    }
+    if spec.name.contains(['/', '\\', '%']) {
+        return Err(OpError::invalid(format!("'{}': a VM name cannot contain / \\ or %", spec.name)));
+    }
+    if !(1..=768).contains(&spec.cpus) {
+        return Err(OpError::invalid(format!("--cpu {} is out of range (1 to 768)", spec.cpus)));
+    }
+    if spec.memory_mb < 4 || spec.memory_mb % 4 != 0 {
+        return Err(OpError::Invalid {
+            message: format!("--memory {} MB is not valid", spec.memory_mb),
+            hint: Some("memory is in MB, at least 4 and a multiple of 4 (e.g. 4096)".into()),
+        });
+    }
+    if spec.disk_gb < 0 {
+        return Err(OpError::invalid("--disk must be a size in GB, 0 for no disk"));
+    }
+    Ok(())
+}
+
+/// The object called `name` (or the only/first one when no name is asked for).
+fn pick_named<'a>(objects: &'a [ObjectContent], name: Option<&str>, kind: &'static str) -> OpResult<&'a ObjectContent> {
+    match name {
+        Some(wanted) => {
+            let hits: Vec<_> = objects.iter().filter(|o| o.str("name") == Some(wanted)).collect();
+            match hits.as_slice() {
+                [one] => Ok(one),
+                [] => Err(OpError::NotFound {
+                    kind,
+                    name: wanted.to_string(),
+                    suggestions: close_names(wanted, inventory::names(objects)),
+                }),
+                many => Err(OpError::Ambiguous {
+                    kind,
+                    name: wanted.to_string(),
+                    candidates: many.iter().map(|o| o.obj.to_string()).collect(),
+                }),
+            }
+        }
+        None => {
+            let mut sorted: Vec<_> = objects.iter().collect();
+            sorted.sort_by_key(|o| o.str("name").unwrap_or_default().to_string());
+            sorted.into_iter().next().ok_or_else(|| OpError::NotFound {
+                kind,
+                name: "(any)".into(),
+                suggestions: vec![],
+            })
+        }
+    }
+}
+
+async fn resource_pool(
+    client: &Client,
+    spec: &CreateSpec,
+    host: Option<&ObjectContent>,
+    endpoint: &str,
+) -> OpResult<(MoRef, String)> {
+    let at = |e| OpError::vim(endpoint, e);
+    if let Some(name) = &spec.resource_pool {
+        let pools = inventory::objects(client, "ResourcePool", &[]).await.map_err(at)?;
+        let pool = pick_named(&pools, Some(name), "resource pool")?;
+        return Ok((pool.obj.clone(), name.clone()));
+    }
+    // The root pool of the host's cluster / compute resource, or of the first one.
+    let compute = match host.and_then(|h| h.moref("parent")) {
+        Some(parent) => parent,
+        None => {
+            let computes = inventory::objects(client, "ComputeResource", &["resourcePool"]).await.map_err(at)?;
+            pick_named(&computes, None, "compute resource")?.obj.clone()
+        }
+    };
+    let props = client.properties(&compute, &["resourcePool", "name"]).await.map_err(at)?;
+    let pool = props
+        .moref("resourcePool")
+        .ok_or_else(|| OpError::refused(format!("{compute} has no resource pool"), "name one with --resource-pool"))?;
+    Ok((pool, format!("{}/Resources", props.str("name").unwrap_or_default())))
+}
+
+/// Find a network by name: a standard port group or a distributed port group.
+pub async fn nic_backing(client: &Client, name: &str, endpoint: &str) -> OpResult<NicBacking> {
+    let at = |e| OpError::vim(endpoint, e);
+    let networks = inventory::objects(client, "Network", &[]).await.map_err(at)?;
+    let network = pick_named(&networks, Some(name), "network")?;
+    if network.obj.kind == "DistributedVirtualPortgroup" {
+        let pg = client
+            .properties(&network.obj, &["config.key", "config.distributedVirtualSwitch"])
+            .await
+            .map_err(at)?;
+        let dvs = pg
+            .moref("config.distributedVirtualSwitch")
+            .ok_or_else(|| OpError::invalid(format!("port group {name} has no switch")))?;
+        let uuid = client.properties(&dvs, &["uuid"]).await.map_err(at)?;
+        return Ok(NicBacking::DvPortgroup {
+            name: name.to_string(),
+            switch_uuid: uuid.str("uuid").unwrap_or_default().to_string(),
+            portgroup_key: pg.str("config.key").unwrap_or(&network.obj.value).to_string(),
+        });
+    }
+    Ok(NicBacking::Network {
+        name: name.to_string(),
+        network: network.obj.clone(),
+    })
+}
+
+/// Carry out a plan.
+pub async fn create(target: &Target, plan: &CreatePlan, progress: &dyn Progress) -> OpResult<VmRef> {
+    let endpoint = target.endpoint.name().to_string();
+    let client = target.endpoint.client().await?;
+    let folder = plan
+        .refs
+        .folder
+        .clone()
+        .ok_or_else(|| OpError::invalid("the plan has no VM folder"))?;
+    let mut req = Request::new("CreateVM_Task", &folder);
+    req.nest("config", None, |r| {
+        r.text("name", &plan.name).text("guestId", &plan.guest_id);
+        r.nest("files", None, |r| {
+            r.text("vmPathName", format!("[{}]", plan.datastore));
+        });
+        r.text("numCPUs", plan.cpus).text("memoryMB", plan.memory_mb);
+        for change in &plan.devices {
+            devices::write(r, change);
+        }
+        if plan.memory_reservation_locked {
+            r.text("memoryReservationLockedToMax", true);
+        }
+    });
+    if let Some(pool) = &plan.refs.pool {
+        req.moref("pool", pool);
+    }
+    if let Some(host) = &plan.refs.host {
+        req.moref("host", host);
+    }
+    progress.step(&format!("Creating VM {}", plan.name));
+    let result = client
+        .run_task(req, target.endpoint.timeouts().task, &|t| progress.task(t))
+        .await
+        .at(&endpoint)?;
+    let moref = result
+        .and_then(|n| n.as_moref())
+        .ok_or_else(|| OpError::invalid("CreateVM_Task returned no VM"))?;
+    let host = client
+        .properties(&moref, &["runtime.host"])
+        .await
+        .at(&endpoint)?
+        .moref("runtime.host");
+    let host_name = match host {
+        Some(h) => client.properties(&h, &["name"]).await.at(&endpoint)?.str("name").unwrap_or_default().to_string(),
+        None => String::new(),
+    };
+    Ok(VmRef {
+        endpoint: target.endpoint.clone(),
+        moref,
+        name: plan.name.clone(),
+        host: host_name,
+    })
+}

@@ -1,0 +1,90 @@
+//! `vm list`: one bulk read per endpoint, endpoints in parallel.
+
+use std::collections::HashMap;
+
+use crate::ops::error::{OpError, OpResult};
+use crate::ops::fleet::{Fleet, Scope, Target, WithEndpoint};
+use crate::vim::{MoRef, PropertySpec};
+
+use super::VmSummary;
+
+pub const SUMMARY_PATHS: &[&str] = &[
+    "name",
+    "runtime.powerState",
+    "runtime.host",
+    "config.hardware.numCPU",
+    "config.hardware.memoryMB",
+    "config.guestFullName",
+    "guest.ipAddress",
+];
+
+/// VMs in scope whose name matches `pattern` (a glob; all when None), sorted by name.
+pub async fn list(fleet: &Fleet, scope: &Scope, pattern: Option<&str>) -> OpResult<Vec<VmSummary>> {
+    let matcher = match pattern {
+        Some(p) => Some(glob::Pattern::new(p).map_err(|e| OpError::Invalid {
+            message: format!("invalid pattern '{p}': {e}"),
+            hint: Some("patterns use * ? and [..], e.g. 'web-*'".into()),
+        })?),
+        None => None,
+    };
+    let targets = fleet.targets(scope).await?;
+    let per_target = fleet.each(targets, list_target).await;
+    let mut all = Vec::new();
+    for result in per_target {
+        all.extend(result?);
+    }
+    if let Some(m) = &matcher {
+        all.retain(|vm| m.matches(&vm.name));
+    }
+    all.sort_by(|a, b| a.name.cmp(&b.name).then(a.endpoint.cmp(&b.endpoint)));
+    Ok(all)
+}
+
+/// Every VM of one target, with host names resolved in the same round trip.
+pub async fn list_target(target: Target) -> OpResult<Vec<VmSummary>> {
+    let name = target.endpoint.name().to_string();
+    let client = target.endpoint.client().await?;
+    let objects = client
+        .collect_view(
+            &client.content().root_folder,
+            &[
+                PropertySpec {
+                    kind: "VirtualMachine",
+                    paths: SUMMARY_PATHS,
+                },
+                PropertySpec {
+                    kind: "HostSystem",
+                    paths: &["name"],
+                },
+            ],
+        )
+        .await
+        .at(&name)?;
+    let hosts: HashMap<MoRef, String> = objects
+        .iter()
+        .filter(|o| o.obj.kind == "HostSystem")
+        .map(|o| (o.obj.clone(), o.str("name").unwrap_or_default().to_string()))
+        .collect();
+    let mut vms = Vec::new();
+    for o in objects.iter().filter(|o| o.obj.kind == "VirtualMachine") {
+        let host = o
+            .moref("runtime.host")
+            .and_then(|h| hosts.get(&h).cloned())
+            .unwrap_or_default();
+        if target.host.as_ref().is_some_and(|wanted| *wanted != host) {
+            continue;
+        }
+        vms.push(VmSummary {
+            name: o.str("name").unwrap_or_default().to_string(),
+            power_state: o.str("runtime.powerState").unwrap_or_default().to_string(),
+            host,
+            cpus: o.i64("config.hardware.numCPU").unwrap_or(0),
+            memory_mb: o.i64("config.hardware.memoryMB").unwrap_or(0),
+            guest_os: o.str("config.guestFullName").unwrap_or_default().to_string(),
+            ip: o.str("guest.ipAddress").unwrap_or_default().to_string(),
+            endpoint: name.clone(),
+            id: o.obj.value.clone(),
+        });
+    }
+    Ok(vms)
+}

@@ -1,0 +1,52 @@
+//! Virtual machines: list, find, info, create, power, delete.
+
+pub mod create;
+pub mod delete;
+pub mod find;
+pub mod info;
+pub mod list;
+pub mod power;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::vim::MoRef;
+
+use super::fleet::Endpoint;
+
+pub use create::{CreatePlan, CreateSpec, create};
+pub use delete::delete;
+pub use find::{find_vm, find_vms};
+pub use info::{VmInfo, info};
+pub use list::list;
+pub use power::{PowerAction, PowerResult, power};
+
+/// A VM found on an endpoint: what operations need to act on it.
+#[derive(Clone)]
+pub struct VmRef {
+    pub endpoint: Arc<Endpoint>,
+    pub moref: MoRef,
+    pub name: String,
+    pub host: String,
+}
+
+impl std::fmt::Debug for VmRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({} on {})", self.name, self.moref.value, self.endpoint.name())
+    }
+}
+
+/// One row of `vm list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmSummary {
+    pub name: String,
+    pub power_state: String,
+    pub host: String,
+    pub cpus: i64,
+    pub memory_mb: i64,
+    pub guest_os: String,
+    pub ip: String,
+    pub endpoint: String,
+    pub id: String,
+}
