@@ -1,0 +1,259 @@
+//! The test bed: a vcsim process per test (tests/vcsim, built by scripts/vcsim), and the
+//! real `ceso` binary run against it. A test that needs the simulator builds it or fails
+//! saying why; nothing is skipped.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Build the simulator once per test run (scripts/vcsim installs Go and govmomi when missing).
+pub fn simulator_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let output = Command::new(repo().join("scripts/vcsim"))
+            .arg("build")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run scripts/vcsim build: {e}"));
+        assert!(
+            output.status.success(),
+            "scripts/vcsim build failed; the simulator is required for these tests:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let path = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+        assert!(path.is_file(), "scripts/vcsim build did not print the binary path: {stdout}");
+        path
+    })
+}
+
+/// A running simulator, stopped when dropped.
+pub struct Sim {
+    child: Child,
+    pub url: String,
+    pub thumbprint: Option<String>,
+    pub cert: Option<PathBuf>,
+    pub dir: PathBuf,
+}
+
+impl Sim {
+    /// A vCenter model (DC0 with a cluster of 3 hosts and a standalone host).
+    pub fn vcenter() -> Sim {
+        Sim::start(&[])
+    }
+
+    /// A standalone ESXi host.
+    pub fn esx() -> Sim {
+        Sim::start(&["-esx"])
+    }
+
+    pub fn start(args: &[&str]) -> Sim {
+        let mut child = Command::new(simulator_binary())
+            .args(["-l", "127.0.0.1:0", "-stdin-exit"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the simulator: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut seen = Vec::new();
+            for line in lines.by_ref() {
+                let Ok(line) = line else { break };
+                let ready = line == "CESO_VCSIM_READY=1";
+                seen.push(line);
+                if ready {
+                    break;
+                }
+            }
+            let _ = tx.send(seen);
+            for _ in lines {} // keep draining so the simulator never blocks on stdout
+        });
+        let lines = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the simulator did not print READY within 60s (args {args:?})"));
+        let get = |key: &str| {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
+        };
+        let url = get("CESO_VCSIM_URL").unwrap_or_else(|| panic!("simulator printed no URL: {lines:?}"));
+        Sim {
+            url,
+            thumbprint: get("CESO_VCSIM_THUMBPRINT_SHA256"),
+            cert: get("CESO_VCSIM_CERT").map(PathBuf::from),
+            dir: get("CESO_VCSIM_DIR").map(PathBuf::from).unwrap_or_default(),
+            child,
+        }
+    }
+
+    /// `host:port` of the simulator.
+    pub fn authority(&self) -> String {
+        self.url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// A ceso command aimed at this simulator through CESO_URL.
+    pub fn ceso(&self) -> Ceso {
+        let mut c = Ceso::new();
+        c.env("CESO_URL", &self.url)
+            .env("CESO_USERNAME", "user")
+            .env("CESO_PASSWORD", "pass");
+        c
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.flush();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The real binary with an isolated HOME/XDG and no connection variables inherited.
+pub struct Ceso {
+    cmd: Command,
+    pub home: tempfile::TempDir,
+}
+
+impl Ceso {
+    pub fn new() -> Ceso {
+        let home = tempfile::tempdir().expect("temp home");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ceso"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("CESO_") || key.starts_with("GOVC_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        Ceso { cmd, home }
+    }
+
+    pub fn env(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(&mut self, key: &str) -> &mut Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    /// Write a config file in the isolated home and point --config at it.
+    pub fn config(&mut self, yaml: &str) -> PathBuf {
+        let path = self.home.path().join("config.yaml");
+        std::fs::write(&path, yaml).expect("write config");
+        self.cmd.env("CESO_CONFIG", &path);
+        path
+    }
+
+    pub fn run(&mut self, args: &[&str]) -> Run {
+        self.run_with_timeout(args, Duration::from_secs(60))
+    }
+
+    /// Run to completion; a hang past `limit` fails the test.
+    pub fn run_with_timeout(&mut self, args: &[&str], limit: Duration) -> Run {
+        let started = Instant::now();
+        let mut child = self
+            .cmd
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ceso");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+            s
+        });
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                panic!("ceso {args:?} did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+            elapsed: started.elapsed(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    pub args: Vec<String>,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "ceso {:?} failed:\nstdout: {}\nstderr: {}", self.args, self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn fails_with(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "ceso {:?}: expected exit {code}:\nstdout: {}\nstderr: {}", self.args, self.stdout, self.stderr);
+        assert!(!self.stderr.contains("panicked"), "ceso panicked: {}", self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("ceso {:?}: stdout is not JSON ({e}):\n{}", self.args, self.stdout))
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(self.stderr.contains(needle), "ceso {:?}: stderr lacks {needle:?}:\n{}", self.args, self.stderr);
+        self
+    }
+}
+
+/// Exit codes (mirrors src/cli/report.rs).
+pub mod exit {
+    pub const USAGE: i32 = 2;
+    pub const CONNECTION: i32 = 3;
+    pub const NOT_FOUND: i32 = 4;
+    pub const SERVER_FAULT: i32 = 5;
+    pub const REFUSED: i32 = 6;
+}
