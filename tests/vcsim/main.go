@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -28,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -109,7 +111,9 @@ func main() {
 	}
 
 	// Every file the simulator creates (datastores, certificate) lives under
-	// one private directory that is removed on exit.
+	// one private directory that is removed on exit. Directories left by
+	// simulators that were killed (SIGKILL) are removed here.
+	sweepStaleDirs(os.TempDir())
 	root, err := ioutil.TempDir("", fmt.Sprintf("ceso-vcsim-%d-", os.Getpid()))
 	if err != nil {
 		fatalf("%s", err)
@@ -244,6 +248,54 @@ func main() {
 	}
 
 	cleanup()
+}
+
+var staleDir = regexp.MustCompile(`^ceso-vcsim-([0-9]+)-[0-9]+$`)
+
+// sweepStaleDirs removes ceso-vcsim-<pid>-* directories in dir whose
+// simulator process is gone.
+func sweepStaleDirs(dir string) {
+	entries, err := ioutil.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		m := staleDir.FindStringSubmatch(e.Name())
+		if m == nil || !e.IsDir() {
+			continue
+		}
+		if st, ok := e.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() || simulatorRunning(pid) {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// simulatorRunning reports whether pid is a live process running a binary
+// named like this one.
+func simulatorRunning(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
+		return false
+	}
+	if stat, err := ioutil.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// "pid (comm) S ...": a zombie has exited already.
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
+			return false
+		}
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return true // cannot tell: keep it
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return true
+	}
+	return filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == filepath.Base(self)
 }
 
 func fatalf(format string, args ...interface{}) {
