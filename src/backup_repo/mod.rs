@@ -79,13 +79,18 @@
 //! remove chunks. Locks are taken without waiting: a conflicting operation
 //! fails with [`RepoError::Locked`].
 
+mod chunk_store;
 mod chunker;
+mod disk_map;
 mod error;
+mod fsutil;
 
 #[cfg(test)]
 mod testutil;
 
+pub use chunk_store::{COMPRESSION_LEVEL, ChunkStore, StoreStats};
 pub use chunker::{
     Chunk, ChunkHash, ChunkerParams, ParseHashError, StreamChunker, ZeroRun, chunk_all,
 };
+pub use disk_map::{ChunkRef, DiskMap, Extent, read_plan, splice};
 pub use error::{RepoError, Result};
