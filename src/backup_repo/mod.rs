@@ -84,6 +84,8 @@ mod chunker;
 mod disk_map;
 mod error;
 mod fsutil;
+mod manifest;
+mod retention;
 
 #[cfg(test)]
 mod testutil;
@@ -94,3 +96,8 @@ pub use chunker::{
 };
 pub use disk_map::{ChunkRef, DiskMap, Extent, read_plan, splice};
 pub use error::{RepoError, Result};
+pub use manifest::{
+    BackupKind, BackupMode, BackupStats, DiskEntry, DiskSummary, FileEntry, MANIFEST_FORMAT,
+    Manifest, ManifestSummary, VmInfo, format_time,
+};
+pub use retention::{RetentionDecision, RetentionInput, RetentionPolicy, apply_policy};
