@@ -85,8 +85,12 @@ mod disk_map;
 mod error;
 mod fsutil;
 mod manifest;
+mod repository;
 mod retention;
+mod verify;
 
+#[cfg(test)]
+mod tests;
 #[cfg(test)]
 mod testutil;
 
@@ -100,4 +104,9 @@ pub use manifest::{
     BackupKind, BackupMode, BackupStats, DiskEntry, DiskSummary, FileEntry, MANIFEST_FORMAT,
     Manifest, ManifestSummary, VmInfo, format_time,
 };
+pub use repository::{
+    BackupMeta, BackupWriter, BrokenManifest, DiskInfo, DiskReader, DiskWriteStats, DiskWriter,
+    GcReport, Listing, PruneReport, REPO_FORMAT, REPO_MARKER, RepoConfig, Repository,
+};
 pub use retention::{RetentionDecision, RetentionInput, RetentionPolicy, apply_policy};
+pub use verify::{ChunkProblem, VerifyProgress, VerifyReport};
