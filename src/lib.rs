@@ -6,6 +6,7 @@
 
 pub mod vim;
 pub mod config;
+pub mod backup_repo;
 pub mod ops;
 pub mod app;
 pub mod cli;
