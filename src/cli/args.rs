@@ -47,6 +47,12 @@ pub enum Command {
     /// Virtual machines
     #[command(subcommand)]
     Vm(VmCommand),
+    /// VM snapshots: list, create, revert, delete
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Hot and cold VM backups, CBT incrementals, verify, prune, restore
+    #[command(subcommand)]
+    Backup(BackupCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +175,186 @@ pub struct PowerArgs {
     /// Show which VMs would change and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// The VM's snapshot tree (current marked), with age, quiesced and memory
+    List {
+        vm: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Take a snapshot
+    Create {
+        vm: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Include the VM's memory (a running VM resumes running on revert)
+        #[arg(long)]
+        memory: bool,
+        /// Flush and freeze the guest file systems first (needs VMware Tools)
+        #[arg(long)]
+        quiesce: bool,
+        /// Show what would be done and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Go back to a snapshot (the current state is lost; asks first unless --yes)
+    Revert {
+        vm: String,
+        /// Snapshot id (see `snapshot list`), name or moref
+        snapshot: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Delete a snapshot, or all of them with --all (asks first unless --yes)
+    Delete {
+        vm: String,
+        /// Snapshot id (see `snapshot list`), name or moref
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        snapshot: Option<String>,
+        /// Also delete the snapshot's children
+        #[arg(long)]
+        children: bool,
+        /// Delete every snapshot of the VM
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+/// Where the backup repository is.
+#[derive(Debug, Clone, Args)]
+pub struct RepoArgs {
+    /// Backup repository directory (default: hot_backup.repository, then
+    /// $XDG_DATA_HOME/ceso/backups)
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up a VM: its disks (CBT incremental when possible) and configuration
+    Create(BackupCreateArgs),
+    /// Backups in the repository, oldest first
+    List {
+        /// Only this VM's (name, UUID or id)
+        #[arg(long)]
+        vm: Option<String>,
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// One backup in detail
+    Info {
+        /// Backup id or unique prefix
+        id: String,
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Re-read and re-hash every chunk; reports corruption with the backups it affects
+    Verify {
+        /// Backup id or unique prefix (default: every backup)
+        id: Option<String>,
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Delete a backup (asks first unless --yes); its unused chunks go at the next prune
+    Delete {
+        id: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Keep backups by a retention policy (per VM) and remove the rest and unused chunks
+    Prune(PruneArgs),
+    /// Restore a backup as a new VM (new UUID and MACs) with byte-identical disks
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupCreateArgs {
+    pub vm: String,
+    /// Back up a running VM from a snapshot (required when it runs)
+    #[arg(long)]
+    pub hot: bool,
+    /// Quiesce the guest for the snapshot (default: hot_backup.default_quiesce)
+    #[arg(long)]
+    pub quiesce: bool,
+    /// Read all data even when a CBT incremental is possible
+    #[arg(long)]
+    pub full: bool,
+    /// Read at most this many bytes per second, e.g. 50M (default: hot_backup.max_rate)
+    #[arg(long, value_name = "RATE")]
+    pub max_rate: Option<String>,
+    /// Extra Rhai script to run before the backup (after the configured ones)
+    #[arg(long, value_name = "SCRIPT")]
+    pub pre_hook: Vec<PathBuf>,
+    /// Extra Rhai script to run after the backup (after the configured ones)
+    #[arg(long, value_name = "SCRIPT")]
+    pub post_hook: Vec<PathBuf>,
+    /// Show what the backup would do and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Keep the newest N backups of each VM
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest backup of each of the last N days that have one
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_daily: u32,
+    /// Keep the newest backup of each of the last N weeks that have one
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// Keep the newest backup of each of the last N months that have one
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// Only this VM's backups (name, UUID or id)
+    #[arg(long)]
+    pub vm: Option<String>,
+    /// Show what would be removed and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Backup id or unique prefix
+    pub id: String,
+    /// Name of the new VM
+    #[arg(long, value_name = "NAME")]
+    pub as_new: String,
+    #[arg(long)]
+    pub datastore: Option<String>,
+    /// Start the VM once restored
+    #[arg(long)]
+    pub power_on: bool,
+    /// Show the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub repo: RepoArgs,
     #[command(flatten)]
     pub scope: ScopeArgs,
 }

@@ -1,11 +1,14 @@
 //! The command-line surface: parse, call ops, render. No behaviour of its own.
 
 pub mod args;
+pub mod backup;
 pub mod confirm;
+pub mod hooks;
 pub mod host;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod snapshot;
 pub mod vm;
 
 use std::process::ExitCode;
@@ -52,7 +55,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { report::exit::USAGE } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                report::exit::USAGE
+            } else {
+                0
+            });
         }
     };
     let Some(command) = cli.command else {
@@ -80,6 +87,8 @@ pub fn main() -> ExitCode {
     let result = match command {
         Command::Host(cmd) => host::run(&ctx, cmd),
         Command::Vm(cmd) => vm::run(&ctx, cmd),
+        Command::Snapshot(cmd) => snapshot::run(&ctx, cmd),
+        Command::Backup(cmd) => backup::run(&ctx, cmd),
     };
     app.close();
     finish(result)
@@ -93,5 +102,29 @@ pub fn finish(result: Result<(), OpError>) -> ExitCode {
             eprintln!("{:?}", report::report(e));
             ExitCode::from(code)
         }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM. Commands that hold something to undo (a backup's
+/// snapshot, a half-restored VM) race their work against it and clean up first.
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => {
+                    if result.is_err() {
+                        term.recv().await;
+                    }
+                }
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No way to be told: never resolve (an error here must not read as Ctrl-C).
+        std::future::pending::<()>().await;
     }
 }

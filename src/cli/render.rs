@@ -59,7 +59,10 @@ impl Output {
         for (key, value) in fields {
             let key = format!("{key}:");
             let key = if self.color {
-                Style::new().bold().paint(format!("{key:width$}", width = width + 1)).to_string()
+                Style::new()
+                    .bold()
+                    .paint(format!("{key:width$}", width = width + 1))
+                    .to_string()
             } else {
                 format!("{key:width$}", width = width + 1)
             };
@@ -98,5 +101,31 @@ pub fn mb(value: i64) -> String {
         format!("{} GB", value / 1024)
     } else {
         format!("{value} MB")
+    }
+}
+
+/// Bytes in binary units: `512 B`, `1.5 KiB`, `20.0 GiB`.
+pub fn bytes(value: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = value as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A duration in seconds as `45s`, `12m`, `5h`, `3d`.
+pub fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
     }
 }

@@ -107,6 +107,10 @@ impl OpError {
                 _ => None,
             },
             OpError::NotFound { kind, .. } => Some(format!("list what exists with `ceso {} list`", cli_noun(kind))),
+            OpError::Ambiguous { kind: "snapshot", .. } => {
+                Some("name the snapshot by its id (shown by `ceso snapshot list <vm>`)".into())
+            }
+            OpError::Ambiguous { kind: "backup", .. } => Some("give more characters of the backup id".into()),
             OpError::Ambiguous { .. } => Some("narrow it down with --host".into()),
             OpError::Invalid { hint, .. } | OpError::Refused { hint, .. } => hint.clone(),
             OpError::Config(e) => e.help.clone(),
@@ -145,7 +149,11 @@ pub fn close_names<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(5).map(|(_, n)| n.to_string()).collect()
+    scored
+        .into_iter()
+        .take(5)
+        .map(|(_, n)| n.to_string())
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Typed operations, in the terms users think in. All behaviour lives here; the CLI,
 //! scripts and the REPL only parse, call these, and render.
 
+pub mod backup;
 pub mod devices;
 pub mod error;
 pub mod fleet;
@@ -8,6 +9,7 @@ pub mod hosts;
 pub mod inventory;
 pub mod naming;
 pub mod progress;
+pub mod snapshots;
 pub mod vms;
 
 pub use error::{OpError, OpResult};
