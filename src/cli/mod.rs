@@ -55,11 +55,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                report::exit::USAGE
-            } else {
-                0
-            });
+            return ExitCode::from(if e.use_stderr() { report::exit::USAGE } else { 0 });
         }
     };
     let Some(command) = cli.command else {
