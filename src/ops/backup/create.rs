@@ -79,8 +79,12 @@ pub async fn create(
     let endpoint = vm.endpoint.name();
     let client = vm.endpoint.client().await?;
     let facts = plan::facts(vm).await?;
-    let repo = Arc::new(repo::open(&options.repository, true)?);
-    let decision = plan::decide(&facts, settings, options, Some(&repo))?;
+    let existing = repo::open_existing(&options.repository)?;
+    let decision = plan::decide(&facts, settings, options, existing.as_ref())?;
+    let repo = Arc::new(match existing {
+        Some(repo) => repo,
+        None => repo::open(&options.repository, true)?,
+    });
     let mut notes = decision.notes.clone();
     for name in leftover::remove_leftovers(vm, progress).await? {
         notes.push(format!(
@@ -259,16 +263,8 @@ pub async fn preview(
 ) -> OpResult<BackupPreview> {
     options.hooks.check()?;
     let facts = plan::facts(vm).await?;
-    let exists = options
-        .repository
-        .join(crate::backup_repo::REPO_MARKER)
-        .is_file();
     // A dry run creates nothing: without a repository there is no parent to build on.
-    let repo = if exists {
-        Some(repo::open(&options.repository, false)?)
-    } else {
-        None
-    };
+    let repo = repo::open_existing(&options.repository)?;
     let decision = plan::decide(&facts, settings, options, repo.as_ref())?;
     let leftovers = snapshots::list(vm)
         .await?
@@ -279,7 +275,7 @@ pub async fn preview(
     Ok(BackupPreview {
         vm: vm.name.clone(),
         repository: options.repository.clone(),
-        repository_exists: exists,
+        repository_exists: repo.is_some(),
         mode: decision.mode.to_string(),
         kind: decision.kind.to_string(),
         parent: decision.parent.as_ref().map(|p| p.id.clone()),

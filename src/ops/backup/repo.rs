@@ -61,6 +61,15 @@ pub fn open(path: &Path, create: bool) -> OpResult<Repository> {
     })
 }
 
+/// The repository if it exists (a dry run or a refused backup must not create one).
+pub fn open_existing(path: &Path) -> OpResult<Option<Repository>> {
+    if path.join(engine::REPO_MARKER).is_file() {
+        open(path, false).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// A repository error in the user's terms.
 pub fn repo_error(e: RepoError) -> OpError {
     match e {

@@ -9,8 +9,8 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -303,18 +303,18 @@ async fn fill(vm: &VmRef, plan: &RestorePlan, progress: &dyn Progress) -> OpResu
             .map_err(|why| OpError::Io(format!("the new disk {}: {why}", new.file)))?;
         let target_file = descriptor_path.sibling(&flat.file);
         progress.step(&format!("Writing {} of {}", disk.label, vm.name));
-        let body = chunk_stream(
-            Arc::clone(&plan.repo),
-            Arc::clone(&plan.manifest),
-            disk.key,
-            Arc::clone(&written),
-        );
+        let failure = Arc::new(Mutex::new(None));
+        let body = ChunkStream::start(&plan.repo, &plan.manifest, disk.key, &written, &failure);
         let upload = client.upload(&plan.datacenter, &target_file, disk.capacity, body);
         tokio::pin!(upload);
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
-                result = &mut upload => {
+                                result = &mut upload => {
+                    // A chunk that could not be read breaks the upload: report the chunk.
+                    if let Some(why) = failure.lock().ok().and_then(|mut f| f.take()) {
+                        return Err(OpError::Io(format!("backup {}: {why}", plan.backup)));
+                    }
                     result.at(endpoint)?;
                     break;
                 }
@@ -331,37 +331,54 @@ async fn fill(vm: &VmRef, plan: &RestorePlan, progress: &dyn Progress) -> OpResu
 }
 
 /// A disk's content as an upload body: chunks read (and verified) on a blocking thread.
-fn chunk_stream(
-    repo: Arc<Repository>,
-    manifest: Arc<Manifest>,
-    key: i32,
-    written: Arc<AtomicU64>,
-) -> ChunkStream {
-    let (tx, rx) = mpsc::channel(16);
-    tokio::task::spawn_blocking(move || {
-        let reader = match repo.restore_ranges(&manifest, key) {
-            Ok(reader) => reader,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                return;
-            }
-        };
-        for block in reader {
-            let item = block
-                .map(|(_, data)| Bytes::from(data))
-                .map_err(|e| std::io::Error::other(e.to_string()));
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                return;
-            }
-        }
-    });
-    ChunkStream { rx, written }
-}
-
+/// A chunk that cannot be read ends the body with an error, whose text is kept in
+/// `failure` for the report.
 struct ChunkStream {
     rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
     written: Arc<AtomicU64>,
+}
+
+type Failure = Arc<Mutex<Option<String>>>;
+
+impl ChunkStream {
+    fn start(
+        repo: &Arc<Repository>,
+        manifest: &Arc<Manifest>,
+        key: i32,
+        written: &Arc<AtomicU64>,
+        failure: &Failure,
+    ) -> ChunkStream {
+        let (tx, rx) = mpsc::channel(16);
+        let (repo, manifest, failure) =
+            (Arc::clone(repo), Arc::clone(manifest), Arc::clone(failure));
+        tokio::task::spawn_blocking(move || {
+            let fail = |e: crate::backup_repo::RepoError| {
+                let text = e.to_string();
+                if let Ok(mut slot) = failure.lock() {
+                    *slot = Some(text.clone());
+                }
+                let _ = tx.blocking_send(Err(std::io::Error::other(text)));
+            };
+            let reader = match repo.restore_ranges(&manifest, key) {
+                Ok(reader) => reader,
+                Err(e) => return fail(e),
+            };
+            for block in reader {
+                match block {
+                    Ok((_, data)) => {
+                        if tx.blocking_send(Ok(Bytes::from(data))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => return fail(e),
+                }
+            }
+        });
+        ChunkStream {
+            rx,
+            written: Arc::clone(written),
+        }
+    }
 }
 
 impl futures::Stream for ChunkStream {
