@@ -430,7 +430,7 @@ cbt_flow VPX DC0 DC0_H0_VM0 DC0_H0_VM1
 cbt_flow ESX ha-datacenter ha-host_VM0 ha-host_VM1
 
 # --- TLS
-start_sim TLS -tls -esx
+start_sim TLS -tls -esx -folder-auth
 [[ $TLS_URL == https://* ]] || fail "-tls URL is $TLS_URL"
 service_content TLS
 [ -f "$TLS_CERT" ] || fail "-tls printed no certificate file"
@@ -447,6 +447,13 @@ if command -v openssl >/dev/null; then
 	[ "$served" = "$TLS_THUMBPRINT_SHA256" ] || fail "served certificate $served != $TLS_THUMBPRINT_SHA256"
 fi
 ok "-tls: https with curl -k and --cacert; thumbprints $TLS_THUMBPRINT_SHA256"
+
+# -folder-auth: datastore files need a session, as on real hosts.
+vmx_url=$(folder_url TLS ha-datacenter LocalDS_0 ha-host_VM0/ha-host_VM0.nvram)
+[ "$(http_code TLS GET "$vmx_url")" = 401 ] || fail "-folder-auth: GET without a session was not 401"
+login TLS "$work/TLS.jar"
+[ "$(http_code TLS GET "$vmx_url" -b "$work/TLS.jar")" = 200 ] || fail "-folder-auth: GET with a session was not 200"
+ok "-folder-auth: /folder answers 401 without a session cookie, 200 with one"
 
 # --- delay
 start_sim SLOW -esx -delay 400 -method-delay RetrievePropertiesEx:300
