@@ -258,9 +258,8 @@ impl ChunkWriter {
         if self.pending.is_empty() {
             return Ok(());
         }
-        for (tmp, _) in &self.pending {
-            fsutil::sync_file(tmp)?;
-        }
+        let temps: Vec<&Path> = self.pending.iter().map(|(t, _)| t.as_path()).collect();
+        fsutil::sync_all_parallel(&temps, fsutil::sync_file)?;
         let mut dirs = BTreeSet::new();
         for (tmp, dest) in &self.pending {
             fs::rename(tmp, dest).map_err(|e| RepoError::io("rename into place", dest, e))?;
@@ -268,9 +267,8 @@ impl ChunkWriter {
                 dirs.insert(d.to_path_buf());
             }
         }
-        for d in &dirs {
-            fsutil::sync_dir(d)?;
-        }
+        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+        fsutil::sync_all_parallel(&dirs, fsutil::sync_dir)?;
         if self.created_dirs {
             fsutil::sync_dir(self.store.root())?;
             self.created_dirs = false;
