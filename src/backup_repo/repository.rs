@@ -48,7 +48,7 @@ pub struct RepoConfig {
 }
 
 /// An open repository. Cheap to share by reference; every operation takes
-/// the repository lock it needs (see [`LockMode`]).
+/// the repository lock it needs (shared or exclusive, see the module docs).
 #[derive(Debug)]
 pub struct Repository {
     root: PathBuf,

@@ -627,6 +627,18 @@ fn repository_open_rules_ids_and_locking() {
 }
 
 #[test]
+fn types_can_cross_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Repository>();
+    sync::<Repository>();
+    send::<BackupWriter<'static>>();
+    send::<Manifest>();
+    send::<RepoError>();
+    sync::<RepoError>();
+}
+
+#[test]
 fn writer_rejects_misuse() {
     let tmp = TempDir::new("misuse");
     let repo = Repository::create(tmp.path().join("repo")).unwrap();
