@@ -28,6 +28,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -475,12 +476,17 @@ func hashBlocks(file string, capacity int64) ([]uint64, error) {
 
 	for off := int64(0); off < capacity; {
 		// Next data at or after off (SEEK_DATA); none: the rest is zero.
-		data, err := f.Seek(off, seekData)
-		if err != nil {
-			if err == syscall.ENXIO {
-				break
+		var data, hole int64
+		data, err = f.Seek(off, seekData)
+		switch {
+		case errors.Is(err, syscall.ENXIO):
+			data = capacity
+		case err != nil || data < off:
+			data, hole = off, capacity // no SEEK_DATA here: read everything
+		default:
+			if hole, err = f.Seek(data, seekHole); err != nil || hole <= data {
+				hole = capacity
 			}
-			data = off // no SEEK_DATA support: read everything
 		}
 		if data >= capacity {
 			break
@@ -491,10 +497,6 @@ func hashBlocks(file string, capacity int64) ([]uint64, error) {
 		}
 		off = b * bs
 
-		hole, err := f.Seek(data, seekHole)
-		if err != nil {
-			hole = capacity
-		}
 		for ; off < capacity && off < hole; off += bs {
 			n := bs
 			if capacity-off < n {
