@@ -5,6 +5,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
 
 use super::chunker::{Chunk, ChunkHash};
 use super::error::{RepoError, Result};
@@ -180,51 +182,101 @@ impl ChunkStore {
     }
 }
 
-/// What [`ChunkWriter::put`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutOutcome {
-    /// The chunk was already stored (or is waiting in this writer's batch).
-    Existing,
-    /// The chunk was new; its compressed size.
-    New { stored_bytes: u64 },
+/// A chunk to compress and write to its temp file.
+struct Job {
+    data: Vec<u8>,
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+/// A chunk written to its temp file (not yet durable).
+struct Written {
+    tmp: PathBuf,
+    dest: PathBuf,
+    stored: u64,
 }
 
 /// Adds chunks to a store, skipping those already present.
 ///
-/// Each new chunk is compressed and written to a temp file next to its final
-/// name. Every [`BATCH_BYTES`] (or on [`flush`](Self::flush)) the batch is
-/// made durable: fsync of every temp file, rename into place, fsync of the
-/// touched directories. A chunk is thus never visible under its final name
-/// before its content is on stable storage. A writer that is killed leaves
-/// temp files and unreferenced chunks, both removed by gc.
+/// New chunks are compressed and written to temp files (next to their final
+/// names) by a few worker threads, so compression runs in parallel with the
+/// caller's chunking and hashing, and file-creation latency overlaps. Every
+/// [`BATCH_BYTES`] (or on [`flush`](Self::flush)) the batch is made durable:
+/// fsync of every temp file, rename into place, fsync of the touched
+/// directories. A chunk is thus never visible under its final name before
+/// its content is on stable storage. A writer that is killed leaves temp
+/// files and unreferenced chunks, both removed by gc. Memory is bounded: the
+/// job queue holds at most `2 × workers` chunks.
 pub struct ChunkWriter {
     store: ChunkStore,
-    compressor: zstd::bulk::Compressor<'static>,
-    /// (temp path, final path) of chunks written but not yet renamed.
-    pending: Vec<(PathBuf, PathBuf)>,
+    jobs: Option<mpsc::SyncSender<Job>>,
+    done: mpsc::Receiver<Result<Written>>,
+    workers: Vec<thread::JoinHandle<()>>,
+    in_flight: usize,
+    /// Chunks in temp files, waiting for fsync + rename.
+    pending: Vec<Written>,
+    /// Hashes in flight or pending (not yet visible in the store).
     pending_hashes: HashSet<ChunkHash>,
     pending_bytes: u64,
+    /// Compressed bytes written by this writer so far (completed writes).
+    stored_bytes: u64,
     created_dirs: bool,
 }
 
 impl ChunkWriter {
     pub fn new(store: ChunkStore) -> Result<Self> {
-        let compressor = zstd::bulk::Compressor::new(COMPRESSION_LEVEL)
-            .map_err(|e| RepoError::io("create zstd compressor for", store.root(), e))?;
+        let n = thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .saturating_mul(2)
+            .clamp(4, 16);
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(2 * n);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut workers = Vec::with_capacity(n);
+        for i in 0..n {
+            let rx = Arc::clone(&job_rx);
+            let tx = done_tx.clone();
+            let root = store.root().to_path_buf();
+            let handle = thread::Builder::new()
+                .name(format!("ceso-chunk-writer-{i}"))
+                .spawn(move || worker(rx, tx, root))
+                .map_err(|e| RepoError::io("start chunk writer thread for", store.root(), e))?;
+            workers.push(handle);
+        }
         Ok(ChunkWriter {
             store,
-            compressor,
+            jobs: Some(job_tx),
+            done: done_rx,
+            workers,
+            in_flight: 0,
             pending: Vec::new(),
             pending_hashes: HashSet::new(),
             pending_bytes: 0,
+            stored_bytes: 0,
             created_dirs: false,
         })
     }
 
-    /// Stores `chunk` unless it already exists.
-    pub fn put(&mut self, chunk: &Chunk) -> Result<PutOutcome> {
+    fn stopped(&self) -> RepoError {
+        RepoError::io(
+            "write chunks to",
+            self.store.root(),
+            io::Error::other("chunk writer threads stopped"),
+        )
+    }
+
+    /// Compressed bytes written so far (call [`wait`](Self::wait) first for
+    /// an exact figure).
+    pub fn stored_bytes(&self) -> u64 {
+        self.stored_bytes
+    }
+
+    /// Stores `chunk` unless it already exists; returns whether it was new.
+    /// Write errors surface on a later call (or on `wait`/`flush`).
+    pub fn put(&mut self, chunk: Chunk) -> Result<bool> {
+        self.collect(false)?;
         if self.pending_hashes.contains(&chunk.hash) || self.store.contains(&chunk.hash)? {
-            return Ok(PutOutcome::Existing);
+            return Ok(false);
         }
         let dest = self.store.path(&chunk.hash);
         let dir = dest
@@ -235,42 +287,73 @@ impl ChunkWriter {
             fsutil::ensure_dir(&dir)?;
             self.created_dirs = true;
         }
-        let compressed = self
-            .compressor
-            .compress(&chunk.data)
-            .map_err(|e| RepoError::io("compress chunk for", &dest, e))?;
         let tmp = fsutil::temp_path(&dir, &chunk.hash.to_hex());
-        fsutil::write_new(&tmp, &compressed)?;
-        let stored = compressed.len() as u64;
-        self.pending.push((tmp, dest));
+        let job = Job {
+            data: chunk.data,
+            tmp,
+            dest,
+        };
+        let sent = match &self.jobs {
+            Some(tx) => tx.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            // A worker failed and they all stopped: report its error if any.
+            self.collect(true)?;
+            return Err(self.stopped());
+        }
+        self.in_flight += 1;
         self.pending_hashes.insert(chunk.hash);
-        self.pending_bytes += stored;
         if self.pending_bytes >= BATCH_BYTES || self.pending.len() >= BATCH_FILES {
             self.flush()?;
         }
-        Ok(PutOutcome::New {
-            stored_bytes: stored,
-        })
+        Ok(true)
+    }
+
+    /// Gathers finished writes; with `wait_all`, until none is in flight.
+    fn collect(&mut self, wait_all: bool) -> Result<()> {
+        while self.in_flight > 0 {
+            let msg = if wait_all {
+                self.done.recv().map_err(|_| self.stopped())?
+            } else {
+                match self.done.try_recv() {
+                    Ok(m) => m,
+                    Err(mpsc::TryRecvError::Empty) => return Ok(()),
+                    Err(mpsc::TryRecvError::Disconnected) => return Err(self.stopped()),
+                }
+            };
+            self.in_flight -= 1;
+            let w = msg?;
+            self.pending_bytes += w.stored;
+            self.stored_bytes += w.stored;
+            self.pending.push(w);
+        }
+        Ok(())
+    }
+
+    /// Waits until every chunk put so far is written to its temp file.
+    pub fn wait(&mut self) -> Result<()> {
+        self.collect(true)
     }
 
     /// Makes every chunk put so far durable and visible under its final name.
     pub fn flush(&mut self) -> Result<()> {
+        self.collect(true)?;
         if self.pending.is_empty() {
             return Ok(());
         }
-        for (tmp, _) in &self.pending {
-            fsutil::sync_file(tmp)?;
-        }
+        let temps: Vec<&Path> = self.pending.iter().map(|w| w.tmp.as_path()).collect();
+        fsutil::sync_all_parallel(&temps, fsutil::sync_file)?;
         let mut dirs = BTreeSet::new();
-        for (tmp, dest) in &self.pending {
-            fs::rename(tmp, dest).map_err(|e| RepoError::io("rename into place", dest, e))?;
-            if let Some(d) = dest.parent() {
+        for w in &self.pending {
+            fs::rename(&w.tmp, &w.dest)
+                .map_err(|e| RepoError::io("rename into place", &w.dest, e))?;
+            if let Some(d) = w.dest.parent() {
                 dirs.insert(d.to_path_buf());
             }
         }
-        for d in &dirs {
-            fsutil::sync_dir(d)?;
-        }
+        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+        fsutil::sync_all_parallel(&dirs, fsutil::sync_dir)?;
         if self.created_dirs {
             fsutil::sync_dir(self.store.root())?;
             self.created_dirs = false;
@@ -279,6 +362,54 @@ impl ChunkWriter {
         self.pending_hashes.clear();
         self.pending_bytes = 0;
         Ok(())
+    }
+}
+
+impl Drop for ChunkWriter {
+    /// Stops the workers after they finish queued jobs. Nothing is renamed:
+    /// an uncommitted writer leaves temp files for gc, like a killed one.
+    fn drop(&mut self) {
+        self.jobs = None;
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+fn worker(
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    done: mpsc::Sender<Result<Written>>,
+    root: PathBuf,
+) {
+    let mut compressor = match zstd::bulk::Compressor::new(COMPRESSION_LEVEL) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = done.send(Err(RepoError::io("create zstd compressor for", root, e)));
+            return;
+        }
+    };
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return, // writer dropped
+            },
+            Err(_) => return,
+        };
+        let res = compressor
+            .compress(&job.data)
+            .map_err(|e| RepoError::io("compress chunk for", &job.dest, e))
+            .and_then(|compressed| {
+                fsutil::write_new(&job.tmp, &compressed)?;
+                Ok(Written {
+                    tmp: job.tmp,
+                    dest: job.dest,
+                    stored: compressed.len() as u64,
+                })
+            });
+        if done.send(res).is_err() {
+            return;
+        }
     }
 }
 
@@ -293,15 +424,15 @@ mod tests {
         let store = ChunkStore::new(tmp.path().join("chunks"));
         let mut w = ChunkWriter::new(store.clone()).unwrap();
         let c = Chunk::new(b"hello hello hello hello".repeat(100));
-        let first = w.put(&c).unwrap();
-        assert!(matches!(first, PutOutcome::New { stored_bytes } if stored_bytes < 200));
+        assert!(w.put(c.clone()).unwrap());
         // Same chunk in the same batch: not written twice.
-        assert_eq!(w.put(&c).unwrap(), PutOutcome::Existing);
+        assert!(!w.put(c.clone()).unwrap());
         // Not visible before flush.
         assert!(!store.contains(&c.hash).unwrap());
         w.flush().unwrap();
+        assert!(w.stored_bytes() > 0 && w.stored_bytes() < 200);
         assert!(store.contains(&c.hash).unwrap());
-        assert_eq!(w.put(&c).unwrap(), PutOutcome::Existing);
+        assert!(!w.put(c.clone()).unwrap());
         assert_eq!(store.read(&c.hash).unwrap(), c.data);
         let stats = store.stats().unwrap();
         assert_eq!(stats.chunks, 1);
@@ -337,8 +468,8 @@ mod tests {
         let tmp = TempDir::new("chunkstore-kill");
         let store = ChunkStore::new(tmp.path().join("chunks"));
         let mut w = ChunkWriter::new(store.clone()).unwrap();
-        w.put(&Chunk::new(vec![1; 1000])).unwrap();
-        w.put(&Chunk::new(vec![2; 1000])).unwrap();
+        w.put(Chunk::new(vec![1; 1000])).unwrap();
+        w.put(Chunk::new(vec![2; 1000])).unwrap();
         drop(w);
         let (chunks, temps) = store.scan().unwrap();
         assert!(chunks.is_empty());

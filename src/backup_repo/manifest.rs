@@ -101,7 +101,7 @@ pub struct DiskEntry {
     pub key: i32,
     /// Device label, e.g. "Hard disk 1".
     pub label: String,
-    /// Backing file, e.g. "[datastore1] vm/vm.vmdk".
+    /// Backing file, e.g. `"[datastore1] vm/vm.vmdk"`.
     pub datastore_path: String,
     /// CBT change id of the snapshot this backup was read from; the next
     /// incremental asks for changes since this id.

@@ -10,7 +10,7 @@ use std::time::Instant;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::chunk_store::{ChunkStore, ChunkWriter, PutOutcome, StoreStats};
+use super::chunk_store::{ChunkStore, ChunkWriter, StoreStats};
 use super::chunker::{Chunk, ChunkHash, ChunkerParams, StreamChunker, ZeroRun, chunk_all};
 use super::disk_map::{ChunkRef, DiskMap, Extent, splice};
 use super::error::{RepoError, Result};
@@ -48,7 +48,7 @@ pub struct RepoConfig {
 }
 
 /// An open repository. Cheap to share by reference; every operation takes
-/// the repository lock it needs (see [`LockMode`]).
+/// the repository lock it needs (shared or exclusive, see the module docs).
 #[derive(Debug)]
 pub struct Repository {
     root: PathBuf,
@@ -683,21 +683,22 @@ impl<'r> BackupWriter<'r> {
         &self.id
     }
 
-    /// Counters so far (for progress display).
+    /// Counters so far (for progress display; `bytes_new` lags slightly
+    /// behind while chunks are being compressed).
     pub fn stats(&self) -> BackupStats {
-        self.stats
+        BackupStats {
+            bytes_new: self.chunks.stored_bytes(),
+            ..self.stats
+        }
     }
 
-    /// Stores a chunk unless present; returns its compressed size if new.
-    fn store_chunk(&mut self, chunk: &Chunk) -> Result<Option<u64>> {
-        match self.chunks.put(chunk)? {
-            PutOutcome::Existing => Ok(None),
-            PutOutcome::New { stored_bytes } => {
-                self.stats.chunks_new += 1;
-                self.stats.bytes_new += stored_bytes;
-                Ok(Some(stored_bytes))
-            }
+    /// Stores a chunk unless present; returns whether it was new.
+    fn store_chunk(&mut self, chunk: Chunk) -> Result<bool> {
+        let new = self.chunks.put(chunk)?;
+        if new {
+            self.stats.chunks_new += 1;
         }
+        Ok(new)
     }
 
     /// Starts a disk. For an incremental, pass the parent backup's map of
@@ -731,7 +732,11 @@ impl<'r> BackupWriter<'r> {
             })?;
         }
         self.unfinished_disk = Some(info.key);
+        // Attribute in-flight chunks of earlier writes to them, not this disk.
+        self.chunks.wait()?;
+        let stored_at_start = self.chunks.stored_bytes();
         Ok(DiskWriter {
+            stored_at_start,
             bw: self,
             info,
             parent,
@@ -759,13 +764,14 @@ impl<'r> BackupWriter<'r> {
         let mut chunks = Vec::new();
         let mut offset = 0u64;
         for c in chunk_all(self.repo.config.chunker, data) {
-            self.store_chunk(&c)?;
+            let (hash, len) = (c.hash, c.len());
+            self.store_chunk(c)?;
             chunks.push(ChunkRef {
                 offset,
-                len: c.len() as u32,
-                hash: c.hash,
+                len: len as u32,
+                hash,
             });
-            offset += c.len() as u64;
+            offset += len as u64;
         }
         self.stats.bytes_read += data.len() as u64;
         self.files.push(FileEntry {
@@ -785,6 +791,7 @@ impl<'r> BackupWriter<'r> {
             )));
         }
         self.chunks.flush()?;
+        self.stats.bytes_new = self.chunks.stored_bytes();
         self.stats.duration_ms =
             u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let m = Manifest {
@@ -849,6 +856,7 @@ pub struct DiskWriter<'w, 'r> {
     ranges: Vec<(Extent, Vec<ChunkRef>)>,
     last_end: u64,
     stats: DiskWriteStats,
+    stored_at_start: u64,
 }
 
 impl DiskWriter<'_, '_> {
@@ -856,10 +864,9 @@ impl DiskWriter<'_, '_> {
         RepoError::InvalidWrite(format!("disk {}: {msg}", self.info.key))
     }
 
-    fn count_new(&mut self, stored: Option<u64>) {
-        if let Some(b) = stored {
+    fn count_new(&mut self, new: bool) {
+        if new {
             self.stats.chunks_new += 1;
-            self.stats.bytes_new += b;
         }
     }
 
@@ -892,17 +899,14 @@ impl DiskWriter<'_, '_> {
 
     fn store(&mut self, chunks: Vec<Chunk>) -> Result<()> {
         for c in chunks {
-            let stored = self.bw.store_chunk(&c)?;
-            self.count_new(stored);
+            let (hash, len) = (c.hash, c.len() as u32);
+            let new = self.bw.store_chunk(c)?;
+            self.count_new(new);
             let Some(span) = self.span.as_mut() else {
                 return Err(self.err("no open span".into()));
             };
             let offset = span.refs.last().map_or(span.start, |r| r.end());
-            span.refs.push(ChunkRef {
-                offset,
-                len: c.len() as u32,
-                hash: c.hash,
-            });
+            span.refs.push(ChunkRef { offset, len, hash });
         }
         Ok(())
     }
@@ -1058,29 +1062,31 @@ impl DiskWriter<'_, '_> {
     /// Zero chunks for `[from, to)`, without hashing the zeros.
     fn zero_fill(&mut self, from: u64, to: u64) -> Result<()> {
         let (n, tail) = self.bw.zero.split(to - from);
-        let unit = self.bw.zero.unit().clone();
+        let (unit_hash, unit_len) = (self.bw.zero.unit().hash, self.bw.zero.unit().len());
         let mut refs = Vec::new();
         let mut pos = from;
         if n > 0 {
-            let stored = self.bw.store_chunk(&unit)?;
-            self.count_new(stored);
+            let unit = self.bw.zero.unit().clone();
+            let new = self.bw.store_chunk(unit)?;
+            self.count_new(new);
         }
         for _ in 0..n {
             refs.push(ChunkRef {
                 offset: pos,
-                len: unit.len() as u32,
-                hash: unit.hash,
+                len: unit_len as u32,
+                hash: unit_hash,
             });
-            pos += unit.len() as u64;
+            pos += unit_len as u64;
         }
         if tail > 0 {
             let c = Chunk::new(vec![0; tail]);
-            let stored = self.bw.store_chunk(&c)?;
-            self.count_new(stored);
+            let hash = c.hash;
+            let new = self.bw.store_chunk(c)?;
+            self.count_new(new);
             refs.push(ChunkRef {
                 offset: pos,
                 len: tail as u32,
-                hash: c.hash,
+                hash,
             });
         }
         self.stats.bytes_zero_filled += to - from;
@@ -1118,6 +1124,8 @@ impl DiskWriter<'_, '_> {
         let map = splice(parent, capacity, ranges)
             .map_err(|e| self.err(format!("cannot build the disk map: {e}")))?;
         self.stats.chunks = map.chunks.len() as u64;
+        self.bw.chunks.wait()?;
+        self.stats.bytes_new = self.bw.chunks.stored_bytes() - self.stored_at_start;
         let info = self.info.clone();
         self.bw.disks.push(DiskEntry {
             key: info.key,

@@ -124,7 +124,9 @@ fn scatter_changes(content: &mut [u8], rng: &mut Prng, count: usize, len: usize)
     while picked.len() < count {
         picked.insert(rng.below(slots as u64) as usize);
     }
-    let mut out: Vec<Extent> = picked
+    let mut slots: Vec<usize> = picked.into_iter().collect();
+    slots.sort_unstable();
+    let out: Vec<Extent> = slots
         .into_iter()
         .map(|s| {
             let off = s * len;
@@ -132,7 +134,6 @@ fn scatter_changes(content: &mut [u8], rng: &mut Prng, count: usize, len: usize)
             Extent::new(off as u64, len as u64)
         })
         .collect();
-    out.sort();
     out
 }
 
@@ -623,6 +624,18 @@ fn repository_open_rules_ids_and_locking() {
         matches!(err, RepoError::UnsupportedVersion { found: 7, .. }),
         "{err}"
     );
+}
+
+#[test]
+fn types_can_cross_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Repository>();
+    sync::<Repository>();
+    send::<BackupWriter<'static>>();
+    send::<Manifest>();
+    send::<RepoError>();
+    sync::<RepoError>();
 }
 
 #[test]

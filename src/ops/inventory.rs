@@ -22,14 +22,7 @@ pub async fn objects(
 
 /// HostSystem morefs to names.
 pub async fn host_names(client: &Client) -> Result<HashMap<MoRef, String>, vim::Error> {
-    Ok(objects(client, "HostSystem", &[])
-        .await?
-        .into_iter()
-        .map(|o| {
-            let name = o.str("name").unwrap_or_default().to_string();
-            (o.obj, name)
-        })
-        .collect())
+    Ok(super::naming::name_map(objects(client, "HostSystem", &[]).await?))
 }
 
 /// Names of all objects of a kind, for "did you mean" suggestions.
@@ -52,11 +45,15 @@ pub async fn datacenter_of(client: &Client, obj: &MoRef) -> Result<(MoRef, Strin
             return Ok((current, name));
         }
         // A VM inside a vApp has parentVApp instead of parent.
-        let props = client.properties(&current, &["parent", "parentVApp"]).await?;
+        let props = client
+            .properties(&current, &["parent", "parentVApp"])
+            .await?;
         current = props
             .moref("parent")
             .or_else(|| props.moref("parentVApp"))
             .ok_or_else(|| vim::Error::Other(format!("{obj} is not inside a datacenter")))?;
     }
-    Err(vim::Error::Other(format!("{obj}: inventory is nested too deeply")))
+    Err(vim::Error::Other(format!(
+        "{obj}: inventory is nested too deeply"
+    )))
 }

@@ -8,6 +8,7 @@ use quick_xml::escape::escape;
 
 use super::moref::MoRef;
 
+#[derive(Clone)]
 pub struct Request {
     method: String,
     body: String,
@@ -100,7 +101,11 @@ impl Request {
     }
 
     pub fn finish(mut self) -> Envelope {
-        let _ = write!(self.body, "</{}></soapenv:Body></soapenv:Envelope>", self.method);
+        let _ = write!(
+            self.body,
+            "</{}></soapenv:Body></soapenv:Envelope>",
+            self.method
+        );
         Envelope {
             method: self.method,
             body: self.body,
