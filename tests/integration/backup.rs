@@ -274,10 +274,7 @@ fn without_cbt_every_byte_is_read_and_only_new_chunks_stored() {
     put(&sim, FLAT, &original);
     let first = bed.backup(&[]);
     assert_eq!(first["disks_read"][0]["method"], "whole");
-    assert_eq!(
-        first["bytes_read"].as_u64().unwrap() >= (8 * MIB) as u64,
-        true
-    );
+        assert!(first["bytes_read"].as_u64().unwrap() >= (8 * MIB) as u64);
 
     let mut changed = original.clone();
     scribble(&mut changed, 2, 4096, 5);
@@ -616,6 +613,18 @@ fn an_interrupted_backup_removes_its_snapshot_and_exits_130() {
     assert_eq!(snapshots(&sim), Vec::<String>::new(), "{stderr}");
     assert_eq!(bed.list().len(), 0);
     bed.run(&["backup", "verify"]).ok();
+}
+
+#[test]
+fn datastore_transfers_carry_the_session_cookie() {
+    // As on real hosts, /folder needs a logged-in session here.
+    let sim = Sim::start(&["-disk-mb", "2", "-folder-auth"]);
+    let bed = Bed::new(&sim);
+    let data = content(2 * MIB, 71);
+    std::fs::write(local(&sim, FLAT), &data).unwrap();
+    let backup = bed.backup(&[]);
+        assert!(backup["bytes_read"].as_u64().unwrap() >= (MIB + MIB / 2) as u64);
+    assert!(bed.restore(backup["id"].as_str().unwrap(), "with-auth") == data);
 }
 
 #[test]
