@@ -285,6 +285,19 @@ fn list_follows_continuation_tokens_like_on_a_real_vcenter() {
     let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
     let mut got = names(&list);
     got.sort();
-    assert_eq!(got, ["DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1", "DC0_H0_VM0", "DC0_H0_VM1"]);
-    assert!(list.as_array().unwrap().iter().all(|v| !v["host"].as_str().unwrap().is_empty()));
+    assert_eq!(
+        got,
+        [
+            "DC0_C0_RP0_VM0",
+            "DC0_C0_RP0_VM1",
+            "DC0_H0_VM0",
+            "DC0_H0_VM1"
+        ]
+    );
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| !v["host"].as_str().unwrap().is_empty())
+    );
 }
