@@ -4,8 +4,10 @@
 //! `vim` (SOAP client) → `config` → `ops` (typed operations) and the pure engines
 //! (`placement`, `backup_repo`) → surfaces (`cli`, `script`, `repl`).
 
-pub mod vim;
-pub mod config;
-pub mod ops;
 pub mod app;
 pub mod cli;
+pub mod config;
+pub mod ops;
+pub mod repl;
+pub mod script;
+pub mod vim;

@@ -5,15 +5,7 @@ use miette::{Diagnostic, Report};
 use crate::ops::OpError;
 use crate::vim;
 
-pub mod exit {
-    pub const FAILURE: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const CONNECTION: u8 = 3;
-    pub const NOT_FOUND: u8 = 4;
-    pub const SERVER_FAULT: u8 = 5;
-    pub const REFUSED: u8 = 6;
-    pub const INTERRUPTED: u8 = 130;
-}
+pub use crate::app::exit;
 
 pub fn exit_code(e: &OpError) -> u8 {
     match e {
@@ -46,11 +38,15 @@ struct Plain {
 
 impl Diagnostic for Plain {
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.code.as_ref().map(|c| Box::new(c) as Box<dyn std::fmt::Display>)
+        self.code
+            .as_ref()
+            .map(|c| Box::new(c) as Box<dyn std::fmt::Display>)
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
 }
 

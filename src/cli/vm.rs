@@ -28,7 +28,9 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
 }
 
 fn list(ctx: &Ctx, scope: &Scope, pattern: Option<&str>) -> OpResult<()> {
-    let vms = ctx.app.block_on(vms::list(&ctx.app.fleet, scope, pattern))?;
+    let vms = ctx
+        .app
+        .block_on(vms::list(&ctx.app.fleet, scope, pattern))?;
     if ctx.out.json {
         ctx.out.json(&vms);
         return Ok(());
@@ -76,7 +78,10 @@ fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
         ("Endpoint", info.endpoint.clone()),
         ("Host", info.host.clone()),
         ("Power", ctx.out.power_state(&info.power_state)),
-        ("CPUs", format!("{} ({} per socket)", info.cpus, info.cores_per_socket)),
+        (
+            "CPUs",
+            format!("{} ({} per socket)", info.cpus, info.cores_per_socket),
+        ),
         ("Memory", mb(info.memory_mb)),
         ("Guest OS", format!("{} ({})", info.guest_os, info.guest_id)),
         ("IP", info.ip.clone()),
@@ -86,7 +91,15 @@ fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
         ("Resource pool", info.resource_pool.clone()),
         ("Datastores", info.datastores.join(", ")),
         ("Networks", info.networks.join(", ")),
-        ("CBT", if info.change_tracking { "enabled" } else { "disabled" }.into()),
+        (
+            "CBT",
+            if info.change_tracking {
+                "enabled"
+            } else {
+                "disabled"
+            }
+            .into(),
+        ),
         ("Snapshots", info.snapshots.to_string()),
     ]);
     if !info.disks.is_empty() {
@@ -112,7 +125,14 @@ fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
             &["NIC", "TYPE", "MAC", "NETWORK"],
             info.nics
                 .iter()
-                .map(|n| vec![n.label.clone(), n.kind.clone(), n.mac.clone(), n.network.clone()])
+                .map(|n| {
+                    vec![
+                        n.label.clone(),
+                        n.kind.clone(),
+                        n.mac.clone(),
+                        n.network.clone(),
+                    ]
+                })
                 .collect(),
         );
     }
@@ -134,7 +154,12 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
     let progress = TermProgress::new(ctx.out.json);
     let fleet = &ctx.app.fleet;
     let created = ctx.app.block_on(async {
-        let target = fleet.targets(&scope).await?.into_iter().next().ok_or_else(|| OpError::invalid("no target"))?;
+        let target = fleet
+            .targets(&scope)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| OpError::invalid("no target"))?;
         let plan = vms::create::plan(&target, &spec).await?;
         if args.dry_run {
             return Ok((plan, None));
@@ -150,15 +175,24 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
     match vm {
         None => {
             if ctx.out.json {
-                ctx.out.json(&serde_json::json!({"dry_run": true, "plan": plan}));
+                ctx.out
+                    .json(&serde_json::json!({"dry_run": true, "plan": plan}));
             } else {
                 println!("Would create VM {} on {}:", plan.name, plan.endpoint);
                 ctx.out.fields(&[
                     ("Datacenter", plan.datacenter.clone()),
-                    ("Host", plan.host.clone().unwrap_or_else(|| "(chosen by the pool)".into())),
+                    (
+                        "Host",
+                        plan.host
+                            .clone()
+                            .unwrap_or_else(|| "(chosen by the pool)".into()),
+                    ),
                     ("Resource pool", plan.resource_pool.clone()),
                     ("Datastore", plan.datastore.clone()),
-                    ("Network", plan.network.clone().unwrap_or_else(|| "(none)".into())),
+                    (
+                        "Network",
+                        plan.network.clone().unwrap_or_else(|| "(none)".into()),
+                    ),
                     ("CPUs", plan.cpus.to_string()),
                     ("Memory", mb(plan.memory_mb)),
                     ("Disk", format!("{} GB thin", plan.disk_gb)),
@@ -171,7 +205,10 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
                 let info = ctx.app.block_on(vms::info(&vm))?;
                 ctx.out.json(&info);
             } else {
-                ctx.out.done(&format!("created VM {} ({}) on {}", vm.name, vm.moref.value, vm.host));
+                ctx.out.done(&format!(
+                    "created VM {} ({}) on {}",
+                    vm.name, vm.moref.value, vm.host
+                ));
             }
         }
     }
@@ -189,7 +226,10 @@ fn resolve(ctx: &Ctx, scope: &Scope, names: &[String]) -> OpResult<Vec<VmRef>> {
                 vec![vms::find_vm(&ctx.app.fleet, scope, name).await?]
             };
             for vm in found {
-                if !out.iter().any(|o| o.moref == vm.moref && o.endpoint.name() == vm.endpoint.name()) {
+                if !out
+                    .iter()
+                    .any(|o| o.moref == vm.moref && o.endpoint.name() == vm.endpoint.name())
+                {
                     out.push(vm);
                 }
             }
@@ -203,7 +243,16 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
     let scope = ctx.scope(&args.scope);
     let targets = resolve(ctx, &scope, &args.names)?;
     if args.dry_run {
-        let rows: Vec<_> = targets.iter().map(|v| (v.name.clone(), v.endpoint.name().to_string(), v.host.clone())).collect();
+        let rows: Vec<_> = targets
+            .iter()
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    v.endpoint.name().to_string(),
+                    v.host.clone(),
+                )
+            })
+            .collect();
         if ctx.out.json {
             ctx.out.json(&serde_json::json!({"dry_run": true, "action": action.verb(), "vms": rows.iter().map(|r| serde_json::json!({"vm": r.0, "endpoint": r.1, "host": r.2})).collect::<Vec<_>>()}));
         } else {
@@ -214,12 +263,10 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
         return Ok(());
     }
     let progress = TermProgress::new(ctx.out.json);
-    let results = ctx
-        .app
-        .block_on(ctx.app.fleet.each(targets.clone(), |vm| {
-            let progress = &progress;
-            async move { vms::power(&vm, action, progress).await }
-        }));
+    let results = ctx.app.block_on(ctx.app.fleet.each(targets.clone(), |vm| {
+        let progress = &progress;
+        async move { vms::power(&vm, action, progress).await }
+    }));
     progress.finish();
     let mut first_error = None;
     let mut done = Vec::new();
@@ -237,7 +284,8 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
     } else {
         for r in &done {
             if r.changed {
-                ctx.out.done(&format!("{}: {} → {}", r.vm, r.before, r.after));
+                ctx.out
+                    .done(&format!("{}: {} → {}", r.vm, r.before, r.after));
             } else {
                 ctx.out.done(&format!("{}: already {}", r.vm, r.after));
             }
@@ -247,8 +295,15 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
 }
 
 fn delete(ctx: &Ctx, scope: &Scope, name: &str, force: bool, dry_run: bool) -> OpResult<()> {
-    let vm = ctx.app.block_on(vms::find_vm(&ctx.app.fleet, scope, name))?;
-    let what = format!("Delete VM {} ({}) on {} with all its files", vm.name, vm.moref.value, vm.endpoint.name());
+    let vm = ctx
+        .app
+        .block_on(vms::find_vm(&ctx.app.fleet, scope, name))?;
+    let what = format!(
+        "Delete VM {} ({}) on {} with all its files",
+        vm.name,
+        vm.moref.value,
+        vm.endpoint.name()
+    );
     if dry_run {
         if ctx.out.json {
             ctx.out.json(&serde_json::json!({"dry_run": true, "delete": vm.name, "id": vm.moref.value, "endpoint": vm.endpoint.name()}));
