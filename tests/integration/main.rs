@@ -1,1 +1,7 @@
+//! One integration test binary (faster to build than one per file).
+
+mod client;
+mod errors;
+mod hosts;
 mod sim;
+mod vm;

@@ -24,9 +24,11 @@ package main
 // RefreshStorageInfo); as on ESXi, removing a snapshot keeps the disks.
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -46,12 +49,15 @@ import (
 var (
 	cbtMaxExtents int
 	cbtBlockKB    int
+	cbtMaxSpanMB  int64
 )
 
 func init() {
 	flag.IntVar(&cbtMaxExtents, "cbt-max-extents", 64,
 		"most extents one QueryChangedDiskAreas answer returns (clients must loop on startOffset+length)")
 	flag.IntVar(&cbtBlockKB, "cbt-block-kb", 64, "CBT block size in KiB (extent granularity)")
+	flag.Int64Var(&cbtMaxSpanMB, "cbt-max-span-mb", 0,
+		"most MiB of the disk one QueryChangedDiskAreas answer covers (0: no limit)")
 	extensions = append(extensions, installCBT)
 }
 
@@ -96,6 +102,9 @@ func installCBT(m *simulator.Model) {
 	}
 	if cbtMaxExtents <= 0 {
 		fatalf("-cbt-max-extents must be positive")
+	}
+	if cbtMaxSpanMB < 0 {
+		fatalf("-cbt-max-span-mb must not be negative")
 	}
 
 	for _, e := range simulator.Map.All("VirtualMachine") {
@@ -457,7 +466,8 @@ func (c *cbtRegistry) snapshotCreated(vm *simulator.VirtualMachine, snap *simula
 }
 
 // hashBlocks hashes the first capacity bytes of file per CBT block; bytes
-// past the end of the file are zero. An all-zero block hashes to 0.
+// past the end of the file are zero. An all-zero block hashes to 0. Holes of
+// the (sparse) flat extent are skipped without reading them.
 func hashBlocks(file string, capacity int64) ([]uint64, error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -467,28 +477,47 @@ func hashBlocks(file string, capacity int64) ([]uint64, error) {
 
 	bs := blockSize()
 	buf := make([]byte, bs)
+	zeros := make([]byte, bs)
 	var hashes []uint64
-	for off := int64(0); off < capacity; off += bs {
-		n := bs
-		if capacity-off < n {
-			n = capacity - off
+
+	for off := int64(0); off < capacity; {
+		// Next data at or after off (SEEK_DATA); none: the rest is zero.
+		var data, hole int64
+		data, err = f.Seek(off, seekData)
+		switch {
+		case errors.Is(err, syscall.ENXIO):
+			data = capacity
+		case err != nil || data < off:
+			data, hole = off, capacity // no SEEK_DATA here: read everything
+		default:
+			if hole, err = f.Seek(data, seekHole); err != nil || hole <= data {
+				hole = capacity
+			}
 		}
-		block := buf[:n]
-		for i := range block {
-			block[i] = 0
-		}
-		got, err := io.ReadFull(f, block)
-		if got == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+		if data >= capacity {
 			break
 		}
-		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-			return nil, err
+		b := data / bs
+		for int64(len(hashes)) < b {
+			hashes = append(hashes, 0)
 		}
-		hashes = append(hashes, blockHash(block))
-		if got < len(block) {
-			break
+		off = b * bs
+
+		for ; off < capacity && off < hole; off += bs {
+			n := bs
+			if capacity-off < n {
+				n = capacity - off
+			}
+			block := buf[:n]
+			got, err := f.ReadAt(block, off)
+			if err != nil && err != io.EOF {
+				return nil, err
+			}
+			copy(block[got:], zeros)
+			hashes = append(hashes, blockHash(block, zeros))
 		}
 	}
+
 	// Trailing zero blocks need no storage.
 	for len(hashes) > 0 && hashes[len(hashes)-1] == 0 {
 		hashes = hashes[:len(hashes)-1]
@@ -496,15 +525,14 @@ func hashBlocks(file string, capacity int64) ([]uint64, error) {
 	return hashes, nil
 }
 
-func blockHash(block []byte) uint64 {
-	zero := true
-	for _, b := range block {
-		if b != 0 {
-			zero = false
-			break
-		}
-	}
-	if zero {
+// lseek whence values for sparse files (Linux).
+const (
+	seekData = 3
+	seekHole = 4
+)
+
+func blockHash(block, zeros []byte) uint64 {
+	if bytes.Equal(block, zeros[:len(block)]) {
 		return 0
 	}
 	sum := sha256.Sum256(block)
@@ -524,10 +552,13 @@ func (e *epoch) hash(b int) uint64 {
 
 // changedExtents lists the blocks from startOffset on that differ between
 // base and target (base nil: that are allocated in target), merged into
-// extents, at most max of them. It returns how many bytes from startOffset
-// the answer covers.
-func changedExtents(base, target *epoch, capacity, startOffset int64, max int) (int64, []types.DiskChangeExtent) {
+// extents, at most max of them and up to startOffset+span (span 0: no
+// limit). It returns how many bytes from startOffset the answer covers.
+func changedExtents(base, target *epoch, capacity, startOffset int64, max int, span int64) (int64, []types.DiskChangeExtent) {
 	bs := blockSize()
+	if span > 0 && startOffset+span < capacity {
+		capacity = startOffset + span
+	}
 	nblocks := int((capacity + bs - 1) / bs)
 	var res []types.DiskChangeExtent
 
@@ -681,7 +712,7 @@ func (c *cbtRegistry) query(vm *simulator.VirtualMachine, req *types.QueryChange
 		base = dt.epochs[seq]
 	}
 
-	length, extents := changedExtents(base, target, capacity, req.StartOffset, cbtMaxExtents)
+	length, extents := changedExtents(base, target, capacity, req.StartOffset, cbtMaxExtents, cbtMaxSpanMB<<20)
 	return &types.DiskChangeInfo{
 		StartOffset: req.StartOffset,
 		Length:      length,
