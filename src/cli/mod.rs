@@ -8,6 +8,7 @@ pub mod host;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod script;
 pub mod snapshot;
 pub mod vm;
 
@@ -63,12 +64,10 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    let Some(command) = cli.command else {
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
-        return ExitCode::SUCCESS;
+    let scope = match &cli.command {
+        Some(Command::Run(run)) if scope_of(&run.scope) != Scope::Default => scope_of(&run.scope),
+        _ => scope_of(&cli.scope),
     };
-    let scope = scope_of(&cli.scope);
     let app = match App::new(AppOptions {
         config: cli.config.clone(),
         scope: scope.clone(),
@@ -85,14 +84,28 @@ pub fn main() -> ExitCode {
         yes: cli.yes,
         scope,
     };
-    let result = match command {
-        Command::Host(cmd) => host::run(&ctx, cmd),
-        Command::Vm(cmd) => vm::run(&ctx, cmd),
-        Command::Snapshot(cmd) => snapshot::run(&ctx, cmd),
-        Command::Backup(cmd) => backup::run(&ctx, cmd),
+    let done = match (cli.command, cli.eval) {
+        (None, Some(text)) => Done::Script(script::eval(&app, text, &cli.script, cli.json)),
+        (None, None) => Done::Script(script::shell_or_stdin(&app, &cli.script, cli.json)),
+        (Some(Command::Run(args)), _) => Done::Script(script::run_file(&app, args, cli.json)),
+        (Some(Command::Defs { dir }), _) => Done::Script(script::defs(&app, &dir)),
+        (Some(Command::Host(cmd)), _) => Done::Command(host::run(&ctx, cmd)),
+        (Some(Command::Vm(cmd)), _) => Done::Command(vm::run(&ctx, cmd)),
+        (Some(Command::Snapshot(cmd)), _) => Done::Command(snapshot::run(&ctx, cmd)),
+        (Some(Command::Backup(cmd)), _) => Done::Command(backup::run(&ctx, cmd)),
     };
     app.close();
-    finish(result)
+    match done {
+        Done::Command(result) => finish(result),
+        Done::Script(code) => ExitCode::from(code),
+    }
+}
+
+/// How a command ended: commands return errors for us to report; scripts report their
+/// own and choose their exit code.
+enum Done {
+    Command(Result<(), OpError>),
+    Script(u8),
 }
 
 pub fn finish(result: Result<(), OpError>) -> ExitCode {

@@ -2,13 +2,16 @@
 //! scripts and the REPL only parse, call these, and render.
 
 pub mod backup;
+pub mod datastores;
 pub mod devices;
 pub mod error;
 pub mod fleet;
 pub mod hosts;
 pub mod inventory;
 pub mod naming;
+pub mod networks;
 pub mod progress;
+pub mod raw;
 pub mod snapshots;
 pub mod vms;
 

@@ -49,12 +49,15 @@ import (
 var (
 	cbtMaxExtents int
 	cbtBlockKB    int
+	cbtMaxSpanMB  int64
 )
 
 func init() {
 	flag.IntVar(&cbtMaxExtents, "cbt-max-extents", 64,
 		"most extents one QueryChangedDiskAreas answer returns (clients must loop on startOffset+length)")
 	flag.IntVar(&cbtBlockKB, "cbt-block-kb", 64, "CBT block size in KiB (extent granularity)")
+	flag.Int64Var(&cbtMaxSpanMB, "cbt-max-span-mb", 0,
+		"most MiB of the disk one QueryChangedDiskAreas answer covers (0: no limit)")
 	extensions = append(extensions, installCBT)
 }
 
@@ -99,6 +102,9 @@ func installCBT(m *simulator.Model) {
 	}
 	if cbtMaxExtents <= 0 {
 		fatalf("-cbt-max-extents must be positive")
+	}
+	if cbtMaxSpanMB < 0 {
+		fatalf("-cbt-max-span-mb must not be negative")
 	}
 
 	for _, e := range simulator.Map.All("VirtualMachine") {
@@ -546,10 +552,13 @@ func (e *epoch) hash(b int) uint64 {
 
 // changedExtents lists the blocks from startOffset on that differ between
 // base and target (base nil: that are allocated in target), merged into
-// extents, at most max of them. It returns how many bytes from startOffset
-// the answer covers.
-func changedExtents(base, target *epoch, capacity, startOffset int64, max int) (int64, []types.DiskChangeExtent) {
+// extents, at most max of them and up to startOffset+span (span 0: no
+// limit). It returns how many bytes from startOffset the answer covers.
+func changedExtents(base, target *epoch, capacity, startOffset int64, max int, span int64) (int64, []types.DiskChangeExtent) {
 	bs := blockSize()
+	if span > 0 && startOffset+span < capacity {
+		capacity = startOffset + span
+	}
 	nblocks := int((capacity + bs - 1) / bs)
 	var res []types.DiskChangeExtent
 
@@ -703,7 +712,7 @@ func (c *cbtRegistry) query(vm *simulator.VirtualMachine, req *types.QueryChange
 		base = dt.epochs[seq]
 	}
 
-	length, extents := changedExtents(base, target, capacity, req.StartOffset, cbtMaxExtents)
+	length, extents := changedExtents(base, target, capacity, req.StartOffset, cbtMaxExtents, cbtMaxSpanMB<<20)
 	return &types.DiskChangeInfo{
 		StartOffset: req.StartOffset,
 		Length:      length,
