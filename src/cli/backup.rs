@@ -7,11 +7,12 @@ use crate::backup_repo::RetentionPolicy;
 use crate::ops::backup::{self, BackupOptions, HookSet, RestoreRequest, parse_rate, repo};
 use crate::ops::vms;
 use crate::ops::{OpError, OpResult};
+use crate::script::ScriptCtx;
+use crate::script::hooks::ScriptHooks;
 
 use super::Ctx;
-use super::args::{BackupCommand, BackupCreateArgs, PruneArgs, RepoArgs, RestoreArgs};
+use super::args::{BackupCommand, BackupCreateArgs, PruneArgs, RepoArgs, RestoreArgs, ScriptArgs};
 use super::confirm::confirm;
-use super::hooks::RhaiHooks;
 use super::interrupted;
 use super::progress::TermProgress;
 use super::render::{bytes, mb};
@@ -138,9 +139,7 @@ fn create(ctx: &Ctx, args: BackupCreateArgs) -> OpResult<()> {
         }
         return Ok(());
     }
-    let runner = Arc::new(RhaiHooks::new(
-        config.settings().scripting.unwrap_or_default(),
-    ));
+    let runner = hook_runner(ctx);
     let progress = TermProgress::new(ctx.out.json);
     let record = ctx.app.block_on(backup::create(
         &vm,
@@ -171,6 +170,13 @@ fn create(ctx: &Ctx, args: BackupCreateArgs) -> OpResult<()> {
         eprintln!("note: {note}");
     }
     Ok(())
+}
+
+/// Hooks run on the script engine, with the permissions and limits of `ceso run`
+/// (settings.scripting).
+fn hook_runner(ctx: &Ctx) -> Arc<ScriptHooks> {
+    let (limits, policy) = super::script::limits_and_policy(ctx.app, &ScriptArgs::default());
+    Arc::new(ScriptHooks::new(ScriptCtx::new(ctx.app, policy), limits))
 }
 
 fn paths(list: &[PathBuf]) -> String {

@@ -3,7 +3,6 @@
 pub mod args;
 pub mod backup;
 pub mod confirm;
-pub mod hooks;
 pub mod host;
 pub mod progress;
 pub mod render;

@@ -38,6 +38,14 @@ pub const BINDINGS: &[Binding] = &[
         register: super::network::register,
     },
     Binding {
+        area: "snapshot",
+        register: super::snapshots::register,
+    },
+    Binding {
+        area: "backup",
+        register: super::backup::register,
+    },
+    Binding {
         area: "collect",
         register: super::collect::register,
     },

@@ -20,6 +20,7 @@ pub mod diagnostic;
 pub mod doc;
 pub mod engine;
 pub mod fault;
+pub mod hooks;
 pub mod in_flight;
 pub mod object;
 pub mod render;
@@ -30,10 +31,12 @@ pub mod sources;
 pub mod stdlib;
 
 // Binding modules, one per feature area (listed in engine::BINDINGS).
+pub mod backup;
 pub mod collect;
 pub mod datastore;
 pub mod host;
 pub mod network;
+pub mod snapshots;
 pub mod system;
 pub mod vm;
 

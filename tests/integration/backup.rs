@@ -274,7 +274,7 @@ fn without_cbt_every_byte_is_read_and_only_new_chunks_stored() {
     put(&sim, FLAT, &original);
     let first = bed.backup(&[]);
     assert_eq!(first["disks_read"][0]["method"], "whole");
-        assert!(first["bytes_read"].as_u64().unwrap() >= (8 * MIB) as u64);
+    assert!(first["bytes_read"].as_u64().unwrap() >= (8 * MIB) as u64);
 
     let mut changed = original.clone();
     scribble(&mut changed, 2, 4096, 5);
@@ -623,7 +623,7 @@ fn datastore_transfers_carry_the_session_cookie() {
     let data = content(2 * MIB, 71);
     std::fs::write(local(&sim, FLAT), &data).unwrap();
     let backup = bed.backup(&[]);
-        assert!(backup["bytes_read"].as_u64().unwrap() >= (MIB + MIB / 2) as u64);
+    assert!(backup["bytes_read"].as_u64().unwrap() >= (MIB + MIB / 2) as u64);
     assert!(bed.restore(backup["id"].as_str().unwrap(), "with-auth") == data);
 }
 
@@ -690,4 +690,36 @@ fn bad_input_is_a_clear_error() {
     let cold = bed.run(&["backup", "create", VM, "--json"]).ok().json();
     assert_eq!(cold["mode"], "cold");
     assert_eq!(bed.list().len(), 2);
+}
+
+#[test]
+fn scripts_take_snapshots_and_backups_with_the_cli_names() {
+    let sim = sim_with_disks(2);
+    let bed = Bed::new(&sim);
+    put(&sim, FLAT, &content(2 * MIB, 81));
+    let repo = bed.repo.display().to_string();
+    let script = format!(
+        r#"
+        let s = snapshot::create("{VM}", #{{name: "from-script", quiesce: true}});
+        let listed = snapshot::list(vm("{VM}"));
+        snapshot::delete("{VM}", #{{all: true}});
+        let b = backup::create("{VM}", #{{hot: true, repo: "{repo}"}});
+        let again = backup::create(vm("{VM}"), #{{hot: true, repo: "{repo}"}});
+        let v = backup::verify(#{{repo: "{repo}"}});
+        let gone = "";
+        try {{ backup::info("nosuch", #{{repo: "{repo}"}}); }} catch (e) {{ gone = e.fault; }}
+        #{{snap: s.name, listed: listed.len(), first: b.kind, second: again.kind,
+           ok: v.ok, backups: backup::list(#{{repo: "{repo}"}}).len(),
+           left: snapshot::list("{VM}").len(), gone: gone}}
+        "#
+    );
+    let out = bed.ceso().run(&["--json", "-c", &script]).ok().json();
+    assert_eq!(out["snap"], "from-script");
+    assert_eq!(out["listed"], 1);
+    assert_eq!(out["first"], "full");
+    assert_eq!(out["second"], "incremental");
+    assert_eq!(out["ok"], true);
+    assert_eq!(out["backups"], 2);
+    assert_eq!(out["left"], 0);
+    assert_eq!(out["gone"], "NotFound");
 }
