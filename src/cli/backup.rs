@@ -156,13 +156,14 @@ fn create(ctx: &Ctx, args: BackupCreateArgs) -> OpResult<()> {
     }
     let b = &record.backup;
     ctx.out.done(&format!(
-        "backup {} of {} ({}, {}): read {} of {}, stored {} new in {:.1}s",
+                "backup {} of {} ({}, {}): read {} of {} at {}/s, stored {} new in {:.1}s",
         b.id,
         b.vm,
         b.kind,
         b.mode,
         bytes(b.bytes_read),
         bytes(b.size),
+        bytes(b.bytes_read * 1000 / record.read_ms.max(1)),
         bytes(b.bytes_new),
         b.duration_ms as f64 / 1000.0
     ));

@@ -60,8 +60,19 @@ pub struct BackupRecord {
     /// The snapshot the disks were read from (removed since).
     pub snapshot: String,
     pub disks_read: Vec<DiskRead>,
+    /// Time from the first disk read to the committed manifest (the data phase, without
+    /// snapshot and hooks): `bytes_read` over this is the backup's throughput.
+    pub read_ms: u64,
     /// Things the user should know (leftovers removed, CBT enabled, fallbacks, hook failures).
     pub notes: Vec<String>,
+}
+
+/// What the part of a backup that runs under the snapshot produced.
+struct Done {
+    manifest: Manifest,
+    stats: Vec<DiskWriteStats>,
+    plans: Vec<DiskPlan>,
+    read_time: Duration,
 }
 
 /// Longest wait for the next bytes of a disk download.
@@ -169,7 +180,7 @@ pub async fn create(
     context.phase = HookPhase::Post;
     context.snapshot = started.as_ref().map(|_| snapshot_name.clone());
     context.result = Some(match &outcome {
-        Ok((manifest, _, _)) => HookResult {
+        Ok(Done { manifest, .. }) => HookResult {
             ok: true,
             error: None,
             kind: Some(manifest.kind.to_string()),
@@ -187,9 +198,14 @@ pub async fn create(
         notes.push(failure);
     }
 
-    let (manifest, stats, plans) = match (outcome, cleanup) {
+    let Done {
+        manifest,
+        stats,
+        plans,
+        read_time,
+    } = match (outcome, cleanup) {
         (Ok(done), Ok(())) => done,
-        (Ok((manifest, _, _)), Err(e)) => {
+        (Ok(Done { manifest, .. }), Err(e)) => {
             return Err(OpError::Refused {
                 message: format!(
                     "backup {} was stored, but snapshot {snapshot_name} of {} could not be removed: {e}",
@@ -233,6 +249,7 @@ pub async fn create(
         repository: repo.root().to_path_buf(),
         snapshot: snapshot_name,
         disks_read,
+        read_ms: u64::try_from(read_time.as_millis()).unwrap_or(u64::MAX),
         notes,
     })
 }
@@ -346,11 +363,7 @@ impl Job<'_> {
         }
     }
 
-    async fn run(
-        &self,
-        writer: RepoWriter,
-        notes: &mut Vec<String>,
-    ) -> OpResult<(Manifest, Vec<DiskWriteStats>, Vec<DiskPlan>)> {
+    async fn run(&self, writer: RepoWriter, notes: &mut Vec<String>) -> OpResult<Done> {
         let endpoint = self.vm.endpoint.name();
         let spec = SnapshotSpec {
             name: self.snapshot_name.to_string(),
@@ -427,6 +440,7 @@ impl Job<'_> {
             );
         }
 
+        let reading = std::time::Instant::now();
         let total = plans.iter().flat_map(|p| &p.ranges).map(|r| r.len).sum();
         let mut transfer = Transfer {
             throttle: Throttle::new(self.options.max_rate),
@@ -456,6 +470,11 @@ impl Job<'_> {
         }
         self.progress.step("Writing the manifest");
         let (manifest, stats) = writer.commit().await?;
-        Ok((manifest, stats, plans))
+        Ok(Done {
+            manifest,
+            stats,
+            plans,
+            read_time: reading.elapsed(),
+        })
     }
 }
