@@ -723,3 +723,24 @@ fn scripts_take_snapshots_and_backups_with_the_cli_names() {
     assert_eq!(out["left"], 0);
     assert_eq!(out["gone"], "NotFound");
 }
+
+#[test]
+fn the_example_hooks_run() {
+    let sim = sim_with_disks(1);
+    let examples = crate::sim::repo().join("examples/hooks");
+    let bed = Bed::new(&sim).with_config(&format!(
+        "  hot_backup:\n    hooks:\n      pre: [{0}/pre-maintenance-window.rhai, {0}/pre-flush-database.rhai]\n      post: [{0}/post-report.rhai]\nsettings:\n  scripting:\n    allow_write: true\n",
+        examples.display()
+    ));
+    bed.ceso().run(&["vm", "stop", VM, "--force"]).ok();
+    let mut ceso = bed.ceso();
+    let run = ceso
+        .run(&bed.args(&["backup", "create", VM, "--json"]))
+        .ok();
+    let id = run.json()["id"].as_str().unwrap().to_string();
+    run.stderr_has("is off: nothing to flush");
+    let log = std::fs::read_to_string(ceso.home.path().join("ceso-backups.log")).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(log.trim()).unwrap();
+    assert_eq!(entry["backup"], id.as_str());
+    assert_eq!(entry["ok"], true);
+}
