@@ -341,9 +341,13 @@ pub struct BackupCreateArgs {
     /// Back up a running VM from a snapshot (required when it runs)
     #[arg(long)]
     pub hot: bool,
-    /// Quiesce the guest for the snapshot (default: hot_backup.default_quiesce)
+    /// Quiesce the guest for the snapshot (default: hot_backup.default_quiesce and the
+    /// VM's own setting)
     #[arg(long)]
     pub quiesce: bool,
+    /// Do not quiesce, whatever the config says
+    #[arg(long, conflicts_with = "quiesce")]
+    pub no_quiesce: bool,
     /// Read all data even when a CBT incremental is possible
     #[arg(long)]
     pub full: bool,

@@ -64,7 +64,11 @@ fn create(ctx: &Ctx, args: BackupCreateArgs) -> OpResult<()> {
     };
     let options = BackupOptions {
         hot: args.hot,
-        quiesce: args.quiesce.then_some(true),
+        quiesce: match (args.quiesce, args.no_quiesce) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         full: args.full,
         repository: location(ctx, &args.repo)?,
         max_rate,
@@ -156,7 +160,7 @@ fn create(ctx: &Ctx, args: BackupCreateArgs) -> OpResult<()> {
     }
     let b = &record.backup;
     ctx.out.done(&format!(
-                "backup {} of {} ({}, {}): read {} of {} at {}/s, stored {} new in {:.1}s",
+        "backup {} of {} ({}, {}): read {} of {} at {}/s, stored {} new in {:.1}s",
         b.id,
         b.vm,
         b.kind,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backup_repo::{BackupMeta, DiskInfo, DiskWriteStats, Manifest};
+use crate::backup_repo::{BackupMeta, BackupMode, DiskInfo, DiskWriteStats, Manifest};
 use crate::config::schema::HotBackup;
 use crate::ops::error::{OpError, OpResult};
 use crate::ops::fleet::WithEndpoint;
@@ -386,6 +386,23 @@ impl Job<'_> {
             .get("config.hardware.device")
             .map(Node::items)
             .unwrap_or_default();
+        // Independent disks are left out of snapshots: read while the VM runs, they would
+        // be copied mid-write.
+        let independent = devices.iter().find(|d| {
+            device_kind(d) == "VirtualDisk"
+                && d.str_at("backing.diskMode")
+                    .is_some_and(|m| m.starts_with("independent"))
+        });
+        if let (Some(disk), BackupMode::Hot) = (independent, self.decision.mode) {
+            return Err(OpError::refused(
+                format!(
+                    "{} of {} is an independent disk: snapshots do not cover it, so it cannot be copied consistently while the VM runs",
+                    disk.str_at("deviceInfo.label").unwrap_or("a disk"),
+                    self.vm.name
+                ),
+                "stop the VM for a cold backup, or make the disk dependent (persistent)",
+            ));
+        }
         let layout = VmLayout::capture(&self.facts.info, &self.facts.firmware, &devices);
         if let Some(vmx) = DatastorePath::parse(&self.facts.info.vmx_path) {
             writer

@@ -28,7 +28,7 @@ pub use throttle::parse_rate;
 pub struct BackupOptions {
     /// Back up a running VM from a snapshot (required when it runs).
     pub hot: bool,
-    /// `--quiesce` (Some(true)); None: the VM's or the global config default.
+        /// `--quiesce` / `--no-quiesce`; None: the VM's or the global config default.
     pub quiesce: Option<bool>,
     /// Read every disk completely even when an incremental is possible.
     pub full: bool,

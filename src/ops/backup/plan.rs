@@ -122,7 +122,8 @@ pub fn decide(
     // recorded (a CBT reset starts a new epoch: that disk is read whole again).
     let parent = parent.filter(|p| {
         facts.info.disks.iter().any(|d| {
-            p.disk(d.key as i32).is_some_and(|pd| {
+            let parent_disk = i32::try_from(d.key).ok().and_then(|key| p.disk(key));
+            parent_disk.is_some_and(|pd| {
                 pd.change_id
                     .as_deref()
                     .is_some_and(|since| same_epoch(since, &d.change_id))
