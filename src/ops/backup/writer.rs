@@ -18,7 +18,7 @@ use crate::ops::error::{OpError, OpResult};
 use super::repo::repo_error;
 
 /// Buffers in flight between the reader and the writer thread.
-const QUEUE: usize = 8;
+const QUEUE: usize = 256;
 
 enum Command {
     Disk {
