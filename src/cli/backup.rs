@@ -1,10 +1,10 @@
 //! `ceso backup …`
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::backup_repo::RetentionPolicy;
-use crate::ops::backup::{self, BackupOptions, HookSet, RestoreRequest, parse_rate, repo};
+use crate::ops::backup::{self, BackupOptions, RestoreRequest, repo};
 use crate::ops::vms;
 use crate::ops::{OpError, OpResult};
 use crate::script::ScriptCtx;
@@ -45,34 +45,19 @@ fn create(ctx: &Ctx, args: BackupCreateArgs) -> OpResult<()> {
         &ctx.scope(&args.scope),
         &args.vm,
     ))?;
-    let mut hooks = HookSet::from_config(
-        &settings,
+    let mut options = BackupOptions::from_config(
+        config,
         &vm.name,
-        config.path.as_deref().and_then(Path::parent),
-    );
-    hooks.add(&args.pre_hook, &args.post_hook);
-    let max_rate = match (&args.max_rate, &settings.max_rate) {
-        (Some(text), _) => Some(parse_rate(text).map_err(|m| OpError::Invalid {
-            message: format!("--max-rate: {m}"),
-            hint: None,
-        })?),
-        (None, Some(text)) => Some(parse_rate(text).map_err(|m| OpError::Invalid {
-            message: format!("hot_backup.max_rate in the config: {m}"),
-            hint: None,
-        })?),
-        (None, None) => None,
-    };
-    let options = BackupOptions {
-        hot: args.hot,
-        quiesce: match (args.quiesce, args.no_quiesce) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
-        },
-        full: args.full,
-        repository: location(ctx, &args.repo)?,
-        max_rate,
-        hooks,
+        args.repo.repo.as_deref(),
+        args.max_rate.as_deref(),
+    )?;
+    options.hooks.add(&args.pre_hook, &args.post_hook);
+    options.hot = args.hot;
+    options.full = args.full;
+    options.quiesce = match (args.quiesce, args.no_quiesce) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
     };
     if args.dry_run {
         let preview = ctx

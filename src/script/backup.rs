@@ -5,13 +5,13 @@
 //! signal instead of being dropped by it: they remove their snapshot (or half-restored
 //! VM) before the script stops.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, Map, Module};
 
 use crate::backup_repo::RetentionPolicy;
-use crate::ops::backup::{self, BackupOptions, HookSet, RestoreRequest, parse_rate, repo};
+use crate::ops::backup::{self, BackupOptions, RestoreRequest, repo};
 use crate::ops::{OpError, OpResult};
 
 use super::convert::{Opts, from_serialize};
@@ -68,25 +68,14 @@ fn create(ctx: &ScriptCtx, what: Dynamic, opts: Map) -> RhaiResultOf<Dynamic> {
     let vm = target(ctx, &what, "backup::create")?;
     let config = &ctx.fleet().config;
     let settings = config.hot_backup();
-    let hooks = HookSet::from_config(
-        &settings,
-        &vm.name,
-        config.path.as_deref().and_then(Path::parent),
-    );
-    let rate = opts
-        .string("max_rate")?
-        .or_else(|| settings.max_rate.clone());
-    let max_rate = rate
-        .map(|r| parse_rate(&r).map_err(|m| script_error(format!("backup::create: max_rate: {m}"))))
-        .transpose()?;
-    let options = BackupOptions {
-        hot: opts.flag("hot")?,
-        quiesce: opts.flag("quiesce")?.then_some(true),
-        full: opts.flag("full")?,
-        repository: location(ctx, &opts)?,
-        max_rate,
-        hooks,
-    };
+    let repo = opts.string("repo")?.map(PathBuf::from);
+    let max_rate = opts.string("max_rate")?;
+    let mut options =
+        BackupOptions::from_config(config, &vm.name, repo.as_deref(), max_rate.as_deref())
+            .map_err(|e| fail(&e))?;
+    options.hot = opts.flag("hot")?;
+    options.full = opts.flag("full")?;
+    options.quiesce = opts.flag("quiesce")?.then_some(true);
     if opts.flag("dry_run")? || ctx.policy().dry_run {
         let preview = ctx.run(async { backup::preview(&vm, &settings, &options).await })?;
         ctx.say(&format!(
