@@ -30,7 +30,9 @@ impl App {
             .enable_all()
             .thread_name("ceso-rt")
             .build()
-            .map_err(|e| ConfigError::plain(format!("cannot start the async runtime: {e}"), None))?;
+            .map_err(|e| {
+                ConfigError::plain(format!("cannot start the async runtime: {e}"), None)
+            })?;
         let loaded = config::load::load(options.config.as_deref(), &config::load::ProcessEnv)?;
         let config_path = options
             .config

@@ -4,8 +4,8 @@
 //! `vim` (SOAP client) → `config` → `ops` (typed operations) and the pure engines
 //! (`placement`, `backup_repo`) → surfaces (`cli`, `script`, `repl`).
 
-pub mod vim;
-pub mod config;
-pub mod ops;
 pub mod app;
 pub mod cli;
+pub mod config;
+pub mod ops;
+pub mod vim;

@@ -23,6 +23,9 @@ pub fn confirm(yes: bool, question: &str) -> Result<(), OpError> {
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {
-        Err(OpError::refused(format!("{question}: cancelled"), "nothing was changed"))
+        Err(OpError::refused(
+            format!("{question}: cancelled"),
+            "nothing was changed",
+        ))
     }
 }

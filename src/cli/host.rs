@@ -19,10 +19,18 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
                 return Ok(());
             }
             ctx.out.table(
-                &["NAME", "ENDPOINT", "CLUSTER", "STATE", "MAINT", "VERSION", "CPU", "MEMORY", "VMS"],
+                &[
+                    "NAME", "ENDPOINT", "CLUSTER", "STATE", "MAINT", "VERSION", "CPU", "MEMORY",
+                    "VMS",
+                ],
                 rows.iter()
                     .map(|h| match &h.error {
-                        Some(e) => vec![h.name.clone(), h.endpoint.clone(), String::new(), format!("unreachable: {e}")],
+                        Some(e) => vec![
+                            h.name.clone(),
+                            h.endpoint.clone(),
+                            String::new(),
+                            format!("unreachable: {e}"),
+                        ],
                         None => vec![
                             h.name.clone(),
                             h.endpoint.clone(),
@@ -57,12 +65,27 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
                     ("Product", h.product.clone()),
                     ("Version", format!("{} build {}", s.version, h.build)),
                     ("Hardware", format!("{} {}", h.vendor, h.model)),
-                    ("CPU", format!("{} ({} packages, {} cores, {} threads)", h.cpu_model, h.cpu_packages, s.cpu_cores, h.cpu_threads)),
-                    ("CPU usage", format!("{} of {} MHz", s.cpu_usage_mhz, s.cpu_mhz)),
-                    ("Memory usage", format!("{} of {}", mb(s.memory_usage_mb), mb(s.memory_mb))),
+                    (
+                        "CPU",
+                        format!(
+                            "{} ({} packages, {} cores, {} threads)",
+                            h.cpu_model, h.cpu_packages, s.cpu_cores, h.cpu_threads
+                        ),
+                    ),
+                    (
+                        "CPU usage",
+                        format!("{} of {} MHz", s.cpu_usage_mhz, s.cpu_mhz),
+                    ),
+                    (
+                        "Memory usage",
+                        format!("{} of {}", mb(s.memory_usage_mb), mb(s.memory_mb)),
+                    ),
                     ("Connection", s.connection_state.clone()),
                     ("Power", s.power_state.clone()),
-                    ("Maintenance", if s.maintenance { "yes" } else { "no" }.into()),
+                    (
+                        "Maintenance",
+                        if s.maintenance { "yes" } else { "no" }.into(),
+                    ),
                     ("VMs", s.vms.to_string()),
                     ("Datastores", h.datastores.join(", ")),
                     ("Networks", h.networks.join(", ")),
@@ -87,22 +110,35 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
                 .clone()
                 .ok_or_else(|| OpError::invalid("no config path: pass --config PATH"))?;
             let password = match (&password_env, &password_command) {
-                (Some(var), _) => std::env::var(var).ok().filter(|v| !v.is_empty()).map(Secret::new).ok_or_else(|| {
-                    OpError::Invalid {
+                (Some(var), _) => std::env::var(var)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .map(Secret::new)
+                    .ok_or_else(|| OpError::Invalid {
                         message: format!("{var} is not set"),
                         hint: Some(format!("export {var}=... so ceso can check the connection")),
-                    }
-                })?,
+                    })?,
                 (None, Some(cmd)) => {
                     let out = std::process::Command::new("sh")
                         .arg("-c")
                         .arg(cmd)
                         .output()
-                        .map_err(|e| OpError::invalid(format!("cannot run the password command: {e}")))?;
+                        .map_err(|e| {
+                            OpError::invalid(format!("cannot run the password command: {e}"))
+                        })?;
                     if !out.status.success() {
-                        return Err(OpError::invalid(format!("the password command failed ({})", out.status)));
+                        return Err(OpError::invalid(format!(
+                            "the password command failed ({})",
+                            out.status
+                        )));
                     }
-                    Secret::new(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string())
+                    Secret::new(
+                        String::from_utf8_lossy(&out.stdout)
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                            .to_string(),
+                    )
                 }
                 (None, None) => ask_password(&user, &name)?,
             };
@@ -124,9 +160,11 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
                 ctx.app.fleet.timeouts.connect,
             ))?;
             if ctx.out.json {
-                ctx.out.json(&serde_json::json!({"name": name, "product": product, "config": path}));
+                ctx.out
+                    .json(&serde_json::json!({"name": name, "product": product, "config": path}));
             } else {
-                ctx.out.done(&format!("added {name} ({product}) to {}", path.display()));
+                ctx.out
+                    .done(&format!("added {name} ({product}) to {}", path.display()));
             }
             Ok(())
         }
@@ -138,7 +176,9 @@ fn ask_password(user: &str, name: &str) -> OpResult<Secret> {
     if !std::io::stdin().is_terminal() {
         return Err(OpError::Invalid {
             message: format!("no password to check the connection to {name}"),
-            hint: Some("pass --password-env VAR (the variable's name is stored, not its value)".into()),
+            hint: Some(
+                "pass --password-env VAR (the variable's name is stored, not its value)".into(),
+            ),
         });
     }
     rpassword::prompt_password(format!("Password for {user}@{name}: "))

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod confirm;
 pub mod host;
+pub mod pci;
 pub mod progress;
 pub mod render;
 pub mod report;
@@ -52,7 +53,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { report::exit::USAGE } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                report::exit::USAGE
+            } else {
+                0
+            });
         }
     };
     let Some(command) = cli.command else {
@@ -80,6 +85,8 @@ pub fn main() -> ExitCode {
     let result = match command {
         Command::Host(cmd) => host::run(&ctx, cmd),
         Command::Vm(cmd) => vm::run(&ctx, cmd),
+        Command::Pci(cmd) => pci::run(&ctx, cmd),
+        Command::Gpu(cmd) => pci::run_gpu(&ctx, cmd),
     };
     app.close();
     finish(result)

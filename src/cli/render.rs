@@ -59,7 +59,10 @@ impl Output {
         for (key, value) in fields {
             let key = format!("{key}:");
             let key = if self.color {
-                Style::new().bold().paint(format!("{key:width$}", width = width + 1)).to_string()
+                Style::new()
+                    .bold()
+                    .paint(format!("{key:width$}", width = width + 1))
+                    .to_string()
             } else {
                 format!("{key:width$}", width = width + 1)
             };

@@ -1,5 +1,6 @@
 //! `ceso vm …`
 
+use crate::ops::pci;
 use crate::ops::vms::{self, CreateSpec, PowerAction, VmRef};
 use crate::ops::{OpError, OpResult, Scope};
 
@@ -24,11 +25,15 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
             dry_run,
             scope,
         } => delete(ctx, &ctx.scope(&scope), &name, force, dry_run),
+        VmCommand::AttachPci(args) => super::pci::attach(ctx, args),
+        VmCommand::DetachPci(args) => super::pci::detach(ctx, args),
     }
 }
 
 fn list(ctx: &Ctx, scope: &Scope, pattern: Option<&str>) -> OpResult<()> {
-    let vms = ctx.app.block_on(vms::list(&ctx.app.fleet, scope, pattern))?;
+    let vms = ctx
+        .app
+        .block_on(vms::list(&ctx.app.fleet, scope, pattern))?;
     if ctx.out.json {
         ctx.out.json(&vms);
         return Ok(());
@@ -76,7 +81,10 @@ fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
         ("Endpoint", info.endpoint.clone()),
         ("Host", info.host.clone()),
         ("Power", ctx.out.power_state(&info.power_state)),
-        ("CPUs", format!("{} ({} per socket)", info.cpus, info.cores_per_socket)),
+        (
+            "CPUs",
+            format!("{} ({} per socket)", info.cpus, info.cores_per_socket),
+        ),
         ("Memory", mb(info.memory_mb)),
         ("Guest OS", format!("{} ({})", info.guest_os, info.guest_id)),
         ("IP", info.ip.clone()),
@@ -86,7 +94,15 @@ fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
         ("Resource pool", info.resource_pool.clone()),
         ("Datastores", info.datastores.join(", ")),
         ("Networks", info.networks.join(", ")),
-        ("CBT", if info.change_tracking { "enabled" } else { "disabled" }.into()),
+        (
+            "CBT",
+            if info.change_tracking {
+                "enabled"
+            } else {
+                "disabled"
+            }
+            .into(),
+        ),
         ("Snapshots", info.snapshots.to_string()),
     ]);
     if !info.disks.is_empty() {
@@ -112,7 +128,14 @@ fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
             &["NIC", "TYPE", "MAC", "NETWORK"],
             info.nics
                 .iter()
-                .map(|n| vec![n.label.clone(), n.kind.clone(), n.mac.clone(), n.network.clone()])
+                .map(|n| {
+                    vec![
+                        n.label.clone(),
+                        n.kind.clone(),
+                        n.mac.clone(),
+                        n.network.clone(),
+                    ]
+                })
                 .collect(),
         );
     }
@@ -133,37 +156,79 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
     };
     let progress = TermProgress::new(ctx.out.json);
     let fleet = &ctx.app.fleet;
+    let gpus = pci::GpuRequest {
+        devices: args.gpu.clone(),
+        dynamic: args.dynamic,
+        vgpus: args.vgpu.clone(),
+    };
     let created = ctx.app.block_on(async {
-        let target = fleet.targets(&scope).await?.into_iter().next().ok_or_else(|| OpError::invalid("no target"))?;
-        let plan = vms::create::plan(&target, &spec).await?;
+        // With GPUs, the devices choose the host and are checked before anything exists.
+        let (target, plan, gpu_plan) = if gpus.is_empty() {
+            let target = fleet
+                .targets(&scope)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| OpError::invalid("no target"))?;
+            let plan = vms::create::plan(&target, &spec).await?;
+            (target, plan, None)
+        } else {
+            let (target, plan, gpu_plan) = pci::create::plan(fleet, &scope, &spec, &gpus).await?;
+            (target, plan, Some(gpu_plan))
+        };
         if args.dry_run {
-            return Ok((plan, None));
+            return Ok((plan, gpu_plan, None));
         }
         let vm = vms::create(&target, &plan, &progress).await?;
         if args.power_on {
             vms::power(&vm, PowerAction::On, &progress).await?;
         }
-        Ok::<_, OpError>((plan, Some(vm)))
+        Ok::<_, OpError>((plan, gpu_plan, Some(vm)))
     })?;
     progress.finish();
-    let (plan, vm) = created;
+    let (plan, gpu_plan, vm) = created;
+    if let Some(g) = &gpu_plan
+        && !ctx.out.json
+    {
+        for note in &g.notes {
+            eprintln!("note: {note}");
+        }
+    }
     match vm {
         None => {
             if ctx.out.json {
-                ctx.out.json(&serde_json::json!({"dry_run": true, "plan": plan}));
+                ctx.out
+                    .json(&serde_json::json!({"dry_run": true, "plan": plan, "gpus": gpu_plan}));
             } else {
                 println!("Would create VM {} on {}:", plan.name, plan.endpoint);
                 ctx.out.fields(&[
                     ("Datacenter", plan.datacenter.clone()),
-                    ("Host", plan.host.clone().unwrap_or_else(|| "(chosen by the pool)".into())),
+                    (
+                        "Host",
+                        plan.host
+                            .clone()
+                            .unwrap_or_else(|| "(chosen by the pool)".into()),
+                    ),
                     ("Resource pool", plan.resource_pool.clone()),
                     ("Datastore", plan.datastore.clone()),
-                    ("Network", plan.network.clone().unwrap_or_else(|| "(none)".into())),
+                    (
+                        "Network",
+                        plan.network.clone().unwrap_or_else(|| "(none)".into()),
+                    ),
                     ("CPUs", plan.cpus.to_string()),
                     ("Memory", mb(plan.memory_mb)),
                     ("Disk", format!("{} GB thin", plan.disk_gb)),
                     ("Guest", plan.guest_id.clone()),
                 ]);
+                if let Some(g) = &gpu_plan {
+                    for d in &g.devices {
+                        println!("  + {}", super::pci::planned_line(d));
+                    }
+                    println!("  reserve all memory: memoryReservationLockedToMax = true");
+                    for (k, v) in &plan.extra_config {
+                        println!("  set {k} = {v}");
+                    }
+                }
             }
         }
         Some(vm) => {
@@ -171,7 +236,10 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
                 let info = ctx.app.block_on(vms::info(&vm))?;
                 ctx.out.json(&info);
             } else {
-                ctx.out.done(&format!("created VM {} ({}) on {}", vm.name, vm.moref.value, vm.host));
+                ctx.out.done(&format!(
+                    "created VM {} ({}) on {}",
+                    vm.name, vm.moref.value, vm.host
+                ));
             }
         }
     }
@@ -189,7 +257,10 @@ fn resolve(ctx: &Ctx, scope: &Scope, names: &[String]) -> OpResult<Vec<VmRef>> {
                 vec![vms::find_vm(&ctx.app.fleet, scope, name).await?]
             };
             for vm in found {
-                if !out.iter().any(|o| o.moref == vm.moref && o.endpoint.name() == vm.endpoint.name()) {
+                if !out
+                    .iter()
+                    .any(|o| o.moref == vm.moref && o.endpoint.name() == vm.endpoint.name())
+                {
                     out.push(vm);
                 }
             }
@@ -203,7 +274,16 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
     let scope = ctx.scope(&args.scope);
     let targets = resolve(ctx, &scope, &args.names)?;
     if args.dry_run {
-        let rows: Vec<_> = targets.iter().map(|v| (v.name.clone(), v.endpoint.name().to_string(), v.host.clone())).collect();
+        let rows: Vec<_> = targets
+            .iter()
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    v.endpoint.name().to_string(),
+                    v.host.clone(),
+                )
+            })
+            .collect();
         if ctx.out.json {
             ctx.out.json(&serde_json::json!({"dry_run": true, "action": action.verb(), "vms": rows.iter().map(|r| serde_json::json!({"vm": r.0, "endpoint": r.1, "host": r.2})).collect::<Vec<_>>()}));
         } else {
@@ -214,12 +294,10 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
         return Ok(());
     }
     let progress = TermProgress::new(ctx.out.json);
-    let results = ctx
-        .app
-        .block_on(ctx.app.fleet.each(targets.clone(), |vm| {
-            let progress = &progress;
-            async move { vms::power(&vm, action, progress).await }
-        }));
+    let results = ctx.app.block_on(ctx.app.fleet.each(targets.clone(), |vm| {
+        let progress = &progress;
+        async move { vms::power(&vm, action, progress).await }
+    }));
     progress.finish();
     let mut first_error = None;
     let mut done = Vec::new();
@@ -237,7 +315,8 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
     } else {
         for r in &done {
             if r.changed {
-                ctx.out.done(&format!("{}: {} → {}", r.vm, r.before, r.after));
+                ctx.out
+                    .done(&format!("{}: {} → {}", r.vm, r.before, r.after));
             } else {
                 ctx.out.done(&format!("{}: already {}", r.vm, r.after));
             }
@@ -247,8 +326,15 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
 }
 
 fn delete(ctx: &Ctx, scope: &Scope, name: &str, force: bool, dry_run: bool) -> OpResult<()> {
-    let vm = ctx.app.block_on(vms::find_vm(&ctx.app.fleet, scope, name))?;
-    let what = format!("Delete VM {} ({}) on {} with all its files", vm.name, vm.moref.value, vm.endpoint.name());
+    let vm = ctx
+        .app
+        .block_on(vms::find_vm(&ctx.app.fleet, scope, name))?;
+    let what = format!(
+        "Delete VM {} ({}) on {} with all its files",
+        vm.name,
+        vm.moref.value,
+        vm.endpoint.name()
+    );
     if dry_run {
         if ctx.out.json {
             ctx.out.json(&serde_json::json!({"dry_run": true, "delete": vm.name, "id": vm.moref.value, "endpoint": vm.endpoint.name()}));

@@ -38,7 +38,9 @@ impl ConfigError {
     ) -> Self {
         let offset = offset.min(text.len());
         let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-        let len = (line_end - offset).max(1).min(text.len().saturating_sub(offset).max(0));
+        let len = (line_end - offset)
+            .max(1)
+            .min(text.len().saturating_sub(offset).max(0));
         Self {
             message: message.into(),
             source_code: Some(NamedSource::new(name, text.to_string())),

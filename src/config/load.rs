@@ -131,11 +131,21 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, ConfigError> {
                 .unwrap_or(&message)
                 .to_string();
             let help = if message.contains("unknown field") {
-                Some("remove the key or fix its spelling; see the config reference in README.md".into())
+                Some(
+                    "remove the key or fix its spelling; see the config reference in README.md"
+                        .into(),
+                )
             } else {
                 Some("the config file is YAML; see the example in README.md".into())
             };
-            ConfigError::at(&name, text, offset, format!("invalid config: {message}"), "here", help)
+            ConfigError::at(
+                &name,
+                text,
+                offset,
+                format!("invalid config: {message}"),
+                "here",
+                help,
+            )
         })?
     };
     let endpoints = validate(&config, &name, text)?;
@@ -154,9 +164,16 @@ fn validate(config: &Config, name: &str, text: &str) -> Result<Vec<EndpointSpec>
     let mut endpoints = Vec::new();
     for entry in &config.hosts {
         if entry.name.trim().is_empty() {
-            return Err(err_at("name:", "a host entry has an empty name".into(), "give every host a unique name"));
+            return Err(err_at(
+                "name:",
+                "a host entry has an empty name".into(),
+                "give every host a unique name",
+            ));
         }
-        if endpoints.iter().any(|e: &EndpointSpec| e.name == entry.name) {
+        if endpoints
+            .iter()
+            .any(|e: &EndpointSpec| e.name == entry.name)
+        {
             let needle = format!("name: {}", entry.name);
             let second = text.match_indices(&needle).nth(1).map_or(0, |(i, _)| i);
             return Err(ConfigError::at(
@@ -202,8 +219,13 @@ fn validate(config: &Config, name: &str, text: &str) -> Result<Vec<EndpointSpec>
                 password_command: vc.password_command.clone(),
                 datacenter: vc.datacenter.clone(),
             };
-            let mut endpoint = host_endpoint(&entry)
-                .map_err(|m| err_at("vcenter:", format!("vcenter: {m}"), "fix the vcenter section"))?;
+            let mut endpoint = host_endpoint(&entry).map_err(|m| {
+                err_at(
+                    "vcenter:",
+                    format!("vcenter: {m}"),
+                    "fix the vcenter section",
+                )
+            })?;
             endpoint.cluster = vc.cluster.clone();
             if endpoints.iter().any(|e| e.name == endpoint.name) {
                 return Err(err_at(
@@ -216,7 +238,10 @@ fn validate(config: &Config, name: &str, text: &str) -> Result<Vec<EndpointSpec>
         }
     }
     if endpoints.iter().filter(|e| e.default).count() > 1 {
-        let second = text.match_indices("default: true").nth(1).map_or(0, |(i, _)| i);
+        let second = text
+            .match_indices("default: true")
+            .nth(1)
+            .map_or(0, |(i, _)| i);
         return Err(ConfigError::at(
             name,
             text,
@@ -227,7 +252,10 @@ fn validate(config: &Config, name: &str, text: &str) -> Result<Vec<EndpointSpec>
         ));
     }
     if config.pci_passthrough.is_some()
-        && config.phase4.as_ref().is_some_and(|p| p.pci_passthrough.is_some())
+        && config
+            .phase4
+            .as_ref()
+            .is_some_and(|p| p.pci_passthrough.is_some())
     {
         return Err(err_at(
             "pci_passthrough:",
@@ -263,7 +291,9 @@ fn host_endpoint(entry: &HostEntry) -> Result<EndpointSpec, String> {
         .or(url_user)
         .ok_or_else(|| "no 'user' given".to_string())?;
     let password = match (&access.password_env, &access.password_command, url_password) {
-        (Some(_), Some(_), _) => return Err("set password_env or password_command, not both".into()),
+        (Some(_), Some(_), _) => {
+            return Err("set password_env or password_command, not both".into());
+        }
         (Some(var), None, _) => PasswordSource::Env(var.clone()),
         (None, Some(cmd), _) => PasswordSource::Command(cmd.clone()),
         (None, None, Some(_)) => {
@@ -284,7 +314,11 @@ fn host_endpoint(entry: &HostEntry) -> Result<EndpointSpec, String> {
 }
 
 fn tls_mode(access: &Access) -> Result<TlsMode, String> {
-    let chosen = [access.insecure, access.thumbprint.is_some(), access.ca_file.is_some()];
+    let chosen = [
+        access.insecure,
+        access.thumbprint.is_some(),
+        access.ca_file.is_some(),
+    ];
     if chosen.iter().filter(|b| **b).count() > 1 {
         return Err("choose one of insecure, thumbprint and ca_file".into());
     }
@@ -317,7 +351,8 @@ pub fn sdk_url(host: &str) -> Result<(String, Option<String>, Option<Secret>), S
     } else {
         format!("https://{host}")
     };
-    let mut url = url::Url::parse(&with_scheme).map_err(|e| format!("'{host}' is not an address or URL: {e}"))?;
+    let mut url = url::Url::parse(&with_scheme)
+        .map_err(|e| format!("'{host}' is not an address or URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("'{host}': only http and https URLs are supported"));
     }
@@ -449,7 +484,9 @@ mod tests {
         assert_eq!(loaded.endpoints.len(), 2);
         assert_eq!(loaded.endpoints[0].url, "https://192.168.1.100/sdk");
         assert_eq!(loaded.endpoints[1].url, "http://127.0.0.1:8989/sdk");
-        assert!(matches!(loaded.endpoints[1].password, PasswordSource::Env(ref v) if v == "ESXI2_PW"));
+        assert!(
+            matches!(loaded.endpoints[1].password, PasswordSource::Env(ref v) if v == "ESXI2_PW")
+        );
         assert!(loaded.hot_backup().default_quiesce);
     }
 
@@ -457,16 +494,28 @@ mod tests {
     fn unknown_key_points_at_its_line() {
         let text = "hosts:\n  - name: a\n    host: h\n    user: u\n    pasword_env: X\n";
         let err = parse_text(text).unwrap_err();
-        assert!(err.message.contains("unknown field `pasword_env`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `pasword_env`"),
+            "{}",
+            err.message
+        );
         let span = err.span.unwrap();
         assert_eq!(&text[span.offset()..span.offset() + 11], "pasword_env");
     }
 
     #[test]
     fn wrong_type_and_two_defaults_are_errors() {
-        assert!(parse_text("hosts:\n  - name: a\n    host: h\n    user: u\n    default: maybe\n").is_err());
+        assert!(
+            parse_text("hosts:\n  - name: a\n    host: h\n    user: u\n    default: maybe\n")
+                .is_err()
+        );
         let two = "hosts:\n  - {name: a, host: h, user: u, default: true}\n  - {name: b, host: h2, user: u, default: true}\n";
-        assert!(parse_text(two).unwrap_err().message.contains("more than one"));
+        assert!(
+            parse_text(two)
+                .unwrap_err()
+                .message
+                .contains("more than one")
+        );
     }
 
     #[test]
@@ -487,11 +536,16 @@ mod tests {
         assert_eq!(endpoint.url, "https://esx1.lab/sdk");
         assert_eq!(endpoint.user, "root");
         assert_eq!(endpoint.tls, TlsMode::Insecure);
-        assert!(matches!(endpoint.password, PasswordSource::Given(ref s) if s.expose() == "s@cret"));
+        assert!(
+            matches!(endpoint.password, PasswordSource::Given(ref s) if s.expose() == "s@cret")
+        );
         let ceso_first = FakeEnv(HashMap::from([
             ("GOVC_URL", "https://a"),
             ("CESO_URL", "http://u:p@127.0.0.1:9/sdk"),
         ]));
-        assert_eq!(env_endpoint(&ceso_first).unwrap().unwrap().name, "127.0.0.1:9");
+        assert_eq!(
+            env_endpoint(&ceso_first).unwrap().unwrap().name,
+            "127.0.0.1:9"
+        );
     }
 }

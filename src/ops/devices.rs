@@ -29,7 +29,11 @@ pub enum PciBacking {
         vendor_id: i64,
     },
     /// Dynamic DirectPath: any free device matching vendor/device, picked at power-on.
-    Dynamic { vendor_id: i64, device_id: i64, label: String },
+    Dynamic {
+        vendor_id: i64,
+        device_id: i64,
+        label: String,
+    },
     /// NVIDIA vGPU profile.
     Vgpu { profile: String },
 }
@@ -37,7 +41,9 @@ pub enum PciBacking {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum DeviceChange {
-    AddScsiController { key: i32 },
+    AddScsiController {
+        key: i32,
+    },
     AddDisk {
         key: i32,
         controller_key: i32,
@@ -46,10 +52,19 @@ pub enum DeviceChange {
         /// `[datastore] folder/file.vmdk`
         file_name: String,
     },
-    AddNic { key: i32, backing: NicBacking },
-    AddPci { key: i32, backing: PciBacking },
+    AddNic {
+        key: i32,
+        backing: NicBacking,
+    },
+    AddPci {
+        key: i32,
+        backing: PciBacking,
+    },
     /// Remove an existing device, described by its type and key.
-    Remove { kind: String, key: i64 },
+    Remove {
+        kind: String,
+        key: i64,
+    },
 }
 
 pub fn write(r: &mut Request, change: &DeviceChange) {
@@ -57,7 +72,9 @@ pub fn write(r: &mut Request, change: &DeviceChange) {
         DeviceChange::AddScsiController { key } => {
             r.text("operation", "add");
             r.nest("device", Some("ParaVirtualSCSIController"), |r| {
-                r.text("key", key).text("busNumber", 0).text("sharedBus", "noSharing");
+                r.text("key", key)
+                    .text("busNumber", 0)
+                    .text("sharedBus", "noSharing");
             });
         }
         DeviceChange::AddDisk {
@@ -87,9 +104,13 @@ pub fn write(r: &mut Request, change: &DeviceChange) {
                 r.text("key", key);
                 match backing {
                     NicBacking::Network { name, network } => {
-                        r.nest("backing", Some("VirtualEthernetCardNetworkBackingInfo"), |r| {
-                            r.text("deviceName", name).moref("network", network);
-                        });
+                        r.nest(
+                            "backing",
+                            Some("VirtualEthernetCardNetworkBackingInfo"),
+                            |r| {
+                                r.text("deviceName", name).moref("network", network);
+                            },
+                        );
                     }
                     NicBacking::DvPortgroup {
                         switch_uuid,
@@ -127,31 +148,46 @@ pub fn write(r: &mut Request, change: &DeviceChange) {
                         system_id,
                         vendor_id,
                     } => {
-                        r.nest("backing", Some("VirtualPCIPassthroughDeviceBackingInfo"), |r| {
-                            r.text("deviceName", "")
-                                .text("id", id)
-                                .text("deviceId", device_id)
-                                .text("systemId", system_id)
-                                .text("vendorId", vendor_id);
-                        });
+                        r.nest(
+                            "backing",
+                            Some("VirtualPCIPassthroughDeviceBackingInfo"),
+                            |r| {
+                                r.text("deviceName", "")
+                                    .text("id", id)
+                                    .text("deviceId", device_id)
+                                    .text("systemId", system_id)
+                                    .text("vendorId", vendor_id);
+                            },
+                        );
                     }
                     PciBacking::Dynamic {
                         vendor_id,
                         device_id,
                         label,
                     } => {
-                        r.nest("backing", Some("VirtualPCIPassthroughDynamicBackingInfo"), |r| {
-                            r.text("deviceName", "");
-                            r.nest("allowedDevice", None, |r| {
-                                r.text("vendorId", vendor_id).text("deviceId", device_id);
-                            });
-                            r.text("customLabel", label);
-                        });
+                        r.nest(
+                            "backing",
+                            Some("VirtualPCIPassthroughDynamicBackingInfo"),
+                            |r| {
+                                r.text("deviceName", "");
+                                r.nest("allowedDevice", None, |r| {
+                                    r.text("vendorId", vendor_id).text("deviceId", device_id);
+                                });
+                                // An empty label would restrict the match to unlabelled devices.
+                                if !label.is_empty() {
+                                    r.text("customLabel", label);
+                                }
+                            },
+                        );
                     }
                     PciBacking::Vgpu { profile } => {
-                        r.nest("backing", Some("VirtualPCIPassthroughVmiopBackingInfo"), |r| {
-                            r.text("vgpu", profile);
-                        });
+                        r.nest(
+                            "backing",
+                            Some("VirtualPCIPassthroughVmiopBackingInfo"),
+                            |r| {
+                                r.text("vgpu", profile);
+                            },
+                        );
                     }
                 }
             });
@@ -162,5 +198,12 @@ pub fn write(r: &mut Request, change: &DeviceChange) {
                 r.text("key", key);
             });
         }
+    });
+}
+
+/// One `extraConfig` entry (an OptionValue); an empty value removes the key.
+pub fn write_option(r: &mut Request, key: &str, value: &str) {
+    r.nest("extraConfig", None, |r| {
+        r.text("key", key).typed_text("value", "xsd:string", value);
     });
 }

@@ -106,7 +106,11 @@ impl OpError {
                 V::Decode(_) => Some("is the URL an ESXi or vCenter SDK endpoint (https://host/sdk)?".into()),
                 _ => None,
             },
-            OpError::NotFound { kind, .. } => Some(format!("list what exists with `ceso {} list`", cli_noun(kind))),
+            OpError::NotFound { kind, .. } => Some(match *kind {
+                "attached PCI device" => "`ceso vm info VM` lists the VM's devices".into(),
+                "vGPU profile" => "`ceso gpu profiles` lists the profiles the hosts offer".into(),
+                _ => format!("list what exists with `ceso {} list`", cli_noun(kind)),
+            }),
             OpError::Ambiguous { .. } => Some("narrow it down with --host".into()),
             OpError::Invalid { hint, .. } | OpError::Refused { hint, .. } => hint.clone(),
             OpError::Config(e) => e.help.clone(),
@@ -145,7 +149,11 @@ pub fn close_names<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(5).map(|(_, n)| n.to_string()).collect()
+    scored
+        .into_iter()
+        .take(5)
+        .map(|(_, n)| n.to_string())
+        .collect()
 }
 
 #[cfg(test)]

@@ -135,7 +135,9 @@ async fn run_password_command(name: &str, command: &str) -> OpResult<Secret> {
     let text = String::from_utf8_lossy(&output.stdout);
     let first = text.lines().next().unwrap_or("").to_string();
     if first.is_empty() {
-        return Err(OpError::invalid(format!("{name}: password_command printed nothing")));
+        return Err(OpError::invalid(format!(
+            "{name}: password_command printed nothing"
+        )));
     }
     Ok(Secret::new(first))
 }
@@ -171,13 +173,25 @@ impl Fleet {
         let settings = config.settings();
         let defaults = Timeouts::default();
         let timeouts = Timeouts {
-            connect: settings.connect_timeout.map_or(defaults.connect, Duration::from_secs),
+            connect: settings
+                .connect_timeout
+                .map_or(defaults.connect, Duration::from_secs),
             call: settings.timeout.map_or(defaults.call, Duration::from_secs),
-            task: settings.task_timeout.map_or(defaults.task, Duration::from_secs),
+            task: settings
+                .task_timeout
+                .map_or(defaults.task, Duration::from_secs),
         };
         let concurrency = settings
             .concurrency
-            .or_else(|| config.config.phase4.as_ref()?.multi_host.as_ref()?.concurrency)
+            .or_else(|| {
+                config
+                    .config
+                    .phase4
+                    .as_ref()?
+                    .multi_host
+                    .as_ref()?
+                    .concurrency
+            })
             .unwrap_or(8)
             .max(1);
         let endpoints = config
@@ -282,7 +296,11 @@ impl Fleet {
                     })
                     .await;
                 let mut targets = Vec::new();
-                let mut known: Vec<String> = self.endpoints.iter().map(|e| e.name().to_string()).collect();
+                let mut known: Vec<String> = self
+                    .endpoints
+                    .iter()
+                    .map(|e| e.name().to_string())
+                    .collect();
                 let mut first_error = None;
                 for (endpoint, result) in self.endpoints.iter().zip(found) {
                     match result {
@@ -329,7 +347,11 @@ impl Fleet {
 
     /// Log out of every open session (best effort).
     pub async fn close(&self) {
-        let open: Vec<_> = self.endpoints.iter().filter_map(|e| e.connected()).collect();
+        let open: Vec<_> = self
+            .endpoints
+            .iter()
+            .filter_map(|e| e.connected())
+            .collect();
         futures::future::join_all(open.iter().map(|c| c.logout())).await;
     }
 }

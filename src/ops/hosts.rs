@@ -86,7 +86,9 @@ pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostSummary>> {
         other => other,
     };
     let targets = fleet.targets(scope).await?;
-    let results = fleet.each(targets.clone(), |t| async move { host_details(&t).await }).await;
+    let results = fleet
+        .each(targets.clone(), |t| async move { host_details(&t).await })
+        .await;
     let mut rows = Vec::new();
     for (target, result) in targets.iter().zip(results) {
         match result {
@@ -121,7 +123,10 @@ fn unreachable_row(target: &Target, e: &OpError) -> HostSummary {
 pub async fn info(fleet: &Fleet, name: &str) -> OpResult<Vec<HostInfo>> {
     let targets = fleet.targets(&Scope::Named(name.to_string())).await?;
     let mut out = Vec::new();
-    for result in fleet.each(targets, |t| async move { host_details(&t).await }).await {
+    for result in fleet
+        .each(targets, |t| async move { host_details(&t).await })
+        .await
+    {
         out.extend(result?);
     }
     Ok(out)
@@ -130,17 +135,26 @@ pub async fn info(fleet: &Fleet, name: &str) -> OpResult<Vec<HostInfo>> {
 async fn host_details(target: &Target) -> OpResult<Vec<HostInfo>> {
     let endpoint = target.endpoint.name().to_string();
     let client = target.endpoint.client().await?;
-    let hosts = inventory::objects(&client, "HostSystem", HOST_PATHS).await.at(&endpoint)?;
+    let hosts = inventory::objects(&client, "HostSystem", HOST_PATHS)
+        .await
+        .at(&endpoint)?;
     let mut lookups: Vec<MoRef> = Vec::new();
     for h in &hosts {
         lookups.extend(h.moref("parent"));
         lookups.extend(h.morefs("datastore"));
         lookups.extend(h.morefs("network"));
     }
-    let names = super::naming::names_of(&client, &lookups).await.at(&endpoint)?;
+    let names = super::naming::names_of(&client, &lookups)
+        .await
+        .at(&endpoint)?;
     let mut out: Vec<HostInfo> = hosts
         .iter()
-        .filter(|h| target.host.as_deref().is_none_or(|n| h.str("name") == Some(n)))
+        .filter(|h| {
+            target
+                .host
+                .as_deref()
+                .is_none_or(|n| h.str("name") == Some(n))
+        })
         .map(|h| decode(&client, &endpoint, h, &names))
         .collect();
     out.sort_by(|a, b| a.summary.name.cmp(&b.summary.name));
@@ -199,7 +213,11 @@ pub struct NewHost {
 
 /// Verify that the new endpoint answers and accepts the credentials, then add it to the
 /// config file, keeping every other entry.
-pub async fn add(config_path: &Path, new: NewHost, connect_timeout: std::time::Duration) -> OpResult<String> {
+pub async fn add(
+    config_path: &Path,
+    new: NewHost,
+    connect_timeout: std::time::Duration,
+) -> OpResult<String> {
     let mut config: Config = if config_path.exists() {
         let text = std::fs::read_to_string(config_path)
             .map_err(|e| OpError::Io(format!("cannot read {}: {e}", config_path.display())))?;
@@ -209,7 +227,11 @@ pub async fn add(config_path: &Path, new: NewHost, connect_timeout: std::time::D
     };
     if config.hosts.iter().any(|h| h.name == new.entry.name) {
         return Err(OpError::refused(
-            format!("a host named '{}' is already in {}", new.entry.name, config_path.display()),
+            format!(
+                "a host named '{}' is already in {}",
+                new.entry.name,
+                config_path.display()
+            ),
             "choose another name, or edit the file",
         ));
     }

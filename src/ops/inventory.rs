@@ -52,11 +52,15 @@ pub async fn datacenter_of(client: &Client, obj: &MoRef) -> Result<(MoRef, Strin
             return Ok((current, name));
         }
         // A VM inside a vApp has parentVApp instead of parent.
-        let props = client.properties(&current, &["parent", "parentVApp"]).await?;
+        let props = client
+            .properties(&current, &["parent", "parentVApp"])
+            .await?;
         current = props
             .moref("parent")
             .or_else(|| props.moref("parentVApp"))
             .ok_or_else(|| vim::Error::Other(format!("{obj} is not inside a datacenter")))?;
     }
-    Err(vim::Error::Other(format!("{obj}: inventory is nested too deeply")))
+    Err(vim::Error::Other(format!(
+        "{obj}: inventory is nested too deeply"
+    )))
 }

@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod hosts;
 pub mod inventory;
 pub mod naming;
+pub mod pci;
 pub mod progress;
 pub mod vms;
 

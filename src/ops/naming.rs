@@ -5,13 +5,19 @@ use std::collections::HashMap;
 use crate::vim::{self, Client, MoRef, PropertySpec};
 
 /// `name` of each object (mixed kinds allowed), in one RetrievePropertiesEx.
-pub async fn names_of(client: &Client, objects: &[MoRef]) -> Result<HashMap<MoRef, String>, vim::Error> {
+pub async fn names_of(
+    client: &Client,
+    objects: &[MoRef],
+) -> Result<HashMap<MoRef, String>, vim::Error> {
     let mut kinds: Vec<&str> = objects.iter().map(|m| m.kind.as_str()).collect();
     kinds.sort_unstable();
     kinds.dedup();
     let specs: Vec<PropertySpec<'_>> = kinds
         .iter()
-        .map(|kind| PropertySpec { kind, paths: &["name"] })
+        .map(|kind| PropertySpec {
+            kind,
+            paths: &["name"],
+        })
         .collect();
     let mut unique = objects.to_vec();
     unique.sort();

@@ -44,7 +44,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("url", &self.opts.url).finish()
+        f.debug_struct("Client")
+            .field("url", &self.opts.url)
+            .finish()
     }
 }
 
@@ -118,7 +120,10 @@ impl Client {
         *self.cookie.write().await = None;
         self.send(&req.finish()).await.map_err(|e| match e {
             Error::Fault { name, .. } if name == "InvalidLogin" => Error::Fault {
-                message: format!("login as '{}' refused: wrong user name or password", self.opts.user),
+                message: format!(
+                    "login as '{}' refused: wrong user name or password",
+                    self.opts.user
+                ),
                 name,
                 object: None,
                 detail: Box::default(),
@@ -135,7 +140,10 @@ impl Client {
             return Ok(());
         }
         if self.trace {
-            eprintln!("[ceso] session expired on {}; logging in again", self.opts.url);
+            eprintln!(
+                "[ceso] session expired on {}; logging in again",
+                self.opts.url
+            );
         }
         self.login().await
     }
@@ -316,18 +324,20 @@ pub fn decode_response(url: &str, status: u16, text: &str) -> Result<Node, Error
         .ok_or_else(|| Error::Decode("empty SOAP Body".into()))?;
     if first.name == "Fault" {
         let message = first.text_of("faultstring").unwrap_or_default();
-        return Err(match first.child("detail").and_then(|d| d.children.first()) {
-            Some(fault) => Error::from_fault_node(fault, message),
-            None => Error::Fault {
-                name: first
-                    .text_of("faultcode")
-                    .unwrap_or("SystemError")
-                    .to_string(),
-                message: message.to_string(),
-                object: None,
-                detail: Box::new(first.clone()),
+        return Err(
+            match first.child("detail").and_then(|d| d.children.first()) {
+                Some(fault) => Error::from_fault_node(fault, message),
+                None => Error::Fault {
+                    name: first
+                        .text_of("faultcode")
+                        .unwrap_or("SystemError")
+                        .to_string(),
+                    message: message.to_string(),
+                    object: None,
+                    detail: Box::new(first.clone()),
+                },
             },
-        });
+        );
     }
     if status != 200 {
         return Err(Error::Http {
@@ -372,7 +382,9 @@ mod tests {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
             reqwest::header::SET_COOKIE,
-            "vmware_soap_session=\"abc\"; Path=/; HttpOnly".parse().unwrap(),
+            "vmware_soap_session=\"abc\"; Path=/; HttpOnly"
+                .parse()
+                .unwrap(),
         );
         assert_eq!(session_cookie(&headers).as_deref(), Some("abc"));
     }

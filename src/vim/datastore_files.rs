@@ -108,11 +108,17 @@ impl Client {
             }
             return Ok(response);
         }
-        Err(Error::Other(format!("{method} {file}: session could not be renewed")))
+        Err(Error::Other(format!(
+            "{method} {file}: session could not be renewed"
+        )))
     }
 
     /// Size of a datastore file, or None when it does not exist.
-    pub async fn file_size(&self, datacenter: &str, file: &DatastorePath) -> Result<Option<u64>, Error> {
+    pub async fn file_size(
+        &self,
+        datacenter: &str,
+        file: &DatastorePath,
+    ) -> Result<Option<u64>, Error> {
         match self
             .folder_request(reqwest::Method::HEAD, datacenter, file, &|r| r)
             .await
@@ -135,12 +141,17 @@ impl Client {
         range: Option<(u64, u64)>,
     ) -> Result<impl Stream<Item = Result<Bytes, Error>> + use<>, Error> {
         let response = self
-            .folder_request(reqwest::Method::GET, datacenter, file, &move |r| match range {
-                Some((start, end)) if end > start => {
-                    r.header("Range", format!("bytes={start}-{}", end - 1))
-                }
-                _ => r,
-            })
+            .folder_request(
+                reqwest::Method::GET,
+                datacenter,
+                file,
+                &move |r| match range {
+                    Some((start, end)) if end > start => {
+                        r.header("Range", format!("bytes={start}-{}", end - 1))
+                    }
+                    _ => r,
+                },
+            )
             .await?;
         let url = self.url().to_string();
         let what = file.to_string();
@@ -192,7 +203,10 @@ mod tests {
         let p = DatastorePath::parse("[LocalDS_0] vm1/vm1.vmdk").unwrap();
         assert_eq!(p.datastore, "LocalDS_0");
         assert_eq!(p.path, "vm1/vm1.vmdk");
-        assert_eq!(p.sibling("vm1-flat.vmdk").to_string(), "[LocalDS_0] vm1/vm1-flat.vmdk");
+        assert_eq!(
+            p.sibling("vm1-flat.vmdk").to_string(),
+            "[LocalDS_0] vm1/vm1-flat.vmdk"
+        );
         assert!(DatastorePath::parse("vm1.vmdk").is_none());
     }
 }

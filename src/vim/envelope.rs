@@ -100,7 +100,11 @@ impl Request {
     }
 
     pub fn finish(mut self) -> Envelope {
-        let _ = write!(self.body, "</{}></soapenv:Body></soapenv:Envelope>", self.method);
+        let _ = write!(
+            self.body,
+            "</{}></soapenv:Body></soapenv:Envelope>",
+            self.method
+        );
         Envelope {
             method: self.method,
             body: self.body,

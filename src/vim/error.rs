@@ -75,8 +75,7 @@ impl Error {
 
     /// The session is gone (expired, logged out, server restarted): a re-login may help.
     pub fn is_not_authenticated(&self) -> bool {
-        self.is_fault("NotAuthenticated")
-            || matches!(self, Error::Http { status: 401, .. })
+        self.is_fault("NotAuthenticated") || matches!(self, Error::Http { status: 401, .. })
     }
 
     /// Build a fault from a `<fault xsi:type="X">` (task error) or a SOAP `<detail>` child.

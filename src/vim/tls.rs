@@ -51,12 +51,13 @@ pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest:
             let pem = std::fs::read(path).map_err(|e| {
                 Error::Other(format!("cannot read CA bundle {}: {e}", path.display()))
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Error::Other(format!("invalid CA bundle {}: {e}", path.display()))
-            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::Other(format!("invalid CA bundle {}: {e}", path.display())))?;
             certs
                 .into_iter()
-                .fold(builder.tls_backend_rustls(), |b, c| b.add_root_certificate(c))
+                .fold(builder.tls_backend_rustls(), |b, c| {
+                    b.add_root_certificate(c)
+                })
         }
         TlsMode::Insecure => builder
             .tls_backend_rustls()

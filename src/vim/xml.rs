@@ -278,10 +278,16 @@ mod tests {
     fn xsi_type_under_any_prefix() {
         let xml = r#"<a xmlns:X="http://www.w3.org/2001/XMLSchema-instance"><v X:type="xsd:int">4</v><m X:type="ManagedObjectReference" type="HostSystem">host-1</m></a>"#;
         let root = parse(xml).unwrap();
-        assert_eq!(root.child("v").unwrap().xsi_type.as_deref(), Some("xsd:int"));
+        assert_eq!(
+            root.child("v").unwrap().xsi_type.as_deref(),
+            Some("xsd:int")
+        );
         assert_eq!(root.i64_at("v"), Some(4));
         let m = root.moref_at("m").unwrap();
-        assert_eq!((m.kind.as_str(), m.value.as_str()), ("HostSystem", "host-1"));
+        assert_eq!(
+            (m.kind.as_str(), m.value.as_str()),
+            ("HostSystem", "host-1")
+        );
     }
 
     #[test]

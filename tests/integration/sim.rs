@@ -28,7 +28,10 @@ pub fn simulator_binary() -> &'static Path {
         );
         let stdout = String::from_utf8_lossy(&output.stdout);
         let path = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
-        assert!(path.is_file(), "scripts/vcsim build did not print the binary path: {stdout}");
+        assert!(
+            path.is_file(),
+            "scripts/vcsim build did not print the binary path: {stdout}"
+        );
         path
     })
 }
@@ -80,13 +83,16 @@ impl Sim {
         });
         let lines = rx
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the simulator did not print READY within 60s (args {args:?})"));
+            .unwrap_or_else(|_| {
+                panic!("the simulator did not print READY within 60s (args {args:?})")
+            });
         let get = |key: &str| {
             lines
                 .iter()
                 .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
         };
-        let url = get("CESO_VCSIM_URL").unwrap_or_else(|| panic!("simulator printed no URL: {lines:?}"));
+        let url =
+            get("CESO_VCSIM_URL").unwrap_or_else(|| panic!("simulator printed no URL: {lines:?}"));
         Sim {
             url,
             thumbprint: get("CESO_VCSIM_THUMBPRINT_SHA256"),
@@ -225,26 +231,47 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "ceso {:?} failed:\nstdout: {}\nstderr: {}", self.args, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "ceso {:?} failed:\nstdout: {}\nstderr: {}",
+            self.args, self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn fails_with(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "ceso {:?}: expected exit {code}:\nstdout: {}\nstderr: {}", self.args, self.stdout, self.stderr);
-        assert!(!self.stderr.contains("panicked"), "ceso panicked: {}", self.stderr);
+        assert_eq!(
+            self.code, code,
+            "ceso {:?}: expected exit {code}:\nstdout: {}\nstderr: {}",
+            self.args, self.stdout, self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "ceso panicked: {}",
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("ceso {:?}: stdout is not JSON ({e}):\n{}", self.args, self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "ceso {:?}: stdout is not JSON ({e}):\n{}",
+                self.args, self.stdout
+            )
+        })
     }
 
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(self.stderr.contains(needle), "ceso {:?}: stderr lacks {needle:?}:\n{}", self.args, self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "ceso {:?}: stderr lacks {needle:?}:\n{}",
+            self.args,
+            self.stderr
+        );
         self
     }
 }

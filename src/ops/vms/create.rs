@@ -41,6 +41,12 @@ pub struct CreatePlan {
     /// Reserve all memory (required by passthrough devices).
     pub memory_reservation_locked: bool,
     pub devices: Vec<DeviceChange>,
+    /// Advanced settings (`extraConfig`), e.g. the 64-bit MMIO window of large GPUs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_config: Vec<(String, String)>,
+    /// `bios` or `efi`; the host's default when None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
     #[serde(skip)]
     refs: PlanRefs,
 }
@@ -65,7 +71,9 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
     let client = target.endpoint.client().await?;
     let at = |e| OpError::vim(&endpoint, e);
 
-    let datacenters = inventory::objects(&client, "Datacenter", &["vmFolder"]).await.map_err(at)?;
+    let datacenters = inventory::objects(&client, "Datacenter", &["vmFolder"])
+        .await
+        .map_err(at)?;
     let dc = pick_named(
         &datacenters,
         target.endpoint.spec.datacenter.as_deref(),
@@ -73,23 +81,35 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
     )?;
     let dc_name = dc.str("name").unwrap_or_default().to_string();
 
-    let existing = inventory::objects(&client, "VirtualMachine", &[]).await.map_err(at)?;
-    if existing.iter().any(|vm| vm.str("name") == Some(spec.name.as_str())) {
+    let existing = inventory::objects(&client, "VirtualMachine", &[])
+        .await
+        .map_err(at)?;
+    if existing
+        .iter()
+        .any(|vm| vm.str("name") == Some(spec.name.as_str()))
+    {
         return Err(OpError::refused(
             format!("a VM named '{}' already exists on {endpoint}", spec.name),
             "choose another name, or remove the old VM with `ceso vm delete`",
         ));
     }
 
-    let hosts = inventory::objects(&client, "HostSystem", &["parent", "datastore"]).await.map_err(at)?;
+    let hosts = inventory::objects(&client, "HostSystem", &["parent", "datastore"])
+        .await
+        .map_err(at)?;
     let host = match &target.host {
         Some(name) => Some(pick_named(&hosts, Some(name), "host")?.clone()),
         None => None,
     };
     let (pool, pool_name) = resource_pool(&client, spec, host.as_ref(), &endpoint).await?;
 
-    let datastores =
-        inventory::objects(&client, "Datastore", &["summary.freeSpace", "summary.accessible"]).await.map_err(at)?;
+    let datastores = inventory::objects(
+        &client,
+        "Datastore",
+        &["summary.freeSpace", "summary.accessible"],
+    )
+    .await
+    .map_err(at)?;
     let datastore = match &spec.datastore {
         Some(name) => pick_named(&datastores, Some(name), "datastore")?,
         None => {
@@ -99,7 +119,9 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
                 .filter(|d| d.bool("summary.accessible") != Some(false))
                 .filter(|d| allowed.as_ref().is_none_or(|a| a.contains(&d.obj)))
                 .max_by_key(|d| d.i64("summary.freeSpace").unwrap_or(0))
-                .ok_or_else(|| OpError::refused("no accessible datastore found", "name one with --datastore"))?
+                .ok_or_else(|| {
+                    OpError::refused("no accessible datastore found", "name one with --datastore")
+                })?
         }
     };
     let datastore_name = datastore.str("name").unwrap_or_default().to_string();
@@ -139,16 +161,24 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
         name: spec.name.clone(),
         endpoint,
         datacenter: dc_name,
-        host: host.as_ref().and_then(|h| h.str("name")).map(str::to_string),
+        host: host
+            .as_ref()
+            .and_then(|h| h.str("name"))
+            .map(str::to_string),
         resource_pool: pool_name,
         datastore: datastore_name,
         network: spec.network.clone(),
         cpus: spec.cpus,
         memory_mb: spec.memory_mb,
         disk_gb: spec.disk_gb,
-        guest_id: spec.guest_id.clone().unwrap_or_else(|| "otherGuest64".into()),
+        guest_id: spec
+            .guest_id
+            .clone()
+            .unwrap_or_else(|| "otherGuest64".into()),
         memory_reservation_locked: false,
         devices,
+        extra_config: Vec::new(),
+        firmware: None,
         refs: PlanRefs {
             folder: dc.moref("vmFolder"),
             pool: Some(pool),
@@ -162,10 +192,16 @@ fn validate(spec: &CreateSpec) -> OpResult<()> {
         return Err(OpError::invalid("a VM name must have 1 to 80 characters"));
     }
     if spec.name.contains(['/', '\\', '%']) {
-        return Err(OpError::invalid(format!("'{}': a VM name cannot contain / \\ or %", spec.name)));
+        return Err(OpError::invalid(format!(
+            "'{}': a VM name cannot contain / \\ or %",
+            spec.name
+        )));
     }
     if !(1..=768).contains(&spec.cpus) {
-        return Err(OpError::invalid(format!("--cpu {} is out of range (1 to 768)", spec.cpus)));
+        return Err(OpError::invalid(format!(
+            "--cpu {} is out of range (1 to 768)",
+            spec.cpus
+        )));
     }
     if spec.memory_mb < 4 || spec.memory_mb % 4 != 0 {
         return Err(OpError::Invalid {
@@ -174,16 +210,25 @@ fn validate(spec: &CreateSpec) -> OpResult<()> {
         });
     }
     if spec.disk_gb < 0 {
-        return Err(OpError::invalid("--disk must be a size in GB, 0 for no disk"));
+        return Err(OpError::invalid(
+            "--disk must be a size in GB, 0 for no disk",
+        ));
     }
     Ok(())
 }
 
 /// The object called `name` (or the only/first one when no name is asked for).
-fn pick_named<'a>(objects: &'a [ObjectContent], name: Option<&str>, kind: &'static str) -> OpResult<&'a ObjectContent> {
+fn pick_named<'a>(
+    objects: &'a [ObjectContent],
+    name: Option<&str>,
+    kind: &'static str,
+) -> OpResult<&'a ObjectContent> {
     match name {
         Some(wanted) => {
-            let hits: Vec<_> = objects.iter().filter(|o| o.str("name") == Some(wanted)).collect();
+            let hits: Vec<_> = objects
+                .iter()
+                .filter(|o| o.str("name") == Some(wanted))
+                .collect();
             match hits.as_slice() {
                 [one] => Ok(one),
                 [] => Err(OpError::NotFound {
@@ -218,7 +263,9 @@ async fn resource_pool(
 ) -> OpResult<(MoRef, String)> {
     let at = |e| OpError::vim(endpoint, e);
     if let Some(name) = &spec.resource_pool {
-        let pools = inventory::objects(client, "ResourcePool", &[]).await.map_err(at)?;
+        let pools = inventory::objects(client, "ResourcePool", &[])
+            .await
+            .map_err(at)?;
         let pool = pick_named(&pools, Some(name), "resource pool")?;
         return Ok((pool.obj.clone(), name.clone()));
     }
@@ -226,25 +273,41 @@ async fn resource_pool(
     let compute = match host.and_then(|h| h.moref("parent")) {
         Some(parent) => parent,
         None => {
-            let computes = inventory::objects(client, "ComputeResource", &["resourcePool"]).await.map_err(at)?;
+            let computes = inventory::objects(client, "ComputeResource", &["resourcePool"])
+                .await
+                .map_err(at)?;
             pick_named(&computes, None, "compute resource")?.obj.clone()
         }
     };
-    let props = client.properties(&compute, &["resourcePool", "name"]).await.map_err(at)?;
-    let pool = props
-        .moref("resourcePool")
-        .ok_or_else(|| OpError::refused(format!("{compute} has no resource pool"), "name one with --resource-pool"))?;
-    Ok((pool, format!("{}/Resources", props.str("name").unwrap_or_default())))
+    let props = client
+        .properties(&compute, &["resourcePool", "name"])
+        .await
+        .map_err(at)?;
+    let pool = props.moref("resourcePool").ok_or_else(|| {
+        OpError::refused(
+            format!("{compute} has no resource pool"),
+            "name one with --resource-pool",
+        )
+    })?;
+    Ok((
+        pool,
+        format!("{}/Resources", props.str("name").unwrap_or_default()),
+    ))
 }
 
 /// Find a network by name: a standard port group or a distributed port group.
 pub async fn nic_backing(client: &Client, name: &str, endpoint: &str) -> OpResult<NicBacking> {
     let at = |e| OpError::vim(endpoint, e);
-    let networks = inventory::objects(client, "Network", &[]).await.map_err(at)?;
+    let networks = inventory::objects(client, "Network", &[])
+        .await
+        .map_err(at)?;
     let network = pick_named(&networks, Some(name), "network")?;
     if network.obj.kind == "DistributedVirtualPortgroup" {
         let pg = client
-            .properties(&network.obj, &["config.key", "config.distributedVirtualSwitch"])
+            .properties(
+                &network.obj,
+                &["config.key", "config.distributedVirtualSwitch"],
+            )
             .await
             .map_err(at)?;
         let dvs = pg
@@ -254,7 +317,10 @@ pub async fn nic_backing(client: &Client, name: &str, endpoint: &str) -> OpResul
         return Ok(NicBacking::DvPortgroup {
             name: name.to_string(),
             switch_uuid: uuid.str("uuid").unwrap_or_default().to_string(),
-            portgroup_key: pg.str("config.key").unwrap_or(&network.obj.value).to_string(),
+            portgroup_key: pg
+                .str("config.key")
+                .unwrap_or(&network.obj.value)
+                .to_string(),
         });
     }
     Ok(NicBacking::Network {
@@ -264,7 +330,11 @@ pub async fn nic_backing(client: &Client, name: &str, endpoint: &str) -> OpResul
 }
 
 /// Carry out a plan.
-pub async fn create(target: &Target, plan: &CreatePlan, progress: &dyn Progress) -> OpResult<VmRef> {
+pub async fn create(
+    target: &Target,
+    plan: &CreatePlan,
+    progress: &dyn Progress,
+) -> OpResult<VmRef> {
     let endpoint = target.endpoint.name().to_string();
     let client = target.endpoint.client().await?;
     let folder = plan
@@ -278,9 +348,16 @@ pub async fn create(target: &Target, plan: &CreatePlan, progress: &dyn Progress)
         r.nest("files", None, |r| {
             r.text("vmPathName", format!("[{}]", plan.datastore));
         });
-        r.text("numCPUs", plan.cpus).text("memoryMB", plan.memory_mb);
+        r.text("numCPUs", plan.cpus)
+            .text("memoryMB", plan.memory_mb);
         for change in &plan.devices {
             devices::write(r, change);
+        }
+        for (key, value) in &plan.extra_config {
+            devices::write_option(r, key, value);
+        }
+        if let Some(firmware) = &plan.firmware {
+            r.text("firmware", firmware);
         }
         if plan.memory_reservation_locked {
             r.text("memoryReservationLockedToMax", true);
@@ -306,7 +383,13 @@ pub async fn create(target: &Target, plan: &CreatePlan, progress: &dyn Progress)
         .at(&endpoint)?
         .moref("runtime.host");
     let host_name = match host {
-        Some(h) => client.properties(&h, &["name"]).await.at(&endpoint)?.str("name").unwrap_or_default().to_string(),
+        Some(h) => client
+            .properties(&h, &["name"])
+            .await
+            .at(&endpoint)?
+            .str("name")
+            .unwrap_or_default()
+            .to_string(),
         None => String::new(),
     };
     Ok(VmRef {

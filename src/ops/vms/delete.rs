@@ -23,7 +23,10 @@ pub async fn delete(vm: &VmRef, force: bool, progress: &dyn Progress) -> OpResul
         if !force {
             return Err(OpError::refused(
                 format!("{} is {state}; it was not deleted", vm.name),
-                format!("stop it first (`ceso vm stop {}`) or pass --force to power it off and delete it", vm.name),
+                format!(
+                    "stop it first (`ceso vm stop {}`) or pass --force to power it off and delete it",
+                    vm.name
+                ),
             ));
         }
         power(vm, PowerAction::Off { force: true }, progress).await?;

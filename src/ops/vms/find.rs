@@ -18,7 +18,15 @@ pub async fn find_vm(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<VmRef
             name: name.to_string(),
             candidates: matches
                 .iter()
-                .map(|m| format!("{} ({} on {}/{})", m.name, m.moref.value, m.endpoint.name(), m.host))
+                .map(|m| {
+                    format!(
+                        "{} ({} on {}/{})",
+                        m.name,
+                        m.moref.value,
+                        m.endpoint.name(),
+                        m.host
+                    )
+                })
                 .collect(),
         }),
     }
@@ -29,9 +37,17 @@ pub async fn find_vms(fleet: &Fleet, scope: &Scope, pattern: &str) -> OpResult<V
     find_matching(fleet, scope, pattern, true).await
 }
 
-async fn find_matching(fleet: &Fleet, scope: &Scope, wanted: &str, glob: bool) -> OpResult<Vec<VmRef>> {
+async fn find_matching(
+    fleet: &Fleet,
+    scope: &Scope,
+    wanted: &str,
+    glob: bool,
+) -> OpResult<Vec<VmRef>> {
     let matcher = if glob {
-        Some(glob::Pattern::new(wanted).map_err(|e| OpError::invalid(format!("invalid pattern '{wanted}': {e}")))?)
+        Some(
+            glob::Pattern::new(wanted)
+                .map_err(|e| OpError::invalid(format!("invalid pattern '{wanted}': {e}")))?,
+        )
     } else {
         None
     };
@@ -53,7 +69,9 @@ async fn find_matching(fleet: &Fleet, scope: &Scope, wanted: &str, glob: bool) -
                 None => {
                     vm.name == wanted
                         || vm.id == wanted
-                        || moref.as_ref().is_some_and(|m| m.kind == "VirtualMachine" && m.value == vm.id)
+                        || moref
+                            .as_ref()
+                            .is_some_and(|m| m.kind == "VirtualMachine" && m.value == vm.id)
                 }
             };
             if hit {

@@ -96,11 +96,18 @@ pub struct DeviceInfo {
 pub async fn info(vm: &VmRef) -> OpResult<VmInfo> {
     let endpoint = vm.endpoint.name().to_string();
     let client = vm.endpoint.client().await?;
-    let props = client.properties(&vm.moref, INFO_PATHS).await.at(&endpoint)?;
+    let props = client
+        .properties(&vm.moref, INFO_PATHS)
+        .await
+        .at(&endpoint)?;
     decode(&client, vm, &props).await.at(&endpoint)
 }
 
-async fn decode(client: &Client, vm: &VmRef, p: &ObjectContent) -> Result<VmInfo, crate::vim::Error> {
+async fn decode(
+    client: &Client,
+    vm: &VmRef,
+    p: &ObjectContent,
+) -> Result<VmInfo, crate::vim::Error> {
     let networks = p.morefs("network");
     let datastores = p.morefs("datastore");
     let pool = p.moref("resourcePool");
@@ -108,7 +115,10 @@ async fn decode(client: &Client, vm: &VmRef, p: &ObjectContent) -> Result<VmInfo
     lookup.extend(pool.clone());
     let names = names_of(client, &lookup).await?;
     let name_of = |m: &MoRef| names.get(m).cloned().unwrap_or_else(|| m.value.clone());
-    let devices: Vec<&Node> = p.get("config.hardware.device").map(Node::items).unwrap_or_default();
+    let devices: Vec<&Node> = p
+        .get("config.hardware.device")
+        .map(Node::items)
+        .unwrap_or_default();
     let text = |path: &str| p.str(path).unwrap_or_default().to_string();
     Ok(VmInfo {
         name: text("name"),
@@ -131,11 +141,17 @@ async fn decode(client: &Client, vm: &VmRef, p: &ObjectContent) -> Result<VmInfo
         datastores: datastores.iter().map(&name_of).collect(),
         networks: networks.iter().map(&name_of).collect(),
         change_tracking: p.bool("config.changeTrackingEnabled").unwrap_or(false),
-        memory_reservation_locked: p.bool("config.memoryReservationLockedToMax").unwrap_or(false),
+        memory_reservation_locked: p
+            .bool("config.memoryReservationLockedToMax")
+            .unwrap_or(false),
         template: p.bool("config.template").unwrap_or(false),
         snapshots: p.get("snapshot").map(count_snapshots).unwrap_or(0),
         boot_time: text("runtime.bootTime"),
-        disks: devices.iter().filter(|d| device_kind(d) == "VirtualDisk").map(|d| disk(d)).collect(),
+        disks: devices
+            .iter()
+            .filter(|d| device_kind(d) == "VirtualDisk")
+            .map(|d| disk(d))
+            .collect(),
         nics: devices
             .iter()
             .filter(|d| d.child("macAddress").is_some() || d.child("addressType").is_some())
@@ -147,7 +163,10 @@ async fn decode(client: &Client, vm: &VmRef, p: &ObjectContent) -> Result<VmInfo
                 key: d.i64_at("key").unwrap_or(0),
                 kind: device_kind(d).to_string(),
                 label: d.str_at("deviceInfo.label").unwrap_or_default().to_string(),
-                summary: d.str_at("deviceInfo.summary").unwrap_or_default().to_string(),
+                summary: d
+                    .str_at("deviceInfo.summary")
+                    .unwrap_or_default()
+                    .to_string(),
             })
             .collect(),
     })
@@ -194,7 +213,10 @@ fn nic(d: &Node, name_of: &dyn Fn(&MoRef) -> String) -> NicInfo {
 
 fn count_snapshots(tree: &Node) -> usize {
     fn walk(list: &Node) -> usize {
-        1 + list.children_named("childSnapshotList").map(walk).sum::<usize>()
+        1 + list
+            .children_named("childSnapshotList")
+            .map(walk)
+            .sum::<usize>()
     }
     tree.children_named("rootSnapshotList").map(walk).sum()
 }

@@ -80,7 +80,10 @@ pub async fn list_target(target: Target) -> OpResult<Vec<VmSummary>> {
             host,
             cpus: o.i64("config.hardware.numCPU").unwrap_or(0),
             memory_mb: o.i64("config.hardware.memoryMB").unwrap_or(0),
-            guest_os: o.str("config.guestFullName").unwrap_or_default().to_string(),
+            guest_os: o
+                .str("config.guestFullName")
+                .unwrap_or_default()
+                .to_string(),
             ip: o.str("guest.ipAddress").unwrap_or_default().to_string(),
             endpoint: name.clone(),
             id: o.obj.value.clone(),

@@ -33,7 +33,13 @@ pub struct VmRef {
 
 impl std::fmt::Debug for VmRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({} on {})", self.name, self.moref.value, self.endpoint.name())
+        write!(
+            f,
+            "{} ({} on {})",
+            self.name,
+            self.moref.value,
+            self.endpoint.name()
+        )
     }
 }
 

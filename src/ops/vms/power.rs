@@ -17,9 +17,13 @@ use super::VmRef;
 pub enum PowerAction {
     On,
     /// Guest shutdown through VMware Tools; `force` powers off at once.
-    Off { force: bool },
+    Off {
+        force: bool,
+    },
     /// Guest reboot through VMware Tools; `force` resets at once.
-    Restart { force: bool },
+    Restart {
+        force: bool,
+    },
     Suspend,
 }
 
@@ -45,12 +49,22 @@ pub struct PowerResult {
     pub changed: bool,
 }
 
-pub async fn power(vm: &VmRef, action: PowerAction, progress: &dyn Progress) -> OpResult<PowerResult> {
+pub async fn power(
+    vm: &VmRef,
+    action: PowerAction,
+    progress: &dyn Progress,
+) -> OpResult<PowerResult> {
     let endpoint = vm.endpoint.name().to_string();
     let client = vm.endpoint.client().await?;
     let timeouts = vm.endpoint.timeouts();
-    let state = |p: &crate::vim::ObjectContent| p.str("runtime.powerState").unwrap_or_default().to_string();
-    let before = state(&client.properties(&vm.moref, &["runtime.powerState"]).await.at(&endpoint)?);
+    let state =
+        |p: &crate::vim::ObjectContent| p.str("runtime.powerState").unwrap_or_default().to_string();
+    let before = state(
+        &client
+            .properties(&vm.moref, &["runtime.powerState"])
+            .await
+            .at(&endpoint)?,
+    );
     let already = match action {
         PowerAction::On => before == "poweredOn",
         PowerAction::Off { .. } => before == "poweredOff",
@@ -66,7 +80,8 @@ pub async fn power(vm: &VmRef, action: PowerAction, progress: &dyn Progress) -> 
             changed: false,
         });
     }
-    if matches!(action, PowerAction::Restart { .. } | PowerAction::Suspend) && before != "poweredOn" {
+    if matches!(action, PowerAction::Restart { .. } | PowerAction::Suspend) && before != "poweredOn"
+    {
         return Err(OpError::refused(
             format!("cannot {} {}: it is {before}", action.verb(), vm.name),
             format!("start it first with `ceso vm start {}`", vm.name),
@@ -77,16 +92,28 @@ pub async fn power(vm: &VmRef, action: PowerAction, progress: &dyn Progress) -> 
     let task = |method: &str| Request::new(method, &vm.moref);
     match action {
         PowerAction::On => {
-            client.run_task(task("PowerOnVM_Task"), timeouts.task, &on_task).await.at(&endpoint)?;
+            client
+                .run_task(task("PowerOnVM_Task"), timeouts.task, &on_task)
+                .await
+                .at(&endpoint)?;
         }
         PowerAction::Off { force: true } => {
-            client.run_task(task("PowerOffVM_Task"), timeouts.task, &on_task).await.at(&endpoint)?;
+            client
+                .run_task(task("PowerOffVM_Task"), timeouts.task, &on_task)
+                .await
+                .at(&endpoint)?;
         }
         PowerAction::Restart { force: true } => {
-            client.run_task(task("ResetVM_Task"), timeouts.task, &on_task).await.at(&endpoint)?;
+            client
+                .run_task(task("ResetVM_Task"), timeouts.task, &on_task)
+                .await
+                .at(&endpoint)?;
         }
         PowerAction::Suspend => {
-            client.run_task(task("SuspendVM_Task"), timeouts.task, &on_task).await.at(&endpoint)?;
+            client
+                .run_task(task("SuspendVM_Task"), timeouts.task, &on_task)
+                .await
+                .at(&endpoint)?;
         }
         PowerAction::Off { force: false } | PowerAction::Restart { force: false } => {
             let method = if matches!(action, PowerAction::Off { .. }) {
@@ -94,7 +121,10 @@ pub async fn power(vm: &VmRef, action: PowerAction, progress: &dyn Progress) -> 
             } else {
                 "RebootGuest"
             };
-            client.call(task(method)).await.map_err(|e| guest_op_error(&endpoint, vm, action, e))?;
+            client
+                .call(task(method))
+                .await
+                .map_err(|e| guest_op_error(&endpoint, vm, action, e))?;
             if matches!(action, PowerAction::Off { .. }) {
                 // The guest shuts down on its own time: wait for it, bounded.
                 wait_for_state(&client, vm, "poweredOff", Duration::from_secs(300))
@@ -103,7 +133,12 @@ pub async fn power(vm: &VmRef, action: PowerAction, progress: &dyn Progress) -> 
             }
         }
     }
-    let after = state(&client.properties(&vm.moref, &["runtime.powerState"]).await.at(&endpoint)?);
+    let after = state(
+        &client
+            .properties(&vm.moref, &["runtime.powerState"])
+            .await
+            .at(&endpoint)?,
+    );
     Ok(PowerResult {
         vm: vm.name.clone(),
         endpoint,
@@ -113,13 +148,22 @@ pub async fn power(vm: &VmRef, action: PowerAction, progress: &dyn Progress) -> 
     })
 }
 
-fn guest_op_error(endpoint: &str, vm: &VmRef, action: PowerAction, e: crate::vim::Error) -> OpError {
+fn guest_op_error(
+    endpoint: &str,
+    vm: &VmRef,
+    action: PowerAction,
+    e: crate::vim::Error,
+) -> OpError {
     let needs_tools = matches!(
         e.fault_name(),
         Some("ToolsUnavailable" | "MethodNotFound" | "NotSupported" | "InvalidState")
     );
     if needs_tools {
-        let force = if matches!(action, PowerAction::Off { .. }) { "stop" } else { "restart" };
+        let force = if matches!(action, PowerAction::Off { .. }) {
+            "stop"
+        } else {
+            "restart"
+        };
         return OpError::Refused {
             message: format!(
                 "cannot {} {} through the guest: {e}",
@@ -145,7 +189,9 @@ async fn wait_for_state(
     let started = Instant::now();
     let mut delay = Duration::from_millis(25);
     loop {
-        let props = client.properties(&vm.moref, &["runtime.powerState"]).await?;
+        let props = client
+            .properties(&vm.moref, &["runtime.powerState"])
+            .await?;
         if props.str("runtime.powerState") == Some(wanted) {
             return Ok(());
         }
