@@ -1,3 +1,6 @@
+// Errors carry diagnostics (source text, spans, hints) and only travel on cold paths.
+#![allow(clippy::result_large_err)]
+
 //! ceso — a scriptable shell for VMware vSphere.
 //!
 //! Layers, each depending only on the ones above it in this list:

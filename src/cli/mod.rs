@@ -49,6 +49,7 @@ fn scope_of(args: &ScopeArgs) -> Scope {
 }
 
 pub fn main() -> ExitCode {
+    install_error_style();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -101,4 +102,18 @@ pub fn finish(result: Result<(), OpError>) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// On a terminal, miette wraps to its width; elsewhere (logs, pipes, CI) one error stays
+/// on one line so it can be grepped.
+fn install_error_style() {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let _ = miette::set_hook(Box::new(move |_| {
+        let mut opts = miette::MietteHandlerOpts::new();
+        if !terminal {
+            opts = opts.wrap_lines(false).color(false).unicode(false);
+        }
+        Box::new(opts.build())
+    }));
 }

@@ -40,7 +40,7 @@ impl ConfigError {
         let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
         let len = (line_end - offset)
             .max(1)
-            .min(text.len().saturating_sub(offset).max(0));
+            .min(text.len().saturating_sub(offset));
         Self {
             message: message.into(),
             source_code: Some(NamedSource::new(name, text.to_string())),

@@ -133,6 +133,11 @@ impl Client {
         Ok(())
     }
 
+    /// The current session id, to pass to `relogin` after a call saw it expire.
+    pub async fn session_id(&self) -> Option<String> {
+        self.cookie.read().await.clone()
+    }
+
     /// Log in again unless another call already did since `seen` was read.
     pub async fn relogin(&self, seen: Option<String>) -> Result<(), Error> {
         let _guard = self.relogin.lock().await;

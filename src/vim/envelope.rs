@@ -8,6 +8,7 @@ use quick_xml::escape::escape;
 
 use super::moref::MoRef;
 
+#[derive(Clone)]
 pub struct Request {
     method: String,
     body: String,

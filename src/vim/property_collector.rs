@@ -146,13 +146,38 @@ impl Client {
     }
 
     /// Send a RetrievePropertiesEx and follow ContinueRetrievePropertiesEx tokens: real
-    /// vCenter pages large results (vcsim never does).
+    /// vCenter pages large results (vcsim never does). Some servers report an expired
+    /// session per property (`missingSet` NotAuthenticated) instead of as a fault: that
+    /// is renewed and retried once too.
     async fn retrieve_pages(&self, first: Request) -> Result<Vec<ObjectContent>, Error> {
+        let seen = self.session_id().await;
+        match self.retrieve_pages_once(first.clone()).await {
+            Err(e) if e.is_not_authenticated() => {
+                self.relogin(seen).await?;
+                self.retrieve_pages_once(first).await
+            }
+            other => other,
+        }
+    }
+
+    async fn retrieve_pages_once(&self, first: Request) -> Result<Vec<ObjectContent>, Error> {
         let mut out = Vec::new();
         let mut page = self.call_returnval(first).await?;
         while let Some(result) = page {
             let token = result.text_of("token").map(str::to_string);
             decode_objects(result, &mut out);
+            if let Some(object) = out.iter().find(|o| {
+                o.missing
+                    .iter()
+                    .any(|(_, fault)| fault == "NotAuthenticated")
+            }) {
+                return Err(Error::Fault {
+                    name: "NotAuthenticated".into(),
+                    message: "the session is not authenticated".into(),
+                    object: Some(object.obj.clone()),
+                    detail: Box::default(),
+                });
+            }
             page = match token {
                 Some(token) => {
                     let mut req = Request::new(

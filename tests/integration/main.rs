@@ -1,1 +1,6 @@
+//! One integration test binary (faster to build than one per file).
+
+mod errors;
+mod hosts;
 mod sim;
+mod vm;

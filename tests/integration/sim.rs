@@ -1,4 +1,5 @@
 //! The test bed: a vcsim process per test (tests/vcsim, built by scripts/vcsim), and the
+#![allow(dead_code)] // shared by every test module; not each uses every helper
 //! real `ceso` binary run against it. A test that needs the simulator builds it or fails
 //! saying why; nothing is skipped.
 

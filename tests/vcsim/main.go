@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -117,6 +116,10 @@ func main() {
 	root, err := ioutil.TempDir("", fmt.Sprintf("ceso-vcsim-%d-", os.Getpid()))
 	if err != nil {
 		fatalf("%s", err)
+	}
+	if err = lockRoot(root); err != nil {
+		_ = os.RemoveAll(root)
+		fatalf("locking %s: %s", root, err)
 	}
 	if err = os.Setenv("TMPDIR", root); err != nil {
 		fatalf("%s", err)
@@ -252,8 +255,26 @@ func main() {
 
 var staleDir = regexp.MustCompile(`^ceso-vcsim-([0-9]+)-[0-9]+$`)
 
+// lockFile is held (flock) for the simulator's lifetime; the kernel
+// releases it however the process ends, which marks the directory stale.
+var lockFile *os.File
+
+func lockRoot(root string) error {
+	f, err := os.OpenFile(filepath.Join(root, ".lock"), os.O_CREATE|os.O_RDWR, 0600)
+	if err != nil {
+		return err
+	}
+	if err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return err
+	}
+	lockFile = f
+	return nil
+}
+
 // sweepStaleDirs removes ceso-vcsim-<pid>-* directories in dir whose
-// simulator process is gone.
+// simulator is gone: nobody holds their .lock or, without a .lock (a
+// simulator starting, or an older build), process <pid> is gone.
 func sweepStaleDirs(dir string) {
 	entries, err := ioutil.ReadDir(dir)
 	if err != nil {
@@ -261,41 +282,39 @@ func sweepStaleDirs(dir string) {
 	}
 	for _, e := range entries {
 		m := staleDir.FindStringSubmatch(e.Name())
-		if m == nil || !e.IsDir() {
+		if !e.IsDir() || m == nil {
 			continue
 		}
 		if st, ok := e.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
 			continue
 		}
-		pid, err := strconv.Atoi(m[1])
-		if err != nil || pid == os.Getpid() || simulatorRunning(pid) {
+		path := filepath.Join(dir, e.Name())
+		f, err := os.Open(filepath.Join(path, ".lock"))
+		if err != nil {
+			if pid, perr := strconv.Atoi(m[1]); perr == nil && os.IsNotExist(err) && !processAlive(pid) {
+				_ = os.RemoveAll(path)
+			}
 			continue
 		}
-		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			_ = os.RemoveAll(path)
+		}
+		_ = f.Close()
 	}
 }
 
-// simulatorRunning reports whether pid is a live process running a binary
-// named like this one.
-func simulatorRunning(pid int) bool {
+// processAlive reports whether pid is a process that has not exited.
+func processAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
 		return false
 	}
-	if stat, err := ioutil.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// "pid (comm) S ...": a zombie has exited already.
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
-			return false
-		}
-	}
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	stat, err := ioutil.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return true // cannot tell: keep it
+		return !os.IsNotExist(err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return true
-	}
-	return filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == filepath.Base(self)
+	// "pid (comm) S ...": a zombie has exited already.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
 }
 
 func fatalf(format string, args ...interface{}) {

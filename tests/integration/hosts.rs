@@ -1,0 +1,274 @@
+//! `ceso host …` and many endpoints from one config.
+
+use crate::sim::{Ceso, Sim, exit};
+use serde_json::Value;
+
+fn config_for(sims: &[(&str, &Sim)], default: Option<&str>) -> String {
+    let mut yaml = String::from("hosts:\n");
+    for (name, sim) in sims {
+        yaml.push_str(&format!(
+            "  - name: {name}\n    host: {}\n    user: root\n    password_env: ESXI_PW\n",
+            sim.url
+        ));
+        if default == Some(name) {
+            yaml.push_str("    default: true\n");
+        }
+    }
+    yaml
+}
+
+fn ceso_with(yaml: &str) -> Ceso {
+    let mut c = Ceso::new();
+    c.config(yaml);
+    c.env("ESXI_PW", "secret");
+    c
+}
+
+#[test]
+fn host_list_and_info_on_vcenter() {
+    let sim = Sim::vcenter();
+    let hosts = sim.ceso().run(&["host", "list", "--json"]).ok().json();
+    let names: Vec<_> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2", "DC0_H0"]);
+    assert_eq!(hosts[0]["cluster"], "DC0_C0");
+    assert_eq!(hosts[0]["connection_state"], "connected");
+
+    // An ESXi host by name inside the vCenter.
+    let info = sim
+        .ceso()
+        .run(&["host", "info", "DC0_C0_H1", "--json"])
+        .ok()
+        .json();
+    let info = &info[0];
+    assert_eq!(info["name"], "DC0_C0_H1");
+    assert!(info["cpu_mhz"].as_i64().unwrap() > 0);
+    assert!(info["memory_mb"].as_i64().unwrap() > 0);
+    assert_eq!(info["maintenance"], false);
+    assert!(!info["version"].as_str().unwrap().is_empty());
+    assert_eq!(info["api_type"], "VirtualCenter");
+
+    // --host narrows commands to that ESXi host's VMs.
+    let vms = sim
+        .ceso()
+        .run(&["--host", "DC0_H0", "vm", "list", "--json"])
+        .ok()
+        .json();
+    assert!(
+        vms.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["host"] == "DC0_H0")
+    );
+    assert_eq!(vms.as_array().unwrap().len(), 2);
+
+    sim.ceso()
+        .run(&["host", "info", "DC0_C0_H"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("DC0_C0_H0");
+}
+
+#[test]
+fn two_standalone_hosts_in_one_config() {
+    let (a, b) = (Sim::esx(), Sim::esx());
+    let yaml = config_for(&[("esxi1", &a), ("esxi2", &b)], Some("esxi1"));
+
+    let hosts = ceso_with(&yaml)
+        .run(&["host", "list", "--json"])
+        .ok()
+        .json();
+    let endpoints: Vec<_> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["endpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(endpoints, ["esxi1", "esxi2"]);
+    assert!(
+        hosts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["error"].is_null())
+    );
+
+    // Default endpoint, a named one, and all of them.
+    let default = ceso_with(&yaml).run(&["vm", "list", "--json"]).ok().json();
+    assert!(
+        default
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["endpoint"] == "esxi1")
+    );
+    let second = ceso_with(&yaml)
+        .run(&["--host", "esxi2", "vm", "list", "--json"])
+        .ok()
+        .json();
+    assert!(
+        second
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["endpoint"] == "esxi2")
+    );
+    let all = ceso_with(&yaml)
+        .run(&["vm", "list", "--all-hosts", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        default.as_array().unwrap().len() * 2
+    );
+
+    // The same VM name on both hosts: ambiguous, and the error names both endpoints.
+    let name = default[0]["name"].as_str().unwrap();
+    ceso_with(&yaml)
+        .run(&["vm", "info", name, "--all-hosts"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("esxi1")
+        .stderr_has("esxi2");
+    // Acting on one endpoint leaves the other alone.
+    ceso_with(&yaml)
+        .run(&["--host", "esxi2", "vm", "stop", "--force", name])
+        .ok();
+    let all = ceso_with(&yaml)
+        .run(&["vm", "list", "--all-hosts", "--json"])
+        .ok()
+        .json();
+    let state = |endpoint: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["endpoint"] == endpoint && v["name"] == name)
+            .map(|v| v["power_state"].clone())
+            .unwrap()
+    };
+    assert_eq!(state("esxi1"), "poweredOn");
+    assert_eq!(state("esxi2"), "poweredOff");
+}
+
+#[test]
+fn several_endpoints_without_a_default_ask_for_a_choice() {
+    let (a, b) = (Sim::esx(), Sim::esx());
+    let yaml = config_for(&[("esxi1", &a), ("esxi2", &b)], None);
+    ceso_with(&yaml)
+        .run(&["vm", "list"])
+        .fails_with(exit::USAGE)
+        .stderr_has("--host")
+        .stderr_has("esxi1, esxi2");
+    ceso_with(&yaml)
+        .run(&["--host", "esxi9", "vm", "list"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("esxi1");
+}
+
+#[test]
+fn an_unreachable_endpoint_is_a_row_not_a_failure() {
+    let a = Sim::esx();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let yaml = format!(
+        "{}  - name: gone\n    host: http://127.0.0.1:{port}/sdk\n    user: root\n    password_env: ESXI_PW\n",
+        config_for(&[("esxi1", &a)], Some("esxi1"))
+    );
+    let hosts = ceso_with(&yaml)
+        .run(&["host", "list", "--json"])
+        .ok()
+        .json();
+    let gone = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["endpoint"] == "gone")
+        .unwrap();
+    assert_eq!(gone["connection_state"], "unreachable");
+    assert!(gone["error"].as_str().unwrap().contains("cannot connect"));
+}
+
+#[test]
+fn host_add_checks_the_connection_and_keeps_other_entries() {
+    let (a, b) = (
+        Sim::esx(),
+        Sim::start(&["-esx", "-username", "root", "-password", "secret"]),
+    );
+    let mut ceso = ceso_with(&config_for(&[("esxi1", &a)], Some("esxi1")));
+    let path = ceso.home.path().join("config.yaml");
+
+    // Wrong password: refused, config untouched, the password never shown.
+    ceso.env("WRONG_PW", "not-the-password");
+    ceso.run(&[
+        "host",
+        "add",
+        "esxi2",
+        "--host",
+        &b.url,
+        "--user",
+        "root",
+        "--password-env",
+        "WRONG_PW",
+    ])
+    .fails_with(exit::CONNECTION)
+    .stderr_has("wrong user name or password");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("esxi2"));
+
+    let mut ceso = ceso_with(&text);
+    let added = ceso
+        .run(&[
+            "host",
+            "add",
+            "esxi2",
+            "--host",
+            &b.url,
+            "--user",
+            "root",
+            "--password-env",
+            "ESXI_PW",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(added["name"], "esxi2");
+    let path = ceso.home.path().join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("esxi1") && text.contains("esxi2"));
+    assert!(text.contains("password_env: ESXI_PW"));
+    assert!(
+        !text.contains("secret"),
+        "the password must never be written: {text}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let hosts = ceso_with(&text)
+        .run(&["host", "list", "--json"])
+        .ok()
+        .json();
+    assert_eq!(hosts.as_array().unwrap().len(), 2);
+    // A second add with the same name is refused.
+    ceso_with(&text)
+        .run(&[
+            "host",
+            "add",
+            "esxi2",
+            "--host",
+            &b.url,
+            "--user",
+            "root",
+            "--password-env",
+            "ESXI_PW",
+        ])
+        .fails_with(exit::REFUSED);
+    let _: Value = hosts;
+}

@@ -1,0 +1,279 @@
+//! `ceso vm …` against the simulator: the whole lifecycle and its refusals.
+
+use crate::sim::{Sim, exit};
+use serde_json::Value;
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|v| v["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn find<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .and_then(|a| a.iter().find(|v| v["name"] == name))
+        .unwrap_or_else(|| panic!("{name} not in {list}"))
+}
+
+#[test]
+fn list_shows_every_vm_with_its_host_and_sizes() {
+    let sim = Sim::vcenter();
+    let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
+    let mut got = names(&list);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "DC0_C0_RP0_VM0",
+            "DC0_C0_RP0_VM1",
+            "DC0_H0_VM0",
+            "DC0_H0_VM1"
+        ]
+    );
+    let vm = find(&list, "DC0_H0_VM0");
+    assert_eq!(vm["host"], "DC0_H0");
+    assert_eq!(vm["power_state"], "poweredOn");
+    assert_eq!(vm["cpus"], 1);
+    assert_eq!(vm["memory_mb"], 32);
+    assert!(vm["id"].as_str().unwrap().starts_with("vm-"));
+    // The table on a pipe has the same rows.
+    let table = sim.ceso().run(&["vm", "list"]).ok().stdout;
+    assert!(table.lines().next().unwrap().contains("NAME"));
+    assert_eq!(table.lines().count(), 5);
+}
+
+#[test]
+fn list_filters_by_glob_and_rejects_a_bad_pattern() {
+    let sim = Sim::vcenter();
+    let list = sim
+        .ceso()
+        .run(&["vm", "list", "DC0_H0_*", "--json"])
+        .ok()
+        .json();
+    assert_eq!(names(&list), ["DC0_H0_VM0", "DC0_H0_VM1"]);
+    let none = sim
+        .ceso()
+        .run(&["vm", "list", "nothing-*", "--json"])
+        .ok()
+        .json();
+    assert_eq!(none, Value::Array(vec![]));
+    sim.ceso()
+        .run(&["vm", "list", "[oops"])
+        .fails_with(exit::USAGE)
+        .stderr_has("invalid pattern");
+}
+
+#[test]
+fn list_and_info_on_a_standalone_esxi_host() {
+    let sim = Sim::esx();
+    let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let first = names(&list)[0].clone();
+    let info = sim
+        .ceso()
+        .run(&["vm", "info", &first, "--json"])
+        .ok()
+        .json();
+    assert_eq!(info["name"], first.as_str());
+    assert!(!info["host"].as_str().unwrap().is_empty());
+    assert!(info["vmx_path"].as_str().unwrap().ends_with(".vmx"));
+    assert!(!info["disks"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn create_start_stop_suspend_restart_delete() {
+    let sim = Sim::vcenter();
+    let created = sim
+        .ceso()
+        .run(&[
+            "vm",
+            "create",
+            "web-01",
+            "--cpu",
+            "2",
+            "--memory",
+            "2048",
+            "--disk",
+            "10",
+            "--network",
+            "VM Network",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(created["name"], "web-01");
+    assert_eq!(created["cpus"], 2);
+    assert_eq!(created["memory_mb"], 2048);
+    assert_eq!(created["power_state"], "poweredOff");
+    assert_eq!(created["disks"][0]["capacity_bytes"], 10_i64 << 30);
+    assert_eq!(created["nics"][0]["network"], "VM Network");
+
+    let state = |sim: &Sim| {
+        let info = sim
+            .ceso()
+            .run(&["vm", "info", "web-01", "--json"])
+            .ok()
+            .json();
+        info["power_state"].as_str().unwrap().to_string()
+    };
+    let start = sim
+        .ceso()
+        .run(&["vm", "start", "web-01", "--json"])
+        .ok()
+        .json();
+    assert_eq!(start[0]["changed"], true);
+    assert_eq!(state(&sim), "poweredOn");
+    // Starting a running VM is not an error: nothing changes.
+    let again = sim
+        .ceso()
+        .run(&["vm", "start", "web-01", "--json"])
+        .ok()
+        .json();
+    assert_eq!(again[0]["changed"], false);
+
+    sim.ceso().run(&["vm", "suspend", "web-01"]).ok();
+    assert_eq!(state(&sim), "suspended");
+    sim.ceso().run(&["vm", "start", "web-01"]).ok();
+    sim.ceso().run(&["vm", "restart", "--force", "web-01"]).ok();
+    assert_eq!(state(&sim), "poweredOn");
+    sim.ceso().run(&["vm", "stop", "web-01"]).ok();
+    assert_eq!(state(&sim), "poweredOff");
+
+    sim.ceso().run(&["vm", "delete", "web-01", "--yes"]).ok();
+    sim.ceso()
+        .run(&["vm", "info", "web-01"])
+        .fails_with(exit::NOT_FOUND);
+}
+
+#[test]
+fn dry_runs_change_nothing() {
+    let sim = Sim::vcenter();
+    let plan = sim
+        .ceso()
+        .run(&[
+            "vm",
+            "create",
+            "db-01",
+            "--cpu",
+            "4",
+            "--memory",
+            "4096",
+            "--disk",
+            "20",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["plan"]["datastore"], "LocalDS_0");
+    assert_eq!(plan["plan"]["cpus"], 4);
+    sim.ceso()
+        .run(&["vm", "info", "db-01"])
+        .fails_with(exit::NOT_FOUND);
+
+    let stop = sim
+        .ceso()
+        .run(&["vm", "stop", "--force", "DC0_H0_*", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(stop["vms"].as_array().unwrap().len(), 2);
+    sim.ceso()
+        .run(&["vm", "delete", "DC0_H0_VM0", "--dry-run"])
+        .ok();
+    let list = sim
+        .ceso()
+        .run(&["vm", "list", "DC0_H0_*", "--json"])
+        .ok()
+        .json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["power_state"] == "poweredOn")
+    );
+}
+
+#[test]
+fn power_over_a_glob_acts_on_every_match() {
+    let sim = Sim::vcenter();
+    let done = sim
+        .ceso()
+        .run(&["vm", "stop", "--force", "DC0_*", "--json"])
+        .ok()
+        .json();
+    assert_eq!(done.as_array().unwrap().len(), 4);
+    let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["power_state"] == "poweredOff")
+    );
+}
+
+#[test]
+fn destructive_commands_refuse_without_confirmation_or_when_running() {
+    let sim = Sim::vcenter();
+    // No terminal to ask on and no --yes: refused, the VM stays.
+    sim.ceso()
+        .run(&["vm", "delete", "DC0_H0_VM1", "--force"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("--yes");
+    // A running VM is not deleted without --force.
+    sim.ceso()
+        .run(&["vm", "delete", "DC0_H0_VM1", "--yes"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("poweredOn");
+    sim.ceso().run(&["vm", "info", "DC0_H0_VM1"]).ok();
+    sim.ceso()
+        .run(&["vm", "delete", "DC0_H0_VM1", "--yes", "--force"])
+        .ok();
+    sim.ceso()
+        .run(&["vm", "info", "DC0_H0_VM1"])
+        .fails_with(exit::NOT_FOUND);
+}
+
+#[test]
+fn unknown_names_list_close_matches() {
+    let sim = Sim::vcenter();
+    sim.ceso()
+        .run(&["vm", "info", "DC0_H0_VM"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("did you mean")
+        .stderr_has("DC0_H0_VM0");
+    sim.ceso()
+        .run(&["vm", "create", "x", "--datastore", "LocalDS_9"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("LocalDS_0");
+    sim.ceso()
+        .run(&["vm", "create", "x", "--network", "VM Netwrk"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("VM Network");
+    sim.ceso()
+        .run(&["vm", "info", "x"])
+        .fails_with(exit::NOT_FOUND);
+}
+
+#[test]
+fn create_refuses_bad_input_before_creating_anything() {
+    let sim = Sim::vcenter();
+    sim.ceso()
+        .run(&["vm", "create", "DC0_H0_VM0"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("already exists");
+    sim.ceso()
+        .run(&["vm", "create", "m", "--memory", "5"])
+        .fails_with(exit::USAGE)
+        .stderr_has("multiple of 4");
+    sim.ceso()
+        .run(&["vm", "create", "c", "--cpu", "0"])
+        .fails_with(exit::USAGE);
+    sim.ceso()
+        .run(&["vm", "create", "a/b"])
+        .fails_with(exit::USAGE);
+    let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
+    assert_eq!(list.as_array().unwrap().len(), 4);
+}

@@ -1,0 +1,495 @@
+#!/usr/bin/env bash
+# Self-test of ceso's simulator test bed, at the SOAP/HTTP level (bash + curl).
+#
+#   tests/vcsim/selftest.sh            build with scripts/vcsim, then test
+#   VCSIM_BIN=/path/to/vcsim tests/vcsim/selftest.sh
+#
+# Checks: both models start and answer; -tls (curl -k, and verification
+# against the printed certificate and thumbprint); -delay; -stdin-exit and
+# SIGTERM clean up; several simulators at once; CBT: changeIds on snapshot
+# and VM, QueryChangedDiskAreas extents after uploads (looping on
+# startOffset+length), faults; removing snapshots keeps the disk files.
+# Exits non-zero on the first failure.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+command -v curl >/dev/null || {
+	echo "selftest: curl is required" >&2
+	exit 1
+}
+
+bin=${VCSIM_BIN:-}
+if [ -z "$bin" ]; then
+	bin=$("$repo/scripts/vcsim" build | tail -n1)
+fi
+[ -x "$bin" ] || {
+	echo "selftest: no simulator binary at '$bin'" >&2
+	exit 1
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ceso-vcsim-selftest.XXXXXX")
+pids=()
+
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0
+fail() {
+	echo "not ok - $*" >&2
+	for p in "${pids[@]}"; do
+		[ -f "$work/$p.log" ] && sed 's/^/    sim log: /' "$work/$p.log" | tail -n 20 >&2
+	done
+	exit 1
+}
+ok() { echo "ok - $*"; }
+
+# start_sim PREFIX ARGS... starts a simulator and sets PREFIX_URL, PREFIX_PID,
+# PREFIX_BASE (scheme://host:port), PREFIX_CURL (extra curl options) and
+# PREFIX_<KEY> for every CESO_VCSIM_<KEY> line.
+start_sim() {
+	local prefix=$1
+	shift
+	local out="$work/start.$prefix"
+	"$bin" -parent-exit "$@" </dev/null >"$out" 2>"$work/$prefix.stderr" &
+	local pid=$!
+	pids+=("$pid")
+	local i
+	for i in $(seq 1 600); do
+		grep -q '^CESO_VCSIM_READY=1$' "$out" && break
+		kill -0 "$pid" 2>/dev/null || {
+			cat "$work/$prefix.stderr" >&2
+			fail "simulator '$*' exited before READY"
+		}
+		sleep 0.1
+	done
+	grep -q '^CESO_VCSIM_READY=1$' "$out" || fail "simulator '$*' not ready after 60s"
+	ln -sf "$work/$prefix.stderr" "$work/$pid.log"
+	local key val
+	while IFS='=' read -r key val; do
+		printf -v "${prefix}_${key#CESO_VCSIM_}" '%s' "$val"
+	done <"$out"
+	local url_var="${prefix}_URL"
+	local url=${!url_var}
+	printf -v "${prefix}_BASE" '%s' "${url%/sdk}"
+	if [[ $url == https://* ]]; then
+		printf -v "${prefix}_CURL" '%s' "-k"
+	else
+		printf -v "${prefix}_CURL" '%s' ""
+	fi
+}
+
+# call PREFIX JAR BODY: SOAP request; sets CODE and RESP.
+call() {
+	local prefix=$1 jar=$2 body=$3
+	local url_var="${prefix}_URL" curl_var="${prefix}_CURL"
+	local env='<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'"$body"'</soapenv:Body></soapenv:Envelope>'
+	# shellcheck disable=SC2086
+	CODE=$(curl -sS ${!curl_var} -b "$jar" -c "$jar" -H 'Content-Type: text/xml; charset=utf-8' \
+		-H 'SOAPAction: urn:vim25/7.0' --data-binary @- -o "$work/resp" -w '%{http_code}' "${!url_var}" <<<"$env")
+	RESP=$(cat "$work/resp")
+}
+
+# xget TAG [TEXT]: text of the first <TAG ...>text</TAG> in TEXT (default RESP).
+xget() {
+	local text=${2-$RESP}
+	grep -o "<$1[ >][^<]*</$1>" <<<"$text" | head -n1 | sed 's/<[^>]*>//g' || true
+}
+
+login() { # PREFIX JAR
+	call "$1" "$2" '<Login xmlns="urn:vim25"><_this type="SessionManager">'"$(sm_ref "$1")"'</_this><userName>user</userName><password>pass</password></Login>'
+	[ "$CODE" = 200 ] || fail "$1: Login answered $CODE: $RESP"
+}
+
+service_content() { # PREFIX -> RESP
+	call "$1" "$work/nojar" '<RetrieveServiceContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveServiceContent>'
+	[ "$CODE" = 200 ] || fail "$1: RetrieveServiceContent answered $CODE"
+}
+
+sm_ref() {
+	service_content "$1"
+	xget sessionManager
+}
+
+# props PREFIX JAR TYPE REF PATH -> RESP
+props() {
+	call "$1" "$2" '<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">'"$PC"'</_this><specSet><propSet><type>'"$3"'</type><pathSet>'"$5"'</pathSet></propSet><objectSet><obj type="'"$3"'">'"$4"'</obj></objectSet></specSet><options></options></RetrievePropertiesEx>'
+	[ "$CODE" = 200 ] || fail "RetrievePropertiesEx $3:$4 $5 answered $CODE: $RESP"
+}
+
+# wait_task PREFIX JAR TASKREF: waits for success; sets TASK_RESULT.
+wait_task() {
+	local i state
+	for i in $(seq 1 100); do
+		props "$1" "$2" Task "$3" info
+		state=$(xget state)
+		case "$state" in
+		success)
+			TASK_RESULT=$(xget result)
+			return 0
+			;;
+		error) fail "task $3 failed: $RESP" ;;
+		esac
+		sleep 0.1
+	done
+	fail "task $3 did not finish"
+}
+
+# disk_of PREFIX JAR TYPE REF: sets DISK_KEY DISK_FILE DISK_CAP DISK_CAPKB DISK_CHANGEID of the first disk.
+disk_of() {
+	props "$1" "$2" "$3" "$4" config.hardware.device
+	local disk
+	disk=$(grep -o 'type="VirtualDisk">.*' <<<"$RESP" | sed 's:</VirtualDevice>.*::')
+	[ -n "$disk" ] || fail "$3 $4 has no VirtualDisk: $RESP"
+	DISK_KEY=$(xget key "$disk")
+	DISK_FILE=$(xget fileName "$disk")
+	DISK_CAP=$(xget capacityInBytes "$disk")
+	DISK_CAPKB=$(xget capacityInKB "$disk")
+	DISK_CHANGEID=$(xget changeId "$disk")
+}
+
+find_vm() { # PREFIX JAR INVENTORY_PATH -> echo ref
+	call "$1" "$2" '<FindByInventoryPath xmlns="urn:vim25"><_this type="SearchIndex">'"$SI"'</_this><inventoryPath>'"$3"'</inventoryPath></FindByInventoryPath>'
+	[ "$CODE" = 200 ] || fail "FindByInventoryPath $3 answered $CODE: $RESP"
+	xget returnval
+}
+
+# qcda PREFIX JAR VM SNAPSHOT(or empty) KEY OFFSET CHANGEID -> CODE RESP
+qcda() {
+	local snap=""
+	[ -n "$4" ] && snap='<snapshot type="VirtualMachineSnapshot">'"$4"'</snapshot>'
+	call "$1" "$2" '<QueryChangedDiskAreas xmlns="urn:vim25"><_this type="VirtualMachine">'"$3"'</_this>'"$snap"'<deviceKey>'"$5"'</deviceKey><startOffset>'"$6"'</startOffset><changeId>'"$7"'</changeId></QueryChangedDiskAreas>'
+}
+
+# changed_areas PREFIX JAR VM SNAPSHOT KEY CHANGEID CAPACITY: all extents as
+# "start+length" words in AREAS, looping on startOffset+length like a real
+# client; CALLS is the number of calls.
+changed_areas() {
+	local off=0 res="" info start len calls=0
+	while [ "$off" -lt "$7" ]; do
+		qcda "$1" "$2" "$3" "$4" "$5" "$off" "$6"
+		[ "$CODE" = 200 ] || fail "QueryChangedDiskAreas at $off answered $CODE: $RESP"
+		info=$(grep -o '<startOffset>[0-9]*</startOffset><length>[0-9]*</length>' <<<"$RESP") ||
+			fail "no DiskChangeInfo in $RESP"
+		start=$(xget startOffset "$info")
+		len=$(xget length "$info")
+		[ "$start" = "$off" ] || fail "answer startOffset $start, asked $off"
+		[ "$len" -gt 0 ] || fail "answer length $len at $off"
+		local area
+		while read -r area; do
+			[ -n "$area" ] || continue
+			res+="$(xget start "$area")+$(xget length "$area") "
+		done < <(grep -o '<changedArea><start>[0-9]*</start><length>[0-9]*</length></changedArea>' <<<"$RESP" || true)
+		off=$((off + len))
+		calls=$((calls + 1))
+		[ "$calls" -lt 10000 ] || fail "QueryChangedDiskAreas loop does not end"
+	done
+	CALLS=$calls
+	AREAS=${res% }
+}
+
+folder_url() { # PREFIX DC DS PATH
+	local base_var="${1}_BASE"
+	echo "${!base_var}/folder/$4?dcPath=$2&dsName=$3"
+}
+
+http_code() { # PREFIX METHOD URL [curl args...]
+	local curl_var="${1}_CURL" method=$2 url=$3
+	shift 3
+	local m=(-X "$method")
+	[ "$method" = HEAD ] && m=(-I)
+	# shellcheck disable=SC2086
+	curl -sS ${!curl_var} "${m[@]}" -o /dev/null -w '%{http_code}' "$@" "$url"
+}
+
+# fill FILE OFFSET LENGTH BYTE(octal): write LENGTH bytes of BYTE at OFFSET.
+fill() {
+	head -c "$3" /dev/zero | tr '\0' "\\$4" | dd of="$1" bs=65536 seek="$2" oflag=seek_bytes conv=notrunc status=none
+}
+
+snapshot_create() { # PREFIX JAR VM NAME -> SNAP
+	call "$1" "$2" '<CreateSnapshot_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$3"'</_this><name>'"$4"'</name><description>selftest</description><memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>'
+	[ "$CODE" = 200 ] || fail "CreateSnapshot_Task answered $CODE: $RESP"
+	wait_task "$1" "$2" "$(xget returnval)"
+	SNAP=$TASK_RESULT
+}
+
+snapshot_remove() { # PREFIX JAR SNAP
+	call "$1" "$2" '<RemoveSnapshot_Task xmlns="urn:vim25"><_this type="VirtualMachineSnapshot">'"$3"'</_this><removeChildren>false</removeChildren></RemoveSnapshot_Task>'
+	[ "$CODE" = 200 ] || fail "RemoveSnapshot_Task answered $CODE: $RESP"
+	wait_task "$1" "$2" "$(xget returnval)"
+}
+
+# cbt_flow PREFIX DATACENTER VM_NAME OTHER_VM_NAME
+cbt_flow() {
+	local P=$1 dc=$2 name=$3 other=$4
+	local jar="$work/$P.jar"
+	login "$P" "$jar"
+	service_content "$P"
+	PC=$(xget propertyCollector)
+	SI=$(xget searchIndex)
+
+	local vm
+	vm=$(find_vm "$P" "$jar" "$dc/vm/$name")
+	[ -n "$vm" ] || fail "$P: no VM $dc/vm/$name"
+
+	disk_of "$P" "$jar" VirtualMachine "$vm"
+	local key=$DISK_KEY cap=$DISK_CAP
+	[ "$cap" = 4194304 ] && [ "$DISK_CAPKB" = 4096 ] ||
+		fail "$P: -disk-mb 4 gave capacityInBytes=$cap capacityInKB=$DISK_CAPKB"
+	ok "$P: disk $key '$DISK_FILE' has capacityInBytes=$cap capacityInKB=$DISK_CAPKB"
+
+	# "[LocalDS_0] dir/disk1.vmdk" -> datastore and paths
+	local ds=${DISK_FILE#[}
+	ds=${ds%%]*}
+	local desc=${DISK_FILE#*] }
+	local flat=${desc%.vmdk}-flat.vmdk
+	local furl
+	furl=$(folder_url "$P" "$dc" "$ds" "$flat")
+
+	local size
+	size=$(curl -sS -I "$furl" | tr -d '\r' | sed -n 's/^Content-Length: //Ip')
+	[ "$size" = "$cap" ] || fail "$P: flat extent is $size bytes, disk capacity $cap"
+	curl -sS "$(folder_url "$P" "$dc" "$ds" "$desc")" | grep -q '^RW 8192 VMFS "' ||
+		fail "$P: descriptor does not describe the flat extent"
+	ok "$P: $flat is as large as the disk; descriptor names it"
+
+	# CBT off: FileFault.
+	qcda "$P" "$jar" "$vm" "" "$key" 0 '*'
+	[ "$CODE" = 500 ] && grep -q 'xsi:type="FileFault"' <<<"$RESP" || fail "$P: CBT off should give FileFault: $CODE $RESP"
+	ok "$P: QueryChangedDiskAreas with CBT off is a FileFault"
+
+	# Enable CBT.
+	call "$P" "$jar" '<ReconfigVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm"'</_this><spec><changeTrackingEnabled>true</changeTrackingEnabled></spec></ReconfigVM_Task>'
+	[ "$CODE" = 200 ] || fail "$P: ReconfigVM_Task answered $CODE: $RESP"
+	wait_task "$P" "$jar" "$(xget returnval)"
+	props "$P" "$jar" VirtualMachine "$vm" config.changeTrackingEnabled
+	[ "$(xget val)" = true ] || fail "$P: changeTrackingEnabled not set: $RESP"
+
+	# Guest writes: block 0 and part of block 3 (64 KiB blocks).
+	local img="$work/$P.img"
+	: >"$img"
+	fill "$img" 0 65536 001
+	fill "$img" 204800 10240 002
+	[ "$(http_code "$P" PUT "$furl" --data-binary @"$img")" = 200 ] || fail "$P: PUT $flat failed"
+	size=$(curl -sS -I "$furl" | tr -d '\r' | sed -n 's/^Content-Length: //Ip')
+	[ "$size" = "$cap" ] || fail "$P: after a short upload the flat extent is $size bytes, not $cap"
+
+	snapshot_create "$P" "$jar" "$vm" backup-1
+	local s1=$SNAP
+	disk_of "$P" "$jar" VirtualMachineSnapshot "$s1"
+	local id1=$DISK_CHANGEID
+	[[ $id1 =~ ^52(\ [0-9a-f]{2}){7}-[0-9a-f]{2}(\ [0-9a-f]{2}){7}/[0-9]+$ ]] ||
+		fail "$P: snapshot changeId '$id1' is not like '52 xx .. xx-xx .. xx/N'"
+	disk_of "$P" "$jar" VirtualMachine "$vm"
+	[ "$DISK_CHANGEID" = "$id1" ] || fail "$P: VM changeId '$DISK_CHANGEID' != snapshot's '$id1'"
+	ok "$P: snapshot $s1 and the VM show changeId '$id1'"
+
+	local areas
+	changed_areas "$P" "$jar" "$vm" "$s1" "$key" '*' "$cap"
+	areas=$AREAS
+	[ "$areas" = "0+65536 196608+65536" ] || fail "$P: '*' areas at $s1: '$areas'"
+	ok "$P: changeId '*' gives the allocated areas: $areas"
+
+	changed_areas "$P" "$jar" "$vm" "$s1" "$key" "$id1" "$cap"
+	areas=$AREAS
+	[ -z "$areas" ] || fail "$P: no change expected since its own changeId: '$areas'"
+
+	# Faults.
+	qcda "$P" "$jar" "$vm" "$s1" 99999 0 "$id1"
+	[ "$CODE" = 500 ] && grep -q 'xsi:type="InvalidArgument"' <<<"$RESP" && [ "$(xget invalidProperty)" = deviceKey ] ||
+		fail "$P: bad deviceKey: $CODE $RESP"
+	qcda "$P" "$jar" "$vm" "$s1" "$key" 0 "52 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00/1"
+	[ "$CODE" = 500 ] && [ "$(xget invalidProperty)" = changeId ] || fail "$P: unknown changeId: $CODE $RESP"
+	qcda "$P" "$jar" "$vm" "$s1" "$key" 0 "garbage"
+	[ "$CODE" = 500 ] && [ "$(xget invalidProperty)" = changeId ] || fail "$P: malformed changeId: $CODE $RESP"
+	qcda "$P" "$jar" "$vm" "" "$key" 0 '*'
+	[ "$CODE" = 500 ] && grep -q 'xsi:type="FileLocked"' <<<"$RESP" || fail "$P: running VM without snapshot: $CODE $RESP"
+	qcda "$P" "$work/$P.nojar" "$vm" "$s1" "$key" 0 '*'
+	[ "$CODE" = 500 ] && grep -q 'xsi:type="NotAuthenticated"' <<<"$RESP" || fail "$P: no session: $CODE $RESP"
+	ok "$P: faults: deviceKey/changeId InvalidArgument, FileLocked without snapshot, NotAuthenticated"
+
+	# Full backup read, then remove the snapshot: the disk must stay.
+	curl -sS "$furl" -o "$work/$P.backup"
+	snapshot_remove "$P" "$jar" "$s1"
+	[ "$(http_code "$P" HEAD "$furl")" = 200 ] || fail "$P: $flat gone after RemoveSnapshot"
+	cmp -s "$work/$P.backup" <(curl -sS "$furl") || fail "$P: disk content changed by RemoveSnapshot"
+	[ "$(http_code "$P" HEAD "$(folder_url "$P" "$dc" "$ds" "$desc")")" = 200 ] || fail "$P: descriptor gone after RemoveSnapshot"
+	ok "$P: RemoveSnapshot keeps the disk files and content"
+
+	# Change one block, take the next backup snapshot.
+	fill "$img" 102400 1 011
+	[ "$(http_code "$P" PUT "$furl" --data-binary @"$img")" = 200 ] || fail "$P: second PUT failed"
+	snapshot_create "$P" "$jar" "$vm" backup-2
+	local s2=$SNAP
+	disk_of "$P" "$jar" VirtualMachineSnapshot "$s2"
+	local id2=$DISK_CHANGEID
+	[ -n "$id2" ] && [ "$id2" != "$id1" ] || fail "$P: second snapshot changeId '$id2'"
+
+	changed_areas "$P" "$jar" "$vm" "$s2" "$key" "$id1" "$cap"
+	areas=$AREAS
+	[ "$areas" = "65536+65536" ] || fail "$P: changes since $id1 at $s2: '$areas'"
+	ok "$P: incremental since '$id1' at $s2: $areas"
+
+	changed_areas "$P" "$jar" "$vm" "$s2" "$key" '*' "$cap"
+	areas=$AREAS
+	[ "$areas" = "0+131072 196608+65536" ] || fail "$P: '*' areas at $s2: '$areas'"
+	[ "$CALLS" -ge 2 ] || fail "$P: -cbt-max-extents 1 should page the answer (calls: $CALLS)"
+	ok "$P: answers are paged (-cbt-max-extents 1): $CALLS calls for $areas"
+
+	qcda "$P" "$jar" "$vm" "$s2" "$key" 0 "$id2"
+	[ "$CODE" = 200 ] || fail "$P: query at $s2 since $id2: $CODE"
+
+	# More snapshots, removed oldest first: with stock vcsim the stale layoutEx
+	# keys make one of these removals delete the VM's disk files.
+	snapshot_create "$P" "$jar" "$vm" s3
+	local s3=$SNAP
+	snapshot_create "$P" "$jar" "$vm" s4
+	local s4=$SNAP
+	snapshot_create "$P" "$jar" "$vm" s5
+	local s
+	for s in "$s2" "$s3" "$s4"; do
+		snapshot_remove "$P" "$jar" "$s"
+		[ "$(http_code "$P" HEAD "$furl")" = 200 ] || fail "$P: $flat deleted by removing snapshot $s"
+		[ "$(http_code "$P" HEAD "$(folder_url "$P" "$dc" "$ds" "$desc")")" = 200 ] ||
+			fail "$P: $desc deleted by removing snapshot $s"
+	done
+	call "$P" "$jar" '<RefreshStorageInfo xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm"'</_this></RefreshStorageInfo>'
+	[ "$CODE" = 200 ] || fail "$P: RefreshStorageInfo answered $CODE: $RESP"
+	props "$P" "$jar" VirtualMachine "$vm" layoutEx
+	grep -q "<name>\[$ds\] $flat</name>" <<<"$RESP" || fail "$P: layoutEx lost $flat: $RESP"
+	if grep -o '<name>\[[^<]*</name>' <<<"$RESP" | grep -v "<name>\[$ds\] [^/<]*/" >/dev/null; then
+		fail "$P: layoutEx has files outside the VM directory: $RESP"
+	fi
+	call "$P" "$jar" '<RemoveAllSnapshots_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm"'</_this></RemoveAllSnapshots_Task>'
+	[ "$CODE" = 200 ] || fail "$P: RemoveAllSnapshots_Task answered $CODE: $RESP"
+	wait_task "$P" "$jar" "$(xget returnval)"
+	props "$P" "$jar" VirtualMachine "$vm" snapshot
+	grep -q '<propSet>' <<<"$RESP" && fail "$P: snapshots left after RemoveAllSnapshots: $RESP"
+	cmp -s "$img" <(curl -sS -r "0-$(($(wc -c <"$img") - 1))" "$furl") || fail "$P: disk content lost after removing snapshots"
+	[ "$(http_code "$P" HEAD "$(folder_url "$P" "$dc" "$ds" "${desc%/*}/${name}-Snapshot1.vmsn")")" = 404 ] ||
+		fail "$P: snapshot data file left behind"
+	ok "$P: removing snapshots ($s2, $s3, $s4, all) keeps disks, drops .vmsn files, layoutEx is consistent"
+
+	# On a fresh VM, stock vcsim deletes <disk>-flat.vmdk in this sequence
+	# (three snapshots removed oldest first, three more removed newest first).
+	local vm2
+	vm2=$(find_vm "$P" "$jar" "$dc/vm/$other")
+	disk_of "$P" "$jar" VirtualMachine "$vm2"
+	local desc2=${DISK_FILE#*] }
+	local flat2url
+	flat2url=$(folder_url "$P" "$dc" "$ds" "${desc2%.vmdk}-flat.vmdk")
+	local round i
+	local -a snaps
+	for round in "0 1 2" "2 1 0"; do
+		snaps=()
+		for i in 0 1 2; do
+			snapshot_create "$P" "$jar" "$vm2" "round-$i"
+			snaps+=("$SNAP")
+		done
+		for i in $round; do
+			snapshot_remove "$P" "$jar" "${snaps[i]}"
+			[ "$(http_code "$P" HEAD "$flat2url")" = 200 ] || fail "$P: $other's flat extent deleted by removing ${snaps[i]}"
+		done
+	done
+	ok "$P: $other keeps its disk through snapshot removals that make stock vcsim delete it"
+
+	# Another VM without CBT: its snapshot has no changeId, queries are FileFaults.
+	snapshot_create "$P" "$jar" "$vm2" no-cbt
+	disk_of "$P" "$jar" VirtualMachineSnapshot "$SNAP"
+	[ -z "$DISK_CHANGEID" ] || fail "$P: snapshot without CBT has changeId '$DISK_CHANGEID'"
+	qcda "$P" "$jar" "$vm2" "$SNAP" "$DISK_KEY" 0 '*'
+	[ "$CODE" = 500 ] && grep -q 'xsi:type="FileFault"' <<<"$RESP" || fail "$P: query without CBT: $CODE $RESP"
+	qcda "$P" "$jar" "$vm" "$SNAP" "$key" 0 '*'
+	[ "$CODE" = 500 ] && [ "$(xget invalidProperty)" = snapshot ] || fail "$P: snapshot of another VM: $CODE $RESP"
+	ok "$P: no changeId without CBT; another VM's snapshot is an InvalidArgument"
+}
+
+# --- the two models, at the same time
+start_sim VPX -cbt-max-extents 1 -disk-mb 4
+start_sim ESX -esx -cbt-max-extents 1 -disk-mb 4
+[ "$VPX_URL" != "$ESX_URL" ] || fail "two simulators share $VPX_URL"
+[[ $VPX_URL =~ ^http://127\.0\.0\.1:[0-9]+/sdk$ ]] || fail "unexpected URL $VPX_URL"
+service_content VPX
+[ "$(xget apiType)" = VirtualCenter ] || fail "VPX apiType: $RESP"
+service_content ESX
+[ "$(xget apiType)" = HostAgent ] || fail "ESX apiType: $RESP"
+ok "vCenter ($VPX_URL) and ESXi ($ESX_URL) models answer at once"
+
+cbt_flow VPX DC0 DC0_H0_VM0 DC0_H0_VM1
+cbt_flow ESX ha-datacenter ha-host_VM0 ha-host_VM1
+
+# --- TLS
+start_sim TLS -tls -esx -folder-auth
+[[ $TLS_URL == https://* ]] || fail "-tls URL is $TLS_URL"
+service_content TLS
+[ -f "$TLS_CERT" ] || fail "-tls printed no certificate file"
+[[ $TLS_THUMBPRINT_SHA256 =~ ^([0-9A-F]{2}:){31}[0-9A-F]{2}$ ]] || fail "SHA-256 thumbprint '$TLS_THUMBPRINT_SHA256'"
+[[ $TLS_THUMBPRINT_SHA1 =~ ^([0-9A-F]{2}:){19}[0-9A-F]{2}$ ]] || fail "SHA-1 thumbprint '$TLS_THUMBPRINT_SHA1'"
+[ "$(curl -sS --cacert "$TLS_CERT" -o /dev/null -w '%{http_code}' "$TLS_BASE/about")" = 200 ] ||
+	fail "TLS does not verify against $TLS_CERT"
+if command -v openssl >/dev/null; then
+	fp=$(openssl x509 -in "$TLS_CERT" -noout -fingerprint -sha256 | sed 's/.*=//')
+	[ "$fp" = "$TLS_THUMBPRINT_SHA256" ] || fail "thumbprint $TLS_THUMBPRINT_SHA256 != certificate's $fp"
+	fp=$(openssl x509 -in "$TLS_CERT" -noout -fingerprint -sha1 | sed 's/.*=//')
+	[ "$fp" = "$TLS_THUMBPRINT_SHA1" ] || fail "SHA-1 thumbprint $TLS_THUMBPRINT_SHA1 != certificate's $fp"
+	served=$(openssl s_client -connect "${TLS_BASE#https://}" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 | sed 's/.*=//')
+	[ "$served" = "$TLS_THUMBPRINT_SHA256" ] || fail "served certificate $served != $TLS_THUMBPRINT_SHA256"
+fi
+ok "-tls: https with curl -k and --cacert; thumbprints $TLS_THUMBPRINT_SHA256"
+
+# -folder-auth: datastore files need a session, as on real hosts.
+vmx_url=$(folder_url TLS ha-datacenter LocalDS_0 ha-host_VM0/ha-host_VM0.nvram)
+[ "$(http_code TLS GET "$vmx_url")" = 401 ] || fail "-folder-auth: GET without a session was not 401"
+login TLS "$work/TLS.jar"
+[ "$(http_code TLS GET "$vmx_url" -b "$work/TLS.jar")" = 200 ] || fail "-folder-auth: GET with a session was not 200"
+ok "-folder-auth: /folder answers 401 without a session cookie, 200 with one"
+
+# --- delay
+start_sim SLOW -esx -delay 400 -method-delay RetrievePropertiesEx:300
+t=$(curl -sS -o /dev/null -w '%{time_total}' --data-binary '<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><RetrieveServiceContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveServiceContent></soapenv:Body></soapenv:Envelope>' "$SLOW_URL")
+awk -v t="$t" 'BEGIN { exit !(t >= 0.4) }' || fail "-delay 400: RetrieveServiceContent took ${t}s"
+t=$(curl -sS -o /dev/null -w '%{time_total}' --data-binary '<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">ha-property-collector</_this><specSet><propSet><type>ServiceInstance</type><pathSet>content</pathSet></propSet><objectSet><obj type="ServiceInstance">ServiceInstance</obj></objectSet></specSet><options></options></RetrievePropertiesEx></soapenv:Body></soapenv:Envelope>' "$SLOW_URL")
+awk -v t="$t" 'BEGIN { exit !(t >= 0.7) }' || fail "-delay 400 -method-delay RetrievePropertiesEx:300 took ${t}s"
+ok "-delay and -method-delay slow SOAP answers down"
+
+# --- lifecycle: stdin EOF and SIGTERM end the simulator and remove its files
+mkfifo "$work/stdin"
+"$bin" -esx -stdin-exit <"$work/stdin" >"$work/start.FIFO" 2>/dev/null &
+fifo_pid=$!
+pids+=("$fifo_pid")
+exec 7>"$work/stdin"
+for i in $(seq 1 600); do
+	grep -q '^CESO_VCSIM_READY=1$' "$work/start.FIFO" && break
+	sleep 0.1
+done
+fifo_dir=$(sed -n 's/^CESO_VCSIM_DIR=//p' "$work/start.FIFO")
+[ -d "$fifo_dir" ] || fail "-stdin-exit simulator has no dir '$fifo_dir'"
+exec 7>&-
+for i in $(seq 1 100); do
+	kill -0 "$fifo_pid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$fifo_pid" 2>/dev/null && fail "-stdin-exit: still running after stdin EOF"
+[ -e "$fifo_dir" ] && fail "-stdin-exit: $fifo_dir left behind"
+
+kill -TERM "$SLOW_PID"
+for i in $(seq 1 100); do
+	kill -0 "$SLOW_PID" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$SLOW_PID" 2>/dev/null && fail "SIGTERM: still running"
+[ -e "$SLOW_DIR" ] && fail "SIGTERM: $SLOW_DIR left behind"
+ok "stdin EOF (-stdin-exit) and SIGTERM stop the simulator and remove its files"
+
+echo "selftest: all checks passed"
