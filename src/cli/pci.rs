@@ -89,6 +89,8 @@ fn list(ctx: &Ctx, scope: &crate::ops::Scope, filter: ListFilter) -> OpResult<()
 
 fn device_cell(d: &PciDevice) -> String {
     match &d.gpu {
+        // Models named by memory size (A100 PCIe 80GB) need no second mention of it.
+        Some(g) if g.model.contains("GB") => g.model.clone(),
         Some(g) => format!("{} {} GB", g.model, g.memory_gb),
         None => d.device.clone(),
     }
@@ -312,12 +314,12 @@ fn profile_table(ctx: &Ctx, rows: &[pci::VgpuProfile]) {
 pub fn planned_line(d: &PlannedDevice) -> String {
     let what = match d.mode {
         pci::Mode::DirectPath => format!(
-            "{} {} (DirectPath)",
+            "{} {}, DirectPath",
             d.address.as_deref().unwrap_or_default(),
             d.name
         ),
         pci::Mode::Dynamic => format!(
-            "{} {} (Dynamic DirectPath)",
+            "{} {}, Dynamic DirectPath",
             d.id.as_deref().unwrap_or_default(),
             d.name
         ),

@@ -62,6 +62,9 @@ pub struct PciDevice {
     pub dependent_devices: Vec<String>,
     /// VMs configured with this device (static DirectPath) or running on it (dynamic).
     pub assigned_to: Vec<String>,
+    /// VMs holding another function of its group: the group goes to one VM only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_in_use_by: Vec<String>,
     pub parent_bridge: String,
     /// The vendor's short name (`NVIDIA`) when the table knows it, for narrow tables.
     #[serde(skip)]
@@ -82,6 +85,7 @@ impl PciDevice {
             && self.passthru_enabled
             && self.passthru_active
             && self.assigned_to.is_empty()
+            && self.group_in_use_by.is_empty()
     }
 
     pub fn is_gpu(&self) -> bool {
@@ -97,6 +101,8 @@ impl PciDevice {
     /// `A30 (24 GB)` for known GPUs, the host's device name otherwise.
     pub fn display_name(&self) -> String {
         match &self.gpu {
+            // Models named by their memory (A100 PCIe 80GB) need no second mention of it.
+            Some(g) if g.model.contains("GB") => format!("{} {}", g.vendor, g.model),
             Some(g) => format!("{} {} ({} GB)", g.vendor, g.model, g.memory_gb),
             None => self.device.clone(),
         }
@@ -369,6 +375,7 @@ fn decode_host(
                 reboot_pending: capable && enabled != active,
                 dependent_devices: Vec::new(),
                 assigned_to: Vec::new(),
+                group_in_use_by: Vec::new(),
                 parent_bridge: d.text_of("parentBridge").unwrap_or_default().to_string(),
                 vendor_device,
                 class_code,
@@ -397,6 +404,23 @@ fn decode_host(
             .filter(|vm| vm.devices.iter().any(|v| uses(&v.backing, &d.address)))
             .map(|vm| vm.name.clone())
             .collect();
+    }
+    let busy: Vec<Vec<String>> = devices
+        .iter()
+        .map(|d| {
+            let mut users: Vec<String> = devices
+                .iter()
+                .filter(|o| d.dependent_devices.contains(&o.address))
+                .flat_map(|o| o.assigned_to.iter().cloned())
+                .filter(|vm| !d.assigned_to.contains(vm))
+                .collect();
+            users.sort();
+            users.dedup();
+            users
+        })
+        .collect();
+    for (d, users) in devices.iter_mut().zip(busy) {
+        d.group_in_use_by = users;
     }
     HostPci {
         endpoint: endpoint.clone(),

@@ -107,7 +107,7 @@ pub fn resolve(hosts: &[HostPci], text: &str, want: Want) -> OpResult<Picked> {
             }),
             [] => Err(not_found(hosts, text)),
             many => Err(OpError::Ambiguous {
-                kind: "host with PCI device",
+                kind: "host",
                 name: address.clone(),
                 candidates: many
                     .iter()
@@ -172,6 +172,11 @@ pub fn why_not_assignable(d: &PciDevice) -> String {
         "passthrough enabled but not active until the host reboots".into()
     } else if !d.assigned_to.is_empty() {
         format!("in use by {}", d.assigned_to.join(", "))
+    } else if !d.group_in_use_by.is_empty() {
+        format!(
+            "another function of its group is in use by {}",
+            d.group_in_use_by.join(", ")
+        )
     } else {
         String::new()
     }
