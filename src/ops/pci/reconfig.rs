@@ -196,41 +196,33 @@ pub async fn apply(vm: &VmRef, change: &Change, progress: &dyn Progress) -> OpRe
 
 /// Put the VM back as it was before a failed change, as far as it differs. Returns the
 /// sentence the error ends with.
-async fn undo(
-    client: &Client,
-    vm: &VmRef,
-    before: &VmState,
-    after: &VmState,
-    progress: &dyn Progress,
-) -> String {
+/// The change that takes `after` back to `before`, and the labels of devices that
+/// were lost (removed devices cannot be re-created from what the VM shows).
+pub fn revert(before: &VmState, after: &VmState) -> (Change, Vec<String>) {
     let before_keys = before.keys();
     let after_keys = after.keys();
-    let revert = Change {
+    let change = Change {
         add: Vec::new(),
-        remove: after_keys
-            .iter()
-            .filter(|k| !before_keys.contains(k))
-            .copied()
-            .collect(),
+        remove: after_keys.iter().filter(|k| !before_keys.contains(k)).copied().collect(),
         extra_config: after
             .extra_config
             .iter()
             .filter(|(k, v)| before.extra_config.get(*k) != Some(*v))
-            .map(|(k, _)| {
-                (
-                    k.clone(),
-                    before.extra_config.get(k).cloned().unwrap_or_default(),
-                )
-            })
+            .map(|(k, _)| (k.clone(), before.extra_config.get(k).cloned().unwrap_or_default()))
             .collect(),
         lock_memory: (after.memory_locked != before.memory_locked).then_some(before.memory_locked),
     };
-    let lost: Vec<&str> = before
+    let lost = before
         .pci
         .iter()
         .filter(|(k, _)| !after_keys.contains(k))
-        .map(|(_, label)| label.as_str())
+        .map(|(_, label)| label.clone())
         .collect();
+    (change, lost)
+}
+
+async fn undo(client: &Client, vm: &VmRef, before: &VmState, after: &VmState, progress: &dyn Progress) -> String {
+    let (revert, lost) = revert(before, after);
     let lost_note = if lost.is_empty() {
         String::new()
     } else {
@@ -311,4 +303,36 @@ pub fn powered_on(vm: &str, state: &str) -> OpError {
         ),
         format!("stop it first: `ceso vm stop {vm}` (or `--force` to power it off at once)"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revert_removes_what_was_added_and_restores_settings() {
+        let before = VmState {
+            pci: vec![(7, "PCI device 0".into())],
+            extra_config: [("keep".to_string(), "1".to_string())].into(),
+            ..VmState::default()
+        };
+        let after = VmState {
+            memory_locked: true,
+            pci: vec![(7, "PCI device 0".into()), (9, "PCI device 1".into())],
+            extra_config: [
+                ("keep".to_string(), "1".to_string()),
+                ("pciPassthru.use64bitMMIO".to_string(), "TRUE".to_string()),
+            ]
+            .into(),
+            ..VmState::default()
+        };
+        let (change, lost) = revert(&before, &after);
+        assert_eq!(change.remove, vec![9]);
+        assert_eq!(change.lock_memory, Some(false));
+        assert_eq!(change.extra_config, vec![("pciPassthru.use64bitMMIO".to_string(), String::new())]);
+        assert!(lost.is_empty());
+        let (nothing, lost) = revert(&after, &before);
+        assert!(nothing.remove.is_empty());
+        assert_eq!(lost, vec!["PCI device 1".to_string()]);
+    }
 }
