@@ -2,5 +2,6 @@
 
 mod errors;
 mod hosts;
+mod pci;
 mod sim;
 mod vm;

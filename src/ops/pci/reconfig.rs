@@ -203,12 +203,21 @@ pub fn revert(before: &VmState, after: &VmState) -> (Change, Vec<String>) {
     let after_keys = after.keys();
     let change = Change {
         add: Vec::new(),
-        remove: after_keys.iter().filter(|k| !before_keys.contains(k)).copied().collect(),
+        remove: after_keys
+            .iter()
+            .filter(|k| !before_keys.contains(k))
+            .copied()
+            .collect(),
         extra_config: after
             .extra_config
             .iter()
             .filter(|(k, v)| before.extra_config.get(*k) != Some(*v))
-            .map(|(k, _)| (k.clone(), before.extra_config.get(k).cloned().unwrap_or_default()))
+            .map(|(k, _)| {
+                (
+                    k.clone(),
+                    before.extra_config.get(k).cloned().unwrap_or_default(),
+                )
+            })
             .collect(),
         lock_memory: (after.memory_locked != before.memory_locked).then_some(before.memory_locked),
     };
@@ -221,7 +230,13 @@ pub fn revert(before: &VmState, after: &VmState) -> (Change, Vec<String>) {
     (change, lost)
 }
 
-async fn undo(client: &Client, vm: &VmRef, before: &VmState, after: &VmState, progress: &dyn Progress) -> String {
+async fn undo(
+    client: &Client,
+    vm: &VmRef,
+    before: &VmState,
+    after: &VmState,
+    progress: &dyn Progress,
+) -> String {
     let (revert, lost) = revert(before, after);
     let lost_note = if lost.is_empty() {
         String::new()
@@ -329,7 +344,10 @@ mod tests {
         let (change, lost) = revert(&before, &after);
         assert_eq!(change.remove, vec![9]);
         assert_eq!(change.lock_memory, Some(false));
-        assert_eq!(change.extra_config, vec![("pciPassthru.use64bitMMIO".to_string(), String::new())]);
+        assert_eq!(
+            change.extra_config,
+            vec![("pciPassthru.use64bitMMIO".to_string(), String::new())]
+        );
         assert!(lost.is_empty());
         let (nothing, lost) = revert(&after, &before);
         assert!(nothing.remove.is_empty());
