@@ -5,9 +5,10 @@
 //!
 //! Layers, each depending only on the ones above it in this list:
 //! `vim` (SOAP client) → `config` → `ops` (typed operations) and the pure engines
-//! (`placement`, `backup_repo`) → surfaces (`cli`, `script`, `repl`).
+//! (`backup_repo`) → surfaces (`cli`, `script`, `repl`).
 
 pub mod app;
+pub mod backup_repo;
 pub mod cli;
 pub mod config;
 pub mod ops;

@@ -64,7 +64,10 @@ fn container_view_and_properties() {
     assert_eq!(first.i64("config.hardware.numCPU"), Some(1));
     assert_eq!(first.moref("runtime.host").unwrap().kind, "HostSystem");
     // An ArrayOfManagedObjectReference decodes to a list.
-    assert_eq!(first.morefs("network")[0].kind, "DistributedVirtualPortgroup");
+    assert_eq!(
+        first.morefs("network")[0].kind,
+        "DistributedVirtualPortgroup"
+    );
 }
 
 #[test]
@@ -73,7 +76,10 @@ fn task_creation_and_task_info() {
     let info = &objects("05_")[0];
     let info = info.get("info").unwrap();
     assert_eq!(info.text_of("state"), Some("success"));
-    assert_eq!(info.moref_at("result").unwrap().kind, "VirtualMachineSnapshot");
+    assert_eq!(
+        info.moref_at("result").unwrap().kind,
+        "VirtualMachineSnapshot"
+    );
     let state = &objects("06_")[0];
     assert!(state.props.iter().any(|(p, _)| p.starts_with("info")));
 }
@@ -90,9 +96,14 @@ fn snapshot_tree() {
 
 #[test]
 fn property_filter_and_wait_for_updates() {
-    assert_eq!(ok("08_").moref_at("returnval").unwrap().kind, "PropertyFilter");
+    assert_eq!(
+        ok("08_").moref_at("returnval").unwrap().kind,
+        "PropertyFilter"
+    );
     let update = ok("09_");
-    let change = update.path("returnval.filterSet.objectSet.changeSet").unwrap();
+    let change = update
+        .path("returnval.filterSet.objectSet.changeSet")
+        .unwrap();
     assert_eq!(change.text_of("name"), Some("info.state"));
     assert_eq!(change.text_of("val"), Some("success"));
 }
@@ -125,7 +136,10 @@ fn task_error_carries_the_fault() {
     let e = Error::from_fault_node(fault, info.str_at("error.localizedMessage").unwrap());
     assert!(e.is_fault("InvalidPowerState"));
     // vcsim's Go type name is replaced by a readable message.
-    assert_eq!(e.to_string(), "InvalidPowerState: the VM is poweredOn (requested state: poweredOn)");
+    assert_eq!(
+        e.to_string(),
+        "InvalidPowerState: the VM is poweredOn (requested state: poweredOn)"
+    );
 }
 
 #[test]

@@ -297,7 +297,7 @@ pub struct Settings {
     /// Seconds to wait for a vSphere task (default 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_timeout: Option<u64>,
-    /// Operations run at once over many objects or endpoints (default 8).
+    /// Operations run at once over many objects or endpoints (default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

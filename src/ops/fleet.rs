@@ -192,7 +192,7 @@ impl Fleet {
                     .as_ref()?
                     .concurrency
             })
-            .unwrap_or(8)
+            .unwrap_or(16)
             .max(1);
         let endpoints = config
             .endpoints

@@ -22,14 +22,7 @@ pub async fn objects(
 
 /// HostSystem morefs to names.
 pub async fn host_names(client: &Client) -> Result<HashMap<MoRef, String>, vim::Error> {
-    Ok(objects(client, "HostSystem", &[])
-        .await?
-        .into_iter()
-        .map(|o| {
-            let name = o.str("name").unwrap_or_default().to_string();
-            (o.obj, name)
-        })
-        .collect())
+    Ok(super::naming::name_map(objects(client, "HostSystem", &[]).await?))
 }
 
 /// Names of all objects of a kind, for "did you mean" suggestions.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::vim::{self, Client, MoRef, PropertySpec};
+use crate::vim::{self, Client, MoRef, ObjectContent, PropertySpec};
 
 /// `name` of each object (mixed kinds allowed), in one RetrievePropertiesEx.
 pub async fn names_of(
@@ -22,13 +22,16 @@ pub async fn names_of(
     let mut unique = objects.to_vec();
     unique.sort();
     unique.dedup();
-    Ok(client
-        .retrieve(&unique, &specs)
-        .await?
+    Ok(name_map(client.retrieve(&unique, &specs).await?))
+}
+
+/// Moref → `name` of objects read with a `name` path.
+pub fn name_map(objects: Vec<ObjectContent>) -> HashMap<MoRef, String> {
+    objects
         .into_iter()
         .map(|o| {
             let name = o.str("name").unwrap_or_default().to_string();
             (o.obj, name)
         })
-        .collect())
+        .collect()
 }

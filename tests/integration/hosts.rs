@@ -272,3 +272,21 @@ fn host_add_checks_the_connection_and_keeps_other_entries() {
         .fails_with(exit::REFUSED);
     let _: Value = hosts;
 }
+
+#[test]
+fn passwords_from_a_command() {
+    let a = Sim::start(&["-esx", "-username", "root", "-password", "from-cmd"]);
+    let yaml = format!(
+        "hosts:\n  - name: esxi1\n    host: {}\n    user: root\n    password_command: \"echo from-cmd\"\n",
+        a.url
+    );
+    let mut ceso = Ceso::new();
+    ceso.config(&yaml);
+    ceso.run(&["vm", "list", "--json"]).ok();
+    let failing = yaml.replace("echo from-cmd", "exit 3");
+    let mut ceso = Ceso::new();
+    ceso.config(&failing);
+    ceso.run(&["vm", "list"])
+        .fails_with(exit::USAGE)
+        .stderr_has("password_command failed");
+}

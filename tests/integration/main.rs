@@ -1,5 +1,6 @@
 //! One integration test binary (faster to build than one per file).
 
+mod client;
 mod errors;
 mod hosts;
 mod pci;

@@ -24,6 +24,7 @@ package main
 // RefreshStorageInfo); as on ESXi, removing a snapshot keeps the disks.
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -35,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -457,7 +459,8 @@ func (c *cbtRegistry) snapshotCreated(vm *simulator.VirtualMachine, snap *simula
 }
 
 // hashBlocks hashes the first capacity bytes of file per CBT block; bytes
-// past the end of the file are zero. An all-zero block hashes to 0.
+// past the end of the file are zero. An all-zero block hashes to 0. Holes of
+// the (sparse) flat extent are skipped without reading them.
 func hashBlocks(file string, capacity int64) ([]uint64, error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -467,28 +470,46 @@ func hashBlocks(file string, capacity int64) ([]uint64, error) {
 
 	bs := blockSize()
 	buf := make([]byte, bs)
+	zeros := make([]byte, bs)
 	var hashes []uint64
-	for off := int64(0); off < capacity; off += bs {
-		n := bs
-		if capacity-off < n {
-			n = capacity - off
+
+	for off := int64(0); off < capacity; {
+		// Next data at or after off (SEEK_DATA); none: the rest is zero.
+		data, err := f.Seek(off, seekData)
+		if err != nil {
+			if err == syscall.ENXIO {
+				break
+			}
+			data = off // no SEEK_DATA support: read everything
 		}
-		block := buf[:n]
-		for i := range block {
-			block[i] = 0
-		}
-		got, err := io.ReadFull(f, block)
-		if got == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+		if data >= capacity {
 			break
 		}
-		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-			return nil, err
+		b := data / bs
+		for int64(len(hashes)) < b {
+			hashes = append(hashes, 0)
 		}
-		hashes = append(hashes, blockHash(block))
-		if got < len(block) {
-			break
+		off = b * bs
+
+		hole, err := f.Seek(data, seekHole)
+		if err != nil {
+			hole = capacity
+		}
+		for ; off < capacity && off < hole; off += bs {
+			n := bs
+			if capacity-off < n {
+				n = capacity - off
+			}
+			block := buf[:n]
+			got, err := f.ReadAt(block, off)
+			if err != nil && err != io.EOF {
+				return nil, err
+			}
+			copy(block[got:], zeros)
+			hashes = append(hashes, blockHash(block, zeros))
 		}
 	}
+
 	// Trailing zero blocks need no storage.
 	for len(hashes) > 0 && hashes[len(hashes)-1] == 0 {
 		hashes = hashes[:len(hashes)-1]
@@ -496,15 +517,14 @@ func hashBlocks(file string, capacity int64) ([]uint64, error) {
 	return hashes, nil
 }
 
-func blockHash(block []byte) uint64 {
-	zero := true
-	for _, b := range block {
-		if b != 0 {
-			zero = false
-			break
-		}
-	}
-	if zero {
+// lseek whence values for sparse files (Linux).
+const (
+	seekData = 3
+	seekHole = 4
+)
+
+func blockHash(block, zeros []byte) uint64 {
+	if bytes.Equal(block, zeros[:len(block)]) {
 		return 0
 	}
 	sum := sha256.Sum256(block)
