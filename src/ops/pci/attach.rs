@@ -157,7 +157,11 @@ pub async fn plan(
         }
         (Some(device), _) => assign::direct_path(host, &target, device, Some(&vm.moref))?,
         (None, Some(profile)) => vec![assign::vgpu(host, &target, profile)?],
-        (None, None) => unreachable!("validated above"),
+        (None, None) => {
+            return Err(OpError::invalid(
+                "name a device, or a vGPU profile with --vgpu",
+            ));
+        }
     };
     let client = vm.endpoint.client().await?;
     let current = VmState::read(&client, &vm.moref)
