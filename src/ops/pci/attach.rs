@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::ops::error::{OpError, OpResult};
-use crate::ops::fleet::{Fleet, Scope, Target, WithEndpoint};
+use crate::ops::fleet::{Fleet, Scope, WithEndpoint};
 use crate::ops::progress::Progress;
-use crate::ops::vms::{self, VmRef};
+use crate::ops::vms::VmRef;
 
 use super::assign::{self, Mode, PlannedDevice};
 use super::config_target;
 use super::gpu_table;
 use super::ids::VendorDevice;
-use super::inventory::{self, HostPci, VmBacking};
+use super::inventory::VmBacking;
 use super::reconfig::{self, Change, VmState};
 
 pub const MMIO_ENABLE: &str = "pciPassthru.use64bitMMIO";
@@ -82,17 +82,6 @@ pub struct AttachResult {
     pub notes: Vec<String>,
 }
 
-/// The scope to find the VM in: the endpoints of the targets, whatever ESXi host
-/// `--host` named (there it names the device's host).
-fn vm_scope(targets: &[Target]) -> Scope {
-    let mut endpoints: Vec<&str> = targets.iter().map(|t| t.endpoint.name()).collect();
-    endpoints.dedup();
-    match endpoints.as_slice() {
-        [one] => Scope::Named((*one).to_string()),
-        _ => Scope::All,
-    }
-}
-
 pub async fn plan(
     fleet: &Fleet,
     scope: &Scope,
@@ -102,21 +91,10 @@ pub async fn plan(
     req.validate()?;
     super::ensure_enabled(fleet)?;
     let targets = fleet.targets(scope).await?;
-    let vm = vms::find_vm(fleet, &vm_scope(&targets), vm_name).await?;
-    let hosts = inventory::scan_target(Target {
-        endpoint: vm.endpoint.clone(),
-        host: None,
-    })
-    .await?;
-    let host = hosts
-        .iter()
-        .find(|h| h.vm(&vm.moref).is_some())
-        .ok_or_else(|| {
-            OpError::refused(
-                format!("{} is not on any host (is it a template?)", vm.name),
-                "only VMs registered on a host can get PCI devices",
-            )
-        })?;
+    // `--host` naming an ESXi host names the device's host here, not the VM's.
+    let found = super::find::find_vm(fleet, &targets, vm_name, false).await?;
+    let (hosts, vm) = (&found.hosts, found.vm.clone());
+    let host = found.host();
     let named_host = targets
         .iter()
         .filter(|t| t.endpoint.name() == vm.endpoint.name())
@@ -313,21 +291,4 @@ pub async fn attach(
     }
     let result = apply(&plan, progress).await?;
     Ok((plan, Some(result)))
-}
-
-/// The host a VM is on, with its PCI picture (for callers holding a VmRef).
-pub async fn host_of(vm: &VmRef) -> OpResult<HostPci> {
-    inventory::scan_target(Target {
-        endpoint: vm.endpoint.clone(),
-        host: Some(vm.host.clone()),
-    })
-    .await?
-    .into_iter()
-    .find(|h| h.vm(&vm.moref).is_some())
-    .ok_or_else(|| {
-        OpError::refused(
-            format!("{} is not on any host", vm.name),
-            "only VMs registered on a host have PCI devices",
-        )
-    })
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::ops::error::{OpError, OpResult, close_names};
 use crate::ops::fleet::{Fleet, Scope};
 use crate::ops::progress::Progress;
-use crate::ops::vms::{self, VmRef};
+use crate::ops::vms::VmRef;
 
 use super::ids::VendorDevice;
 use super::inventory::{HostPci, VmBacking, VmPciDevice};
@@ -128,8 +128,10 @@ pub async fn plan(
     device: &str,
     all: bool,
 ) -> OpResult<DetachPlan> {
-    let vm = vms::find_vm(fleet, scope, vm_name).await?;
-    let host = super::attach::host_of(&vm).await?;
+    let targets = fleet.targets(scope).await?;
+    let found = super::find::find_vm(fleet, &targets, vm_name, true).await?;
+    let vm = found.vm.clone();
+    let host = found.host();
     let state = host
         .vm(&vm.moref)
         .ok_or_else(|| OpError::invalid(format!("{} vanished from {}", vm.name, host.name)))?
@@ -144,20 +146,20 @@ pub async fn plan(
     let hits: Vec<&VmPciDevice> = state
         .devices
         .iter()
-        .filter(|d| matches(&host, d, device))
+        .filter(|d| matches(host, d, device))
         .collect();
     if hits.is_empty() {
         let names: Vec<String> = state
             .devices
             .iter()
-            .flat_map(|d| names_of(&host, d))
+            .flat_map(|d| names_of(host, d))
             .collect();
         let mut suggestions = close_names(device, names.iter().map(String::as_str));
         if suggestions.is_empty() {
             suggestions = state
                 .devices
                 .iter()
-                .map(|d| format!("{} ({})", d.label, describe(&host, d)))
+                .map(|d| format!("{} ({})", d.label, describe(host, d)))
                 .collect();
         }
         return Err(OpError::NotFound {
@@ -179,7 +181,7 @@ pub async fn plan(
         .map(|d| DetachDevice {
             key: d.key,
             label: d.label.clone(),
-            name: describe(&host, d),
+            name: describe(host, d),
             backing: d.backing.clone(),
             dependent: false,
         })
@@ -194,7 +196,7 @@ pub async fn plan(
                     devices.push(DetachDevice {
                         key: other.key,
                         label: other.label.clone(),
-                        name: describe(&host, other),
+                        name: describe(host, other),
                         backing: other.backing.clone(),
                         dependent: true,
                     });

@@ -4,14 +4,15 @@
 //! One concept per file: `ids` (PCI numbers), `gpu_table` (the known-GPU data),
 //! `inventory` (reading hosts and VMs), `selector` (naming a device), `config_target`
 //! (QueryConfigTarget), `passthru` (enable/disable), `assign` (the attach rules),
-//! `reconfig` (a checked ReconfigVM with undo), `attach`, `detach`, `create` (GPUs at
-//! VM creation), `vgpu` (profiles), `list` (list and info).
+//! `reconfig` (a checked ReconfigVM with undo), `find` (the VM and its host in one read),
+//! `attach`, `detach`, `create` (GPUs at VM creation), `vgpu` (profiles), `list`.
 
 pub mod assign;
 pub mod attach;
 pub mod config_target;
 pub mod create;
 pub mod detach;
+pub mod find;
 pub mod gpu_table;
 pub mod ids;
 pub mod inventory;
