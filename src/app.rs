@@ -9,6 +9,17 @@ use crate::config::{self, ConfigError};
 use crate::ops::{Fleet, Scope};
 use crate::vim::Secret;
 
+/// Exit codes, the same for commands and scripts.
+pub mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const CONNECTION: u8 = 3;
+    pub const NOT_FOUND: u8 = 4;
+    pub const SERVER_FAULT: u8 = 5;
+    pub const REFUSED: u8 = 6;
+    pub const INTERRUPTED: u8 = 130;
+}
+
 pub struct App {
     runtime: tokio::runtime::Runtime,
     pub fleet: Arc<Fleet>,

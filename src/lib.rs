@@ -12,4 +12,6 @@ pub mod backup_repo;
 pub mod cli;
 pub mod config;
 pub mod ops;
+pub mod repl;
+pub mod script;
 pub mod vim;

@@ -24,8 +24,39 @@ pub struct Cli {
     /// Do not ask before destructive changes
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+    /// Evaluate a script (usually one expression) and print its value
+    #[arg(short = 'c', value_name = "SCRIPT")]
+    pub eval: Option<String>,
+    #[command(flatten)]
+    pub script: ScriptArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Limits and permissions of scripts (default: settings.scripting in the config).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScriptArgs {
+    /// Stop a script after N operations (endless loops)
+    #[arg(long, value_name = "N")]
+    pub max_operations: Option<u64>,
+    /// Deepest nesting of function calls
+    #[arg(long, value_name = "N")]
+    pub max_call_depth: Option<usize>,
+    /// Longest string a script may build, in bytes
+    #[arg(long, value_name = "BYTES")]
+    pub max_string_size: Option<usize>,
+    /// Largest array or map a script may build
+    #[arg(long, value_name = "N")]
+    pub max_array_size: Option<usize>,
+    /// Let scripts run shell commands (shell())
+    #[arg(long)]
+    pub allow_shell: bool,
+    /// Let scripts write files (write_file(), host::add)
+    #[arg(long)]
+    pub allow_write: bool,
+    /// Changing functions only say what they would do
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Which endpoint(s) a command acts on.
@@ -53,6 +84,26 @@ pub enum Command {
     /// GPUs: vGPU profiles the hosts offer
     #[command(subcommand)]
     Gpu(GpuCommand),
+    /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
+    Run(RunArgs),
+    /// Write Rhai definition files (.d.rhai) for editors into DIR
+    Defs {
+        /// Folder to write into (created if missing)
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The script (.rhai); `#!/usr/bin/env -S ceso run` as its first line is allowed
+    pub file: PathBuf,
+    /// Arguments for the script, in ARGS
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 /// How a PCI device is named on the command line (shared help text).

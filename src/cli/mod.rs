@@ -7,6 +7,7 @@ pub mod pci;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod script;
 pub mod vm;
 
 use std::process::ExitCode;
@@ -61,12 +62,10 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    let Some(command) = cli.command else {
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
-        return ExitCode::SUCCESS;
+    let scope = match &cli.command {
+        Some(Command::Run(run)) if scope_of(&run.scope) != Scope::Default => scope_of(&run.scope),
+        _ => scope_of(&cli.scope),
     };
-    let scope = scope_of(&cli.scope);
     let app = match App::new(AppOptions {
         config: cli.config.clone(),
         scope: scope.clone(),
@@ -83,14 +82,28 @@ pub fn main() -> ExitCode {
         yes: cli.yes,
         scope,
     };
-    let result = match command {
-        Command::Host(cmd) => host::run(&ctx, cmd),
-        Command::Vm(cmd) => vm::run(&ctx, cmd),
-        Command::Pci(cmd) => pci::run(&ctx, cmd),
-        Command::Gpu(cmd) => pci::run_gpu(&ctx, cmd),
+    let done = match (cli.command, cli.eval) {
+        (None, Some(text)) => Done::Script(script::eval(&app, text, &cli.script, cli.json)),
+        (None, None) => Done::Script(script::shell_or_stdin(&app, &cli.script, cli.json)),
+        (Some(Command::Run(args)), _) => Done::Script(script::run_file(&app, args, cli.json)),
+        (Some(Command::Defs { dir }), _) => Done::Script(script::defs(&app, &dir)),
+        (Some(Command::Host(cmd)), _) => Done::Command(host::run(&ctx, cmd)),
+        (Some(Command::Vm(cmd)), _) => Done::Command(vm::run(&ctx, cmd)),
+        (Some(Command::Pci(cmd)), _) => Done::Command(pci::run(&ctx, cmd)),
+        (Some(Command::Gpu(cmd)), _) => Done::Command(pci::run_gpu(&ctx, cmd)),
     };
     app.close();
-    finish(result)
+    match done {
+        Done::Command(result) => finish(result),
+        Done::Script(code) => ExitCode::from(code),
+    }
+}
+
+/// How a command ended: commands return errors for us to report; scripts report their
+/// own and choose their exit code.
+enum Done {
+    Command(Result<(), OpError>),
+    Script(u8),
 }
 
 pub fn finish(result: Result<(), OpError>) -> ExitCode {

@@ -5,15 +5,7 @@ use miette::{Diagnostic, Report};
 use crate::ops::OpError;
 use crate::vim;
 
-pub mod exit {
-    pub const FAILURE: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const CONNECTION: u8 = 3;
-    pub const NOT_FOUND: u8 = 4;
-    pub const SERVER_FAULT: u8 = 5;
-    pub const REFUSED: u8 = 6;
-    pub const INTERRUPTED: u8 = 130;
-}
+pub use crate::app::exit;
 
 pub fn exit_code(e: &OpError) -> u8 {
     match e {

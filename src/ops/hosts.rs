@@ -261,3 +261,53 @@ pub async fn add(
     config::load::save(config_path, &config)?;
     Ok(product)
 }
+
+/// Full details of every host in scope (all endpoints by default). Unlike `list`, an
+/// endpoint that cannot be reached is an error.
+pub async fn details(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostInfo>> {
+    let scope = match scope {
+        Scope::Default => &Scope::All,
+        other => other,
+    };
+    let targets = fleet.targets(scope).await?;
+    let mut out = Vec::new();
+    for result in fleet
+        .each(targets, |t| async move { host_details(&t).await })
+        .await
+    {
+        out.extend(result?);
+    }
+    out.sort_by(|a, b| {
+        a.summary
+            .name
+            .cmp(&b.summary.name)
+            .then(a.summary.endpoint.cmp(&b.summary.endpoint))
+    });
+    Ok(out)
+}
+
+/// The one ESXi host called `name`: a host inside an endpoint, or an endpoint that is a
+/// single ESXi host.
+pub async fn find(fleet: &Fleet, name: &str) -> OpResult<HostInfo> {
+    let mut found = info(fleet, name).await?;
+    if found.len() > 1 && found.iter().filter(|h| h.summary.name == name).count() == 1 {
+        // An endpoint name was given, and one host inside it has that exact name.
+        found.retain(|h| h.summary.name == name);
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(OpError::NotFound {
+            kind: "host",
+            name: name.to_string(),
+            suggestions: Vec::new(),
+        }),
+        _ => Err(OpError::Ambiguous {
+            kind: "host",
+            name: name.to_string(),
+            candidates: found
+                .iter()
+                .map(|h| format!("{} ({})", h.summary.name, h.summary.endpoint))
+                .collect(),
+        }),
+    }
+}

@@ -1,14 +1,17 @@
 //! Typed operations, in the terms users think in. All behaviour lives here; the CLI,
 //! scripts and the REPL only parse, call these, and render.
 
+pub mod datastores;
 pub mod devices;
 pub mod error;
 pub mod fleet;
 pub mod hosts;
 pub mod inventory;
 pub mod naming;
+pub mod networks;
 pub mod pci;
 pub mod progress;
+pub mod raw;
 pub mod vms;
 
 pub use error::{OpError, OpResult};

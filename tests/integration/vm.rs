@@ -277,3 +277,27 @@ fn create_refuses_bad_input_before_creating_anything() {
     let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn list_follows_continuation_tokens_like_on_a_real_vcenter() {
+    // Two objects per answer: VMs and their hosts arrive over several pages.
+    let sim = Sim::start(&["-page-size", "2"]);
+    let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
+    let mut got = names(&list);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "DC0_C0_RP0_VM0",
+            "DC0_C0_RP0_VM1",
+            "DC0_H0_VM0",
+            "DC0_H0_VM1"
+        ]
+    );
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| !v["host"].as_str().unwrap().is_empty())
+    );
+}

@@ -28,6 +28,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,12 +49,15 @@ import (
 var (
 	cbtMaxExtents int
 	cbtBlockKB    int
+	cbtMaxSpanMB  int64
 )
 
 func init() {
 	flag.IntVar(&cbtMaxExtents, "cbt-max-extents", 64,
 		"most extents one QueryChangedDiskAreas answer returns (clients must loop on startOffset+length)")
 	flag.IntVar(&cbtBlockKB, "cbt-block-kb", 64, "CBT block size in KiB (extent granularity)")
+	flag.Int64Var(&cbtMaxSpanMB, "cbt-max-span-mb", 0,
+		"most MiB of the disk one QueryChangedDiskAreas answer covers (0: no limit)")
 	extensions = append(extensions, installCBT)
 }
 
@@ -98,6 +102,9 @@ func installCBT(m *simulator.Model) {
 	}
 	if cbtMaxExtents <= 0 {
 		fatalf("-cbt-max-extents must be positive")
+	}
+	if cbtMaxSpanMB < 0 {
+		fatalf("-cbt-max-span-mb must not be negative")
 	}
 
 	for _, e := range simulator.Map.All("VirtualMachine") {
@@ -475,12 +482,17 @@ func hashBlocks(file string, capacity int64) ([]uint64, error) {
 
 	for off := int64(0); off < capacity; {
 		// Next data at or after off (SEEK_DATA); none: the rest is zero.
-		data, err := f.Seek(off, seekData)
-		if err != nil {
-			if err == syscall.ENXIO {
-				break
+		var data, hole int64
+		data, err = f.Seek(off, seekData)
+		switch {
+		case errors.Is(err, syscall.ENXIO):
+			data = capacity
+		case err != nil || data < off:
+			data, hole = off, capacity // no SEEK_DATA here: read everything
+		default:
+			if hole, err = f.Seek(data, seekHole); err != nil || hole <= data {
+				hole = capacity
 			}
-			data = off // no SEEK_DATA support: read everything
 		}
 		if data >= capacity {
 			break
@@ -491,10 +503,6 @@ func hashBlocks(file string, capacity int64) ([]uint64, error) {
 		}
 		off = b * bs
 
-		hole, err := f.Seek(data, seekHole)
-		if err != nil {
-			hole = capacity
-		}
 		for ; off < capacity && off < hole; off += bs {
 			n := bs
 			if capacity-off < n {
@@ -544,10 +552,13 @@ func (e *epoch) hash(b int) uint64 {
 
 // changedExtents lists the blocks from startOffset on that differ between
 // base and target (base nil: that are allocated in target), merged into
-// extents, at most max of them. It returns how many bytes from startOffset
-// the answer covers.
-func changedExtents(base, target *epoch, capacity, startOffset int64, max int) (int64, []types.DiskChangeExtent) {
+// extents, at most max of them and up to startOffset+span (span 0: no
+// limit). It returns how many bytes from startOffset the answer covers.
+func changedExtents(base, target *epoch, capacity, startOffset int64, max int, span int64) (int64, []types.DiskChangeExtent) {
 	bs := blockSize()
+	if span > 0 && startOffset+span < capacity {
+		capacity = startOffset + span
+	}
 	nblocks := int((capacity + bs - 1) / bs)
 	var res []types.DiskChangeExtent
 
@@ -701,7 +712,7 @@ func (c *cbtRegistry) query(vm *simulator.VirtualMachine, req *types.QueryChange
 		base = dt.epochs[seq]
 	}
 
-	length, extents := changedExtents(base, target, capacity, req.StartOffset, cbtMaxExtents)
+	length, extents := changedExtents(base, target, capacity, req.StartOffset, cbtMaxExtents, cbtMaxSpanMB<<20)
 	return &types.DiskChangeInfo{
 		StartOffset: req.StartOffset,
 		Length:      length,

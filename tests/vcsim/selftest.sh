@@ -345,7 +345,9 @@ cbt_flow() {
 	areas=$AREAS
 	[ "$areas" = "0+131072 196608+65536" ] || fail "$P: '*' areas at $s2: '$areas'"
 	[ "$CALLS" -ge 2 ] || fail "$P: -cbt-max-extents 1 should page the answer (calls: $CALLS)"
-	ok "$P: answers are paged (-cbt-max-extents 1): $CALLS calls for $areas"
+	# ESX runs with -cbt-max-span-mb 1: a 4 MiB disk takes at least 4 answers.
+	[ "$P" != ESX ] || [ "$CALLS" -ge 4 ] || fail "$P: -cbt-max-span-mb 1 should page the answer (calls: $CALLS)"
+	ok "$P: answers are paged: $CALLS calls for $areas"
 
 	qcda "$P" "$jar" "$vm" "$s2" "$key" 0 "$id2"
 	[ "$CODE" = 200 ] || fail "$P: query at $s2 since $id2: $CODE"
@@ -417,7 +419,7 @@ cbt_flow() {
 
 # --- the two models, at the same time
 start_sim VPX -cbt-max-extents 1 -disk-mb 4
-start_sim ESX -esx -cbt-max-extents 1 -disk-mb 4
+start_sim ESX -esx -cbt-max-extents 1 -cbt-max-span-mb 1 -disk-mb 4
 [ "$VPX_URL" != "$ESX_URL" ] || fail "two simulators share $VPX_URL"
 [[ $VPX_URL =~ ^http://127\.0\.0\.1:[0-9]+/sdk$ ]] || fail "unexpected URL $VPX_URL"
 service_content VPX

@@ -6,6 +6,7 @@ pub mod find;
 pub mod info;
 pub mod list;
 pub mod power;
+pub mod select;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use find::{find_vm, find_vms};
 pub use info::{VmInfo, info};
 pub use list::list;
 pub use power::{PowerAction, PowerResult, power};
+pub use select::{FoundVm, select, select_one};
 
 /// A VM found on an endpoint: what operations need to act on it.
 #[derive(Clone)]

@@ -1,0 +1,126 @@
+//! VMs with their summary, for surfaces that keep both (scripts hold a `Vm` object
+//! that can act and can show itself). One bulk read per endpoint, like `vm list`.
+
+use crate::ops::error::{OpError, OpResult, close_names};
+use crate::ops::fleet::{Fleet, Scope, Target, WithEndpoint};
+use crate::ops::naming::names_of;
+use crate::vim::MoRef;
+
+use super::list::{SUMMARY_PATHS, list_target};
+use super::{VmRef, VmSummary};
+
+/// A VM as found: a handle to act on it and what it looked like then.
+#[derive(Debug, Clone)]
+pub struct FoundVm {
+    pub vm: VmRef,
+    pub summary: VmSummary,
+}
+
+/// Every VM in scope whose name matches the glob `pattern` (all when None), sorted by
+/// name. Nothing matching is an empty list, not an error.
+pub async fn select(fleet: &Fleet, scope: &Scope, pattern: Option<&str>) -> OpResult<Vec<FoundVm>> {
+    let targets = fleet.targets(scope).await?;
+    let mut all = Vec::new();
+    for result in fleet.each(targets, |t| select_target(t, pattern)).await {
+        all.extend(result?);
+    }
+    all.sort_by(|a, b| {
+        a.summary
+            .name
+            .cmp(&b.summary.name)
+            .then(a.summary.endpoint.cmp(&b.summary.endpoint))
+    });
+    Ok(all)
+}
+
+/// VMs of one target (an endpoint, or one ESXi host in it) matching `pattern`.
+pub async fn select_target(target: Target, pattern: Option<&str>) -> OpResult<Vec<FoundVm>> {
+    let matcher = match pattern {
+        Some(p) => Some(glob::Pattern::new(p).map_err(|e| OpError::Invalid {
+            message: format!("invalid pattern '{p}': {e}"),
+            hint: Some("patterns use * ? and [..], e.g. 'web-*'".into()),
+        })?),
+        None => None,
+    };
+    let endpoint = target.endpoint.clone();
+    let mut found: Vec<FoundVm> = list_target(target)
+        .await?
+        .into_iter()
+        .filter(|s| matcher.as_ref().is_none_or(|m| m.matches(&s.name)))
+        .map(|summary| FoundVm {
+            vm: VmRef {
+                endpoint: endpoint.clone(),
+                moref: MoRef::new("VirtualMachine", summary.id.clone()),
+                name: summary.name.clone(),
+                host: summary.host.clone(),
+            },
+            summary,
+        })
+        .collect();
+    found.sort_by(|a, b| a.summary.name.cmp(&b.summary.name));
+    Ok(found)
+}
+
+/// The one VM called `name` (or with id `name`, e.g. `vm-42`).
+pub async fn select_one(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<FoundVm> {
+    let all = select(fleet, scope, None).await?;
+    let wanted = MoRef::parse(name).map_or_else(|| name.to_string(), |m| m.value);
+    let mut hits: Vec<FoundVm> = all
+        .iter()
+        .filter(|f| f.summary.name == name || f.summary.id == wanted)
+        .cloned()
+        .collect();
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(OpError::NotFound {
+            kind: "VM",
+            name: name.to_string(),
+            suggestions: close_names(name, all.iter().map(|f| f.summary.name.as_str())),
+        }),
+        _ => Err(OpError::Ambiguous {
+            kind: "VM",
+            name: name.to_string(),
+            candidates: hits
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} ({} on {}/{})",
+                        f.summary.name, f.summary.id, f.summary.endpoint, f.summary.host
+                    )
+                })
+                .collect(),
+        }),
+    }
+}
+
+/// Read a VM's summary again (after a change, or to see the current state).
+pub async fn refresh(vm: &VmRef) -> OpResult<VmSummary> {
+    let endpoint = vm.endpoint.name().to_string();
+    let client = vm.endpoint.client().await?;
+    let p = client
+        .properties(&vm.moref, SUMMARY_PATHS)
+        .await
+        .at(&endpoint)?;
+    let host = match p.moref("runtime.host") {
+        Some(h) => names_of(&client, std::slice::from_ref(&h))
+            .await
+            .at(&endpoint)?
+            .remove(&h)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(VmSummary {
+        name: p.str("name").unwrap_or_default().to_string(),
+        power_state: p.str("runtime.powerState").unwrap_or_default().to_string(),
+        host,
+        cpus: p.i64("config.hardware.numCPU").unwrap_or(0),
+        memory_mb: p.i64("config.hardware.memoryMB").unwrap_or(0),
+        guest_os: p
+            .str("config.guestFullName")
+            .unwrap_or_default()
+            .to_string(),
+        ip: p.str("guest.ipAddress").unwrap_or_default().to_string(),
+        endpoint,
+        id: vm.moref.value.clone(),
+    })
+}

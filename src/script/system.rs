@@ -1,0 +1,181 @@
+//! General-purpose functions runbooks need: waiting, time, environment, JSON, globs,
+//! tables, files and shell commands. Writing files and running commands are refused
+//! unless the config or a flag allows them.
+
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, Map};
+
+use crate::ops::OpError;
+
+use super::convert::{from_json, to_json};
+use super::ctx::{RhaiResultOf, ScriptCtx};
+use super::doc::func;
+use super::fault::{script_error, to_rhai};
+use super::render::{Look, render};
+
+pub fn register(engine: &mut Engine, ctx: &ScriptCtx) {
+    let c = ctx.clone();
+    func(
+        "sleep",
+        &["seconds: i64", "()"],
+        "Wait; Ctrl-C interrupts at once.",
+    )
+    .register_into_engine(engine, move |seconds: i64| sleep(&c, seconds as f64));
+    let c = ctx.clone();
+    func(
+        "sleep",
+        &["seconds: f64", "()"],
+        "Wait a fraction of a second or more; Ctrl-C interrupts at once.",
+    )
+    .register_into_engine(engine, move |seconds: f64| sleep(&c, seconds));
+    func(
+        "now",
+        &["String"],
+        "The current time, RFC 3339 in UTC (2024-05-01T12:00:00Z).",
+    )
+    .register_into_engine(engine, || {
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    });
+    func(
+        "env",
+        &["name: String", "Dynamic"],
+        "An environment variable, or () when unset.",
+    )
+    .register_into_engine(engine, |name: &str| -> Dynamic {
+        std::env::var(name).map_or(Dynamic::UNIT, Into::into)
+    });
+    func(
+        "glob_match",
+        &["pattern: String", "text: String", "bool"],
+        "Does `text` match the glob (* ? [..])?",
+    )
+    .register_into_engine(engine, |pattern: &str, text: &str| -> RhaiResultOf<bool> {
+        glob::Pattern::new(pattern)
+            .map(|p| p.matches(text))
+            .map_err(|e| script_error(format!("glob_match: invalid pattern '{pattern}': {e}")))
+    });
+    let c = ctx.clone();
+    func(
+        "json",
+        &["value: Dynamic", "String"],
+        "The value as pretty-printed JSON (objects become their fields).",
+    )
+    .register_into_engine(engine, move |value: Dynamic| {
+        serde_json::to_string_pretty(&to_json(&c, &value)).unwrap_or_default()
+    });
+    func(
+        "parse_json",
+        &["text: String", "Dynamic"],
+        "Parse JSON text into maps, arrays and values.",
+    )
+    .register_into_engine(engine, |text: &str| -> RhaiResultOf<Dynamic> {
+        serde_json::from_str::<serde_json::Value>(text)
+            .map(|v| from_json(&v))
+            .map_err(|e| script_error(format!("parse_json: {e}")))
+    });
+    let c = ctx.clone();
+    func(
+        "table",
+        &["value: Dynamic", "()"],
+        "Print an array of objects or maps as a table (a map or object as fields).",
+    )
+    .register_into_engine(engine, move |value: Dynamic| {
+        c.say(&render(&c, &value, Look::for_stdout()))
+    });
+    func(
+        "eprint",
+        &["value: Dynamic", "()"],
+        "Print to stderr (keeps stdout for data).",
+    )
+    .register_into_engine(engine, |value: Dynamic| eprintln!("{value}"));
+    let c = ctx.clone();
+    func("dry_run", &["bool"], "Was the script run with --dry-run? (Every changing function then only says what it would do.)")
+        .register_into_engine(engine, move || c.policy().dry_run);
+
+    func(
+        "read_file",
+        &["path: String", "String"],
+        "The text of a file.",
+    )
+    .register_into_engine(engine, |path: &str| -> RhaiResultOf<String> {
+        std::fs::read_to_string(path)
+            .map_err(|e| to_rhai(&OpError::Io(format!("cannot read {path}: {e}"))))
+    });
+    let c = ctx.clone();
+    func(
+        "write_file",
+        &["path: String", "text: String", "()"],
+        "Write text to a file, replacing it. Needs --allow-write.",
+    )
+    .register_into_engine(engine, move |path: &str, text: &str| -> RhaiResultOf<()> {
+        c.require_write("write_file")?;
+        std::fs::write(path, text)
+            .map_err(|e| to_rhai(&OpError::Io(format!("cannot write {path}: {e}"))))
+    });
+    let c = ctx.clone();
+    func(
+        "append_file",
+        &["path: String", "text: String", "()"],
+        "Append text to a file. Needs --allow-write.",
+    )
+    .register_into_engine(engine, move |path: &str, text: &str| -> RhaiResultOf<()> {
+        c.require_write("append_file")?;
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| to_rhai(&OpError::Io(format!("cannot append to {path}: {e}"))))
+    });
+    let c = ctx.clone();
+    func(
+        "shell",
+        &["command: String", "Map"],
+        "Run a command with sh -c: #{status, stdout, stderr}. Needs --allow-shell. Ctrl-C kills it.",
+    )
+    .register_into_engine(engine, move |command: &str| shell(&c, command));
+}
+
+fn sleep(ctx: &ScriptCtx, seconds: f64) -> RhaiResultOf<()> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(script_error(format!(
+            "sleep: {seconds} is not a number of seconds"
+        )));
+    }
+    let duration = Duration::from_secs_f64(seconds.min(1e9));
+    ctx.run(async move {
+        tokio::time::sleep(duration).await;
+        Ok(())
+    })
+}
+
+fn shell(ctx: &ScriptCtx, command: &str) -> RhaiResultOf<Map> {
+    ctx.require_shell("shell")?;
+    let command = command.to_string();
+    let output = ctx.run(async move {
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| OpError::Io(format!("cannot run `{command}`: {e}")))
+    })?;
+    let mut m = Map::new();
+    m.insert(
+        "status".into(),
+        i64::from(output.status.code().unwrap_or(-1)).into(),
+    );
+    m.insert(
+        "stdout".into(),
+        String::from_utf8_lossy(&output.stdout).into_owned().into(),
+    );
+    m.insert(
+        "stderr".into(),
+        String::from_utf8_lossy(&output.stderr).into_owned().into(),
+    );
+    Ok(m)
+}
