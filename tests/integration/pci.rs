@@ -755,3 +755,59 @@ fn a_failure_midway_leaves_the_vm_as_it_was_and_says_so() {
         .stderr_has("ha-host_VM0 was left as it was");
     untouched(&sim, VM0);
 }
+
+#[test]
+fn script_functions_mirror_the_pci_commands() {
+    let sim = Sim::esx();
+    let script = r#"
+        let gpus = pci_list(#{gpus: true});
+        let before = pci_list(#{assignable: true}).len();
+        let e = pci_enable("a30");
+        let v = vm("ha-host_VM0");
+        v.power_off();
+        let plan = v.attach_pci("a30", #{dry_run: true});
+        let r = v.attach_pci("a30");
+        let w = vm("ha-host_VM1");
+        w.power_off();
+        let refused = "";
+        try { w.attach_pci("0000:3b:00.0"); } catch (err) { refused = err.fault; }
+        let profiles = gpu_profiles();
+        let d = v.detach_pci("0000:3b:00.0");
+        let g = w.attach_pci(#{vgpu: "grid_a30-4c"});
+        let created = vm::create("ml-script", #{memory: 4096, gpu: "a30"});
+        let off = pci_disable("0000:86:00.0", #{dry_run: true});
+        #{
+            gpus: gpus.len(), assignable_before: before, enabled: e.changed, dry: plan.dry_run,
+            attached: r.devices[0].address, refused: refused, profiles: profiles.len(),
+            removed: d.removed.len(), vgpu: g.devices[0].profile,
+            info: pci_info("0000:3b:00.0").assigned_to, created_host: created.host,
+            disable_changed: off.changed, model: gpus[2].gpu_model
+        }
+    "#;
+    let run = sim.ceso().run(&["-c", script, "--json"]).ok();
+    // Dry-run lines (ctx.say) come first on stdout; the script's value is the JSON after.
+    assert!(
+        run.stdout.starts_with("would attach NVIDIA A30"),
+        "{}",
+        run.stdout
+    );
+    let start = run.stdout.find("\n{").map_or(0, |i| i + 1);
+    let out: Value =
+        serde_json::from_str(&run.stdout[start..]).expect("the script's value as JSON");
+    assert!(out["gpus"].as_i64().unwrap() >= 6, "{out}");
+    assert_eq!(out["assignable_before"], 0);
+    assert_eq!(out["enabled"], true);
+    assert_eq!(out["dry"], true);
+    assert_eq!(out["attached"], A30);
+    assert_eq!(out["refused"], "Refused");
+    assert!(out["profiles"].as_i64().unwrap() > 10, "{out}");
+    assert_eq!(out["removed"], 1);
+    assert_eq!(out["vgpu"], "grid_a30-4c");
+    assert_eq!(out["info"], serde_json::json!(["ml-script"]));
+    assert_eq!(out["created_host"], HOST);
+    assert_eq!(out["disable_changed"], false);
+    assert_eq!(out["model"], "A30");
+    assert_eq!(pci_devices(&sim, "ml-script").len(), 1);
+    assert_eq!(pci_devices(&sim, VM1).len(), 1);
+    assert!(pci_devices(&sim, VM0).is_empty());
+}

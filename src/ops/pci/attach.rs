@@ -93,12 +93,35 @@ pub async fn plan(
     let targets = fleet.targets(scope).await?;
     // `--host` naming an ESXi host names the device's host here, not the VM's.
     let found = super::find::find_vm(fleet, &targets, vm_name, false).await?;
-    let (hosts, vm) = (&found.hosts, found.vm.clone());
-    let host = found.host();
     let named_host = targets
         .iter()
-        .filter(|t| t.endpoint.name() == vm.endpoint.name())
+        .filter(|t| t.endpoint.name() == found.vm.endpoint.name())
         .find_map(|t| t.host.clone());
+    plan_found(fleet, &found, named_host, req).await
+}
+
+/// The plan for a VM already in hand (scripts hold `Vm` values). `device_host` names the
+/// host whose device is meant, when it is not the VM's own.
+pub async fn plan_vm(
+    fleet: &Fleet,
+    vm: &VmRef,
+    device_host: Option<String>,
+    req: &AttachRequest,
+) -> OpResult<AttachPlan> {
+    req.validate()?;
+    super::ensure_enabled(fleet)?;
+    let found = super::find::of_vm(vm).await?;
+    plan_found(fleet, &found, device_host, req).await
+}
+
+async fn plan_found(
+    fleet: &Fleet,
+    found: &super::find::Found,
+    named_host: Option<String>,
+    req: &AttachRequest,
+) -> OpResult<AttachPlan> {
+    let (hosts, vm) = (&found.hosts, found.vm.clone());
+    let host = found.host();
     if let (Some(named), Some(device)) = (&named_host, &req.device)
         && *named != host.name
     {

@@ -130,6 +130,16 @@ pub async fn plan(
 ) -> OpResult<DetachPlan> {
     let targets = fleet.targets(scope).await?;
     let found = super::find::find_vm(fleet, &targets, vm_name, true).await?;
+    plan_found(&found, device, all)
+}
+
+/// The plan for a VM already in hand (scripts hold `Vm` values).
+pub async fn plan_vm(vm: &VmRef, device: &str, all: bool) -> OpResult<DetachPlan> {
+    let found = super::find::of_vm(vm).await?;
+    plan_found(&found, device, all)
+}
+
+fn plan_found(found: &super::find::Found, device: &str, all: bool) -> OpResult<DetachPlan> {
     let vm = found.vm.clone();
     let host = found.host();
     let state = host

@@ -112,3 +112,23 @@ pub async fn find_vm(
         }),
     }
 }
+
+/// The hosts of a known VM's endpoint and the host it runs on now.
+pub async fn of_vm(vm: &VmRef) -> OpResult<Found> {
+    let hosts = inventory::scan_target(Target {
+        endpoint: vm.endpoint.clone(),
+        host: None,
+    })
+    .await?;
+    let host = hosts
+        .iter()
+        .position(|h| h.vm(&vm.moref).is_some())
+        .ok_or_else(|| OpError::NotFound {
+            kind: "VM",
+            name: vm.name.clone(),
+            suggestions: Vec::new(),
+        })?;
+    let mut vm = vm.clone();
+    vm.host = hosts[host].name.clone();
+    Ok(Found { hosts, host, vm })
+}
