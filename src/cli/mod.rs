@@ -4,6 +4,7 @@ pub mod args;
 pub mod backup;
 pub mod confirm;
 pub mod host;
+pub mod pci;
 pub mod progress;
 pub mod render;
 pub mod report;
@@ -92,6 +93,8 @@ pub fn main() -> ExitCode {
         (Some(Command::Vm(cmd)), _) => Done::Command(vm::run(&ctx, cmd)),
         (Some(Command::Snapshot(cmd)), _) => Done::Command(snapshot::run(&ctx, cmd)),
         (Some(Command::Backup(cmd)), _) => Done::Command(backup::run(&ctx, cmd)),
+        (Some(Command::Pci(cmd)), _) => Done::Command(pci::run(&ctx, cmd)),
+        (Some(Command::Gpu(cmd)), _) => Done::Command(pci::run_gpu(&ctx, cmd)),
     };
     app.close();
     match done {

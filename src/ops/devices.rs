@@ -162,7 +162,10 @@ pub fn write(r: &mut Request, change: &DeviceChange) {
                                 r.nest("allowedDevice", None, |r| {
                                     r.text("vendorId", vendor_id).text("deviceId", device_id);
                                 });
-                                r.text("customLabel", label);
+                                // An empty label would restrict the match to unlabelled devices.
+                                if !label.is_empty() {
+                                    r.text("customLabel", label);
+                                }
                             },
                         );
                     }
@@ -224,5 +227,12 @@ fn write_nic(r: &mut Request, kind: &str, key: i32, backing: &NicBacking) {
                 .text("connected", false);
         });
         r.text("addressType", "generated");
+    });
+}
+
+/// One `extraConfig` entry (an OptionValue); an empty value removes the key.
+pub fn write_option(r: &mut Request, key: &str, value: &str) {
+    r.nest("extraConfig", None, |r| {
+        r.text("key", key).typed_text("value", "xsd:string", value);
     });
 }

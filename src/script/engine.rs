@@ -46,6 +46,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::backup::register,
     },
     Binding {
+        area: "pci",
+        register: super::pci::register,
+    },
+    Binding {
         area: "collect",
         register: super::collect::register,
     },

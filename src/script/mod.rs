@@ -36,6 +36,7 @@ pub mod collect;
 pub mod datastore;
 pub mod host;
 pub mod network;
+pub mod pci;
 pub mod snapshots;
 pub mod system;
 pub mod vm;

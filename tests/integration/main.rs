@@ -4,6 +4,7 @@ mod backup;
 mod client;
 mod errors;
 mod hosts;
+mod pci;
 mod sim;
 mod snapshots;
 mod vm;

@@ -301,3 +301,23 @@ fn list_follows_continuation_tokens_like_on_a_real_vcenter() {
             .all(|v| !v["host"].as_str().unwrap().is_empty())
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let sim = Sim::vcenter();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ceso"))
+        .args(["vm", "list"])
+        .env("CESO_URL", &sim.url)
+        .env("CESO_USERNAME", "u")
+        .env("CESO_PASSWORD", "p")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before ceso writes (like `ceso vm list | head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

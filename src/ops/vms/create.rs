@@ -40,12 +40,16 @@ pub struct CreatePlan {
     pub guest_id: String,
     /// Reserve all memory (required by passthrough devices).
     pub memory_reservation_locked: bool,
-    /// `bios` or `efi`; the server's default when None (a restore keeps the original's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub firmware: Option<String>,
+    /// A restore keeps the original's; the server's default when None.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cores_per_socket: Option<i64>,
     pub devices: Vec<DeviceChange>,
+    /// Advanced settings (`extraConfig`), e.g. the 64-bit MMIO window of large GPUs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_config: Vec<(String, String)>,
+    /// `bios` or `efi`; the host's default when None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
     #[serde(skip)]
     refs: PlanRefs,
 }
@@ -175,9 +179,10 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
             .clone()
             .unwrap_or_else(|| "otherGuest64".into()),
         memory_reservation_locked: false,
-        firmware: None,
         cores_per_socket: None,
         devices,
+        extra_config: Vec::new(),
+        firmware: None,
         refs: PlanRefs {
             folder: dc.moref("vmFolder"),
             pool: Some(pool),
@@ -353,7 +358,12 @@ pub async fn create(
         for change in &plan.devices {
             devices::write(r, change);
         }
-        r.opt_text("firmware", plan.firmware.as_ref());
+        for (key, value) in &plan.extra_config {
+            devices::write_option(r, key, value);
+        }
+        if let Some(firmware) = &plan.firmware {
+            r.text("firmware", firmware);
+        }
         if plan.memory_reservation_locked {
             r.text("memoryReservationLockedToMax", true);
         }
