@@ -402,14 +402,11 @@ fn restore(ctx: &Ctx, args: RestoreArgs) -> OpResult<()> {
         power_on: args.power_on,
         repository: location(ctx, &args.repo)?,
     };
-    let fleet = &ctx.app.fleet;
-    let target = ctx
-        .app
-        .block_on(fleet.targets(&scope))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| OpError::invalid("no target"))?;
-    let plan = ctx.app.block_on(backup::restore::plan(&target, &request))?;
+    let (target, plan) = ctx.app.block_on(async {
+        let target = ctx.app.fleet.target(&scope).await?;
+        let plan = backup::restore::plan(&target, &request).await?;
+        Ok::<_, OpError>((target, plan))
+    })?;
     if args.dry_run {
         if ctx.out.json {
             ctx.out

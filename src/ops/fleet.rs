@@ -255,6 +255,15 @@ impl Fleet {
         }
     }
 
+    /// The one place a command that creates something runs: the scope's first target.
+    pub async fn target(&self, scope: &Scope) -> OpResult<Target> {
+        self.targets(scope)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| OpError::invalid("no target"))
+    }
+
     /// Resolve a scope to targets. `--host NAME` first matches endpoint names; otherwise
     /// it looks for an ESXi host of that name inside every endpoint (a vCenter manages many).
     pub async fn targets(&self, scope: &Scope) -> OpResult<Vec<Target>> {

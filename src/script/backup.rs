@@ -127,12 +127,7 @@ fn restore(ctx: &ScriptCtx, id: &str, opts: Map) -> RhaiResultOf<Dynamic> {
     let scope = scope_of(ctx, &opts)?;
     let fleet = ctx.fleet().clone();
     let (target, plan) = ctx.run(async {
-        let target = fleet
-            .targets(&scope)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| OpError::invalid("no target"))?;
+        let target = fleet.target(&scope).await?;
         let plan = backup::restore::plan(&target, &request).await?;
         Ok((target, plan))
     })?;

@@ -20,15 +20,6 @@ pub enum HookPhase {
     Post,
 }
 
-impl HookPhase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HookPhase::Pre => "pre",
-            HookPhase::Post => "post",
-        }
-    }
-}
-
 /// The VM, as hooks see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct HookVm {
@@ -67,18 +58,6 @@ pub struct HookContext {
 /// Runs one hook script. Err carries the script's failure in its own words.
 pub trait HookRunner: Send + Sync {
     fn run(&self, script: &Path, context: &HookContext) -> Result<(), String>;
-}
-
-/// For surfaces without a script engine: any configured hook is an error, never skipped.
-pub struct NoHookRunner;
-
-impl HookRunner for NoHookRunner {
-    fn run(&self, script: &Path, _: &HookContext) -> Result<(), String> {
-        Err(format!(
-            "{}: hooks cannot run here (no script engine)",
-            script.display()
-        ))
-    }
 }
 
 /// The hook scripts of one backup: global ones first, then the VM's own, then those

@@ -22,7 +22,7 @@ use crate::config::LoadedConfig;
 use crate::ops::error::{OpError, OpResult};
 
 pub use create::{BackupPreview, BackupRecord, DiskRead, create, preview};
-pub use hooks::{HookContext, HookPhase, HookRunner, HookSet, NoHookRunner};
+pub use hooks::{HookContext, HookPhase, HookRunner, HookSet};
 pub use restore::{RestorePlan, RestoreRequest, RestoredVm, restore};
 pub use throttle::parse_rate;
 
