@@ -22,7 +22,9 @@ pub async fn objects(
 
 /// HostSystem morefs to names.
 pub async fn host_names(client: &Client) -> Result<HashMap<MoRef, String>, vim::Error> {
-    Ok(super::naming::name_map(objects(client, "HostSystem", &[]).await?))
+    Ok(super::naming::name_map(
+        objects(client, "HostSystem", &[]).await?,
+    ))
 }
 
 /// Names of all objects of a kind, for "did you mean" suggestions.

@@ -305,6 +305,14 @@ fn innermost(e: &EvalAltResult, known_functions: &[String]) -> (ScriptDiagnostic
             };
             (ScriptDiagnostic::new(format!("no function {signature}"), "script::runtime").help(help), exit::FAILURE)
         }
+        EvalAltResult::ErrorModuleNotFound(name, _) => (
+            ScriptDiagnostic::new(format!("no module '{name}' to import"), "script::import").help(Some(format!(
+                "imports look in the stdlib ({}), then the script's folder, then {}",
+                super::stdlib::MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                super::resolver::user_dir().map_or("~/.config/ceso/scripts".into(), |d| d.display().to_string())
+            ))),
+            exit::FAILURE,
+        ),
         other => (ScriptDiagnostic::new(plain_message(other), "script::runtime"), exit::FAILURE),
     }
 }

@@ -3,5 +3,7 @@
 mod client;
 mod errors;
 mod hosts;
+mod script_interrupt;
+mod script_run;
 mod sim;
 mod vm;
