@@ -25,6 +25,15 @@ impl Vm {
 
 impl ScriptObject for Vm {
     const TYPE: &'static str = "Vm";
+    const COLUMNS: &'static [&'static str] = &[
+        "name",
+        "power_state",
+        "host",
+        "cpus",
+        "memory_mb",
+        "guest_os",
+        "ip",
+    ];
 
     fn fields(&self) -> Vec<(&'static str, Dynamic)> {
         let s = &self.0.summary;
