@@ -172,6 +172,8 @@ pub fn unfinished(parser: &rhai::Engine, input: &str) -> bool {
     };
     match e.err_type() {
         P::UnexpectedEOF => true,
+        // A back-tick string may span lines; a "string" may not.
+        P::BadInput(rhai::LexError::UnterminatedString) => input.matches('`').count() % 2 == 1,
         P::UnknownOperator(_) => false,
         P::MissingToken(..) | P::MissingSymbol(..) | P::BadInput(_) => {
             at_end || input.ends_with('\n')

@@ -3,6 +3,7 @@
 mod client;
 mod errors;
 mod hosts;
+mod repl;
 mod script_interrupt;
 mod script_run;
 mod sim;
