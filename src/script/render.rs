@@ -90,13 +90,50 @@ fn table_row_of(ctx: &ScriptCtx, value: &Dynamic) -> Option<Row> {
     map_row(value)
 }
 
+/// A map's entries, the identifying ones (name, vm, host) first: maps keep no order.
 fn map_row(value: &Dynamic) -> Option<Row> {
     let map = value.read_lock::<Map>()?;
-    Some(
-        map.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
+    let mut row: Row = map
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let rank = |k: &str| {
+        ["name", "vm", "host"]
+            .iter()
+            .position(|f| *f == k)
+            .unwrap_or(usize::MAX)
+    };
+    row.sort_by_key(|(k, _)| rank(k));
+    Some(row)
+}
+
+/// Rows of `items` restricted to `columns`, in that order (`table(rows, ["name", …])`).
+pub fn table_of_columns(
+    ctx: &ScriptCtx,
+    items: &Array,
+    columns: &[String],
+    look: Look,
+) -> Option<String> {
+    let rows: Option<Vec<Row>> = items
+        .iter()
+        .map(|i| {
+            let row = row_of(ctx, i)?;
+            Some(
+                columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.clone(),
+                            row.iter()
+                                .find(|(k, _)| k == c)
+                                .map_or(Dynamic::UNIT, |(_, v)| v.clone()),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    rows.map(|rows| table(ctx, &rows, look))
 }
 
 /// The text of a value for the REPL and `ceso -c`. Unit is empty.

@@ -83,6 +83,22 @@ pub fn register(engine: &mut Engine, ctx: &ScriptCtx) {
     .register_into_engine(engine, move |value: Dynamic| {
         c.say(&render(&c, &value, Look::for_stdout()))
     });
+    let c = ctx.clone();
+    func(
+        "table",
+        &["rows: Array", "columns: Array", "()"],
+        "Print an array of objects or maps as a table with these columns, in this order.",
+    )
+    .register_into_engine(
+        engine,
+        move |rows: rhai::Array, columns: rhai::Array| -> RhaiResultOf<()> {
+            let columns = super::convert::strings(columns, "table")?;
+            let text = super::render::table_of_columns(&c, &rows, &columns, Look::for_stdout())
+                .ok_or_else(|| script_error("table: every row must be an object or a map"))?;
+            c.say(&text);
+            Ok(())
+        },
+    );
     func(
         "eprint",
         &["value: Dynamic", "()"],

@@ -4,6 +4,7 @@ mod client;
 mod errors;
 mod hosts;
 mod repl;
+mod script_examples;
 mod script_interrupt;
 mod script_run;
 mod sim;
