@@ -26,6 +26,10 @@ use worker::Worker;
 const PROMPT: &str = "ceso> ";
 
 pub fn run(app: &App, limits: Limits, policy: Policy) -> u8 {
+    if let Err(message) = limits.check() {
+        eprintln!("error: {message}");
+        return exit::USAGE;
+    }
     let ctx = ScriptCtx::new(app, policy);
     if let Err(e) =
         listen_for_interrupts(&app.handle(), ctx.cancel().clone(), SecondInterrupt::Repeat)
