@@ -78,6 +78,12 @@ pub enum Command {
     /// Virtual machines
     #[command(subcommand)]
     Vm(VmCommand),
+    /// PCI devices of the hosts and their passthrough state
+    #[command(subcommand)]
+    Pci(PciCommand),
+    /// GPUs: vGPU profiles the hosts offer
+    #[command(subcommand)]
+    Gpu(GpuCommand),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR
@@ -96,6 +102,97 @@ pub struct RunArgs {
     pub args: Vec<String>,
     #[command(flatten)]
     pub script: ScriptArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+/// How a PCI device is named on the command line (shared help text).
+const DEVICE_HELP: &str =
+    "PCI address (0000:3b:00.0), vendor:device (10de:20b7), vendor (nvidia) or GPU model (a100)";
+
+#[derive(Debug, Subcommand)]
+pub enum PciCommand {
+    /// PCI devices: address, vendor:device, names, class, passthrough state, dependent devices, VM
+    List {
+        /// Only GPUs and accelerators
+        #[arg(long)]
+        gpus: bool,
+        /// Only devices a VM can be given now (passthrough active, not in use)
+        #[arg(long)]
+        assignable: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Everything about one device
+    Info {
+        #[arg(help = DEVICE_HELP)]
+        device: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Enable passthrough for a device (and the functions that depend on it)
+    Enable {
+        #[arg(help = DEVICE_HELP)]
+        device: String,
+        /// Show what would change and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Disable passthrough for a device, giving it back to the host (asks first unless --yes)
+    Disable {
+        #[arg(help = DEVICE_HELP)]
+        device: String,
+        /// Show what would change and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GpuCommand {
+    /// NVIDIA vGPU profiles the hosts offer now, with GPU, framebuffer and VMs using them
+    Profiles {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AttachPciArgs {
+    /// The VM (powered off)
+    pub vm: String,
+    #[arg(help = DEVICE_HELP, required_unless_present = "vgpu")]
+    pub device: Option<String>,
+    /// Dynamic DirectPath: any free device with the same vendor:device, chosen at power-on
+    #[arg(long)]
+    pub dynamic: bool,
+    /// Attach an NVIDIA vGPU of this profile instead of a whole device (see `ceso gpu profiles`)
+    #[arg(long, value_name = "PROFILE", conflicts_with = "device")]
+    pub vgpu: Option<String>,
+    /// Show what would change and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --host naming an ESXi host: the host whose device is meant
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DetachPciArgs {
+    /// The VM (powered off)
+    pub vm: String,
+    /// The device: its PCI address, vendor:device, vGPU profile, label ("PCI device 0") or key
+    pub device: String,
+    /// Remove every device that matches (default: one, e.g. one of several vGPUs)
+    #[arg(long)]
+    pub all: bool,
+    /// Show what would change and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub scope: ScopeArgs,
 }
@@ -176,6 +273,10 @@ pub enum VmCommand {
         #[command(flatten)]
         scope: ScopeArgs,
     },
+    /// Attach a PCI device or vGPU to a powered-off VM
+    AttachPci(AttachPciArgs),
+    /// Detach a PCI device or vGPU from a powered-off VM (asks first unless --yes)
+    DetachPci(DetachPciArgs),
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +300,15 @@ pub struct CreateArgs {
     /// Guest OS identifier (default otherGuest64)
     #[arg(long)]
     pub guest_id: Option<String>,
+    /// Give the VM this PCI device (repeatable); checked before anything is created
+    #[arg(long, value_name = "DEVICE")]
+    pub gpu: Vec<String>,
+    /// Give the --gpu devices as Dynamic DirectPath (by vendor:device)
+    #[arg(long, requires = "gpu")]
+    pub dynamic: bool,
+    /// Give the VM an NVIDIA vGPU of this profile (repeatable)
+    #[arg(long, value_name = "PROFILE")]
+    pub vgpu: Vec<String>,
     /// Power the VM on once created
     #[arg(long)]
     pub power_on: bool,

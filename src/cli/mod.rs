@@ -3,6 +3,7 @@
 pub mod args;
 pub mod confirm;
 pub mod host;
+pub mod pci;
 pub mod progress;
 pub mod render;
 pub mod report;
@@ -88,6 +89,8 @@ pub fn main() -> ExitCode {
         (Some(Command::Defs { dir }), _) => Done::Script(script::defs(&app, &dir)),
         (Some(Command::Host(cmd)), _) => Done::Command(host::run(&ctx, cmd)),
         (Some(Command::Vm(cmd)), _) => Done::Command(vm::run(&ctx, cmd)),
+        (Some(Command::Pci(cmd)), _) => Done::Command(pci::run(&ctx, cmd)),
+        (Some(Command::Gpu(cmd)), _) => Done::Command(pci::run_gpu(&ctx, cmd)),
     };
     app.close();
     match done {

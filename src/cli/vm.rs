@@ -1,5 +1,6 @@
 //! `ceso vm …`
 
+use crate::ops::pci;
 use crate::ops::vms::{self, CreateSpec, PowerAction, VmRef};
 use crate::ops::{OpError, OpResult, Scope};
 
@@ -24,6 +25,8 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
             dry_run,
             scope,
         } => delete(ctx, &ctx.scope(&scope), &name, force, dry_run),
+        VmCommand::AttachPci(args) => super::pci::attach(ctx, args),
+        VmCommand::DetachPci(args) => super::pci::detach(ctx, args),
     }
 }
 
@@ -153,30 +156,49 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
     };
     let progress = TermProgress::new(ctx.out.json);
     let fleet = &ctx.app.fleet;
+    let gpus = pci::GpuRequest {
+        devices: args.gpu.clone(),
+        dynamic: args.dynamic,
+        vgpus: args.vgpu.clone(),
+    };
     let created = ctx.app.block_on(async {
-        let target = fleet
-            .targets(&scope)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| OpError::invalid("no target"))?;
-        let plan = vms::create::plan(&target, &spec).await?;
+        // With GPUs, the devices choose the host and are checked before anything exists.
+        let (target, plan, gpu_plan) = if gpus.is_empty() {
+            let target = fleet
+                .targets(&scope)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| OpError::invalid("no target"))?;
+            let plan = vms::create::plan(&target, &spec).await?;
+            (target, plan, None)
+        } else {
+            let (target, plan, gpu_plan) = pci::create::plan(fleet, &scope, &spec, &gpus).await?;
+            (target, plan, Some(gpu_plan))
+        };
         if args.dry_run {
-            return Ok((plan, None));
+            return Ok((plan, gpu_plan, None));
         }
         let vm = vms::create(&target, &plan, &progress).await?;
         if args.power_on {
             vms::power(&vm, PowerAction::On, &progress).await?;
         }
-        Ok::<_, OpError>((plan, Some(vm)))
+        Ok::<_, OpError>((plan, gpu_plan, Some(vm)))
     })?;
     progress.finish();
-    let (plan, vm) = created;
+    let (plan, gpu_plan, vm) = created;
+    if let Some(g) = &gpu_plan
+        && !ctx.out.json
+    {
+        for note in &g.notes {
+            eprintln!("note: {note}");
+        }
+    }
     match vm {
         None => {
             if ctx.out.json {
                 ctx.out
-                    .json(&serde_json::json!({"dry_run": true, "plan": plan}));
+                    .json(&serde_json::json!({"dry_run": true, "plan": plan, "gpus": gpu_plan}));
             } else {
                 println!("Would create VM {} on {}:", plan.name, plan.endpoint);
                 ctx.out.fields(&[
@@ -198,6 +220,15 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
                     ("Disk", format!("{} GB thin", plan.disk_gb)),
                     ("Guest", plan.guest_id.clone()),
                 ]);
+                if let Some(g) = &gpu_plan {
+                    for d in &g.devices {
+                        println!("  + {}", super::pci::planned_line(d));
+                    }
+                    println!("  reserve all memory: memoryReservationLockedToMax = true");
+                    for (k, v) in &plan.extra_config {
+                        println!("  set {k} = {v}");
+                    }
+                }
             }
         }
         Some(vm) => {

@@ -173,7 +173,10 @@ pub fn write(r: &mut Request, change: &DeviceChange) {
                                 r.nest("allowedDevice", None, |r| {
                                     r.text("vendorId", vendor_id).text("deviceId", device_id);
                                 });
-                                r.text("customLabel", label);
+                                // An empty label would restrict the match to unlabelled devices.
+                                if !label.is_empty() {
+                                    r.text("customLabel", label);
+                                }
                             },
                         );
                     }
@@ -195,5 +198,12 @@ pub fn write(r: &mut Request, change: &DeviceChange) {
                 r.text("key", key);
             });
         }
+    });
+}
+
+/// One `extraConfig` entry (an OptionValue); an empty value removes the key.
+pub fn write_option(r: &mut Request, key: &str, value: &str) {
+    r.nest("extraConfig", None, |r| {
+        r.text("key", key).typed_text("value", "xsd:string", value);
     });
 }

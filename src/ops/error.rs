@@ -106,7 +106,11 @@ impl OpError {
                 V::Decode(_) => Some("is the URL an ESXi or vCenter SDK endpoint (https://host/sdk)?".into()),
                 _ => None,
             },
-            OpError::NotFound { kind, .. } => Some(format!("list what exists with `ceso {} list`", cli_noun(kind))),
+            OpError::NotFound { kind, .. } => Some(match *kind {
+                "attached PCI device" => "`ceso vm info VM` lists the VM's devices".into(),
+                "vGPU profile" => "`ceso gpu profiles` lists the profiles the hosts offer".into(),
+                _ => format!("list what exists with `ceso {} list`", cli_noun(kind)),
+            }),
             OpError::Ambiguous { .. } => Some("narrow it down with --host".into()),
             OpError::Invalid { hint, .. } | OpError::Refused { hint, .. } => hint.clone(),
             OpError::Config(e) => e.help.clone(),

@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod inventory;
 pub mod naming;
 pub mod networks;
+pub mod pci;
 pub mod progress;
 pub mod raw;
 pub mod vms;

@@ -144,6 +144,19 @@ impl Opts {
         }
     }
 
+    /// A string or an array of strings (`gpu: "a100"` or `gpu: ["a100", "a100"]`).
+    pub fn list(&self, key: &str) -> RhaiResultOf<Vec<String>> {
+        match self.map.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) if v.is_unit() => Ok(Vec::new()),
+            Some(v) if v.is_string() => Ok(vec![v.to_string()]),
+            Some(v) => match v.clone().try_cast::<Array>() {
+                Some(items) => strings(items, self.function),
+                None => Err(self.wrong(key, "a string or an array of strings", v.type_name())),
+            },
+        }
+    }
+
     fn wrong(&self, key: &str, expected: &str, found: &str) -> Box<rhai::EvalAltResult> {
         script_error(format!(
             "{}: option '{key}' must be {expected}, not a {found}",

@@ -38,6 +38,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::network::register,
     },
     Binding {
+        area: "pci",
+        register: super::pci::register,
+    },
+    Binding {
         area: "collect",
         register: super::collect::register,
     },

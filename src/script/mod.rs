@@ -35,6 +35,7 @@ pub mod collect;
 pub mod datastore;
 pub mod host;
 pub mod network;
+pub mod pci;
 pub mod system;
 pub mod vm;
 

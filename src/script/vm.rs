@@ -606,7 +606,7 @@ fn namespace(ctx: &ScriptCtx) -> Module {
     func(
         "create",
         &["name: String", "options: Map", "Dynamic"],
-        "Create a VM, like `ceso vm create`. Options: cpu, memory (MB), disk (GB), datastore, network,\nresource_pool, guest_id, power_on, host, dry_run. Returns the new Vm, or the plan under dry_run.",
+        "Create a VM, like `ceso vm create`. Options: cpu, memory (MB), disk (GB), datastore, network,\nresource_pool, guest_id, power_on, host, dry_run, gpu (device or array), dynamic, vgpu\n(profile or array). Returns the new Vm, or the plan under dry_run.",
     )
     .set_into_module(&mut m, move |name: &str, opts: Map| create(&c, name, opts));
     let c = ctx.clone();
@@ -634,8 +634,16 @@ fn create(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Dynamic> {
             "power_on",
             "host",
             "dry_run",
+            "gpu",
+            "dynamic",
+            "vgpu",
         ],
     )?;
+    let gpus = crate::ops::pci::GpuRequest {
+        devices: opts.list("gpu")?,
+        dynamic: opts.flag("dynamic")?,
+        vgpus: opts.list("vgpu")?,
+    };
     let spec = CreateSpec {
         name: name.to_string(),
         cpus: opts.int("cpu")?.unwrap_or(1),
@@ -652,13 +660,21 @@ fn create(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Dynamic> {
     let fleet = ctx.fleet().clone();
     let tracker = ctx.track(name);
     let outcome = ctx.run(async {
-        let target = fleet
-            .targets(&scope)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| OpError::invalid("no target"))?;
-        let plan = vms::create::plan(&target, &spec).await?;
+        // With GPUs, the devices choose the host and are checked before anything exists.
+        let (target, plan) = if gpus.is_empty() {
+            let target = fleet
+                .targets(&scope)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| OpError::invalid("no target"))?;
+            let plan = vms::create::plan(&target, &spec).await?;
+            (target, plan)
+        } else {
+            let (target, plan, _) =
+                crate::ops::pci::create::plan(&fleet, &scope, &spec, &gpus).await?;
+            (target, plan)
+        };
         if dry_run {
             return Ok((plan, None));
         }

@@ -3,6 +3,7 @@
 mod client;
 mod errors;
 mod hosts;
+mod pci;
 mod repl;
 mod script_examples;
 mod script_interrupt;

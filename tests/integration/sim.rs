@@ -3,7 +3,7 @@
 //! real `ceso` binary run against it. A test that needs the simulator builds it or fails
 //! saying why; nothing is skipped.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -124,9 +124,16 @@ impl Sim {
 }
 
 impl Drop for Sim {
+    /// Closing stdin makes the simulator (-stdin-exit) remove its temp dir and exit; it
+    /// is killed only if it has not gone within a few seconds.
     fn drop(&mut self) {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.flush();
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

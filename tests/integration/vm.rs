@@ -277,3 +277,47 @@ fn create_refuses_bad_input_before_creating_anything() {
     let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn list_follows_continuation_tokens_like_on_a_real_vcenter() {
+    // Two objects per answer: VMs and their hosts arrive over several pages.
+    let sim = Sim::start(&["-page-size", "2"]);
+    let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
+    let mut got = names(&list);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "DC0_C0_RP0_VM0",
+            "DC0_C0_RP0_VM1",
+            "DC0_H0_VM0",
+            "DC0_H0_VM1"
+        ]
+    );
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| !v["host"].as_str().unwrap().is_empty())
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let sim = Sim::vcenter();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ceso"))
+        .args(["vm", "list"])
+        .env("CESO_URL", &sim.url)
+        .env("CESO_USERNAME", "u")
+        .env("CESO_PASSWORD", "p")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before ceso writes (like `ceso vm list | head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -41,6 +41,12 @@ pub struct CreatePlan {
     /// Reserve all memory (required by passthrough devices).
     pub memory_reservation_locked: bool,
     pub devices: Vec<DeviceChange>,
+    /// Advanced settings (`extraConfig`), e.g. the 64-bit MMIO window of large GPUs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_config: Vec<(String, String)>,
+    /// `bios` or `efi`; the host's default when None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
     #[serde(skip)]
     refs: PlanRefs,
 }
@@ -171,6 +177,8 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
             .unwrap_or_else(|| "otherGuest64".into()),
         memory_reservation_locked: false,
         devices,
+        extra_config: Vec::new(),
+        firmware: None,
         refs: PlanRefs {
             folder: dc.moref("vmFolder"),
             pool: Some(pool),
@@ -344,6 +352,12 @@ pub async fn create(
             .text("memoryMB", plan.memory_mb);
         for change in &plan.devices {
             devices::write(r, change);
+        }
+        for (key, value) in &plan.extra_config {
+            devices::write_option(r, key, value);
+        }
+        if let Some(firmware) = &plan.firmware {
+            r.text("firmware", firmware);
         }
         if plan.memory_reservation_locked {
             r.text("memoryReservationLockedToMax", true);
