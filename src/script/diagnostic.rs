@@ -336,18 +336,7 @@ fn thrown(value: &Dynamic) -> (ScriptDiagnostic, u8) {
             .map(|m| m.clone())
             .unwrap_or_default();
         let text = |k: &str| map.get(k).filter(|v| !v.is_unit()).map(ToString::to_string);
-        let is_vim = !fault_name.chars().next().is_some_and(char::is_lowercase)
-            && !matches!(
-                fault_name.as_str(),
-                fault::kinds::NOT_FOUND
-                    | fault::kinds::AMBIGUOUS
-                    | fault::kinds::INVALID
-                    | fault::kinds::REFUSED
-                    | fault::kinds::CONFIG
-                    | fault::kinds::IO
-                    | fault::kinds::PARTIAL
-                    | fault::kinds::FAILED
-            );
+        let is_vim = !fault::is_ceso_kind(&fault_name);
         let code = if is_vim {
             format!("vim::{fault_name}")
         } else {

@@ -59,6 +59,9 @@ pub fn run(app: &App, request: Request) -> u8 {
         Err(failure) => return fail(&failure),
     };
     let ctx = ScriptCtx::new(app, request.policy);
+    if request.json {
+        ctx.send_notes_to_stderr();
+    }
     if let Err(e) =
         listen_for_interrupts(&app.handle(), ctx.cancel().clone(), SecondInterrupt::Exit)
     {

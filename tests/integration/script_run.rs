@@ -147,6 +147,17 @@ fn operations_over_arrays_run_for_every_vm_and_honour_dry_run() {
         "{}",
         dry.stdout
     );
+    // Under --json stdout is the value alone; the plan lines go to stderr.
+    let dry = sim
+        .ceso()
+        .run(&[
+            "--json",
+            "-c",
+            r#"power_off(vms("DC0_C0*"), #{dry_run: true})"#,
+        ])
+        .ok();
+    assert_eq!(dry.json().as_array().map(Vec::len), Some(2));
+    dry.stderr_has("would power off DC0_C0_RP0_VM1");
     let on = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
     assert!(
         on.as_array()
