@@ -61,6 +61,13 @@ fn shell_completes_continues_lines_and_survives_ctrl_c() {
     p.send(ControlCode::EndOfText).unwrap();
     p.expect(READY).unwrap();
 
+    // Paths complete inside strings that name files.
+    std::fs::write(home.path().join("notes-for-the-test.txt"), "x").unwrap();
+    p.send("read_file(\"./notes-f\t").unwrap();
+    p.expect("notes-for-the-test.txt").unwrap();
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect(READY).unwrap();
+
     // Methods of a typed variable.
     // (Entries end with a marker value, so the test waits for the result, not for a
     // redraw of the prompt.)
