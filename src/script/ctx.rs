@@ -39,6 +39,8 @@ struct Inner {
     sources: Sources,
     in_flight: InFlight,
     config_path: Option<std::path::PathBuf>,
+    /// stdout carries JSON (`--json`): notes such as dry-run plans go to stderr.
+    notes_to_stderr: std::sync::atomic::AtomicBool,
 }
 
 pub type RhaiResultOf<T> = Result<T, Box<EvalAltResult>>;
@@ -51,6 +53,7 @@ impl ScriptCtx {
             cancel: Cancel::new(),
             scope: app.scope.clone(),
             config_path: app.config_path.clone(),
+            notes_to_stderr: std::sync::atomic::AtomicBool::new(false),
             policy,
             views: RwLock::new(Vec::new()),
             sources: Sources::default(),
@@ -182,10 +185,26 @@ impl ScriptCtx {
         }))
     }
 
-    /// A line for the user on stdout (dry-run plans, …). A closed pipe is not an error.
+    /// Keep stdout for data (`--json`): `say` writes to stderr from now on.
+    pub fn send_notes_to_stderr(&self) {
+        self.0
+            .notes_to_stderr
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A line for the user (dry-run plans, …): stdout, or stderr when stdout carries JSON.
+    /// A closed pipe is not an error.
     pub fn say(&self, line: &str) {
         use std::io::Write;
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        if self
+            .0
+            .notes_to_stderr
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
     }
 }
 

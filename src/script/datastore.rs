@@ -16,6 +16,15 @@ pub struct Datastore(pub DatastoreSummary);
 
 impl ScriptObject for Datastore {
     const TYPE: &'static str = "Datastore";
+    const COLUMNS: &'static [&'static str] = &[
+        "name",
+        "type",
+        "capacity_mb",
+        "free_mb",
+        "accessible",
+        "hosts",
+        "vms",
+    ];
 
     fn fields(&self) -> Vec<(&'static str, Dynamic)> {
         let d = &self.0;

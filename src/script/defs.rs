@@ -34,7 +34,7 @@ fn stdlib_definitions(engine: &Engine, name: &str, text: &str) -> String {
         return out;
     };
     if !ast.doc().is_empty() {
-        out = format!("{}\n{out}", ast.doc());
+        out = format!("{out}\n{}\n", ast.doc());
     }
     for f in ast
         .iter_functions()

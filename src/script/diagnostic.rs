@@ -305,6 +305,14 @@ fn innermost(e: &EvalAltResult, known_functions: &[String]) -> (ScriptDiagnostic
             };
             (ScriptDiagnostic::new(format!("no function {signature}"), "script::runtime").help(help), exit::FAILURE)
         }
+        EvalAltResult::ErrorModuleNotFound(name, _) => (
+            ScriptDiagnostic::new(format!("no module '{name}' to import"), "script::import").help(Some(format!(
+                "imports look in the stdlib ({}), then the script's folder, then {}",
+                super::stdlib::MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                super::resolver::user_dir().map_or("~/.config/ceso/scripts".into(), |d| d.display().to_string())
+            ))),
+            exit::FAILURE,
+        ),
         other => (ScriptDiagnostic::new(plain_message(other), "script::runtime"), exit::FAILURE),
     }
 }
@@ -328,18 +336,7 @@ fn thrown(value: &Dynamic) -> (ScriptDiagnostic, u8) {
             .map(|m| m.clone())
             .unwrap_or_default();
         let text = |k: &str| map.get(k).filter(|v| !v.is_unit()).map(ToString::to_string);
-        let is_vim = !fault_name.chars().next().is_some_and(char::is_lowercase)
-            && !matches!(
-                fault_name.as_str(),
-                fault::kinds::NOT_FOUND
-                    | fault::kinds::AMBIGUOUS
-                    | fault::kinds::INVALID
-                    | fault::kinds::REFUSED
-                    | fault::kinds::CONFIG
-                    | fault::kinds::IO
-                    | fault::kinds::PARTIAL
-                    | fault::kinds::FAILED
-            );
+        let is_vim = !fault::is_ceso_kind(&fault_name);
         let code = if is_vim {
             format!("vim::{fault_name}")
         } else {

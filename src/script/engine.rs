@@ -81,7 +81,21 @@ impl Default for Limits {
     }
 }
 
+/// The deepest call nesting the script thread's stack is sized for.
+pub const MAX_CALL_DEPTH: usize = 1000;
+
 impl Limits {
+    /// A limit the engine cannot honour safely (deeper calls would overflow the stack).
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_CALL_DEPTH).contains(&self.max_call_depth) {
+            return Err(format!(
+                "max call depth {} is out of range (1 to {MAX_CALL_DEPTH})",
+                self.max_call_depth
+            ));
+        }
+        Ok(())
+    }
+
     /// Defaults, overridden by `settings.scripting`.
     pub fn from_config(config: Option<&Scripting>) -> Self {
         let d = Self::default();

@@ -23,6 +23,26 @@ pub mod kinds {
     pub const PARTIAL: &str = "PartialFailure";
 }
 
+/// Is `fault` one of ceso's own kinds (rather than a vSphere fault name)?
+pub fn is_ceso_kind(fault: &str) -> bool {
+    use kinds::*;
+    [
+        NOT_FOUND,
+        AMBIGUOUS,
+        INVALID,
+        REFUSED,
+        CONNECTION,
+        TLS,
+        TIMEOUT,
+        CONFIG,
+        IO,
+        FAILED,
+        PARTIAL,
+        "Interrupted",
+    ]
+    .contains(&fault)
+}
+
 /// The map a script catches for an operation error.
 pub fn fault_map(e: &OpError) -> Map {
     let mut map = Map::new();

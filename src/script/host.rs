@@ -22,6 +22,18 @@ pub struct Host(pub Arc<HostInfo>);
 
 impl ScriptObject for Host {
     const TYPE: &'static str = "Host";
+    const COLUMNS: &'static [&'static str] = &[
+        "name",
+        "cluster",
+        "state",
+        "maintenance",
+        "version",
+        "cpu_mhz",
+        "cpu_usage_mhz",
+        "memory_mb",
+        "memory_usage_mb",
+        "vm_count",
+    ];
 
     fn fields(&self) -> Vec<(&'static str, Dynamic)> {
         let h = &self.0;

@@ -13,6 +13,7 @@
 //! `ctx.policy().dry_run`, and registers its value types with `object::register_object`.
 
 pub mod cancel;
+pub mod catalog;
 pub mod convert;
 pub mod ctx;
 pub mod defs;

@@ -16,6 +16,7 @@ pub struct Network(pub NetworkSummary);
 
 impl ScriptObject for Network {
     const TYPE: &'static str = "Network";
+    const COLUMNS: &'static [&'static str] = &["name", "type", "accessible", "hosts", "vms"];
 
     fn fields(&self) -> Vec<(&'static str, Dynamic)> {
         let n = &self.0;

@@ -13,8 +13,11 @@ pub trait ScriptObject: Clone + Send + Sync + 'static {
     /// The type name scripts see.
     const TYPE: &'static str;
 
-    /// Fields in display order (the columns of a table of these).
+    /// Fields in display order (JSON, `to_map`, a single object shown as fields).
     fn fields(&self) -> Vec<(&'static str, Dynamic)>;
+
+    /// The fields a table of these shows (all when empty).
+    const COLUMNS: &'static [&'static str] = &[];
 
     /// One line for `print(x)` and `"${x}"`.
     fn display(&self) -> String;
@@ -29,6 +32,7 @@ pub trait ScriptObject: Clone + Send + Sync + 'static {
 pub struct ObjectView {
     pub type_name: &'static str,
     pub fields: Vec<(&'static str, Dynamic)>,
+    pub columns: &'static [&'static str],
 }
 
 pub type ViewFn = fn(&Dynamic) -> Option<ObjectView>;
@@ -38,6 +42,7 @@ fn view_of<T: ScriptObject>(value: &Dynamic) -> Option<ObjectView> {
     Some(ObjectView {
         type_name: T::TYPE,
         fields: object.fields(),
+        columns: T::COLUMNS,
     })
 }
 

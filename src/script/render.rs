@@ -1,7 +1,7 @@
 //! Showing script values to people: arrays of objects as tables, maps and objects as
 //! `key: value` lines, colour only on a terminal without NO_COLOR.
 
-use comfy_table::{Cell, CellAlignment, Table, presets};
+use comfy_table::{Attribute, Cell, CellAlignment, Table, presets};
 use nu_ansi_term::{Color, Style};
 use rhai::{Array, Dynamic, Map};
 
@@ -29,23 +29,42 @@ impl Look {
         }
     }
 
-    fn value_cell(&self, column: &str, text: String) -> String {
-        if !self.color {
-            return text;
+    /// The colour a value is shown in, if any (power and connection states, errors).
+    fn color_of(column: &str, text: &str) -> Option<Color> {
+        match (column, text) {
+            (_, "poweredOn" | "connected") => Some(Color::Green),
+            (_, "poweredOff") => Some(Color::DarkGray),
+            (_, "suspended" | "disconnected" | "notResponding") => Some(Color::Yellow),
+            ("error" | "fault", t) if !t.is_empty() => Some(Color::Red),
+            _ => None,
         }
-        let color = match (column, text.as_str()) {
-            (_, "poweredOn" | "connected") => Color::Green,
-            (_, "poweredOff") => Color::DarkGray,
-            (_, "suspended" | "disconnected" | "notResponding") => Color::Yellow,
-            ("error", t) if !t.is_empty() => Color::Red,
-            _ => return text,
-        };
-        color.paint(text).to_string()
+    }
+
+    fn value_text(&self, column: &str, text: String) -> String {
+        match Self::color_of(column, &text) {
+            Some(color) if self.color => color.paint(text).to_string(),
+            _ => text,
+        }
+    }
+
+    /// A table cell, styled by comfy-table itself so that column widths stay right.
+    fn value_cell(&self, column: &str, text: String) -> Cell {
+        let color = Self::color_of(column, &text).filter(|_| self.color);
+        let cell = Cell::new(text);
+        match color {
+            Some(Color::Green) => cell.fg(comfy_table::Color::Green),
+            Some(Color::DarkGray) => cell.fg(comfy_table::Color::DarkGrey),
+            Some(Color::Yellow) => cell.fg(comfy_table::Color::Yellow),
+            Some(Color::Red) => cell.fg(comfy_table::Color::Red),
+            _ => cell,
+        }
     }
 }
 
-/// Rows of (column, value): a registered object's fields, or a map's entries.
-fn row_of(ctx: &ScriptCtx, value: &Dynamic) -> Option<Vec<(String, Dynamic)>> {
+type Row = Vec<(String, Dynamic)>;
+
+/// All fields of a registered object, or a map's entries.
+fn row_of(ctx: &ScriptCtx, value: &Dynamic) -> Option<Row> {
     if let Some(view) = ctx.view(value) {
         return Some(
             view.fields
@@ -54,12 +73,67 @@ fn row_of(ctx: &ScriptCtx, value: &Dynamic) -> Option<Vec<(String, Dynamic)>> {
                 .collect(),
         );
     }
+    map_row(value)
+}
+
+/// The columns a table shows: an object's table columns, or a map's entries.
+fn table_row_of(ctx: &ScriptCtx, value: &Dynamic) -> Option<Row> {
+    if let Some(view) = ctx.view(value) {
+        return Some(
+            view.fields
+                .into_iter()
+                .filter(|(k, _)| view.columns.is_empty() || view.columns.contains(k))
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        );
+    }
+    map_row(value)
+}
+
+/// A map's entries, the identifying ones (name, vm, host) first: maps keep no order.
+fn map_row(value: &Dynamic) -> Option<Row> {
     let map = value.read_lock::<Map>()?;
-    Some(
-        map.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
+    let mut row: Row = map
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let rank = |k: &str| {
+        ["name", "vm", "host"]
+            .iter()
+            .position(|f| *f == k)
+            .unwrap_or(usize::MAX)
+    };
+    row.sort_by_key(|(k, _)| rank(k));
+    Some(row)
+}
+
+/// Rows of `items` restricted to `columns`, in that order (`table(rows, ["name", …])`).
+pub fn table_of_columns(
+    ctx: &ScriptCtx,
+    items: &Array,
+    columns: &[String],
+    look: Look,
+) -> Option<String> {
+    let rows: Option<Vec<Row>> = items
+        .iter()
+        .map(|i| {
+            let row = row_of(ctx, i)?;
+            Some(
+                columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.clone(),
+                            row.iter()
+                                .find(|(k, _)| k == c)
+                                .map_or(Dynamic::UNIT, |(_, v)| v.clone()),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    rows.map(|rows| table(ctx, &rows, look))
 }
 
 /// The text of a value for the REPL and `ceso -c`. Unit is empty.
@@ -80,7 +154,7 @@ fn render_array(ctx: &ScriptCtx, items: &Array, look: Look) -> String {
     if items.is_empty() {
         return "[]".into();
     }
-    let rows: Option<Vec<Vec<(String, Dynamic)>>> = items.iter().map(|i| row_of(ctx, i)).collect();
+    let rows: Option<Vec<Row>> = items.iter().map(|i| table_row_of(ctx, i)).collect();
     match rows {
         Some(rows) => table(ctx, &rows, look),
         None => {
@@ -101,14 +175,14 @@ fn render_fields(ctx: &ScriptCtx, fields: &[(String, Dynamic)], look: Look) -> S
         .iter()
         .map(|(k, v)| {
             let key = look.bold(&format!("{:width$}", format!("{k}:")));
-            format!("{key} {}", look.value_cell(k, cell(ctx, v)))
+            format!("{key} {}", look.value_text(k, cell(ctx, v)))
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 /// A table with the union of every row's columns, in the order first seen.
-pub fn table(ctx: &ScriptCtx, rows: &[Vec<(String, Dynamic)>], look: Look) -> String {
+pub fn table(ctx: &ScriptCtx, rows: &[Row], look: Look) -> String {
     let mut columns: Vec<String> = Vec::new();
     for row in rows {
         for (k, _) in row {
@@ -119,11 +193,19 @@ pub fn table(ctx: &ScriptCtx, rows: &[Vec<(String, Dynamic)>], look: Look) -> St
     }
     let mut t = Table::new();
     t.load_style(presets::NOTHING);
-    t.set_header(
-        columns
-            .iter()
-            .map(|c| Cell::new(look.bold(&c.to_uppercase()))),
-    );
+    if look.color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    t.set_header(columns.iter().map(|c| {
+        let cell = Cell::new(c.to_uppercase());
+        if look.color {
+            cell.add_attribute(Attribute::Bold)
+        } else {
+            cell
+        }
+    }));
     for row in rows {
         t.add_row(columns.iter().map(|c| {
             let value = row
@@ -132,7 +214,7 @@ pub fn table(ctx: &ScriptCtx, rows: &[Vec<(String, Dynamic)>], look: Look) -> St
                 .map(|(_, v)| v.clone())
                 .unwrap_or(Dynamic::UNIT);
             let numeric = value.is_int() || value.is_float();
-            let cell = Cell::new(look.value_cell(c, cell(ctx, &value)));
+            let cell = look.value_cell(c, cell(ctx, &value));
             if numeric {
                 cell.set_alignment(CellAlignment::Right)
             } else {
@@ -147,7 +229,8 @@ pub fn table(ctx: &ScriptCtx, rows: &[Vec<(String, Dynamic)>], look: Look) -> St
         .join("\n")
 }
 
-/// One value on one line: strings bare, lists comma-separated, maps as compact JSON.
+/// One value on one line: strings bare, lists comma-separated, maps as compact JSON,
+/// objects by name.
 pub fn cell(ctx: &ScriptCtx, value: &Dynamic) -> String {
     if value.is_unit() {
         return String::new();

@@ -38,9 +38,9 @@ impl Resolver {
     }
 
     /// (source name, text) of the module `path` imported from the module named `from`.
-    fn locate(&self, from: Option<&str>, path: &str) -> Result<(String, String), Vec<PathBuf>> {
+    fn locate(&self, from: Option<&str>, path: &str) -> Option<(String, String)> {
         if let Some(text) = stdlib::get(path) {
-            return Ok((stdlib::source_name(path), text.to_string()));
+            return Some((stdlib::source_name(path), text.to_string()));
         }
         let file = if path.ends_with(".rhai") {
             path.to_string()
@@ -53,7 +53,6 @@ impl Resolver {
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.base_dir.clone());
-        let mut tried = Vec::new();
         let candidates = std::iter::once(importer_dir).chain(self.user_dir.clone());
         for dir in candidates {
             let candidate = dir.join(&file);
@@ -63,11 +62,10 @@ impl Resolver {
                     .unwrap_or(candidate)
                     .display()
                     .to_string();
-                return Ok((name, text));
+                return Some((name, text));
             }
-            tried.push(candidate);
         }
-        Err(tried)
+        None
     }
 }
 
@@ -79,17 +77,9 @@ impl ModuleResolver for Resolver {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        let (name, text) = self.locate(source, path).map_err(|tried| {
-            let looked = tried
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            Box::new(EvalAltResult::ErrorModuleNotFound(
-                format!("{path} (not in the stdlib; looked for {looked})"),
-                pos,
-            ))
-        })?;
+        let (name, text) = self
+            .locate(source, path)
+            .ok_or_else(|| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos)))?;
         if let Some(module) = self.cache.lock().ok().and_then(|c| c.get(&name).cloned()) {
             return Ok(module);
         }

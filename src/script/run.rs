@@ -42,11 +42,26 @@ pub const STACK_SIZE: usize = 64 << 20;
 const GRACE: Duration = Duration::from_secs(3);
 
 pub fn run(app: &App, request: Request) -> u8 {
+    if let Err(message) = request.limits.check() {
+        let help = Some(
+            "set --max-call-depth or settings.scripting.max_call_depth within that range"
+                .to_string(),
+        );
+        return fail(&diagnostic::plain(
+            message,
+            "ceso::usage",
+            exit::USAGE,
+            help,
+        ));
+    }
     let (name, text, base_dir) = match read(&request.source) {
         Ok(found) => found,
         Err(failure) => return fail(&failure),
     };
     let ctx = ScriptCtx::new(app, request.policy);
+    if request.json {
+        ctx.send_notes_to_stderr();
+    }
     if let Err(e) =
         listen_for_interrupts(&app.handle(), ctx.cancel().clone(), SecondInterrupt::Exit)
     {

@@ -1,7 +1,7 @@
 //! One engine and its state across evaluations: the variables, functions and imports a
 //! REPL line leaves behind are there for the next line. `ceso run` uses one evaluation.
 
-use rhai::{AST, Dynamic, Engine, EvalAltResult, Expr, Scope, Stmt};
+use rhai::{AST, Dynamic, Engine, Expr, Scope, Stmt};
 
 use super::ctx::ScriptCtx;
 use super::diagnostic::{self, Failure};
@@ -64,7 +64,9 @@ impl Session {
         match result {
             Ok(value) => Outcome::Value(value),
             Err(e) => match *e {
-                EvalAltResult::Exit(value, _) => Outcome::Exit(exit_code_of(&value)),
+                ref exit if super::system::exit_code_of(exit).is_some() => {
+                    Outcome::Exit(super::system::exit_code_of(exit).unwrap_or(0))
+                }
                 other => Outcome::Failed(Box::new(diagnostic::runtime(
                     self.ctx.sources(),
                     name,
@@ -101,11 +103,6 @@ impl Session {
     pub fn known_functions(&self) -> &[String] {
         &self.known_functions
     }
-}
-
-/// `exit(3)` → 3; `exit()` or a non-number → 0.
-fn exit_code_of(value: &Dynamic) -> u8 {
-    value.as_int().map_or(0, |n| n.clamp(0, 255) as u8)
 }
 
 /// Names of every function the engine knows (registered and built in).

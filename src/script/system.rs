@@ -83,12 +83,40 @@ pub fn register(engine: &mut Engine, ctx: &ScriptCtx) {
     .register_into_engine(engine, move |value: Dynamic| {
         c.say(&render(&c, &value, Look::for_stdout()))
     });
+    let c = ctx.clone();
+    func(
+        "table",
+        &["rows: Array", "columns: Array", "()"],
+        "Print an array of objects or maps as a table with these columns, in this order.",
+    )
+    .register_into_engine(
+        engine,
+        move |rows: rhai::Array, columns: rhai::Array| -> RhaiResultOf<()> {
+            let columns = super::convert::strings(columns, "table")?;
+            let text = super::render::table_of_columns(&c, &rows, &columns, Look::for_stdout())
+                .ok_or_else(|| script_error("table: every row must be an object or a map"))?;
+            c.say(&text);
+            Ok(())
+        },
+    );
     func(
         "eprint",
         &["value: Dynamic", "()"],
         "Print to stderr (keeps stdout for data).",
     )
     .register_into_engine(engine, |value: Dynamic| eprintln!("{value}"));
+    // Rhai's own exit() ends the script with a value, not an exit code; ceso's leaves the
+    // process with the code, from any depth (it cannot be caught).
+    func(
+        "exit",
+        &["code: i64", "()"],
+        "End the script now; `ceso run` exits with `code`.",
+    )
+    .register_into_engine(engine, |code: i64| -> RhaiResultOf<()> {
+        Err(exit_with(code))
+    });
+    func("exit", &["()"], "End the script now with exit code 0.")
+        .register_into_engine(engine, || -> RhaiResultOf<()> { Err(exit_with(0)) });
     let c = ctx.clone();
     func("dry_run", &["bool"], "Was the script run with --dry-run? (Every changing function then only says what it would do.)")
         .register_into_engine(engine, move || c.policy().dry_run);
@@ -178,4 +206,23 @@ fn shell(ctx: &ScriptCtx, command: &str) -> RhaiResultOf<Map> {
         String::from_utf8_lossy(&output.stderr).into_owned().into(),
     );
     Ok(m)
+}
+
+/// The uncatchable error `exit(code)` stops a script with.
+fn exit_with(code: i64) -> Box<rhai::EvalAltResult> {
+    let mut token = Map::new();
+    token.insert("exit".into(), code.into());
+    Box::new(rhai::EvalAltResult::ErrorTerminated(
+        token.into(),
+        rhai::Position::NONE,
+    ))
+}
+
+/// The exit code, when `error` is an `exit(code)`.
+pub fn exit_code_of(error: &rhai::EvalAltResult) -> Option<u8> {
+    let rhai::EvalAltResult::ErrorTerminated(token, _) = error.unwrap_inner() else {
+        return None;
+    };
+    let code = token.read_lock::<Map>()?.get("exit")?.as_int().ok()?;
+    Some(code.clamp(0, 255) as u8)
 }

@@ -25,6 +25,15 @@ impl Vm {
 
 impl ScriptObject for Vm {
     const TYPE: &'static str = "Vm";
+    const COLUMNS: &'static [&'static str] = &[
+        "name",
+        "power_state",
+        "host",
+        "cpus",
+        "memory_mb",
+        "guest_os",
+        "ip",
+    ];
 
     fn fields(&self) -> Vec<(&'static str, Dynamic)> {
         let s = &self.0.summary;
@@ -163,7 +172,7 @@ const VERBS: &[Verb] = &[
     },
     Verb {
         name: "start",
-        doc: "Power on (as `ceso vm start`).",
+        doc: "Power on (same as power_on).",
         action: |_| PowerAction::On,
         takes_force: false,
     },
@@ -292,10 +301,18 @@ fn power_all(
         .into(),
     );
     f.insert("object".into(), Dynamic::UNIT);
-    f.insert(
-        "hint".into(),
-        "the fault's `errors` list each failure; `results` what succeeded".into(),
-    );
+    let first_hint = errors.iter().find_map(|e| {
+        e.get("hint")
+            .filter(|h| !h.is_unit())
+            .map(ToString::to_string)
+    });
+    let hint = match first_hint {
+        Some(h) => {
+            format!("{h} (the fault's `errors` list each failure; `results` what succeeded)")
+        }
+        None => "the fault's `errors` list each failure; `results` what succeeded".to_string(),
+    };
+    f.insert("hint".into(), hint.into());
     f.insert(
         "errors".into(),
         errors

@@ -785,15 +785,9 @@ fn script_functions_mirror_the_pci_commands() {
         }
     "#;
     let run = sim.ceso().run(&["-c", script, "--json"]).ok();
-    // Dry-run lines (ctx.say) come first on stdout; the script's value is the JSON after.
-    assert!(
-        run.stdout.starts_with("would attach NVIDIA A30"),
-        "{}",
-        run.stdout
-    );
-    let start = run.stdout.find("\n{").map_or(0, |i| i + 1);
-    let out: Value =
-        serde_json::from_str(&run.stdout[start..]).expect("the script's value as JSON");
+    // Under --json stdout holds only the script's value; dry-run lines go to stderr.
+    run.stderr_has("would attach NVIDIA A30");
+    let out = run.json();
     assert!(out["gpus"].as_i64().unwrap() >= 6, "{out}");
     assert_eq!(out["assignable_before"], 0);
     assert_eq!(out["enabled"], true);

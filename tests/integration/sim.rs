@@ -188,6 +188,22 @@ impl Ceso {
         self.run_with_timeout(args, Duration::from_secs(60))
     }
 
+    /// Start without waiting (stdout and stderr piped), for tests that interact with
+    /// the running process (signals, a terminal).
+    pub fn spawn(&mut self, args: &[&str]) -> Child {
+        self.cmd
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ceso")
+    }
+
+    /// The command as configured (environment, isolated home), to run another way.
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+
     /// Run to completion; a hang past `limit` fails the test.
     pub fn run_with_timeout(&mut self, args: &[&str], limit: Duration) -> Run {
         let started = Instant::now();

@@ -1,0 +1,205 @@
+//! The line editor's helper: completion, and "keep typing" when a statement is not
+//! finished (an open brace, bracket, parenthesis or string).
+
+use std::cell::RefCell;
+
+use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Helper};
+
+use crate::script::catalog::Catalog;
+use crate::script::stdlib;
+
+use super::complete::{COMMANDS, KEYWORDS, Want, context, names_for};
+use super::names::InventoryNames;
+
+pub struct ShellHelper {
+    pub catalog: Catalog,
+    pub names: InventoryNames,
+    /// Variables in scope and their types, after the last entry.
+    pub variables: RefCell<Vec<(String, String)>>,
+    files: FilenameCompleter,
+    /// Parses only, to tell complete input from unfinished input.
+    parser: rhai::Engine,
+}
+
+impl ShellHelper {
+    pub fn new(catalog: Catalog, names: InventoryNames) -> Self {
+        Self {
+            catalog,
+            names,
+            variables: RefCell::new(Vec::new()),
+            files: FilenameCompleter::new(),
+            parser: rhai::Engine::new_raw(),
+        }
+    }
+
+    fn candidates(&self, word: &str, want: &Want) -> Vec<String> {
+        let mut out: Vec<String> = match want {
+            Want::Global => {
+                let mut all: Vec<String> = self
+                    .catalog
+                    .global_names()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                all.extend(
+                    self.catalog
+                        .namespaces()
+                        .into_iter()
+                        .map(|n| format!("{n}::")),
+                );
+                all.extend(KEYWORDS.iter().map(|k| k.to_string()));
+                all.extend(COMMANDS.iter().map(|k| k.to_string()));
+                all.extend(self.variables.borrow().iter().map(|(n, _)| n.clone()));
+                all
+            }
+            Want::Member { namespace } => self
+                .catalog
+                .members(namespace)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            Want::Method { receiver } => {
+                let type_name = receiver.as_ref().and_then(|r| {
+                    self.variables
+                        .borrow()
+                        .iter()
+                        .rev()
+                        .find(|(n, _)| n == r)
+                        .map(|(_, t)| t.clone())
+                });
+                let known = type_name
+                    .filter(|t| self.catalog.types.contains(t) || t == "array" || t == "map");
+                let type_name = known.map(|t| match t.as_str() {
+                    "array" => "Array".to_string(),
+                    "map" => "Map".to_string(),
+                    other => other.to_string(),
+                });
+                self.catalog
+                    .methods(type_name.as_deref())
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            }
+            Want::Argument { callee } => match names_for(callee) {
+                Some(kind) => self.names.get(kind),
+                None => Vec::new(),
+            },
+            Want::Import => {
+                let mut all: Vec<String> =
+                    stdlib::MODULES.iter().map(|(n, _)| n.to_string()).collect();
+                if let Ok(dir) = std::fs::read_dir(".") {
+                    all.extend(dir.flatten().filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().to_string();
+                        name.strip_suffix(".rhai").map(str::to_string)
+                    }));
+                }
+                all
+            }
+            Want::Path => Vec::new(),
+        };
+        out.retain(|c| c.starts_with(word));
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+impl Completer for ShellHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let (start, word, want) = context(line, pos);
+        if want == Want::Path {
+            return self.files.complete(line, pos, ctx);
+        }
+        let pairs = self
+            .candidates(&word, &want)
+            .into_iter()
+            .map(|c| Pair {
+                display: c.clone(),
+                replacement: c,
+            })
+            .collect();
+        Ok((start, pairs))
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+}
+
+impl Highlighter for ShellHelper {}
+
+impl Validator for ShellHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(if unfinished(&self.parser, ctx.input()) {
+            ValidationResult::Incomplete
+        } else {
+            ValidationResult::Valid(None)
+        })
+    }
+}
+
+impl Helper for ShellHelper {}
+
+/// The input stops in the middle of a statement: more lines will finish it. Other
+/// syntax errors are complete input (the error is shown when it runs).
+pub fn unfinished(parser: &rhai::Engine, input: &str) -> bool {
+    use rhai::ParseErrorType as P;
+    let Err(e) = parser.compile(input) else {
+        return false;
+    };
+    let at_end = {
+        let pos = e.position();
+        let lines: Vec<&str> = input.lines().collect();
+        match pos.line() {
+            None => true,
+            Some(line) => {
+                line > lines.len()
+                    || (line == lines.len()
+                        && pos.position().unwrap_or(0) > lines[line - 1].trim_end().chars().count())
+            }
+        }
+    };
+    match e.err_type() {
+        P::UnexpectedEOF => true,
+        // A back-tick string may span lines; a "string" may not.
+        P::BadInput(rhai::LexError::UnterminatedString) => input.matches('`').count() % 2 == 1,
+        P::UnknownOperator(_) => false,
+        P::MissingToken(..) | P::MissingSymbol(..) | P::BadInput(_) => {
+            at_end || input.ends_with('\n')
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_blocks_brackets_and_strings_are_unfinished() {
+        let parser = rhai::Engine::new_raw();
+        for text in [
+            "fn f(x) {",
+            "let a = [1, 2,",
+            "if true {\n  print(1);",
+            "vms().filter(|v|",
+            "let s = `abc",
+        ] {
+            assert!(unfinished(&parser, text), "{text:?} should be unfinished");
+        }
+        for text in ["let a = 1;", "vms()", "let = 5;", "1 +* 2", "}"] {
+            assert!(!unfinished(&parser, text), "{text:?} should be complete");
+        }
+    }
+}

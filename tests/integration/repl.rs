@@ -1,0 +1,123 @@
+//! The shell on a real pseudo-terminal: completion (functions, namespaces, inventory
+//! names), multi-line entries, Ctrl-C on the line and on a running command, Ctrl-D,
+//! history.
+
+use std::time::Duration;
+
+use expectrl::session::OsSession;
+use expectrl::{ControlCode, Expect, Session};
+
+use crate::sim::Sim;
+
+/// rustyline enables bracketed paste each time it starts reading a line: the shell is
+/// ready for input (a redraw of the prompt while typing is not).
+const READY: &str = "\u{1b}[?2004h";
+
+fn shell(sim: &Sim) -> (OsSession, tempfile::TempDir) {
+    let mut ceso = sim.ceso();
+    // rustyline needs a terminal type it can drive; colour off keeps the output plain.
+    ceso.env("TERM", "xterm").env("NO_COLOR", "1");
+    let home = ceso.home.path().to_path_buf();
+    // The same program and environment, without the harness's stdin (/dev/null): the pty
+    // must be its terminal.
+    let configured = ceso.command();
+    let mut command = std::process::Command::new(configured.get_program());
+    for (key, value) in configured.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command.current_dir(&home);
+    let mut session = Session::spawn(command).expect("spawn the shell on a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    session.expect(READY).expect("the first prompt");
+    (
+        session,
+        std::mem::replace(&mut ceso.home, tempfile::tempdir().expect("tempdir")),
+    )
+}
+
+#[test]
+fn shell_completes_continues_lines_and_survives_ctrl_c() {
+    let sim = Sim::vcenter();
+    let (mut p, home) = shell(&sim);
+
+    // A namespace member completes in place (one candidate).
+    p.send("vm::cre\t").unwrap();
+    p.expect("vm::create").unwrap();
+    // Ctrl-C clears the line: what follows is a fresh entry.
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect(READY).unwrap();
+    p.send_line("40 + 2").unwrap();
+    p.expect("42").unwrap();
+    p.expect(READY).unwrap();
+
+    // VM names complete inside a string: the common prefix, then both candidates.
+    p.send("vm(\"DC0_H0_V\t").unwrap();
+    p.expect("DC0_H0_VM").unwrap();
+    p.send("\t").unwrap();
+    p.expect("DC0_H0_VM1").unwrap();
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect(READY).unwrap();
+
+    // Paths complete inside strings that name files.
+    std::fs::write(home.path().join("notes-for-the-test.txt"), "x").unwrap();
+    p.send("read_file(\"./notes-f\t").unwrap();
+    p.expect("notes-for-the-test.txt").unwrap();
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect(READY).unwrap();
+
+    // Methods of a typed variable.
+    // (Entries end with a marker value, so the test waits for the result, not for a
+    // redraw of the prompt.)
+    p.send_line("let v = vm(\"DC0_H0_VM0\"); \"ready\"")
+        .unwrap();
+    p.expect("ready\r\n").unwrap();
+    p.send("v.power_s\t").unwrap();
+    p.expect("v.power_state").unwrap();
+    p.send_line("").unwrap();
+    p.expect("poweredOn").unwrap();
+    p.expect(READY).unwrap();
+
+    // An unfinished statement continues on the next line.
+    p.send_line("fn twice(x) {").unwrap();
+    p.send_line("  x * 2").unwrap();
+    p.send_line("}").unwrap();
+    p.expect(READY).unwrap();
+    p.send_line("twice(21)").unwrap();
+    p.expect("42").unwrap();
+    p.expect(READY).unwrap();
+
+    // Ctrl-C stops a running command and the shell carries on.
+    p.send_line("print(\"spinning\"); loop { }").unwrap();
+    p.expect("spinning\r\n").unwrap();
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect("interrupted").unwrap();
+    p.expect(READY).unwrap();
+    p.send_line("twice(50)").unwrap();
+    p.expect("100").unwrap();
+    p.expect(READY).unwrap();
+
+    // Results of arrays of objects are tables.
+    p.send_line("vms(\"DC0_H0*\")").unwrap();
+    p.expect("POWER_STATE").unwrap();
+    p.expect("DC0_H0_VM1").unwrap();
+    p.expect(READY).unwrap();
+
+    p.send_line("help vm::create").unwrap();
+    p.expect("vm::create(name: String, options: Map)").unwrap();
+    p.expect(READY).unwrap();
+
+    // Ctrl-D leaves with 0; the history stayed in the XDG data folder.
+    p.send(ControlCode::EndOfTransmission).unwrap();
+    p.expect(expectrl::Eof).unwrap();
+    let status = p.get_process().wait().expect("wait for the shell");
+    assert_eq!(
+        format!("{status:?}"),
+        format!("Exited(Pid({}), 0)", p.get_process().pid())
+    );
+    let history =
+        std::fs::read_to_string(home.path().join("data/ceso/history")).expect("history file");
+    assert!(history.contains("twice(21)"), "{history}");
+}
