@@ -109,38 +109,14 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
                 .config_path
                 .clone()
                 .ok_or_else(|| OpError::invalid("no config path: pass --config PATH"))?;
-            let password = match (&password_env, &password_command) {
-                (Some(var), _) => std::env::var(var)
-                    .ok()
-                    .filter(|v| !v.is_empty())
-                    .map(Secret::new)
-                    .ok_or_else(|| OpError::Invalid {
-                        message: format!("{var} is not set"),
-                        hint: Some(format!("export {var}=... so ceso can check the connection")),
-                    })?,
-                (None, Some(cmd)) => {
-                    let out = std::process::Command::new("sh")
-                        .arg("-c")
-                        .arg(cmd)
-                        .output()
-                        .map_err(|e| {
-                            OpError::invalid(format!("cannot run the password command: {e}"))
-                        })?;
-                    if !out.status.success() {
-                        return Err(OpError::invalid(format!(
-                            "the password command failed ({})",
-                            out.status
-                        )));
-                    }
-                    Secret::new(
-                        String::from_utf8_lossy(&out.stdout)
-                            .lines()
-                            .next()
-                            .unwrap_or("")
-                            .to_string(),
-                    )
-                }
-                (None, None) => ask_password(&user, &name)?,
+            let given = ctx.app.block_on(crate::ops::password::for_new_host(
+                &name,
+                password_env.as_deref(),
+                password_command.as_deref(),
+            ))?;
+            let password = match given {
+                Some(secret) => secret,
+                None => ask_password(&user, &name)?,
             };
             let entry = HostEntry {
                 name: name.clone(),

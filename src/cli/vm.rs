@@ -251,18 +251,8 @@ fn resolve(ctx: &Ctx, scope: &Scope, names: &[String]) -> OpResult<Vec<VmRef>> {
     ctx.app.block_on(async {
         let mut out: Vec<VmRef> = Vec::new();
         for name in names {
-            let found = if name.contains(['*', '?', '[']) {
-                vms::find_vms(&ctx.app.fleet, scope, name).await?
-            } else {
-                vec![vms::find_vm(&ctx.app.fleet, scope, name).await?]
-            };
-            for vm in found {
-                if !out
-                    .iter()
-                    .any(|o| o.moref == vm.moref && o.endpoint.name() == vm.endpoint.name())
-                {
-                    out.push(vm);
-                }
+            for vm in vms::find_named(&ctx.app.fleet, scope, name).await? {
+                vms::push_unique(&mut out, vm);
             }
         }
         Ok(out)

@@ -15,6 +15,7 @@ use crate::config::{EndpointSpec, LoadedConfig, PasswordSource};
 use crate::vim::{self, Client, ConnectOptions, Secret};
 
 use super::error::{OpError, OpResult, close_names};
+use super::password::{self, no_password};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -83,15 +84,8 @@ impl Endpoint {
         let name = &self.spec.name;
         match &self.spec.password {
             PasswordSource::Given(secret) => Ok(secret.clone()),
-            PasswordSource::Env(var) => std::env::var(var)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(Secret::new)
-                .ok_or_else(|| OpError::Invalid {
-                    message: format!("{name}: the password variable {var} is not set"),
-                    hint: Some(format!("export {var}=... before running ceso")),
-                }),
-            PasswordSource::Command(command) => run_password_command(name, command).await,
+            PasswordSource::Env(var) => password::from_env(name, var),
+            PasswordSource::Command(command) => password::from_command(name, command).await,
             PasswordSource::Prompt => {
                 let prompt = self.prompt.clone().ok_or_else(|| no_password(name))?;
                 let label = format!("Password for {}@{}: ", self.spec.user, name);
@@ -104,42 +98,6 @@ impl Endpoint {
             }
         }
     }
-}
-
-fn no_password(name: &str) -> OpError {
-    OpError::Invalid {
-        message: format!("{name}: no password available"),
-        hint: Some(
-            "set password_env or password_command for this host in the config, or CESO_PASSWORD; or run ceso on a terminal to be asked"
-                .into(),
-        ),
-    }
-}
-
-async fn run_password_command(name: &str, command: &str) -> OpResult<Secret> {
-    let output = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .map_err(|e| OpError::invalid(format!("{name}: cannot run password_command: {e}")))?;
-    if !output.status.success() {
-        // The command's output is never shown: it may hold the secret.
-        return Err(OpError::Invalid {
-            message: format!("{name}: password_command failed ({})", output.status),
-            hint: Some("run the command yourself to see why".into()),
-        });
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let first = text.lines().next().unwrap_or("").to_string();
-    if first.is_empty() {
-        return Err(OpError::invalid(format!(
-            "{name}: password_command printed nothing"
-        )));
-    }
-    Ok(Secret::new(first))
 }
 
 /// Which endpoints (and which ESXi host inside them) a command acts on.

@@ -10,6 +10,7 @@ pub mod hosts;
 pub mod inventory;
 pub mod naming;
 pub mod networks;
+pub mod password;
 pub mod pci;
 pub mod progress;
 pub mod raw;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, Map, Module};
 
 use crate::config::schema::HostEntry;
+use crate::ops::Target;
 use crate::ops::hosts::{self, HostInfo, NewHost};
 use crate::ops::vms;
-use crate::ops::{OpError, Target};
-use crate::vim::{MoRef, Secret};
+use crate::vim::MoRef;
 
 use super::convert::{Opts, from_serialize};
 use super::ctx::{RhaiResultOf, ScriptCtx};
@@ -239,49 +239,20 @@ fn add(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Map> {
     let user = required("user")?;
     let password_env = opts.string("password_env")?;
     let password_command = opts.string("password_command")?;
-    let password = match (&password_env, &password_command) {
-        (Some(var), _) => std::env::var(var)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(Secret::new)
-            .ok_or_else(|| {
-                super::fault::to_rhai(&OpError::Invalid {
-                    message: format!("{var} is not set"),
-                    hint: Some(format!("export {var}=... so ceso can check the connection")),
-                })
-            })?,
-        (None, Some(command)) => {
-            ctx.require_shell("host::add password_command")?;
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(command)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .map_err(|e| {
-                    super::fault::to_rhai(&OpError::invalid(format!(
-                        "cannot run the password command: {e}"
-                    )))
-                })?;
-            if !out.status.success() {
-                return Err(super::fault::to_rhai(&OpError::invalid(format!(
-                    "the password command failed ({})",
-                    out.status
-                ))));
-            }
-            Secret::new(
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string(),
-            )
-        }
-        (None, None) => {
-            return Err(super::fault::script_error(
+    if password_command.is_some() {
+        ctx.require_shell("host::add password_command")?;
+    }
+    let (env, command) = (password_env.clone(), password_command.clone());
+    let label = name.to_string();
+    let password = ctx
+        .run(async move {
+            crate::ops::password::for_new_host(&label, env.as_deref(), command.as_deref()).await
+        })?
+        .ok_or_else(|| {
+            super::fault::script_error(
                 "host::add: give password_env (a variable's name) or password_command",
-            ));
-        }
-    };
+            )
+        })?;
     let path = ctx.config_path().ok_or_else(|| {
         super::fault::script_error("host::add: no config path (pass --config PATH)")
     })?;

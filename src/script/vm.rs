@@ -509,11 +509,7 @@ fn resolve(
         } else if let Ok(name) = item.clone().into_string() {
             let fleet = ctx.fleet().clone();
             let scope = scope.clone();
-            if name.contains(['*', '?', '[']) {
-                ctx.run(async move { vms::find_vms(&fleet, &scope, &name).await })?
-            } else {
-                vec![ctx.run(async move { vms::find_vm(&fleet, &scope, &name).await })?]
-            }
+            ctx.run(async move { vms::find_named(&fleet, &scope, &name).await })?
         } else {
             return Err(script_error(format!(
                 "{function}: expected VM names, globs or Vm values, not a {}",
@@ -521,12 +517,7 @@ fn resolve(
             )));
         };
         for vm in found {
-            if !out
-                .iter()
-                .any(|o| o.moref == vm.moref && o.endpoint.name() == vm.endpoint.name())
-            {
-                out.push(vm);
-            }
+            vms::push_unique(&mut out, vm);
         }
     }
     Ok(out)

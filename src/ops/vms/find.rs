@@ -32,6 +32,25 @@ pub async fn find_vm(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<VmRef
     }
 }
 
+/// A name, or a glob when it has `*`, `?` or `[`: the VMs it means (at least one).
+pub async fn find_named(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<Vec<VmRef>> {
+    if name.contains(['*', '?', '[']) {
+        find_vms(fleet, scope, name).await
+    } else {
+        Ok(vec![find_vm(fleet, scope, name).await?])
+    }
+}
+
+/// Add `vm` to `list` unless the same VM (same endpoint and moref) is there already.
+pub fn push_unique(list: &mut Vec<VmRef>, vm: VmRef) {
+    if !list
+        .iter()
+        .any(|o| o.moref == vm.moref && o.endpoint.name() == vm.endpoint.name())
+    {
+        list.push(vm);
+    }
+}
+
 /// Every VM whose name matches the glob `pattern` (at least one).
 pub async fn find_vms(fleet: &Fleet, scope: &Scope, pattern: &str) -> OpResult<Vec<VmRef>> {
     find_matching(fleet, scope, pattern, true).await

@@ -18,7 +18,7 @@ use super::fleet::Endpoint;
 
 pub use create::{CreatePlan, CreateSpec, create};
 pub use delete::delete;
-pub use find::{find_vm, find_vms};
+pub use find::{find_named, find_vm, find_vms, push_unique};
 pub use info::{VmInfo, info};
 pub use list::list;
 pub use power::{PowerAction, PowerResult, power};
