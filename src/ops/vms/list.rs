@@ -74,20 +74,25 @@ pub async fn list_target(target: Target) -> OpResult<Vec<VmSummary>> {
         if target.host.as_ref().is_some_and(|wanted| *wanted != host) {
             continue;
         }
-        vms.push(VmSummary {
-            name: o.str("name").unwrap_or_default().to_string(),
-            power_state: o.str("runtime.powerState").unwrap_or_default().to_string(),
+        vms.push(VmSummary::from_props(o, host, name.clone()));
+    }
+    Ok(vms)
+}
+
+impl VmSummary {
+    /// Decode a VM read with `SUMMARY_PATHS`; `host` is its host's name.
+    pub fn from_props(o: &crate::vim::ObjectContent, host: String, endpoint: String) -> Self {
+        let text = |path: &str| o.str(path).unwrap_or_default().to_string();
+        VmSummary {
+            name: text("name"),
+            power_state: text("runtime.powerState"),
             host,
             cpus: o.i64("config.hardware.numCPU").unwrap_or(0),
             memory_mb: o.i64("config.hardware.memoryMB").unwrap_or(0),
-            guest_os: o
-                .str("config.guestFullName")
-                .unwrap_or_default()
-                .to_string(),
-            ip: o.str("guest.ipAddress").unwrap_or_default().to_string(),
-            endpoint: name.clone(),
+            guest_os: text("config.guestFullName"),
+            ip: text("guest.ipAddress"),
+            endpoint,
             id: o.obj.value.clone(),
-        });
+        }
     }
-    Ok(vms)
 }

@@ -109,18 +109,5 @@ pub async fn refresh(vm: &VmRef) -> OpResult<VmSummary> {
             .unwrap_or_default(),
         None => String::new(),
     };
-    Ok(VmSummary {
-        name: p.str("name").unwrap_or_default().to_string(),
-        power_state: p.str("runtime.powerState").unwrap_or_default().to_string(),
-        host,
-        cpus: p.i64("config.hardware.numCPU").unwrap_or(0),
-        memory_mb: p.i64("config.hardware.memoryMB").unwrap_or(0),
-        guest_os: p
-            .str("config.guestFullName")
-            .unwrap_or_default()
-            .to_string(),
-        ip: p.str("guest.ipAddress").unwrap_or_default().to_string(),
-        endpoint,
-        id: vm.moref.value.clone(),
-    })
+    Ok(VmSummary::from_props(&p, host, endpoint))
 }
