@@ -54,13 +54,17 @@ fn ctrl_c_stops_a_busy_loop() {
     let sim = Sim::vcenter();
     let mut child = sim
         .ceso()
-        .spawn(&["-c", "print(\"started\");\nlet i = 0;\nloop { i += 1; }"]);
+        // "started" comes from inside the loop, so the interrupt lands in it (line 2).
+        .spawn(&[
+            "-c",
+            "let i = 0;\nloop { i += 1; if i == 1000 { print(\"started\"); } }",
+        ]);
     let _stdout = wait_for_line(&mut child, "started");
     interrupt(&child);
     let (code, took, stderr) = finish(child, Duration::from_secs(5));
     assert_eq!(code, 130, "{stderr}");
     assert!(
-        stderr.contains("interrupted") && stderr.contains("<command>:3:"),
+        stderr.contains("interrupted") && stderr.contains("<command>:2:"),
         "{stderr}"
     );
     assert!(stderr.contains("no change was under way"), "{stderr}");
