@@ -8,7 +8,7 @@
 //! <repo>/
 //!   ceso-repo.json                 marker + settings (JSON, see below)
 //!   lock                           lock file (OS advisory lock, empty)
-//!   chunks/<2 hex>/<64 hex>        one chunk: a zstd frame (level 3)
+//!   chunks/<2 hex>/<64 hex>        one chunk: a zstd frame (level 1)
 //!   backups/<id>.json.zst          one manifest per backup (zstd of JSON)
 //!   chunks/**/.tmp-*, backups/.tmp-*   temp files of writers in progress
 //! ```
