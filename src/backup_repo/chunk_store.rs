@@ -38,6 +38,9 @@ const PACK_SUFFIX: &str = ".pack";
 const ENTRY_LEN: usize = 32 + 8 + 4 + 4 + 1;
 const TRAILER_LEN: usize = 4 + PACK_MAGIC.len();
 
+/// Bytes of a chunk compressed first to tell whether it compresses at all.
+const PROBE_BYTES: usize = 4096;
+
 /// Packs being made durable in the background by one writer, at most.
 const MAX_FINISHING: usize = 2;
 
@@ -809,9 +812,40 @@ fn worker(
         };
         let Chunk { data, hash } = job.chunk;
         let raw_len = data.len() as u32;
-        let res = compressor
+        // Cheap probe: when the chunk's first bytes do not compress at all
+        // (random or already compressed data), store it raw without
+        // compressing the whole chunk.
+        let incompressible = data.len() > 2 * PROBE_BYTES
+            && compressor
+                .compress(&data[..PROBE_BYTES])
+                .is_ok_and(|c| c.len() >= PROBE_BYTES);
+        let res = if incompressible {
+            Ok(Encoded {
+                hash,
+                stored: data,
+                raw_len,
+                encoding: Encoding::Raw,
+            })
+        } else {
+            compress(&mut compressor, data, hash, raw_len, &root)
+        };
+        if done.send(res).is_err() {
+            return;
+        }
+    }
+}
+
+fn compress(
+    compressor: &mut zstd::bulk::Compressor<'_>,
+    data: Vec<u8>,
+    hash: ChunkHash,
+    raw_len: u32,
+    root: &Path,
+) -> Result<Encoded> {
+    {
+        compressor
             .compress(&data)
-            .map_err(|e| RepoError::io("compress chunk for", &root, e))
+            .map_err(|e| RepoError::io("compress chunk for", root, e))
             .map(|compressed| {
                 if compressed.len() < data.len() {
                     Encoded {
@@ -830,10 +864,7 @@ fn worker(
                         encoding: Encoding::Raw,
                     }
                 }
-            });
-        if done.send(res).is_err() {
-            return;
-        }
+            })
     }
 }
 
