@@ -62,7 +62,7 @@ pub enum RepoError {
         mode: &'static str,
     },
 
-    /// A chunk file exists but its content does not match its name.
+    /// A stored chunk does not decode, or its content does not match its id.
     #[error("chunk {hash} is corrupt ({}): {reason}", path.display())]
     CorruptChunk {
         hash: ChunkHash,
