@@ -1,11 +1,22 @@
-//! Content-addressed chunk files: `chunks/<2 hex>/<64 hex>`, each one zstd
-//! frame of the chunk's bytes, named by the BLAKE3 hash of those bytes.
+//! Content-addressed chunks stored in pack files: `packs/<2 hex>/<64 hex>.pack`.
+//!
+//! A pack is the stored bytes of its chunks back to back, followed by an
+//! index (one 49-byte entry per chunk: BLAKE3 hash of the uncompressed bytes,
+//! offset, stored length, uncompressed length, encoding), the entry count
+//! (u32 LE) and the magic `CESOPAK2`. The pack's name is the BLAKE3 hash of
+//! everything after the chunk data (index, count, magic), so a damaged index
+//! is detected when the pack is loaded, and a damaged chunk when it is read
+//! (its content no longer hashes to its id). Every byte of a pack is thus
+//! covered by a hash.
+//!
+//! The store keeps an in-memory index chunk → (pack, offset, length), loaded
+//! from the pack indexes when the repository is opened.
 
-use std::collections::{BTreeSet, HashSet};
-use std::fs;
-use std::io;
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread;
 
 use super::chunker::{Chunk, ChunkHash};
@@ -13,125 +24,352 @@ use super::error::{RepoError, Result};
 use super::fsutil;
 
 /// zstd level used for chunks.
-pub const COMPRESSION_LEVEL: i32 = 3;
+pub const COMPRESSION_LEVEL: i32 = 1;
+
+/// A writer closes its current pack once it holds this many bytes.
+pub const PACK_TARGET_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Largest chunk the reader will decompress (FastCDC's maximum chunk size);
-/// protects against a corrupt frame header claiming a huge size.
+/// protects against a corrupt entry claiming a huge size.
 const MAX_DECOMPRESSED: usize = 16 * 1024 * 1024;
 
-/// When a [`ChunkWriter`] has this many bytes waiting in temp files, it makes
-/// them durable and renames them into place.
-const BATCH_BYTES: u64 = 64 * 1024 * 1024;
-/// … or this many files.
-const BATCH_FILES: usize = 2048;
+const PACK_MAGIC: &[u8; 8] = b"CESOPAK2";
+const PACK_SUFFIX: &str = ".pack";
+const ENTRY_LEN: usize = 32 + 8 + 4 + 4 + 1;
+const TRAILER_LEN: usize = 4 + PACK_MAGIC.len();
 
-/// Read access to the chunk directory, plus listing and removal for gc.
-#[derive(Debug, Clone)]
-pub struct ChunkStore {
-    root: PathBuf,
+/// Bytes of a chunk compressed first to tell whether it compresses at all.
+const PROBE_BYTES: usize = 4096;
+
+/// Packs being made durable in the background by one writer, at most.
+const MAX_FINISHING: usize = 2;
+
+/// How a chunk's bytes are stored in its pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// As is (zstd would not make it smaller).
+    Raw = 0,
+    /// One zstd frame.
+    Zstd = 1,
 }
 
-/// A chunk file found on disk.
+/// Where a chunk is stored.
 #[derive(Debug, Clone)]
-pub struct StoredChunk {
+pub struct Location {
+    pub pack: Arc<PathBuf>,
+    pub offset: u64,
+    pub stored_len: u32,
+    pub raw_len: u32,
+    pub encoding: Encoding,
+}
+
+/// One index entry of a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackEntry {
     pub hash: ChunkHash,
-    pub path: PathBuf,
-    /// Compressed size on disk.
-    pub size: u64,
+    pub offset: u64,
+    pub stored_len: u32,
+    pub raw_len: u32,
+    pub encoding: Encoding,
 }
 
-/// A leftover temporary file found in the chunk directories.
+/// A pack file found on disk, with its index.
+#[derive(Debug, Clone)]
+pub struct PackInfo {
+    pub path: PathBuf,
+    pub size: u64,
+    pub entries: Vec<PackEntry>,
+}
+
+/// A pack whose index cannot be read (its chunks count as missing).
+#[derive(Debug, Clone)]
+pub struct BrokenPack {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// A leftover temporary file found in the pack directories.
 #[derive(Debug, Clone)]
 pub struct TempFile {
     pub path: PathBuf,
     pub size: u64,
 }
 
-/// Totals of the chunk directory.
+/// Totals of the pack directory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
+    /// Chunks in packs.
     pub chunks: u64,
-    /// Compressed bytes on disk.
+    /// Bytes of pack files on disk.
     pub bytes: u64,
 }
 
+/// Contents of the pack directories.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// Sorted by path.
+    pub packs: Vec<PackInfo>,
+    pub broken: Vec<BrokenPack>,
+    pub temps: Vec<TempFile>,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    chunks: HashMap<ChunkHash, Location>,
+    /// Packs loaded (or written by this process), by path.
+    packs: HashSet<PathBuf>,
+}
+
+/// Read access to the packs, the in-memory index, and listing/removal for gc.
+#[derive(Debug, Clone)]
+pub struct ChunkStore {
+    root: PathBuf,
+    index: Arc<RwLock<Index>>,
+}
+
+fn encode_index(entries: &[PackEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * ENTRY_LEN + TRAILER_LEN);
+    for e in entries {
+        out.extend_from_slice(&e.hash.0);
+        out.extend_from_slice(&e.offset.to_le_bytes());
+        out.extend_from_slice(&e.stored_len.to_le_bytes());
+        out.extend_from_slice(&e.raw_len.to_le_bytes());
+        out.push(e.encoding as u8);
+    }
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    out.extend_from_slice(PACK_MAGIC);
+    out
+}
+
+/// Size of a pack holding chunks of `data_bytes` stored bytes in `n` entries.
+fn pack_size(data_bytes: u64, n: usize) -> u64 {
+    data_bytes + (n * ENTRY_LEN + TRAILER_LEN) as u64
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(a)
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
+/// Reads and checks a pack's index. `Err(reason)` for a damaged pack.
+fn read_pack_index(
+    path: &Path,
+    name_hash: &ChunkHash,
+) -> Result<std::result::Result<PackInfo, String>> {
+    let mut f = File::open(path).map_err(|e| RepoError::io("open", path, e))?;
+    let size = f
+        .metadata()
+        .map_err(|e| RepoError::io("stat", path, e))?
+        .len();
+    if size < TRAILER_LEN as u64 {
+        return Ok(Err(format!("{size} bytes is too short for a pack")));
+    }
+    let mut trailer = [0u8; TRAILER_LEN];
+    f.seek(SeekFrom::Start(size - TRAILER_LEN as u64))
+        .and_then(|_| f.read_exact(&mut trailer))
+        .map_err(|e| RepoError::io("read", path, e))?;
+    if &trailer[4..] != PACK_MAGIC {
+        return Ok(Err("no pack trailer (bad magic)".into()));
+    }
+    let n = le_u32(&trailer) as usize;
+    let index_len = (n * ENTRY_LEN) as u64;
+    if index_len + TRAILER_LEN as u64 > size {
+        return Ok(Err(format!(
+            "index of {n} entries does not fit in {size} bytes"
+        )));
+    }
+    let data_len = size - TRAILER_LEN as u64 - index_len;
+    let mut tail = vec![0u8; index_len as usize + TRAILER_LEN];
+    f.seek(SeekFrom::Start(data_len))
+        .and_then(|_| f.read_exact(&mut tail))
+        .map_err(|e| RepoError::io("read", path, e))?;
+    if ChunkHash::of(&tail) != *name_hash {
+        return Ok(Err("index does not match the pack's name (damaged)".into()));
+    }
+    let mut entries = Vec::with_capacity(n);
+    let mut expect = 0u64;
+    for raw in tail[..index_len as usize].chunks_exact(ENTRY_LEN) {
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&raw[..32]);
+        let e = PackEntry {
+            hash: ChunkHash(hash),
+            offset: le_u64(&raw[32..]),
+            stored_len: le_u32(&raw[40..]),
+            raw_len: le_u32(&raw[44..]),
+            encoding: match raw[48] {
+                0 => Encoding::Raw,
+                1 => Encoding::Zstd,
+                x => return Ok(Err(format!("unknown chunk encoding {x}"))),
+            },
+        };
+        if e.offset != expect {
+            return Ok(Err("index entries do not tile the pack".into()));
+        }
+        expect += u64::from(e.stored_len);
+        entries.push(e);
+    }
+    if expect != data_len {
+        return Ok(Err("index entries do not tile the pack".into()));
+    }
+    Ok(Ok(PackInfo {
+        path: path.to_path_buf(),
+        size,
+        entries,
+    }))
+}
+
 impl ChunkStore {
-    /// `root` is the `chunks` directory.
+    /// `root` is the `packs` directory. The index starts empty: call
+    /// [`reload`](Self::reload) for an existing repository.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ChunkStore { root: root.into() }
+        ChunkStore {
+            root: root.into(),
+            index: Arc::new(RwLock::new(Index::default())),
+        }
+    }
+
+    /// Opens the store and loads the index of every pack.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let store = Self::new(root);
+        store.reload()?;
+        Ok(store)
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn dir_name(hash: &ChunkHash) -> String {
-        hex::encode(&hash.0[..1])
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Path of the chunk file for `hash` (whether or not it exists).
-    pub fn path(&self, hash: &ChunkHash) -> PathBuf {
-        self.root.join(Self::dir_name(hash)).join(hash.to_hex())
+    fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether a chunk file for `hash` exists. An empty file (never valid zstd)
-    /// counts as absent so that a writer replaces it.
-    pub fn contains(&self, hash: &ChunkHash) -> Result<bool> {
-        let path = self.path(hash);
-        match fs::metadata(&path) {
-            Ok(m) => Ok(m.is_file() && m.len() > 0),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(RepoError::io("stat", path, e)),
+    /// Rebuilds the in-memory index from the packs on disk (picks up packs
+    /// written by other processes, forgets removed ones).
+    pub fn reload(&self) -> Result<()> {
+        let scan = self.scan()?;
+        let mut index = Index::default();
+        for p in scan.packs {
+            let pack = Arc::new(p.path.clone());
+            for e in &p.entries {
+                index.chunks.entry(e.hash).or_insert_with(|| Location {
+                    pack: Arc::clone(&pack),
+                    offset: e.offset,
+                    stored_len: e.stored_len,
+                    raw_len: e.raw_len,
+                    encoding: e.encoding,
+                });
+            }
+            index.packs.insert(p.path);
         }
+        *self.write_index() = index;
+        Ok(())
+    }
+
+    fn publish(&self, pack: &Path, entries: &[PackEntry]) {
+        let pack = Arc::new(pack.to_path_buf());
+        let mut index = self.write_index();
+        for e in entries {
+            index.chunks.entry(e.hash).or_insert_with(|| Location {
+                pack: Arc::clone(&pack),
+                offset: e.offset,
+                stored_len: e.stored_len,
+                raw_len: e.raw_len,
+                encoding: e.encoding,
+            });
+        }
+        index.packs.insert(pack.to_path_buf());
+    }
+
+    /// Whether the index knows the chunk (in a durable pack).
+    pub fn contains(&self, hash: &ChunkHash) -> Result<bool> {
+        Ok(self.read_index().chunks.contains_key(hash))
+    }
+
+    /// Where the chunk is stored, if known.
+    pub fn locate(&self, hash: &ChunkHash) -> Option<Location> {
+        self.read_index().chunks.get(hash).cloned()
+    }
+
+    /// Path named in errors about a chunk: its pack, or the pack directory.
+    pub fn path(&self, hash: &ChunkHash) -> PathBuf {
+        self.locate(hash)
+            .map_or_else(|| self.root.clone(), |l| l.pack.as_ref().clone())
+    }
+
+    fn pack_path(&self, name: &ChunkHash) -> PathBuf {
+        self.root
+            .join(hex::encode(&name.0[..1]))
+            .join(format!("{}{PACK_SUFFIX}", name.to_hex()))
     }
 
     /// Reads, decompresses and verifies a chunk. Errors with
     /// [`RepoError::MissingChunk`] or [`RepoError::CorruptChunk`].
     pub fn read(&self, hash: &ChunkHash) -> Result<Vec<u8>> {
-        let path = self.path(hash);
-        let compressed = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(RepoError::MissingChunk { hash: *hash, path });
+        let loc = match self.locate(hash) {
+            Some(l) => l,
+            None => {
+                // Maybe in a pack another process wrote since we loaded.
+                self.reload()?;
+                self.locate(hash).ok_or_else(|| RepoError::MissingChunk {
+                    hash: *hash,
+                    path: self.root.clone(),
+                })?
             }
-            Err(e) => return Err(RepoError::io("read", path, e)),
         };
-        let data = zstd::bulk::decompress(&compressed, MAX_DECOMPRESSED).map_err(|e| {
-            RepoError::CorruptChunk {
-                hash: *hash,
-                path: path.clone(),
-                reason: format!("cannot decompress {} bytes: {e}", compressed.len()),
+        let path = loc.pack.as_ref();
+        let corrupt = |reason: String| RepoError::CorruptChunk {
+            hash: *hash,
+            path: path.clone(),
+            reason,
+        };
+        let mut f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(RepoError::MissingChunk {
+                    hash: *hash,
+                    path: path.clone(),
+                });
             }
-        })?;
+            Err(e) => return Err(RepoError::io("open", path, e)),
+        };
+        let mut stored = vec![0u8; loc.stored_len as usize];
+        f.seek(SeekFrom::Start(loc.offset))
+            .and_then(|_| f.read_exact(&mut stored))
+            .map_err(|e| RepoError::io("read", path, e))?;
+        let data = match loc.encoding {
+            Encoding::Raw => stored,
+            Encoding::Zstd => {
+                zstd::bulk::decompress(&stored, MAX_DECOMPRESSED.min(loc.raw_len as usize))
+                    .map_err(|e| {
+                        corrupt(format!("cannot decompress {} bytes: {e}", stored.len()))
+                    })?
+            }
+        };
         let actual = ChunkHash::of(&data);
         if actual != *hash {
-            return Err(RepoError::CorruptChunk {
-                hash: *hash,
-                path,
-                reason: format!("content hashes to {actual}"),
-            });
+            return Err(corrupt(format!("content hashes to {actual}")));
         }
         Ok(data)
     }
 
-    /// Compressed size of a stored chunk, if present.
-    pub fn stored_size(&self, hash: &ChunkHash) -> Result<Option<u64>> {
-        let path = self.path(hash);
-        match fs::metadata(&path) {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(RepoError::io("stat", path, e)),
-        }
-    }
-
-    /// Walks the chunk directories: chunk files and leftover temp files.
-    /// Files that are neither (not written by ceso) are left alone.
-    pub fn scan(&self) -> Result<(Vec<StoredChunk>, Vec<TempFile>)> {
-        let mut chunks = Vec::new();
-        let mut temps = Vec::new();
+    /// Walks the pack directories: packs (with their indexes), damaged
+    /// packs, and leftover temp files. Other files are left alone.
+    pub fn scan(&self) -> Result<Scan> {
+        let mut scan = Scan::default();
         for (dname, dpath, dmeta) in fsutil::list_dir(&self.root)? {
             if fsutil::is_temp_name(&dname) && dmeta.is_file() {
-                temps.push(TempFile {
+                scan.temps.push(TempFile {
                     path: dpath,
                     size: dmeta.len(),
                 });
@@ -145,31 +383,81 @@ impl ChunkStore {
                     continue;
                 }
                 if fsutil::is_temp_name(&name) {
-                    temps.push(TempFile {
+                    scan.temps.push(TempFile {
                         path,
                         size: meta.len(),
                     });
-                } else if let Ok(hash) = name.parse::<ChunkHash>()
-                    && Self::dir_name(&hash) == dname
-                {
-                    chunks.push(StoredChunk {
-                        hash,
-                        path,
-                        size: meta.len(),
-                    });
+                    continue;
+                }
+                let Some(stem) = name.strip_suffix(PACK_SUFFIX) else {
+                    continue;
+                };
+                let Ok(id) = stem.parse::<ChunkHash>() else {
+                    continue;
+                };
+                if hex::encode(&id.0[..1]) != dname {
+                    continue;
+                }
+                match read_pack_index(&path, &id) {
+                    Ok(Ok(p)) => scan.packs.push(p),
+                    Ok(Err(reason)) => scan.broken.push(BrokenPack { path, reason }),
+                    // Removed meanwhile (e.g. by gc in another process).
+                    Err(RepoError::Io { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
                 }
             }
         }
-        Ok((chunks, temps))
+        scan.packs.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(scan)
     }
 
-    /// Number of chunks and compressed bytes on disk.
+    /// Number of chunks and pack bytes on disk.
     pub fn stats(&self) -> Result<StoreStats> {
-        let (chunks, _) = self.scan()?;
+        let scan = self.scan()?;
         Ok(StoreStats {
-            chunks: chunks.len() as u64,
-            bytes: chunks.iter().map(|c| c.size).sum(),
+            chunks: scan.packs.iter().map(|p| p.entries.len() as u64).sum(),
+            bytes: scan.packs.iter().map(|p| p.size).sum(),
         })
+    }
+
+    /// Size a rewrite of `pack` keeping `keep` entries would have.
+    pub fn rewritten_size(pack: &PackInfo, keep: &[PackEntry]) -> u64 {
+        let _ = pack;
+        pack_size(
+            keep.iter().map(|e| u64::from(e.stored_len)).sum(),
+            keep.len(),
+        )
+    }
+
+    /// Writes a new pack with the `keep` entries of `pack` (stored bytes
+    /// copied as they are: a damaged chunk stays detectably damaged), makes
+    /// it durable, then removes `pack`. A crash in between leaves both (the
+    /// chunks are then stored twice until the next gc).
+    pub fn rewrite_pack(&self, pack: &PackInfo, keep: &[PackEntry]) -> Result<()> {
+        if !keep.is_empty() {
+            let mut src =
+                File::open(&pack.path).map_err(|e| RepoError::io("open", &pack.path, e))?;
+            let mut out = PackFile::create(&self.root)?;
+            for e in keep {
+                let mut buf = vec![0u8; e.stored_len as usize];
+                src.seek(SeekFrom::Start(e.offset))
+                    .and_then(|_| src.read_exact(&mut buf))
+                    .map_err(|err| RepoError::io("read", &pack.path, err))?;
+                out.append(e.hash, &buf, e.raw_len, e.encoding)?;
+            }
+            let done = out.finish(self)?;
+            let done = done.make_durable()?;
+            if done.path == pack.path {
+                // Same content (nothing dropped): nothing to remove.
+                return Ok(());
+            }
+        }
+        self.remove_file(&pack.path)?;
+        if let Some(dir) = pack.path.parent() {
+            fsutil::sync_dir(dir)?;
+        }
+        Ok(())
     }
 
     /// Removes a file found by [`scan`](Self::scan). Already gone is fine.
@@ -182,45 +470,148 @@ impl ChunkStore {
     }
 }
 
-/// A chunk to compress and write to its temp file.
-struct Job {
-    data: Vec<u8>,
+/// A pack being written to its temp file.
+struct PackFile {
+    file: File,
     tmp: PathBuf,
-    dest: PathBuf,
+    entries: Vec<PackEntry>,
+    len: u64,
 }
 
-/// A chunk written to its temp file (not yet durable).
-struct Written {
+/// A complete pack in its temp file, not yet durable.
+struct FinishedPack {
+    file: File,
     tmp: PathBuf,
-    dest: PathBuf,
-    stored: u64,
+    path: PathBuf,
+    entries: Vec<PackEntry>,
+    root: PathBuf,
+}
+
+/// A pack durable under its final name.
+struct DurablePack {
+    path: PathBuf,
+    entries: Vec<PackEntry>,
+}
+
+impl PackFile {
+    fn create(root: &Path) -> Result<PackFile> {
+        fsutil::ensure_dir(root)?;
+        let tmp = fsutil::temp_path(root, "pack");
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| RepoError::io("create", &tmp, e))?;
+        Ok(PackFile {
+            file,
+            tmp,
+            entries: Vec::new(),
+            len: 0,
+        })
+    }
+
+    fn append(
+        &mut self,
+        hash: ChunkHash,
+        stored: &[u8],
+        raw_len: u32,
+        encoding: Encoding,
+    ) -> Result<()> {
+        self.file
+            .write_all(stored)
+            .map_err(|e| RepoError::io("write", &self.tmp, e))?;
+        self.entries.push(PackEntry {
+            hash,
+            offset: self.len,
+            stored_len: stored.len() as u32,
+            raw_len,
+            encoding,
+        });
+        self.len += stored.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the index; the pack's name follows from it.
+    fn finish(mut self, store: &ChunkStore) -> Result<FinishedPack> {
+        let tail = encode_index(&self.entries);
+        self.file
+            .write_all(&tail)
+            .map_err(|e| RepoError::io("write", &self.tmp, e))?;
+        Ok(FinishedPack {
+            file: self.file,
+            path: store.pack_path(&ChunkHash::of(&tail)),
+            tmp: self.tmp,
+            entries: self.entries,
+            root: store.root.clone(),
+        })
+    }
+}
+
+impl FinishedPack {
+    /// fsync, rename into place, fsync of the directory (and of the pack
+    /// root when the directory is new).
+    fn make_durable(self) -> Result<DurablePack> {
+        self.file
+            .sync_all()
+            .map_err(|e| RepoError::io("fsync", &self.tmp, e))?;
+        drop(self.file);
+        let dir = self.path.parent().unwrap_or(&self.root).to_path_buf();
+        let new_dir = !dir.is_dir();
+        if new_dir {
+            fsutil::ensure_dir(&dir)?;
+        }
+        fs::rename(&self.tmp, &self.path)
+            .map_err(|e| RepoError::io("rename into place", &self.path, e))?;
+        fsutil::sync_dir(&dir)?;
+        if new_dir {
+            fsutil::sync_dir(&self.root)?;
+        }
+        Ok(DurablePack {
+            path: self.path,
+            entries: self.entries,
+        })
+    }
+}
+
+/// A chunk to compress.
+struct Job {
+    chunk: Chunk,
+}
+
+/// A chunk ready to append to a pack.
+struct Encoded {
+    hash: ChunkHash,
+    /// The stored bytes (the chunk itself when raw).
+    stored: Vec<u8>,
+    raw_len: u32,
+    encoding: Encoding,
 }
 
 /// Adds chunks to a store, skipping those already present.
 ///
-/// New chunks are compressed and written to temp files (next to their final
-/// names) by a few worker threads, so compression runs in parallel with the
-/// caller's chunking and hashing, and file-creation latency overlaps. Every
-/// [`BATCH_BYTES`] (or on [`flush`](Self::flush)) the batch is made durable:
-/// fsync of every temp file, rename into place, fsync of the touched
-/// directories. A chunk is thus never visible under its final name before
-/// its content is on stable storage. A writer that is killed leaves temp
-/// files and unreferenced chunks, both removed by gc. Memory is bounded: the
-/// job queue holds at most `2 × workers` chunks.
+/// New chunks are compressed by a few worker threads (in parallel with the
+/// caller's chunking and hashing) and appended to a pack in a temp file.
+/// When the pack reaches [`PACK_TARGET_BYTES`] its index is written and it
+/// is made durable in the background (fsync, rename into place, directory
+/// fsync) while the next pack fills. [`flush`](Self::flush) closes the
+/// current pack and waits until every pack is durable; only then are the
+/// chunks visible in the store's index. A writer that is killed leaves a
+/// temp file and possibly complete packs no manifest references, both
+/// removed by gc. Memory is bounded: the job queue holds at most
+/// `2 × workers` chunks.
 pub struct ChunkWriter {
     store: ChunkStore,
     jobs: Option<mpsc::SyncSender<Job>>,
-    done: mpsc::Receiver<Result<Written>>,
+    done: mpsc::Receiver<Result<Encoded>>,
     workers: Vec<thread::JoinHandle<()>>,
     in_flight: usize,
-    /// Chunks in temp files, waiting for fsync + rename.
-    pending: Vec<Written>,
-    /// Hashes in flight or pending (not yet visible in the store).
+    open: Option<PackFile>,
+    finishing: Vec<thread::JoinHandle<Result<DurablePack>>>,
+    durable: Vec<DurablePack>,
+    /// Hashes put since the last flush (not yet visible in the store).
     pending_hashes: HashSet<ChunkHash>,
-    pending_bytes: u64,
-    /// Compressed bytes written by this writer so far (completed writes).
+    /// Stored bytes of the chunks written by this writer so far.
     stored_bytes: u64,
-    created_dirs: bool,
 }
 
 impl ChunkWriter {
@@ -249,11 +640,11 @@ impl ChunkWriter {
             done: done_rx,
             workers,
             in_flight: 0,
-            pending: Vec::new(),
+            open: None,
+            finishing: Vec::new(),
+            durable: Vec::new(),
             pending_hashes: HashSet::new(),
-            pending_bytes: 0,
             stored_bytes: 0,
-            created_dirs: false,
         })
     }
 
@@ -265,7 +656,7 @@ impl ChunkWriter {
         )
     }
 
-    /// Compressed bytes written so far (call [`wait`](Self::wait) first for
+    /// Stored bytes written so far (call [`wait`](Self::wait) first for
     /// an exact figure).
     pub fn stored_bytes(&self) -> u64 {
         self.stored_bytes
@@ -278,23 +669,9 @@ impl ChunkWriter {
         if self.pending_hashes.contains(&chunk.hash) || self.store.contains(&chunk.hash)? {
             return Ok(false);
         }
-        let dest = self.store.path(&chunk.hash);
-        let dir = dest
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.store.root().to_path_buf());
-        if !dir.is_dir() {
-            fsutil::ensure_dir(&dir)?;
-            self.created_dirs = true;
-        }
-        let tmp = fsutil::temp_path(&dir, &chunk.hash.to_hex());
-        let job = Job {
-            data: chunk.data,
-            tmp,
-            dest,
-        };
+        let hash = chunk.hash;
         let sent = match &self.jobs {
-            Some(tx) => tx.send(job).is_ok(),
+            Some(tx) => tx.send(Job { chunk }).is_ok(),
             None => false,
         };
         if !sent {
@@ -303,14 +680,44 @@ impl ChunkWriter {
             return Err(self.stopped());
         }
         self.in_flight += 1;
-        self.pending_hashes.insert(chunk.hash);
-        if self.pending_bytes >= BATCH_BYTES || self.pending.len() >= BATCH_FILES {
-            self.flush()?;
-        }
+        self.pending_hashes.insert(hash);
         Ok(true)
     }
 
-    /// Gathers finished writes; with `wait_all`, until none is in flight.
+    fn append(&mut self, enc: Encoded) -> Result<()> {
+        let pack = match &mut self.open {
+            Some(p) => p,
+            None => self.open.insert(PackFile::create(self.store.root())?),
+        };
+        pack.append(enc.hash, &enc.stored, enc.raw_len, enc.encoding)?;
+        self.stored_bytes += enc.stored.len() as u64;
+        if pack.len >= PACK_TARGET_BYTES {
+            self.close_pack()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the open pack's index and starts making it durable.
+    fn close_pack(&mut self) -> Result<()> {
+        let Some(pack) = self.open.take() else {
+            return Ok(());
+        };
+        let finished = pack.finish(&self.store)?;
+        while self.finishing.len() >= MAX_FINISHING {
+            let h = self.finishing.remove(0);
+            let d = join_finishing(h, self.store.root())?;
+            self.durable.push(d);
+        }
+        let handle = thread::Builder::new()
+            .name("ceso-pack-sync".into())
+            .spawn(move || finished.make_durable())
+            .map_err(|e| RepoError::io("start pack sync thread for", self.store.root(), e))?;
+        self.finishing.push(handle);
+        Ok(())
+    }
+
+    /// Gathers compressed chunks and appends them to the open pack; with
+    /// `wait_all`, until none is in flight.
     fn collect(&mut self, wait_all: bool) -> Result<()> {
         while self.in_flight > 0 {
             let msg = if wait_all {
@@ -323,54 +730,61 @@ impl ChunkWriter {
                 }
             };
             self.in_flight -= 1;
-            let w = msg?;
-            self.pending_bytes += w.stored;
-            self.stored_bytes += w.stored;
-            self.pending.push(w);
+            self.append(msg?)?;
         }
         Ok(())
     }
 
-    /// Waits until every chunk put so far is written to its temp file.
+    /// Waits until every chunk put so far is written to a pack file.
     pub fn wait(&mut self) -> Result<()> {
         self.collect(true)
     }
 
-    /// Makes every chunk put so far durable and visible under its final name.
+    /// Makes every chunk put so far durable and visible in the store.
     pub fn flush(&mut self) -> Result<()> {
         self.collect(true)?;
-        if self.pending.is_empty() {
-            return Ok(());
+        self.close_pack()?;
+        for h in std::mem::take(&mut self.finishing) {
+            let d = join_finishing(h, self.store.root())?;
+            self.durable.push(d);
         }
-        let temps: Vec<&Path> = self.pending.iter().map(|w| w.tmp.as_path()).collect();
-        fsutil::sync_all_parallel(&temps, fsutil::sync_file)?;
-        let mut dirs = BTreeSet::new();
-        for w in &self.pending {
-            fs::rename(&w.tmp, &w.dest)
-                .map_err(|e| RepoError::io("rename into place", &w.dest, e))?;
-            if let Some(d) = w.dest.parent() {
-                dirs.insert(d.to_path_buf());
-            }
+        for d in std::mem::take(&mut self.durable) {
+            self.store.publish(&d.path, &d.entries);
         }
-        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-        fsutil::sync_all_parallel(&dirs, fsutil::sync_dir)?;
-        if self.created_dirs {
-            fsutil::sync_dir(self.store.root())?;
-            self.created_dirs = false;
-        }
-        self.pending.clear();
         self.pending_hashes.clear();
-        self.pending_bytes = 0;
         Ok(())
     }
 }
 
+fn join_finishing(h: thread::JoinHandle<Result<DurablePack>>, root: &Path) -> Result<DurablePack> {
+    h.join().unwrap_or_else(|_| {
+        Err(RepoError::io(
+            "write pack in",
+            root,
+            io::Error::other("pack sync thread panicked"),
+        ))
+    })
+}
+
 impl Drop for ChunkWriter {
-    /// Stops the workers after they finish queued jobs. Nothing is renamed:
-    /// an uncommitted writer leaves temp files for gc, like a killed one.
+    /// Stops the workers after they finish queued jobs; their output goes
+    /// to the open temp pack, which is left unfinished (like a killed
+    /// writer's) for gc. Packs already closed are still made durable, but
+    /// nothing references them until a later backup does.
     fn drop(&mut self) {
         self.jobs = None;
         for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+        while let Ok(Ok(enc)) = self.done.try_recv() {
+            if let Some(p) = &mut self.open {
+                let _ = p.append(enc.hash, &enc.stored, enc.raw_len, enc.encoding);
+            } else if let Ok(mut p) = PackFile::create(self.store.root()) {
+                let _ = p.append(enc.hash, &enc.stored, enc.raw_len, enc.encoding);
+                self.open = Some(p);
+            }
+        }
+        for h in self.finishing.drain(..) {
             let _ = h.join();
         }
     }
@@ -378,7 +792,7 @@ impl Drop for ChunkWriter {
 
 fn worker(
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
-    done: mpsc::Sender<Result<Written>>,
+    done: mpsc::Sender<Result<Encoded>>,
     root: PathBuf,
 ) {
     let mut compressor = match zstd::bulk::Compressor::new(COMPRESSION_LEVEL) {
@@ -396,21 +810,74 @@ fn worker(
             },
             Err(_) => return,
         };
-        let res = compressor
-            .compress(&job.data)
-            .map_err(|e| RepoError::io("compress chunk for", &job.dest, e))
-            .and_then(|compressed| {
-                fsutil::write_new(&job.tmp, &compressed)?;
-                Ok(Written {
-                    tmp: job.tmp,
-                    dest: job.dest,
-                    stored: compressed.len() as u64,
-                })
-            });
+        let Chunk { data, hash } = job.chunk;
+        let raw_len = data.len() as u32;
+        // Cheap probe: when the chunk's first bytes do not compress at all
+        // (random or already compressed data), store it raw without
+        // compressing the whole chunk.
+        let incompressible = data.len() > 2 * PROBE_BYTES
+            && compressor
+                .compress(&data[..PROBE_BYTES])
+                .is_ok_and(|c| c.len() >= PROBE_BYTES);
+        let res = if incompressible {
+            Ok(Encoded {
+                hash,
+                stored: data,
+                raw_len,
+                encoding: Encoding::Raw,
+            })
+        } else {
+            compress(&mut compressor, data, hash, raw_len, &root)
+        };
         if done.send(res).is_err() {
             return;
         }
     }
+}
+
+fn compress(
+    compressor: &mut zstd::bulk::Compressor<'_>,
+    data: Vec<u8>,
+    hash: ChunkHash,
+    raw_len: u32,
+    root: &Path,
+) -> Result<Encoded> {
+    {
+        compressor
+            .compress(&data)
+            .map_err(|e| RepoError::io("compress chunk for", root, e))
+            .map(|compressed| {
+                if compressed.len() < data.len() {
+                    Encoded {
+                        hash,
+                        stored: compressed,
+                        raw_len,
+                        encoding: Encoding::Zstd,
+                    }
+                } else {
+                    // Incompressible: keep the bytes as they are (no
+                    // decompression on read either).
+                    Encoded {
+                        hash,
+                        stored: data,
+                        raw_len,
+                        encoding: Encoding::Raw,
+                    }
+                }
+            })
+    }
+}
+
+/// Every chunk of every pack, with the pack it is read from (the first pack
+/// holding it, in path order) marked as `owner`.
+pub fn owners(packs: &[PackInfo]) -> HashMap<ChunkHash, usize> {
+    let mut owner = HashMap::new();
+    for (i, p) in packs.iter().enumerate() {
+        for e in &p.entries {
+            owner.entry(e.hash).or_insert(i);
+        }
+    }
+    owner
 }
 
 #[cfg(test)]
@@ -418,10 +885,18 @@ mod tests {
     use super::*;
     use crate::backup_repo::testutil::TempDir;
 
+    /// Flips one byte in the middle of a chunk's stored bytes.
+    pub(crate) fn flip_chunk_byte(store: &ChunkStore, hash: &ChunkHash) {
+        let loc = store.locate(hash).unwrap();
+        let mut raw = fs::read(loc.pack.as_ref()).unwrap();
+        raw[(loc.offset + u64::from(loc.stored_len) / 2) as usize] ^= 0x55;
+        fs::write(loc.pack.as_ref(), &raw).unwrap();
+    }
+
     #[test]
     fn put_read_dedup_and_corruption() {
         let tmp = TempDir::new("chunkstore");
-        let store = ChunkStore::new(tmp.path().join("chunks"));
+        let store = ChunkStore::new(tmp.path().join("packs"));
         let mut w = ChunkWriter::new(store.clone()).unwrap();
         let c = Chunk::new(b"hello hello hello hello".repeat(100));
         assert!(w.put(c.clone()).unwrap());
@@ -434,45 +909,55 @@ mod tests {
         assert!(store.contains(&c.hash).unwrap());
         assert!(!w.put(c.clone()).unwrap());
         assert_eq!(store.read(&c.hash).unwrap(), c.data);
+        // Incompressible chunks are stored raw and read back the same.
+        let r = Chunk::new(crate::backup_repo::testutil::Prng::new(9).bytes(5000));
+        assert!(w.put(r.clone()).unwrap());
+        w.flush().unwrap();
+        assert_eq!(store.locate(&r.hash).unwrap().encoding, Encoding::Raw);
+        assert_eq!(store.read(&r.hash).unwrap(), r.data);
         let stats = store.stats().unwrap();
-        assert_eq!(stats.chunks, 1);
+        assert_eq!(stats.chunks, 2);
+        // A fresh store finds the chunks through the pack indexes.
+        let reopened = ChunkStore::open(tmp.path().join("packs")).unwrap();
+        assert_eq!(reopened.read(&c.hash).unwrap(), c.data);
 
-        // Flip a byte in the compressed file: read reports corruption.
-        let path = store.path(&c.hash);
-        let mut raw = fs::read(&path).unwrap();
-        let last = raw.len() - 1;
-        raw[last / 2] ^= 0x55;
-        fs::write(&path, &raw).unwrap();
-        match store.read(&c.hash) {
-            Err(RepoError::CorruptChunk { hash, .. }) => assert_eq!(hash, c.hash),
-            other => panic!("expected corruption, got {other:?}"),
+        // Flip a byte in the stored chunk: read reports corruption.
+        for h in [c.hash, r.hash] {
+            flip_chunk_byte(&store, &h);
+            match store.read(&h) {
+                Err(RepoError::CorruptChunk { hash, .. }) => assert_eq!(hash, h),
+                other => panic!("expected corruption, got {other:?}"),
+            }
         }
-
-        // Valid zstd of other content under this name: hash mismatch.
-        let other = zstd::bulk::compress(b"other", 3).unwrap();
-        fs::write(&path, other).unwrap();
-        assert!(matches!(
-            store.read(&c.hash),
-            Err(RepoError::CorruptChunk { .. })
-        ));
 
         let missing = ChunkHash::of(b"nope");
         assert!(matches!(
             store.read(&missing),
             Err(RepoError::MissingChunk { .. })
         ));
+
+        // A flipped byte in a pack's index: the pack is reported damaged.
+        let pack = store.locate(&c.hash).unwrap().pack;
+        let mut raw = fs::read(pack.as_ref()).unwrap();
+        let last = raw.len() - TRAILER_LEN - 3;
+        raw[last] ^= 0x01;
+        fs::write(pack.as_ref(), &raw).unwrap();
+        let scan = store.scan().unwrap();
+        assert_eq!(scan.broken.len(), 1, "{scan:?}");
+        assert_eq!(scan.broken[0].path, *pack);
     }
 
     #[test]
     fn unflushed_writer_leaves_only_temp_files() {
         let tmp = TempDir::new("chunkstore-kill");
-        let store = ChunkStore::new(tmp.path().join("chunks"));
+        let store = ChunkStore::new(tmp.path().join("packs"));
         let mut w = ChunkWriter::new(store.clone()).unwrap();
         w.put(Chunk::new(vec![1; 1000])).unwrap();
         w.put(Chunk::new(vec![2; 1000])).unwrap();
         drop(w);
-        let (chunks, temps) = store.scan().unwrap();
-        assert!(chunks.is_empty());
-        assert_eq!(temps.len(), 2);
+        let scan = store.scan().unwrap();
+        assert!(scan.packs.is_empty());
+        assert_eq!(scan.temps.len(), 1);
+        assert!(!store.contains(&ChunkHash::of(&[1; 1000])).unwrap());
     }
 }

@@ -244,28 +244,43 @@ impl StreamChunker {
 
     /// Like [`push`](Self::push) but hands each chunk to `sink` instead of
     /// collecting them (no intermediate vector).
-    pub fn push_with(&mut self, mut data: &[u8], mut sink: impl FnMut(Chunk)) {
+    ///
+    /// Each input byte is copied into the internal buffer at most once, and
+    /// only while the chunk it belongs to starts in the buffered tail; the
+    /// rest is cut straight from `data`.
+    pub fn push_with(&mut self, data: &[u8], mut sink: impl FnMut(Chunk)) {
         let max = self.cutter.max;
-        // Fast path: nothing buffered, cut straight from the caller's slice.
-        if self.buf.is_empty() {
-            while data.len() >= max {
-                let n = self.cutter.cut(data);
-                sink(Chunk::new(data[..n].to_vec()));
-                data = &data[n..];
-            }
-            self.buf.extend_from_slice(data);
-            return;
-        }
-        self.buf.extend_from_slice(data);
+        // `buf[..tail]` is the undecided tail of earlier calls; bytes appended
+        // after it are `data[..pos]`.
+        let tail = self.buf.len();
+        let mut pos = 0;
         let mut start = 0;
-        while self.buf.len() - start >= max {
+        while start < tail {
+            // A cut is final once `max` bytes from its start are known.
+            let need = start + max;
+            if self.buf.len() < need {
+                let take = (need - self.buf.len()).min(data.len() - pos);
+                self.buf.extend_from_slice(&data[pos..pos + take]);
+                pos += take;
+                if self.buf.len() < need {
+                    // Out of input before a decision: keep the rest.
+                    self.buf.drain(..start);
+                    return;
+                }
+            }
             let n = self.cutter.cut(&self.buf[start..]);
             sink(Chunk::new(self.buf[start..start + n].to_vec()));
             start += n;
         }
-        if start > 0 {
-            self.buf.drain(..start);
+        // The tail is consumed: continue from `data` where the last chunk ended.
+        let mut pos = start - tail;
+        self.buf.clear();
+        while data.len() - pos >= max {
+            let n = self.cutter.cut(&data[pos..]);
+            sink(Chunk::new(data[pos..pos + n].to_vec()));
+            pos += n;
         }
+        self.buf.extend_from_slice(&data[pos..]);
     }
 
     /// Number of bytes pushed but not yet emitted as chunks.

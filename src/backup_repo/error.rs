@@ -38,6 +38,19 @@ pub enum RepoError {
         supported: u32,
     },
 
+    /// The repository uses an older format this build no longer reads.
+    #[error(
+        "{} has repository format version {found}; this version of ceso only reads version {supported} \
+         (chunks in pack files). Back up into a new repository, or use the ceso release that \
+         created this one to restore from it",
+        path.display()
+    )]
+    OutdatedRepository {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+
     /// Another process holds the repository lock.
     #[error(
         "repository is locked by another operation ({}); {what} needs {mode} access, try again when it is finished",
@@ -49,7 +62,7 @@ pub enum RepoError {
         mode: &'static str,
     },
 
-    /// A chunk file exists but its content does not match its name.
+    /// A stored chunk does not decode, or its content does not match its id.
     #[error("chunk {hash} is corrupt ({}): {reason}", path.display())]
     CorruptChunk {
         hash: ChunkHash,
@@ -57,8 +70,8 @@ pub enum RepoError {
         reason: String,
     },
 
-    /// A chunk referenced by a manifest does not exist.
-    #[error("chunk {hash} is missing ({} does not exist)", path.display())]
+    /// A chunk referenced by a manifest is in no (readable) pack.
+    #[error("chunk {hash} is missing (in no readable pack under {})", path.display())]
     MissingChunk { hash: ChunkHash, path: PathBuf },
 
     /// A manifest or the repository marker cannot be parsed or is inconsistent.

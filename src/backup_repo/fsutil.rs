@@ -48,50 +48,6 @@ pub fn sync_file(path: &Path) -> Result<()> {
         .map_err(|e| RepoError::io("fsync", path, e))
 }
 
-/// How many fsyncs [`sync_all_parallel`] keeps in flight. File systems with a
-/// journal (ext4, xfs) commit concurrent fsyncs together, so a batch of
-/// small files syncs an order of magnitude faster than one at a time.
-const SYNC_THREADS: usize = 16;
-
-/// Runs `sync` on every path from up to [`SYNC_THREADS`] threads; returns
-/// the first error.
-pub fn sync_all_parallel(paths: &[&Path], sync: fn(&Path) -> Result<()>) -> Result<()> {
-    if paths.len() <= 1 {
-        return paths.iter().try_for_each(|p| sync(p));
-    }
-    let next = AtomicU64::new(0);
-    let threads = SYNC_THREADS.min(paths.len());
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                        let Some(p) = paths.get(i) else {
-                            return Ok(());
-                        };
-                        sync(p)?;
-                    }
-                })
-            })
-            .collect();
-        let mut first_err = Ok(());
-        for h in handles {
-            let res = h.join().unwrap_or_else(|_| {
-                Err(RepoError::io(
-                    "fsync",
-                    paths.first().copied().unwrap_or(Path::new(".")),
-                    io::Error::other("fsync thread panicked"),
-                ))
-            });
-            if first_err.is_ok() {
-                first_err = res;
-            }
-        }
-        first_err
-    })
-}
-
 /// Makes renames and creations inside `dir` durable (no-op where directories
 /// cannot be opened, i.e. Windows).
 pub fn sync_dir(dir: &Path) -> Result<()> {

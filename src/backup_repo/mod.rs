@@ -2,18 +2,21 @@
 //! backups in a local directory. Pure storage: no network I/O; the backup
 //! operation feeds it bytes and reads them back for restore.
 //!
-//! # On-disk format (version 1)
+//! # On-disk format (version 2)
 //!
 //! ```text
 //! <repo>/
 //!   ceso-repo.json                 marker + settings (JSON, see below)
 //!   lock                           lock file (OS advisory lock, empty)
-//!   chunks/<2 hex>/<64 hex>        one chunk: a zstd frame (level 3)
+//!   packs/<2 hex>/<64 hex>.pack    chunks, ~32 MiB per pack (see below)
 //!   backups/<id>.json.zst          one manifest per backup (zstd of JSON)
-//!   chunks/**/.tmp-*, backups/.tmp-*   temp files of writers in progress
+//!   packs/**/.tmp-*, backups/.tmp-*   temp files of writers in progress
 //! ```
 //!
-//! **`ceso-repo.json`** — `{"kind": "ceso-backup-repository", "version": 1,
+//! Version 1 (one file per chunk under `chunks/`) is refused with
+//! [`RepoError::OutdatedRepository`]; no such repositories were released.
+//!
+//! **`ceso-repo.json`** — `{"kind": "ceso-backup-repository", "version": 2,
 //! "id": "<uuid>", "created": "<RFC 3339>", "chunker": {"min_size": 16384,
 //! "avg_size": 65536, "max_size": 262144}, "chunk_compression": "zstd"}`.
 //! A directory without it is not a repository; creating a repository in a
@@ -22,10 +25,32 @@
 //! **Chunks.** Disk content is cut into content-defined chunks with FastCDC
 //! (2020 variant, normalization level 1) using the `chunker` sizes (default
 //! min 16 KiB / avg 64 KiB / max 256 KiB). A chunk is named by the BLAKE3
-//! hash of its *uncompressed* bytes, in lowercase hex, in a directory named
-//! by the hash's first byte. The file holds one zstd frame of those bytes.
-//! Identical content is stored once, across disks, backups and VMs. A
-//! reader re-hashes every chunk it reads, so corruption is always detected.
+//! hash of its *uncompressed* bytes (lowercase hex in manifests). Identical
+//! content is stored once, across disks, backups and VMs. A reader re-hashes
+//! every chunk it reads, so corruption is always detected.
+//!
+//! **Packs.** Chunks are stored in pack files. A pack is
+//!
+//! ```text
+//! [chunk 0 stored bytes][chunk 1 stored bytes]…              the data, back to back
+//! [index: n entries of 49 bytes]                             in data order
+//!     hash (32, BLAKE3 of the uncompressed chunk) | offset (u64 LE) |
+//!     stored length (u32 LE) | uncompressed length (u32 LE) | encoding (u8:
+//!     0 = raw, 1 = one zstd frame, level 1)
+//! [n (u32 LE)]["CESOPAK2"]
+//! ```
+//!
+//! named `packs/<2 hex>/<64 hex>.pack` by the BLAKE3 hash of everything after
+//! the data (index, count, magic), in a directory named by that hash's first
+//! byte. The entries must tile the data exactly. So every byte of a pack is
+//! covered by a hash: a damaged index does not match the pack's name (the
+//! pack is then unreadable and its chunks count as missing), a damaged chunk
+//! does not hash to its id. A chunk is stored raw when zstd does not make it
+//! smaller. The repository keeps a chunk → (pack, offset, length) index in
+//! memory, built from the pack indexes when it is opened (and rebuilt when a
+//! chunk is not found, to see packs written meanwhile by other processes).
+//! The same chunk may be in two packs (two concurrent backups, or a crash
+//! during gc); readers use either, gc keeps one.
 //!
 //! **Manifests** (`backups/<id>.json.zst`, JSON compressed with zstd):
 //!
@@ -93,23 +118,35 @@
 //! The engine is synchronous (file I/O and CPU work). From async code, move
 //! the [`Repository`] (e.g. in an `Arc`) into `spawn_blocking` and feed the
 //! writer from a channel; [`BackupWriter`] is `Send`. New chunks are
-//! compressed and written by a few worker threads inside the writer.
+//! compressed by a few worker threads inside the writer and appended to the
+//! pack by the writer; full packs are synced by a background thread.
 //!
 //! Memory: writing holds about one max-size chunk per queued job (bounded);
-//! restore holds one chunk; `gc`, `prune` and `verify` keep the set of
-//! referenced chunk hashes in memory (~50 bytes per distinct chunk, i.e.
-//! ~1 MiB per 1.3 GiB of unique data).
+//! restore holds one chunk; the open repository holds the chunk index
+//! (~100 bytes per stored chunk, i.e. ~1.6 MiB per GiB of unique data);
+//! `gc`, `prune` and `verify` also keep the set of referenced chunk hashes
+//! (~50 bytes per distinct chunk) and, for gc, every pack's index.
 
 //! # Crash safety
 //!
-//! Chunks are written to temp files, fsynced, then renamed into place (in
-//! batches of 64 MiB, fsyncs issued concurrently), so a chunk file under its
-//! final name is always complete. The
-//! manifest is written last, atomically (temp + fsync + rename + directory
-//! fsync), after every chunk it references is durable. A killed backup thus
-//! leaves only unreferenced chunks and temp files: no manifest points at a
-//! missing chunk, and the next backup, verify and restore work. [`Repository::gc`]
-//! removes the leftovers.
+//! A writer appends chunks to a pack in a temp file (`packs/.tmp-*`). When
+//! the pack reaches 32 MiB its index is written and it is made durable in the
+//! background (fsync, rename into place, directory fsync) while the next
+//! pack fills; the end of each disk and the commit wait for every pack. So a
+//! pack under its final name is always complete and durable, and only then
+//! are its chunks visible to the writer's repository. The manifest is written
+//! last, atomically (temp + fsync + rename + directory fsync), after every
+//! pack it needs is durable. A killed backup thus leaves only a temp pack and
+//! packs no manifest references: no manifest points at a missing chunk, and
+//! the next backup, verify and restore work.
+//!
+//! [`Repository::gc`] removes temp files, deletes packs without a live chunk
+//! and rewrites every pack that holds a dead (or duplicate) chunk with only
+//! its live chunks — the new pack is durable before the old one is removed —
+//! so after gc the repository holds exactly the live chunks. (Rewriting
+//! every partially dead pack costs I/O on large repositories; a live-fraction
+//! threshold would trade space for that I/O.) Packs with a damaged index are
+//! left alone.
 //!
 //! # Concurrency
 //!

@@ -10,7 +10,7 @@ use std::time::Instant;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::chunk_store::{ChunkStore, ChunkWriter, StoreStats};
+use super::chunk_store::{ChunkStore, ChunkWriter, PackEntry, StoreStats, owners};
 use super::chunker::{Chunk, ChunkHash, ChunkerParams, StreamChunker, ZeroRun, chunk_all};
 use super::disk_map::{ChunkRef, DiskMap, Extent, splice};
 use super::error::{RepoError, Result};
@@ -24,9 +24,9 @@ use super::retention::{RetentionDecision, RetentionInput, RetentionPolicy, apply
 /// Name of the marker file that makes a directory a repository.
 pub const REPO_MARKER: &str = "ceso-repo.json";
 /// Repository format version written by this build.
-pub const REPO_FORMAT: u32 = 1;
+pub const REPO_FORMAT: u32 = 2;
 const REPO_KIND: &str = "ceso-backup-repository";
-const CHUNKS_DIR: &str = "chunks";
+const PACKS_DIR: &str = "packs";
 const BACKUPS_DIR: &str = "backups";
 const LOCK_FILE: &str = "lock";
 
@@ -76,12 +76,16 @@ pub struct Listing {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GcReport {
     pub dry_run: bool,
-    /// Chunk files present before.
+    /// Chunks in packs before.
     pub chunks_total: u64,
-    /// Unreferenced chunk files removed.
+    /// Unreferenced (or duplicate) chunks removed.
     pub chunks_removed: u64,
-    /// Their compressed size.
+    /// Pack bytes freed (removed packs, and what rewriting packs saved).
     pub bytes_freed: u64,
+    /// Packs removed (no live chunk left).
+    pub packs_removed: u64,
+    /// Packs rewritten without their dead chunks.
+    pub packs_rewritten: u64,
     /// Leftover temp files (killed writers) removed.
     pub temp_files_removed: u64,
     pub temp_bytes_freed: u64,
@@ -199,7 +203,7 @@ impl Repository {
             chunker,
             chunk_compression: "zstd".into(),
         };
-        fsutil::ensure_dir(&root.join(CHUNKS_DIR))?;
+        fsutil::ensure_dir(&root.join(PACKS_DIR))?;
         fsutil::ensure_dir(&root.join(BACKUPS_DIR))?;
         let json = serde_json::to_vec_pretty(&config)
             .map_err(|e| RepoError::invalid(root.join(REPO_MARKER), e.to_string()))?;
@@ -208,13 +212,13 @@ impl Repository {
         fsutil::write_atomic(&root, REPO_MARKER, &json)?;
         fsutil::sync_dir(&root)?;
         Ok(Repository {
-            store: ChunkStore::new(root.join(CHUNKS_DIR)),
+            store: ChunkStore::new(root.join(PACKS_DIR)),
             root,
             config,
         })
     }
 
-    /// Opens an existing repository.
+    /// Opens an existing repository and loads its pack indexes.
     pub fn open(path: impl AsRef<Path>) -> Result<Repository> {
         let root = path.as_ref().to_path_buf();
         let marker = root.join(REPO_MARKER);
@@ -238,6 +242,13 @@ impl Repository {
                 format!("kind is {:?}, expected {REPO_KIND:?}", config.kind),
             ));
         }
+        if config.version != 0 && config.version < REPO_FORMAT {
+            return Err(RepoError::OutdatedRepository {
+                path: marker,
+                found: config.version,
+                supported: REPO_FORMAT,
+            });
+        }
         if config.version > REPO_FORMAT || config.version == 0 {
             return Err(RepoError::UnsupportedVersion {
                 path: marker,
@@ -250,7 +261,7 @@ impl Repository {
             .validate()
             .map_err(|e| RepoError::invalid(&marker, e))?;
         Ok(Repository {
-            store: ChunkStore::new(root.join(CHUNKS_DIR)),
+            store: ChunkStore::open(root.join(PACKS_DIR))?,
             root,
             config,
         })
@@ -438,8 +449,13 @@ impl Repository {
         self.sweep(&refs, dry_run)
     }
 
+    /// Deletes packs without a live chunk, rewrites packs holding any dead
+    /// chunk (or a second copy of a chunk stored elsewhere) with only their
+    /// live chunks, and removes temp files. Packs whose index is damaged are
+    /// left alone (verify reports their chunks as missing).
     fn sweep(&self, referenced: &HashSet<ChunkHash>, dry_run: bool) -> Result<GcReport> {
-        let (chunks, mut temps) = self.store.scan()?;
+        let scan = self.store.scan()?;
+        let mut temps = scan.temps;
         for (name, path, meta) in fsutil::list_dir(&self.backups_dir())? {
             if meta.is_file() && fsutil::is_temp_name(&name) {
                 temps.push(super::chunk_store::TempFile {
@@ -448,17 +464,34 @@ impl Repository {
                 });
             }
         }
+        let owner = owners(&scan.packs);
         let mut report = GcReport {
             dry_run,
-            chunks_total: chunks.len() as u64,
+            chunks_total: scan.packs.iter().map(|p| p.entries.len() as u64).sum(),
             ..GcReport::default()
         };
-        for c in chunks.iter().filter(|c| !referenced.contains(&c.hash)) {
-            if !dry_run {
-                self.store.remove_file(&c.path)?;
+        for (i, pack) in scan.packs.iter().enumerate() {
+            let keep: Vec<PackEntry> = pack
+                .entries
+                .iter()
+                .filter(|e| referenced.contains(&e.hash) && owner.get(&e.hash) == Some(&i))
+                .copied()
+                .collect();
+            if keep.len() == pack.entries.len() {
+                continue;
             }
-            report.chunks_removed += 1;
-            report.bytes_freed += c.size;
+            let new_size = if keep.is_empty() {
+                report.packs_removed += 1;
+                0
+            } else {
+                report.packs_rewritten += 1;
+                ChunkStore::rewritten_size(pack, &keep)
+            };
+            if !dry_run {
+                self.store.rewrite_pack(pack, &keep)?;
+            }
+            report.chunks_removed += (pack.entries.len() - keep.len()) as u64;
+            report.bytes_freed += pack.size.saturating_sub(new_size);
         }
         for t in &temps {
             if !dry_run {
@@ -466,6 +499,9 @@ impl Repository {
             }
             report.temp_files_removed += 1;
             report.temp_bytes_freed += t.size;
+        }
+        if !dry_run {
+            self.store.reload()?;
         }
         Ok(report)
     }

@@ -345,13 +345,14 @@ fn verify_reports_corruption_with_affected_backups() {
         .hash;
     let store = repo.chunk_store();
 
-    // Flip one byte in each chunk file.
+    // Flip one byte in the middle of each chunk's bytes in its pack.
     for h in [shared, only_inc] {
-        let p = store.path(&h);
-        let mut raw = fs::read(&p).unwrap();
-        let mid = raw.len() / 2;
+        let loc = store.locate(&h).unwrap();
+        let p = loc.pack.as_ref();
+        let mut raw = fs::read(p).unwrap();
+        let mid = (loc.offset + u64::from(loc.stored_len) / 2) as usize;
         raw[mid] ^= 0x01;
-        fs::write(&p, raw).unwrap();
+        fs::write(p, raw).unwrap();
     }
     let report = repo.verify(None).unwrap();
     assert!(!report.is_ok());
@@ -373,9 +374,23 @@ fn verify_reports_corruption_with_affected_backups() {
         Err(RepoError::CorruptChunk { hash, .. }) if hash == shared
     ));
 
-    // A missing chunk is reported as missing.
+    // A missing chunk is reported as missing: rewrite its pack without it
+    // (the other chunks' bytes, damaged or not, are copied as they are).
     let gone = full_map.chunks[5].hash;
-    fs::remove_file(store.path(&gone)).unwrap();
+    let scan = store.scan().unwrap();
+    let pack = scan
+        .packs
+        .iter()
+        .find(|p| p.entries.iter().any(|e| e.hash == gone))
+        .unwrap();
+    let keep: Vec<_> = pack
+        .entries
+        .iter()
+        .filter(|e| e.hash != gone)
+        .copied()
+        .collect();
+    store.rewrite_pack(pack, &keep).unwrap();
+    store.reload().unwrap();
     let report = repo.verify(None).unwrap();
     assert_eq!(report.missing.len(), 1);
     assert_eq!(report.missing[0].hash, gone);
@@ -617,13 +632,28 @@ fn repository_open_rules_ids_and_locking() {
     let marker = dir.join(REPO_MARKER);
     let text = fs::read_to_string(&marker)
         .unwrap()
-        .replace("\"version\": 1", "\"version\": 7");
-    fs::write(&marker, text).unwrap();
+        .replace("\"version\": 2", "\"version\": 7");
+    fs::write(&marker, &text).unwrap();
     let err = Repository::open(&dir).unwrap_err();
     assert!(
         matches!(err, RepoError::UnsupportedVersion { found: 7, .. }),
         "{err}"
     );
+    // Version 1 (one file per chunk) is refused too, saying what to do.
+    fs::write(&marker, text.replace("\"version\": 7", "\"version\": 1")).unwrap();
+    let err = Repository::open(&dir).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RepoError::OutdatedRepository {
+                found: 1,
+                supported: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("new repository"), "{err}");
 }
 
 #[test]

@@ -153,7 +153,7 @@ impl Repository {
                 }
                 Err(RepoError::MissingChunk { .. }) => report.missing.push(ChunkProblem {
                     hash: *hash,
-                    reason: "chunk file does not exist".into(),
+                    reason: "chunk is in no readable pack".into(),
                     affected_backups: affected(),
                 }),
                 Err(RepoError::CorruptChunk { reason, .. }) => report.corrupt.push(ChunkProblem {

@@ -307,8 +307,8 @@ fn verify_reports_a_flipped_byte_with_the_backups_it_affects() {
     assert_eq!(ok["ok"], true);
     assert_eq!(ok["backups_checked"].as_array().unwrap().len(), 2);
 
-    // Flip one byte in the middle of the largest chunk file.
-    let chunk = walk(&bed.repo.join("chunks"))
+    // Flip one byte in the middle of the largest pack file (chunk data).
+    let chunk = walk(&bed.repo.join("packs"))
         .into_iter()
         .max_by_key(|p| p.metadata().map(|m| m.len()).unwrap_or(0))
         .unwrap();
@@ -363,6 +363,14 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Bytes of the files under `dir`.
+fn du(dir: &Path) -> u64 {
+    walk(dir)
+        .iter()
+        .map(|p| p.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
 #[test]
 fn prune_keeps_by_policy_and_removes_unused_chunks() {
     let sim = sim_with_disks(4);
@@ -377,7 +385,7 @@ fn prune_keeps_by_policy_and_removes_unused_chunks() {
         ids.push(bed.backup(&[])["id"].as_str().unwrap().to_string());
     }
     assert_eq!(bed.list(), ids);
-    let chunks_before = walk(&bed.repo.join("chunks")).len();
+    let bytes_before = du(&bed.repo.join("packs"));
 
     bed.run(&["backup", "prune"])
         .fails_with(exit::USAGE)
@@ -405,7 +413,7 @@ fn prune_keeps_by_policy_and_removes_unused_chunks() {
     assert_eq!(removed, vec![ids[0].as_str(), ids[1].as_str()]);
     assert!(done["chunks_removed"].as_u64().unwrap() > 0);
     assert_eq!(bed.list(), vec![ids[2].clone()]);
-    assert!(walk(&bed.repo.join("chunks")).len() < chunks_before);
+    assert!(du(&bed.repo.join("packs")) < bytes_before);
     bed.run(&["backup", "verify"]).ok();
     assert!(bed.restore(&ids[2], "pruned") == data);
 }

@@ -95,12 +95,12 @@ pub fn repo_error(e: RepoError) -> OpError {
                 "e.g. --keep-last 7 --keep-daily 14 --keep-weekly 8 --keep-monthly 12".into(),
             ),
         },
-        RepoError::NotARepository { .. } | RepoError::UnsupportedVersion { .. } => {
-            OpError::Invalid {
-                message: e.to_string(),
-                hint: Some("check --repo / hot_backup.repository".into()),
-            }
-        }
+        RepoError::NotARepository { .. }
+        | RepoError::UnsupportedVersion { .. }
+        | RepoError::OutdatedRepository { .. } => OpError::Invalid {
+            message: e.to_string(),
+            hint: Some("check --repo / hot_backup.repository".into()),
+        },
         other => OpError::Io(other.to_string()),
     }
 }
