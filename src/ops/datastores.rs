@@ -48,18 +48,9 @@ async fn list_target(target: Target) -> OpResult<Vec<DatastoreSummary>> {
     let objects = inventory::objects(&client, "Datastore", PATHS)
         .await
         .at(&endpoint)?;
-    let host_ids = match &target.host {
-        Some(host) => Some(
-            inventory::objects(&client, "HostSystem", &["datastore"])
-                .await
-                .at(&endpoint)?
-                .into_iter()
-                .filter(|h| h.str("name") == Some(host.as_str()))
-                .flat_map(|h| h.morefs("datastore"))
-                .collect::<Vec<_>>(),
-        ),
-        None => None,
-    };
+    let host_ids = inventory::seen_by_host(&client, target.host.as_deref(), "datastore")
+        .await
+        .at(&endpoint)?;
     Ok(objects
         .iter()
         .filter(|o| host_ids.as_ref().is_none_or(|ids| ids.contains(&o.obj)))

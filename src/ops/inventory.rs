@@ -27,6 +27,26 @@ pub async fn host_names(client: &Client) -> Result<HashMap<MoRef, String>, vim::
     ))
 }
 
+/// The objects in a HostSystem list property (`datastore`, `network`) of the host
+/// called `host`; None when no host is named (no filter).
+pub async fn seen_by_host(
+    client: &Client,
+    host: Option<&str>,
+    path: &str,
+) -> Result<Option<Vec<MoRef>>, vim::Error> {
+    let Some(host) = host else {
+        return Ok(None);
+    };
+    Ok(Some(
+        objects(client, "HostSystem", &[path])
+            .await?
+            .into_iter()
+            .filter(|h| h.str("name") == Some(host))
+            .flat_map(|h| h.morefs(path))
+            .collect(),
+    ))
+}
+
 /// Names of all objects of a kind, for "did you mean" suggestions.
 pub fn names(objects: &[ObjectContent]) -> Vec<&str> {
     objects.iter().filter_map(|o| o.str("name")).collect()

@@ -37,18 +37,9 @@ async fn list_target(target: Target) -> OpResult<Vec<NetworkSummary>> {
     let objects = inventory::objects(&client, "Network", &["summary.accessible", "host", "vm"])
         .await
         .at(&endpoint)?;
-    let host_ids = match &target.host {
-        Some(host) => Some(
-            inventory::objects(&client, "HostSystem", &["network"])
-                .await
-                .at(&endpoint)?
-                .into_iter()
-                .filter(|h| h.str("name") == Some(host.as_str()))
-                .flat_map(|h| h.morefs("network"))
-                .collect::<Vec<_>>(),
-        ),
-        None => None,
-    };
+    let host_ids = inventory::seen_by_host(&client, target.host.as_deref(), "network")
+        .await
+        .at(&endpoint)?;
     Ok(objects
         .iter()
         .filter(|o| host_ids.as_ref().is_none_or(|ids| ids.contains(&o.obj)))
