@@ -33,11 +33,7 @@ pub struct DatastoreSummary {
 
 /// Datastores of every endpoint in scope, sorted by name.
 pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<DatastoreSummary>> {
-    let targets = fleet.targets(scope).await?;
-    let mut all = Vec::new();
-    for result in fleet.each(targets, list_target).await {
-        all.extend(result?);
-    }
+    let mut all = fleet.gather(scope, list_target).await?;
     all.sort_by(|a, b| a.name.cmp(&b.name).then(a.endpoint.cmp(&b.endpoint)));
     Ok(all)
 }

@@ -300,6 +300,21 @@ impl Fleet {
         }
     }
 
+    /// Run `per_target` on every target of `scope` concurrently and put the results in
+    /// one list (target order); the first failing target's error wins.
+    pub async fn gather<T, F, Fut>(&self, scope: &Scope, per_target: F) -> OpResult<Vec<T>>
+    where
+        F: Fn(Target) -> Fut,
+        Fut: Future<Output = OpResult<Vec<T>>>,
+    {
+        let targets = self.targets(scope).await?;
+        let mut all = Vec::new();
+        for result in self.each(targets, per_target).await {
+            all.extend(result?);
+        }
+        Ok(all)
+    }
+
     /// Run `f` over items with the fleet's concurrency bound; results in input order.
     pub async fn each<I, T, F, Fut>(&self, items: Vec<I>, f: F) -> Vec<OpResult<T>>
     where

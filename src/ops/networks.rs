@@ -21,11 +21,7 @@ pub struct NetworkSummary {
 
 /// Networks of every endpoint in scope, sorted by name.
 pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<NetworkSummary>> {
-    let targets = fleet.targets(scope).await?;
-    let mut all = Vec::new();
-    for result in fleet.each(targets, list_target).await {
-        all.extend(result?);
-    }
+    let mut all = fleet.gather(scope, list_target).await?;
     all.sort_by(|a, b| a.name.cmp(&b.name).then(a.endpoint.cmp(&b.endpoint)));
     Ok(all)
 }

@@ -228,11 +228,7 @@ fn root_of(devices: &[PciDevice], address: &str) -> String {
 
 /// Every host in scope with its PCI devices and VMs, sorted by endpoint and host name.
 pub async fn scan(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostPci>> {
-    let targets = fleet.targets(scope).await?;
-    let mut hosts = Vec::new();
-    for result in fleet.each(targets, scan_target).await {
-        hosts.extend(result?);
-    }
+    let mut hosts = fleet.gather(scope, scan_target).await?;
     hosts.sort_by(|a, b| {
         a.endpoint
             .name()

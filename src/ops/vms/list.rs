@@ -27,12 +27,7 @@ pub async fn list(fleet: &Fleet, scope: &Scope, pattern: Option<&str>) -> OpResu
         })?),
         None => None,
     };
-    let targets = fleet.targets(scope).await?;
-    let per_target = fleet.each(targets, list_target).await;
-    let mut all = Vec::new();
-    for result in per_target {
-        all.extend(result?);
-    }
+    let mut all = fleet.gather(scope, list_target).await?;
     if let Some(m) = &matcher {
         all.retain(|vm| m.matches(&vm.name));
     }

@@ -19,11 +19,7 @@ pub struct FoundVm {
 /// Every VM in scope whose name matches the glob `pattern` (all when None), sorted by
 /// name. Nothing matching is an empty list, not an error.
 pub async fn select(fleet: &Fleet, scope: &Scope, pattern: Option<&str>) -> OpResult<Vec<FoundVm>> {
-    let targets = fleet.targets(scope).await?;
-    let mut all = Vec::new();
-    for result in fleet.each(targets, |t| select_target(t, pattern)).await {
-        all.extend(result?);
-    }
+    let mut all = fleet.gather(scope, |t| select_target(t, pattern)).await?;
     all.sort_by(|a, b| {
         a.summary
             .name
