@@ -1,14 +1,10 @@
 //! Every runbook in examples/ and every stdlib module, run against the simulator with
 //! their output asserted.
 
-use crate::sim::{Sim, repo};
+use crate::sim::{Sim, lines, repo};
 
 fn example(name: &str) -> String {
     repo().join("examples").join(name).display().to_string()
-}
-
-fn lines(stdout: &str) -> Vec<&str> {
-    stdout.lines().map(str::trim_end).collect()
 }
 
 /// The examples this file tests: a new example without a test fails here.
@@ -97,16 +93,8 @@ fn power_off_by_glob_is_a_dry_run_unless_applied() {
             "(dry run: add --apply to power them off)",
         ]
     );
-    assert!(
-        dry.stdout.contains("would power off DC0_C0_RP0_VM0 ("),
-        "{}",
-        dry.stdout
-    );
-    assert!(
-        dry.stdout.contains("would power off DC0_C0_RP0_VM1 ("),
-        "{}",
-        dry.stdout
-    );
+    dry.stdout_has("would power off DC0_C0_RP0_VM0 (");
+    dry.stdout_has("would power off DC0_C0_RP0_VM1 (");
 
     let applied = sim
         .ceso()
@@ -147,11 +135,7 @@ fn power_off_by_glob_is_a_dry_run_unless_applied() {
             "--apply",
         ])
         .ok();
-    assert!(
-        forced.stdout.contains("would power off DC0_H0_VM0"),
-        "{}",
-        forced.stdout
-    );
+    forced.stdout_has("would power off DC0_H0_VM0");
 
     sim.ceso()
         .run(&["run", &example("power-off-by-glob.rhai")])

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::sim::{Ceso, Sim, exit};
+use crate::sim::{Ceso, Sim, exit, lines};
 
 /// Write `text` as `name` in the isolated home and return its path.
 fn script(ceso: &Ceso, name: &str, text: &str) -> PathBuf {
@@ -13,10 +13,6 @@ fn script(ceso: &Ceso, name: &str, text: &str) -> PathBuf {
     }
     std::fs::write(&path, text).expect("write script");
     path
-}
-
-fn lines(stdout: &str) -> Vec<&str> {
-    stdout.lines().map(str::trim_end).collect()
 }
 
 #[test]
@@ -137,16 +133,8 @@ fn operations_over_arrays_run_for_every_vm_and_honour_dry_run() {
         .ceso()
         .run(&["-c", r#"vms("DC0_C0*").power_off(#{dry_run: true}).len()"#])
         .ok();
-    assert!(
-        dry.stdout.contains("would power off DC0_C0_RP0_VM0"),
-        "{}",
-        dry.stdout
-    );
-    assert!(
-        dry.stdout.contains("would power off DC0_C0_RP0_VM1"),
-        "{}",
-        dry.stdout
-    );
+    dry.stdout_has("would power off DC0_C0_RP0_VM0");
+    dry.stdout_has("would power off DC0_C0_RP0_VM1");
     // Under --json stdout is the value alone; the plan lines go to stderr.
     let dry = sim
         .ceso()
@@ -175,11 +163,7 @@ fn operations_over_arrays_run_for_every_vm_and_honour_dry_run() {
             r#"power_off(vms("DC0_*")); vm::delete("DC0_H0_VM0", #{})"#,
         ])
         .ok();
-    assert!(
-        dry.stdout.contains("would delete VM DC0_H0_VM0"),
-        "{}",
-        dry.stdout
-    );
+    dry.stdout_has("would delete VM DC0_H0_VM0");
 
     let done = sim
         .ceso()

@@ -292,6 +292,18 @@ impl Run {
     }
 
     /// stderr contains `needle`, ignoring how miette wrapped and framed the lines.
+    /// Exact containment: stdout is data, so nothing is folded (unlike `stderr_has`).
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle),
+            "ceso {:?}: stdout lacks {needle:?}:\n{}",
+            self.args,
+            self.stdout
+        );
+        self
+    }
+
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Run {
         let flat = |text: &str| {
@@ -317,4 +329,9 @@ pub mod exit {
     pub const NOT_FOUND: i32 = 4;
     pub const SERVER_FAULT: i32 = 5;
     pub const REFUSED: i32 = 6;
+}
+
+/// Output lines without trailing spaces (tables pad their last column).
+pub fn lines(text: &str) -> Vec<&str> {
+    text.lines().map(str::trim_end).collect()
 }
