@@ -288,13 +288,15 @@ pub enum VmCommand {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     pub name: String,
-    #[arg(long, default_value_t = 1)]
+    // Negative numbers parse as values, so the size checks answer them plainly (clap
+    // would suggest `-- -1`, which then fails).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub cpu: i64,
     /// Memory in MB
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
     pub memory: i64,
     /// Disk size in GB (0: no disk)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub disk: i64,
     #[arg(long)]
     pub datastore: Option<String>,

@@ -43,14 +43,14 @@ fn yes_no(value: bool) -> String {
 }
 
 fn list(ctx: &Ctx, scope: &crate::ops::Scope, filter: ListFilter) -> OpResult<()> {
-    let devices = ctx.app.block_on(pci::list(&ctx.app.fleet, scope, filter))?;
+    let (devices, scanned) =
+        ctx.app
+            .block_on(pci::list::list_scanned(&ctx.app.fleet, scope, filter))?;
     if ctx.out.json {
         ctx.out.json(&devices);
         return Ok(());
     }
-    let many_hosts = devices
-        .iter()
-        .any(|d| d.host != devices[0].host || d.endpoint != devices[0].endpoint);
+    let many_hosts = scanned > 1;
     let mut headers = vec![
         "ADDRESS",
         "ID",

@@ -19,13 +19,25 @@ pub struct ListFilter {
 
 /// Every PCI device of the hosts in scope, by endpoint, host and address.
 pub async fn list(fleet: &Fleet, scope: &Scope, filter: ListFilter) -> OpResult<Vec<PciDevice>> {
+    Ok(list_scanned(fleet, scope, filter).await?.0)
+}
+
+/// The devices, and how many hosts were scanned: a table shows which host a device is
+/// on whenever several were looked at, even when the filter left one host's devices.
+pub async fn list_scanned(
+    fleet: &Fleet,
+    scope: &Scope,
+    filter: ListFilter,
+) -> OpResult<(Vec<PciDevice>, usize)> {
     let hosts = inventory::scan(fleet, scope).await?;
-    Ok(hosts
+    let scanned = hosts.len();
+    let devices = hosts
         .into_iter()
         .flat_map(|h| h.devices)
         .filter(|d| !filter.gpus || d.is_gpu())
         .filter(|d| !filter.assignable || d.is_assignable())
-        .collect())
+        .collect();
+    Ok((devices, scanned))
 }
 
 #[derive(Debug, Clone, Serialize)]
