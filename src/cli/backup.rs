@@ -12,7 +12,7 @@ use crate::script::hooks::ScriptHooks;
 
 use super::Ctx;
 use super::args::{BackupCommand, BackupCreateArgs, PruneArgs, RepoArgs, RestoreArgs, ScriptArgs};
-use super::confirm::confirm;
+use super::confirm::{confirm, lowercase_first};
 use super::interrupted;
 use super::progress::TermProgress;
 use super::render::{bytes, mb};
@@ -318,7 +318,7 @@ fn delete(ctx: &Ctx, id: &str, dry_run: bool, args: &RepoArgs) -> OpResult<()> {
             ctx.out
                 .json(&serde_json::json!({"dry_run": true, "delete": b.id}));
         } else {
-            println!("would {}", what.to_lowercase());
+            println!("would {}", lowercase_first(&what));
         }
         return Ok(());
     }
@@ -364,7 +364,7 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> OpResult<()> {
         return Ok(());
     }
     ctx.out.table(
-        &["ID", "VM", "CREATED", "", "WHY"],
+        &["ID", "VM", "CREATED", "DECISION", "WHY"],
         outcome
             .decisions
             .iter()
