@@ -103,6 +103,9 @@ impl OpError {
                 }
                 V::Dropped { .. } => Some("the server closed the connection; it may have rejected the request or restarted".into()),
                 V::Timeout { .. } => Some("raise settings.timeout / task_timeout in the config if the server is slow".into()),
+                V::Redirect { .. } => Some("give the SDK URL the server answers at itself (https://host/sdk), not one that redirects".into()),
+                V::Http { status: 401, .. } => Some("the server refused the session even after a fresh login; check the user's permissions and the URL".into()),
+                V::Http { status: 503, .. } => Some("the server is unavailable (starting, overloaded or in maintenance); try again later".into()),
                 V::Decode(_) => Some("is the URL an ESXi or vCenter SDK endpoint (https://host/sdk)?".into()),
                 _ => None,
             },

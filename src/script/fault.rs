@@ -52,6 +52,7 @@ pub fn fault_map(e: &OpError) -> Map {
                 vim::Error::Fault { name, .. } => name.clone(),
                 vim::Error::Connect { .. }
                 | vim::Error::Dropped { .. }
+                | vim::Error::Redirect { .. }
                 | vim::Error::Http { .. }
                 | vim::Error::Decode(_) => kinds::CONNECTION.into(),
                 vim::Error::Tls { .. } => kinds::TLS.into(),

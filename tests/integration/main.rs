@@ -3,6 +3,8 @@
 mod backup;
 mod client;
 mod errors;
+mod hostile;
+mod hostile_server;
 mod hosts;
 mod pci;
 mod repl;

@@ -394,6 +394,25 @@ fn list_follows_continuation_tokens_like_on_a_real_vcenter() {
 }
 
 #[test]
+fn list_asks_for_bounded_pages() {
+    // 1,200 VMs: more than the 1,000 objects per page ceso asks for (maxObjects), which
+    // the test bed honours as vCenter does, so the listing takes a second page.
+    let sim = Sim::start(&["-vm", "600"]);
+    let mut ceso = sim.ceso();
+    ceso.env("CESO_TRACE", "1");
+    let run = ceso.run(&["vm", "list", "--json"]).ok();
+    assert_eq!(run.json().as_array().unwrap().len(), 1200);
+    let calls = |method: &str| {
+        run.stderr
+            .lines()
+            .filter(|l| l.split_whitespace().nth(2) == Some(method))
+            .count()
+    };
+    assert_eq!(calls("RetrievePropertiesEx"), 1, "{}", run.stderr);
+    assert_eq!(calls("ContinueRetrievePropertiesEx"), 1, "{}", run.stderr);
+}
+
+#[test]
 fn a_closed_pipe_ends_quietly() {
     use std::process::{Command, Stdio};
     let sim = Sim::vcenter();
