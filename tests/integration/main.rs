@@ -2,6 +2,7 @@
 
 mod backup;
 mod client;
+mod demo;
 mod errors;
 mod hosts;
 mod pci;
