@@ -2,6 +2,7 @@
 
 mod backup;
 mod client;
+mod demo;
 mod errors;
 mod hostile;
 mod hostile_server;
