@@ -132,6 +132,11 @@ pub fn plan(s: &Snapshot, change: &GroupChange) -> OpResult<GroupPlan> {
             let adding = matches!(change, GroupChange::Add { .. });
             let given = resolve_members(s, old.kind, members)?;
             let mut group = old.clone();
+            // Members that no longer exist cannot be sent back: an edit drops them.
+            group.members.retain(|m| match group.kind {
+                GroupKind::Vm => s.vm(m).is_some(),
+                GroupKind::Host => s.host(m).is_some(),
+            });
             if adding {
                 for id in given {
                     if !group.members.contains(&id) {
