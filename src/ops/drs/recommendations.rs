@@ -138,7 +138,7 @@ pub async fn hosts_for_vm(cluster: &ClusterRef, vm: &VmRef) -> OpResult<Vec<Host
             rating,
         })
         .collect();
-    out.sort_by(|a, b| b.rating.cmp(&a.rating));
+    out.sort_by_key(|h| std::cmp::Reverse(h.rating));
     Ok(out)
 }
 

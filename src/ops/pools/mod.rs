@@ -252,7 +252,7 @@ fn build(endpoint: &Arc<Endpoint>, objects: Vec<ObjectContent>) -> PoolInventory
             };
             if m.kind == "Datacenter" {
                 folders.pop(); // the host folder itself
-                parts.extend(folders.drain(..));
+                parts.append(&mut folders);
                 parts.push(name.to_string());
                 break;
             }
