@@ -536,3 +536,47 @@ fn cluster_settings_and_standalone_refusals() {
     let list = esx.ceso().run(&["rp", "list", "--json"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn scripts_reach_pools_and_rules() {
+    let sim = Sim::vcenter();
+    sim.ceso().run(&["rp", "create", "prod"]).ok();
+    sim.ceso()
+        .run(&["vm", "move", "DC0_C0_RP0_VM0", "--resource-pool", "prod"])
+        .ok();
+    let script = r#"
+        let out = #{};
+        out.vms = rp("prod").vms();
+        out.pools = rps().len();
+        out.before = drs_rules().len();
+        out.created = drs::create_rule(#{name: "apart", separate: ["DC0_C0_RP0_VM*"]}).rule.name;
+        out.dry = drs::create_rule(#{name: "other", keep_together: ["DC0_C0_RP0_VM*"], dry_run: true}).dry_run;
+        out.rules = drs_rules().map(|r| r.name);
+        try {
+            drs::create_rule(#{name: "bad", separate: ["nope", "DC0_C0_RP0_VM0"]});
+        } catch (e) {
+            out.fault = e.fault;
+            out.message = e.message;
+        }
+        out.ok = drs_check().ok;
+        out
+    "#;
+    let out = sim.ceso().run(&["--json", "-c", script]).ok().json();
+    assert_eq!(out["vms"], serde_json::json!(["DC0_C0_RP0_VM0"]));
+    assert_eq!(out["pools"], 3);
+    assert_eq!(out["before"], 0);
+    assert_eq!(out["created"], "apart");
+    assert_eq!(out["dry"], true);
+    assert_eq!(
+        out["rules"],
+        serde_json::json!(["apart"]),
+        "the dry run sent nothing"
+    );
+    assert_eq!(out["fault"], "NotFound");
+    assert!(
+        out["message"].as_str().unwrap().contains("'nope'"),
+        "{out:#}"
+    );
+    // Both cluster VMs start on hosts vcsim picks; the check reflects whichever.
+    assert!(out["ok"].is_boolean());
+}
