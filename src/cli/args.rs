@@ -90,6 +90,15 @@ pub enum Command {
     /// GPUs: vGPU profiles the hosts offer
     #[command(subcommand)]
     Gpu(GpuCommand),
+    /// Resource pools: list, info, create, update, delete
+    #[command(subcommand)]
+    Rp(super::rp::RpCommand),
+    /// vCenter clusters: hosts, DRS and HA settings, capacity
+    #[command(subcommand)]
+    Cluster(super::cluster::ClusterCommand),
+    /// DRS groups and rules, checking them, DRS recommendations
+    #[command(subcommand)]
+    Drs(super::drs::DrsCommand),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR
@@ -283,6 +292,23 @@ pub enum VmCommand {
     AttachPci(AttachPciArgs),
     /// Detach a PCI device or vGPU from a powered-off VM (asks first unless --yes)
     DetachPci(DetachPciArgs),
+    /// Move VMs into a resource pool of their cluster or host (MoveIntoResourcePool)
+    Move(MoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    /// VM names or globs
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// The pool: a path (DC0/Cluster1/Resources/prod) or a unique name
+    #[arg(long, value_name = "POOL")]
+    pub resource_pool: String,
+    /// Show where each VM would go and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -303,7 +329,8 @@ pub struct CreateArgs {
     /// Network or port group name
     #[arg(long)]
     pub network: Option<String>,
-    #[arg(long)]
+    /// Resource pool: a path (DC0/Cluster1/Resources/prod) or a unique name
+    #[arg(long, value_name = "POOL")]
     pub resource_pool: Option<String>,
     /// Guest OS identifier (default otherGuest64)
     #[arg(long)]

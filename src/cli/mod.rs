@@ -2,12 +2,16 @@
 
 pub mod args;
 pub mod backup;
+pub mod cluster;
 pub mod confirm;
+pub mod drs;
 pub mod host;
 pub mod pci;
+pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod rp;
 pub mod script;
 pub mod snapshot;
 pub mod vm;
@@ -95,6 +99,9 @@ pub fn main() -> ExitCode {
         (Some(Command::Backup(cmd)), _) => Done::Command(backup::run(&ctx, cmd)),
         (Some(Command::Pci(cmd)), _) => Done::Command(pci::run(&ctx, cmd)),
         (Some(Command::Gpu(cmd)), _) => Done::Command(pci::run_gpu(&ctx, cmd)),
+        (Some(Command::Rp(cmd)), _) => Done::Command(rp::run(&ctx, cmd)),
+        (Some(Command::Cluster(cmd)), _) => Done::Command(cluster::run(&ctx, cmd)),
+        (Some(Command::Drs(cmd)), _) => Done::Command(drs::run(&ctx, cmd)),
     };
     app.close();
     match done {

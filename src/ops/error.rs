@@ -112,12 +112,19 @@ impl OpError {
             OpError::NotFound { kind, .. } => Some(match *kind {
                 "attached PCI device" => "`ceso vm info VM` lists the VM's devices".into(),
                 "vGPU profile" => "`ceso gpu profiles` lists the profiles the hosts offer".into(),
+                "DRS recommendation" => "`ceso drs recommendations` lists the pending ones".into(),
                 _ => format!("list what exists with `ceso {} list`", cli_noun(kind)),
             }),
             OpError::Ambiguous { kind: "snapshot", .. } => {
                 Some("name the snapshot by its id (shown by `ceso snapshot list <vm>`)".into())
             }
             OpError::Ambiguous { kind: "backup", .. } => Some("give more characters of the backup id".into()),
+            OpError::Ambiguous { kind: "resource pool", .. } => {
+                Some("name the pool by its path (shown by `ceso rp list`)".into())
+            }
+            OpError::Ambiguous { kind: "cluster", .. } => {
+                Some("name it as DATACENTER/CLUSTER, or by its id (`ceso cluster list`)".into())
+            }
             OpError::Ambiguous { .. } => Some("narrow it down with --host".into()),
             OpError::Invalid { hint, .. } | OpError::Refused { hint, .. } => hint.clone(),
             OpError::Config(e) => e.help.clone(),
@@ -133,6 +140,9 @@ fn cli_noun(kind: &str) -> &str {
         "PCI device" => "pci",
         "snapshot" => "snapshot",
         "backup" => "backup",
+        "resource pool" => "rp",
+        "DRS rule" => "drs rule",
+        "DRS group" | "VM group" | "host group" => "drs group",
         other => other,
     }
 }

@@ -2,8 +2,10 @@
 //! scripts and the REPL only parse, call these, and render.
 
 pub mod backup;
+pub mod clusters;
 pub mod datastores;
 pub mod devices;
+pub mod drs;
 pub mod error;
 pub mod fleet;
 pub mod hosts;
@@ -12,9 +14,11 @@ pub mod naming;
 pub mod networks;
 pub mod password;
 pub mod pci;
+pub mod pools;
 pub mod progress;
 pub mod raw;
 pub mod snapshots;
+pub mod spec_diff;
 pub mod vms;
 
 pub use error::{OpError, OpResult};

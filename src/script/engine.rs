@@ -50,6 +50,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::pci::register,
     },
     Binding {
+        area: "pools",
+        register: super::pools::register,
+    },
+    Binding {
         area: "collect",
         register: super::collect::register,
     },

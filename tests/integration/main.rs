@@ -14,4 +14,5 @@ mod script_interrupt;
 mod script_run;
 mod sim;
 mod snapshots;
+mod vcenter;
 mod vm;

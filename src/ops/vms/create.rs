@@ -104,7 +104,7 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
         Some(name) => Some(pick_named(&hosts, Some(name), "host")?.clone()),
         None => None,
     };
-    let (pool, pool_name) = resource_pool(&client, spec, host.as_ref(), &endpoint).await?;
+    let (pool, pool_name) = resource_pool(&client, spec, host.as_ref(), &target.endpoint).await?;
 
     let datastores = inventory::objects(
         &client,
@@ -275,15 +275,15 @@ async fn resource_pool(
     client: &Client,
     spec: &CreateSpec,
     host: Option<&ObjectContent>,
-    endpoint: &str,
+    target: &std::sync::Arc<crate::ops::fleet::Endpoint>,
 ) -> OpResult<(MoRef, String)> {
+    let endpoint = target.name();
     let at = |e| OpError::vim(endpoint, e);
     if let Some(name) = &spec.resource_pool {
-        let pools = inventory::objects(client, "ResourcePool", &[])
-            .await
-            .map_err(at)?;
-        let pool = pick_named(&pools, Some(name), "resource pool")?;
-        return Ok((pool.obj.clone(), name.clone()));
+        // A path or a unique name, as `ceso rp` names pools.
+        let pools = crate::ops::pools::PoolInventory::read(target).await?;
+        let pool = pools.find(name)?;
+        return Ok((pool.moref(), pool.path.clone()));
     }
     // The root pool of the host's cluster / compute resource, or of the first one.
     let compute = match host.and_then(|h| h.moref("parent")) {
