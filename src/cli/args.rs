@@ -90,6 +90,15 @@ pub enum Command {
     /// GPUs: vGPU profiles the hosts offer
     #[command(subcommand)]
     Gpu(GpuCommand),
+    /// Networks and standard port groups across hosts; `network check`
+    #[command(subcommand)]
+    Network(super::network_args::NetworkCommand),
+    /// Standard vSwitches per host
+    #[command(subcommand)]
+    Vswitch(super::network_args::VswitchCommand),
+    /// Distributed switches, member hosts, distributed port groups
+    #[command(subcommand)]
+    Dvs(super::network_args::DvsCommand),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR
@@ -283,6 +292,9 @@ pub enum VmCommand {
     AttachPci(AttachPciArgs),
     /// Detach a PCI device or vGPU from a powered-off VM (asks first unless --yes)
     DetachPci(DetachPciArgs),
+    /// The VM's network adapters: list, add, reconnect, remove
+    #[command(subcommand)]
+    Nic(super::network_args::NicCommand),
 }
 
 #[derive(Debug, Args)]

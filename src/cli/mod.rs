@@ -3,7 +3,11 @@
 pub mod args;
 pub mod backup;
 pub mod confirm;
+pub mod dvs;
 pub mod host;
+pub mod network;
+pub mod network_args;
+pub mod nic;
 pub mod pci;
 pub mod progress;
 pub mod render;
@@ -11,6 +15,7 @@ pub mod report;
 pub mod script;
 pub mod snapshot;
 pub mod vm;
+pub mod vswitch;
 
 use std::process::ExitCode;
 
@@ -95,6 +100,9 @@ pub fn main() -> ExitCode {
         (Some(Command::Backup(cmd)), _) => Done::Command(backup::run(&ctx, cmd)),
         (Some(Command::Pci(cmd)), _) => Done::Command(pci::run(&ctx, cmd)),
         (Some(Command::Gpu(cmd)), _) => Done::Command(pci::run_gpu(&ctx, cmd)),
+        (Some(Command::Network(cmd)), _) => Done::Script(network::run(&ctx, cmd)),
+        (Some(Command::Vswitch(cmd)), _) => Done::Command(vswitch::run(&ctx, cmd)),
+        (Some(Command::Dvs(cmd)), _) => Done::Command(dvs::run(&ctx, cmd)),
     };
     app.close();
     match done {

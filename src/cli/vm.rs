@@ -27,6 +27,7 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
         } => delete(ctx, &ctx.scope(&scope), &name, force, dry_run),
         VmCommand::AttachPci(args) => super::pci::attach(ctx, args),
         VmCommand::DetachPci(args) => super::pci::detach(ctx, args),
+        VmCommand::Nic(cmd) => super::nic::run(ctx, cmd),
     }
 }
 
