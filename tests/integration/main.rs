@@ -4,6 +4,7 @@ mod backup;
 mod client;
 mod errors;
 mod hosts;
+mod network;
 mod pci;
 mod repl;
 mod script_examples;

@@ -14,6 +14,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"sort"
@@ -45,6 +46,10 @@ func init() {
 		})
 	}
 	interceptSOAP("DistributedVirtualPortgroup", "ReconfigureDVPortgroup_Task", reconfigureDVPortgroup)
+	interceptSOAP("Folder", "CreateDVS_Task", createDVS)
+	for _, t := range []string{"DistributedVirtualSwitch", "VmwareDistributedVirtualSwitch"} {
+		interceptSOAP(t, "AddDVPortgroup_Task", addDVPortgroup)
+	}
 	for _, t := range []string{"DistributedVirtualSwitch", "VmwareDistributedVirtualSwitch"} {
 		interceptSOAP(t, "ReconfigureDvs_Task", reconfigureDvs)
 	}
@@ -83,6 +88,11 @@ func installNetwork(m *simulator.Model) {
 	for _, e := range simulator.Map.All("DistributedVirtualSwitch") {
 		if s, ok := e.(*simulator.DistributedVirtualSwitch); ok {
 			installDVS(s)
+		}
+	}
+	for _, e := range simulator.Map.All("DistributedVirtualPortgroup") {
+		if pg, ok := e.(*simulator.DistributedVirtualPortgroup); ok && pg.Config.ConfigVersion == "" {
+			pg.Config.ConfigVersion = "0"
 		}
 	}
 }
@@ -752,7 +762,7 @@ func reconfigureDVPortgroup(call *soapCall) soap.HasFault {
 		if current == "" {
 			current = "0"
 		}
-		if req.Spec.ConfigVersion != current {
+		if req.Spec.ConfigVersion != current && !(pg.Config.ConfigVersion == "" && req.Spec.ConfigVersion == "") {
 			return concurrentAccess("port group "+pg.Name, current, req.Spec.ConfigVersion)
 		}
 		if req.Spec.Name != "" && req.Spec.Name != pg.Name {
@@ -779,6 +789,61 @@ func reconfigureDVPortgroup(call *soapCall) soap.HasFault {
 		return fault
 	})
 	return &methods.ReconfigureDVPortgroup_TaskBody{Res: &types.ReconfigureDVPortgroup_TaskResponse{Returnval: ref}}
+}
+
+// createDVS lets the simulator create the switch, then keeps what it drops
+// from a VMwareDVSConfigSpec (maxMtu) and starts configVersion at "0".
+func createDVS(call *soapCall) soap.HasFault {
+	req := call.Method.Body.(*types.CreateDVS_Task)
+	f, ok := simulator.Map.Get(call.Method.This).(*simulator.Folder)
+	if !ok {
+		return &methods.CreateDVS_TaskBody{Fault_: networkFault(&types.ManagedObjectNotFound{Obj: call.Method.This}, "no such folder")}
+	}
+	// Called as the simulator calls methods: with the folder locked and the context's
+	// Caller set, so its own WithLock on the folder does not lock twice.
+	this := call.Method.This
+	ctx := &simulator.Context{Context: context.Background(), Map: simulator.Map, Caller: &this}
+	var res soap.HasFault
+	simulator.Map.WithLock(f, func() { res = f.CreateDVSTask(ctx, req) })
+	name := req.Spec.ConfigSpec.GetDVSConfigSpec().Name
+	if s, ok := simulator.Map.FindByName(name, f.ChildEntity).(*simulator.DistributedVirtualSwitch); ok {
+		installDVS(s)
+		simulator.Map.WithLock(s, func() {
+			cfg := s.Config.GetDVSConfigInfo()
+			cfg.ConfigVersion = "0"
+			vspec, ok1 := req.Spec.ConfigSpec.(*types.VMwareDVSConfigSpec)
+			vcfg, ok2 := s.Config.(*types.VMwareDVSConfigInfo)
+			if ok1 && ok2 {
+				vcfg.MaxMtu = vspec.MaxMtu
+			}
+		})
+		for _, ref := range s.Portgroup {
+			if pg, ok := simulator.Map.Get(ref).(*simulator.DistributedVirtualPortgroup); ok && pg.Config.ConfigVersion == "" {
+				pg.Config.ConfigVersion = "0"
+			}
+		}
+	}
+	return res
+}
+
+// addDVPortgroup lets the simulator add the port groups, then gives them the
+// configVersion vCenter starts a new port group at ("0").
+func addDVPortgroup(call *soapCall) soap.HasFault {
+	req := call.Method.Body.(*types.AddDVPortgroup_Task)
+	s, ok := simulator.Map.Get(call.Method.This).(*simulator.DistributedVirtualSwitch)
+	if !ok {
+		return &methods.AddDVPortgroup_TaskBody{Fault_: networkFault(&types.ManagedObjectNotFound{Obj: call.Method.This}, "no such switch")}
+	}
+	this := call.Method.This
+	ctx := &simulator.Context{Context: context.Background(), Map: simulator.Map, Caller: &this}
+	var res soap.HasFault
+	simulator.Map.WithLock(s, func() { res = s.AddDVPortgroupTask(ctx, req) })
+	for _, ref := range s.Portgroup {
+		if pg, ok := simulator.Map.Get(ref).(*simulator.DistributedVirtualPortgroup); ok && pg.Config.ConfigVersion == "" {
+			pg.Config.ConfigVersion = "0"
+		}
+	}
+	return res
 }
 
 // reconfigureDvs: host membership with uplinks (add, edit, remove), name,
@@ -814,7 +879,8 @@ func applyDvsSpec(s *simulator.DistributedVirtualSwitch, base types.BaseDVSConfi
 	if current == "" {
 		current = "0"
 	}
-	if spec.ConfigVersion != current {
+	// A switch created by the simulator's CreateDVS_Task starts without a version.
+	if spec.ConfigVersion != current && !(cfg.ConfigVersion == "" && spec.ConfigVersion == "") {
 		return concurrentAccess("switch "+s.Name, current, spec.ConfigVersion)
 	}
 	members := append([]types.DistributedVirtualSwitchHostMember{}, cfg.Host...)
