@@ -1,7 +1,7 @@
 //! `ceso dvs …`: distributed switches, their member hosts and port groups.
 
 use crate::ops::OpResult;
-use crate::ops::network::dvs::{self, DvPortgroupChange, DvsCreate, Membership};
+use crate::ops::network::dvs::{self, DvPortgroupChange, DvsCreate, Membership, MembershipChange};
 use crate::ops::network::snapshot::DvPortgroup;
 
 use super::Ctx;
@@ -160,13 +160,16 @@ pub fn run(ctx: &Ctx, cmd: DvsCommand) -> OpResult<()> {
                     scope,
                 } => (dvs, hosts, vec![], Membership::Remove, dry_run, scope),
             };
+            let change = MembershipChange {
+                switch: name.clone(),
+                hosts,
+                uplinks,
+                op,
+            };
             let c = ctx.app.block_on(dvs::hosts(
                 fleet,
                 &ctx.scope(&scope),
-                &name,
-                &hosts,
-                &uplinks,
-                op,
+                &change,
                 dry_run,
                 &progress,
             ));

@@ -4,7 +4,7 @@
 use crate::ops::network::dvs::DvsChange;
 use crate::ops::network::hosts_apply::{HostOutcome, Outcome, Report};
 use crate::ops::network::{self, HostSelector, PortgroupChange, list, portgroup};
-use crate::ops::{OpResult, Scope};
+use crate::ops::OpResult;
 
 use super::Ctx;
 use super::confirm::confirm;
@@ -239,9 +239,4 @@ pub fn render_change(ctx: &Ctx, c: &DvsChange, what: &str) {
     for d in &c.changes {
         println!("  {}: {} -> {}", d.setting, d.before, d.after);
     }
-}
-
-/// The scope for commands that act on one endpoint.
-pub fn scope_of(ctx: &Ctx, scope: &super::args::ScopeArgs) -> Scope {
-    ctx.scope(scope)
 }

@@ -174,6 +174,8 @@ pub struct PortgroupUpdateArgs {
     pub hosts: HostsArgs,
 }
 
+// Parsed once per process; boxing the flags would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum VswitchCommand {
     /// Standard vSwitches per host: MTU, ports, uplinks, port groups

@@ -332,17 +332,30 @@ pub enum Membership {
     Remove,
 }
 
+/// Hosts joining (with their uplinks) or leaving a switch.
+#[derive(Debug, Clone)]
+pub struct MembershipChange {
+    pub switch: String,
+    pub hosts: Vec<String>,
+    /// Physical NICs each host gives the switch (add).
+    pub uplinks: Vec<String>,
+    pub op: Membership,
+}
+
 pub async fn hosts(
     fleet: &Fleet,
     scope: &Scope,
-    name: &str,
-    hosts: &[String],
-    uplinks: &[String],
-    op: Membership,
+    change: &MembershipChange,
     dry_run: bool,
     progress: &dyn Progress,
 ) -> OpResult<DvsChange> {
     ensure_enabled(fleet)?;
+    let (name, hosts, uplinks, op) = (
+        change.switch.as_str(),
+        change.hosts.as_slice(),
+        change.uplinks.as_slice(),
+        change.op,
+    );
     if hosts.is_empty() {
         return Err(OpError::invalid("name at least one host"));
     }

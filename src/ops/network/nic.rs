@@ -203,7 +203,7 @@ impl Vm {
             .find(|n| {
                 n.label == which || n.key.to_string() == which || n.mac.eq_ignore_ascii_case(which)
             })
-            .or_else(|| match self.nics.as_slice() {
+            .or(match self.nics.as_slice() {
                 [only] if which.is_empty() => Some(only),
                 _ => None,
             })

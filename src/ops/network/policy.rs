@@ -663,7 +663,7 @@ const DV_FAILURE: &[&str] = &[
 
 /// An inheritable leaf policy (`BoolPolicy`, `StringPolicy`, `LongPolicy`) read as a value;
 /// None when inherited or absent.
-fn dv_value<'a>(node: Option<&'a Node>) -> Option<&'a Node> {
+fn dv_value(node: Option<&Node>) -> Option<&Node> {
     let n = node?;
     if n.bool_at("inherited") == Some(true) {
         return None;
