@@ -1,10 +1,10 @@
 //! `ceso network …`: list, create/update/delete standard port groups, check. Also the
 //! rendering of multi-host reports shared by `vswitch` and `dvs`.
 
+use crate::ops::OpResult;
 use crate::ops::network::dvs::DvsChange;
 use crate::ops::network::hosts_apply::{HostOutcome, Outcome, Report};
 use crate::ops::network::{self, HostSelector, PortgroupChange, list, portgroup};
-use crate::ops::OpResult;
 
 use super::Ctx;
 use super::confirm::confirm;
