@@ -226,3 +226,151 @@ pub fn check(snapshots: &[Snapshot], cluster: Option<&str>) -> CheckReport {
         findings,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::network::policy::PolicyView;
+    use crate::ops::network::snapshot::{
+        Dvs, DvsMember, HostNet, NetworkEntity, StdPortgroup, VmNet,
+    };
+    use crate::vim::{MoRef, Node};
+
+    fn pg(name: &str, vlan: i64, promiscuous: Option<bool>) -> StdPortgroup {
+        let policy = PolicyView {
+            promiscuous,
+            ..PolicyView::default()
+        };
+        StdPortgroup {
+            name: name.into(),
+            vswitch: "vSwitch0".into(),
+            vlan,
+            policy: policy.clone(),
+            effective: policy,
+            spec: Node::default(),
+        }
+    }
+
+    fn host(name: &str, pgs: Vec<StdPortgroup>) -> HostNet {
+        HostNet {
+            name: name.into(),
+            id: MoRef::new("HostSystem", name),
+            cluster: Some("C".into()),
+            network_system: None,
+            pnics: vec!["vmnic0".into()],
+            vswitches: vec![],
+            portgroups: pgs,
+        }
+    }
+
+    fn snap(hosts: Vec<HostNet>, vms: Vec<VmNet>, members: Vec<DvsMember>) -> Snapshot {
+        Snapshot {
+            endpoint: "vc".into(),
+            hosts,
+            switches: vec![Dvs {
+                name: "DVS".into(),
+                id: "dvs-1".into(),
+                moref: MoRef::new("DistributedVirtualSwitch", "dvs-1"),
+                uuid: "u".into(),
+                config_version: "1".into(),
+                members,
+                uplink_names: vec![],
+                max_mtu: None,
+                portgroups: vec![],
+                policy: PolicyView::default(),
+                config: Node::default(),
+            }],
+            dv_portgroups: vec![],
+            networks: vec![NetworkEntity {
+                name: "web".into(),
+                id: "network-1".into(),
+                kind: "Network".into(),
+                hosts: vec![],
+                vms: vec![],
+            }],
+            vms,
+        }
+    }
+
+    fn member(host: &str, uplinks: &[&str]) -> DvsMember {
+        DvsMember {
+            host: host.into(),
+            host_id: MoRef::new("HostSystem", host),
+            uplinks: uplinks.iter().map(|u| u.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn agreeing_hosts_are_consistent() {
+        let s = snap(
+            vec![
+                host("a", vec![pg("web", 10, Some(false))]),
+                host("b", vec![pg("web", 10, Some(false))]),
+            ],
+            vec![],
+            vec![member("a", &["vmnic1"])],
+        );
+        let r = check(&[s], None);
+        assert!(r.consistent, "{:?}", r.findings);
+        assert_eq!(r.hosts, 2);
+    }
+
+    #[test]
+    fn each_inconsistency_is_found() {
+        let s = snap(
+            vec![
+                host("a", vec![pg("web", 10, Some(false)), pg("db", 20, None)]),
+                host("b", vec![pg("web", 11, Some(true))]),
+            ],
+            vec![VmNet {
+                name: "vm1".into(),
+                host: Some("a".into()),
+                cluster: Some("C".into()),
+                networks: vec!["db".into()],
+            }],
+            vec![member("a", &[])],
+        );
+        let mut s = s;
+        s.networks.push(NetworkEntity {
+            name: "db".into(),
+            id: "network-2".into(),
+            kind: "Network".into(),
+            hosts: vec![],
+            vms: vec![],
+        });
+        let r = check(&[s], Some("C"));
+        assert!(!r.consistent);
+        let kinds: Vec<String> = r
+            .findings
+            .iter()
+            .map(|f| {
+                serde_json::to_value(f).unwrap()["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert!(
+            kinds.contains(&"portgroup_missing".to_string()),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&"vm_network_missing".to_string()),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&"dvs_member_without_uplinks".to_string()),
+            "{kinds:?}"
+        );
+        let differs: Vec<&str> = r
+            .findings
+            .iter()
+            .filter_map(|f| match f {
+                Finding::SettingDiffers { setting, .. } => Some(setting.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(differs, ["promiscuous", "vlan"]);
+        assert!(check(&[], Some("other")).consistent);
+    }
+}
