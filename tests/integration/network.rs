@@ -729,3 +729,14 @@ fn distributed_switch_membership_and_vm_nic_reconnection() {
             .all(|d| d["name"] != "DSwitch")
     );
 }
+
+#[test]
+fn scripts_read_networks_and_the_check_report() {
+    let sim = Sim::vcenter();
+    let run = sim
+        .ceso()
+        .run(&["-c", "let r = network_check(#{cluster: \"DC0_C0\"}); let n = network_list(); `${r.consistent} ${r.findings.len()} ${n.filter(|x| x.name == \"VM Network\").len()}`"])
+        .ok();
+    // The model's switch members have no uplinks (3 cluster hosts); VM Network is on 4 hosts.
+    run.stdout_has("false 3 4");
+}
