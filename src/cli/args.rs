@@ -99,6 +99,15 @@ pub enum Command {
     /// DRS groups and rules, checking them, DRS recommendations
     #[command(subcommand)]
     Drs(super::drs::DrsCommand),
+    /// Networks and standard port groups across hosts; `network check`
+    #[command(subcommand)]
+    Network(super::network_args::NetworkCommand),
+    /// Standard vSwitches per host
+    #[command(subcommand)]
+    Vswitch(super::network_args::VswitchCommand),
+    /// Distributed switches, member hosts, distributed port groups
+    #[command(subcommand)]
+    Dvs(super::network_args::DvsCommand),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR
@@ -294,6 +303,9 @@ pub enum VmCommand {
     DetachPci(DetachPciArgs),
     /// Move VMs into a resource pool of their cluster or host (MoveIntoResourcePool)
     Move(MoveArgs),
+    /// The VM's network adapters: list, add, reconnect, remove
+    #[command(subcommand)]
+    Nic(super::network_args::NicCommand),
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod hosts;
 pub mod inventory;
 pub mod naming;
+pub mod network;
 pub mod networks;
 pub mod password;
 pub mod pci;
