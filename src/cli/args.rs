@@ -108,6 +108,8 @@ pub enum Command {
     /// Distributed switches, member hosts, distributed port groups
     #[command(subcommand)]
     Dvs(super::network_args::DvsCommand),
+    /// Performance statistics; `stats collect` keeps a history
+    Stats(super::stats::StatsArgs),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR

@@ -18,6 +18,7 @@ pub mod report;
 pub mod rp;
 pub mod script;
 pub mod snapshot;
+pub mod stats;
 pub mod vm;
 pub mod vswitch;
 
@@ -110,6 +111,7 @@ pub fn main() -> ExitCode {
         (Some(Command::Network(cmd)), _) => Done::Script(network::run(&ctx, cmd)),
         (Some(Command::Vswitch(cmd)), _) => Done::Command(vswitch::run(&ctx, cmd)),
         (Some(Command::Dvs(cmd)), _) => Done::Command(dvs::run(&ctx, cmd)),
+        (Some(Command::Stats(args)), _) => Done::Command(stats::run(&ctx, args)),
     };
     app.close();
     match done {
