@@ -110,6 +110,9 @@ pub enum Command {
     Dvs(super::network_args::DvsCommand),
     /// Performance statistics; `stats collect` keeps a history
     Stats(super::stats::StatsArgs),
+    /// Capacity planning from the collected history
+    #[command(subcommand)]
+    Capacity(super::capacity::CapacityCommand),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR

@@ -2,6 +2,8 @@
 
 pub mod args;
 pub mod backup;
+pub mod capacity;
+pub mod charts;
 pub mod cluster;
 pub mod confirm;
 pub mod drs;
@@ -112,6 +114,7 @@ pub fn main() -> ExitCode {
         (Some(Command::Vswitch(cmd)), _) => Done::Command(vswitch::run(&ctx, cmd)),
         (Some(Command::Dvs(cmd)), _) => Done::Command(dvs::run(&ctx, cmd)),
         (Some(Command::Stats(args)), _) => Done::Command(stats::run(&ctx, args)),
+        (Some(Command::Capacity(cmd)), _) => Done::Command(capacity::run(&ctx, cmd)),
     };
     app.close();
     match done {
