@@ -365,3 +365,127 @@ fn collect_stores_rolls_up_resumes_and_locks() {
         .run(&["stats", "history", obj, "--db", "/nonexistent/h.sqlite"])
         .fails_with(exit::NOT_FOUND);
 }
+
+#[test]
+fn capacity_forecast_lands_on_the_known_exhaustion_date() {
+    // Every host's memory: 60 % now, +0.4 %/day, so full in 100 days; CPU flat.
+    let sim = Sim::start(&[
+        "-perf-series",
+        "HostSystem/mem.usage.average=6000,40,300,50;HostSystem/cpu.usage.average=3000,0,500,100",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.sqlite");
+    let db_arg = db.to_str().unwrap();
+
+    // Only a few hours collected: the report says how much it has and needs.
+    sim.ceso()
+        .run(&[
+            "stats",
+            "collect",
+            "--samples",
+            "1",
+            "--backfill",
+            "3h",
+            "--db",
+            db_arg,
+        ])
+        .ok();
+    let thin = sim
+        .ceso()
+        .run(&["capacity", "report", "--cluster", "DC0_C0", "--db", db_arg])
+        .ok();
+    thin.stdout_has("day(s) of daily history for DC0_C0; a forecast needs 7");
+    thin.stdout_has("too little history");
+
+    sim.ceso()
+        .run(&[
+            "stats",
+            "collect",
+            "--samples",
+            "1",
+            "--backfill",
+            "60d",
+            "--db",
+            db_arg,
+        ])
+        .ok();
+    let html = dir.path().join("report.html");
+    let png = dir.path().join("png");
+    let report = sim
+        .ceso()
+        .run(&[
+            "capacity",
+            "report",
+            "--cluster",
+            "DC0_C0",
+            "--horizon",
+            "180d",
+            "--db",
+            db_arg,
+            "--html",
+            html.to_str().unwrap(),
+            "--png",
+            png.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    let group = &report["groups"][0];
+    assert_eq!(group["name"], "DC0_C0");
+    assert!(group["insufficient"].is_null(), "{group:#}");
+    assert!(group["history_days"].as_i64().unwrap() >= 59);
+    let memory = &group["resources"][1];
+    assert_eq!(memory["name"], "memory");
+    let f = &memory["forecast"];
+    let days = f["days_left"].as_f64().expect("memory runs out");
+    assert!(
+        (90.0..=110.0).contains(&days),
+        "forecast {days} days, truth 100: {f:#}"
+    );
+    assert_eq!(f["within_horizon"], true);
+    assert!(f["trend"]["r2"].as_f64().unwrap() > 0.9, "{f:#}");
+    assert!((f["trend"]["slope"].as_f64().unwrap() - 0.4).abs() < 0.04);
+    let cpu = &group["resources"][0];
+    assert!(
+        cpu["forecast"]["days_left"].is_null()
+            || !cpu["forecast"]["within_horizon"].as_bool().unwrap()
+    );
+    // Headroom within the default overcommit ratios (cpu 2x).
+    assert_eq!(
+        cpu["allocatable"].as_f64(),
+        Some(report["overcommit"]["cpu"].as_f64().unwrap() * 6.0)
+    );
+
+    // The HTML report carries its charts inline: SVG with the trend and the data.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert_eq!(page.matches("<svg").count(), 2, "one chart per resource");
+    assert!(page.contains("DC0_C0 memory"));
+    assert!(page.contains("trend (R²"));
+    assert!(
+        page.contains("<polyline") || page.contains("<path"),
+        "lines drawn"
+    );
+    assert!(!page.contains("src=\"http"), "self-contained");
+    for name in ["DC0_C0-cpu.png", "DC0_C0-memory.png"] {
+        let bytes = std::fs::read(png.join(name)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}");
+    }
+
+    let text = sim
+        .ceso()
+        .run(&[
+            "capacity",
+            "report",
+            "--cluster",
+            "DC0_C0",
+            "--horizon",
+            "180d",
+            "--db",
+            db_arg,
+        ])
+        .ok();
+    text.stdout_has("memory");
+    text.stdout_has("full in");
+    text.stdout_has("fastest-growing VMs");
+}
