@@ -110,6 +110,8 @@ pub enum Command {
     Dvs(super::network_args::DvsCommand),
     /// Performance statistics; `stats collect` keeps a history
     Stats(super::stats::StatsArgs),
+    /// Live view of hosts and VMs: CPU, memory, network, disk latency
+    Monitor(super::monitor::MonitorArgs),
     /// Capacity planning from the collected history
     #[command(subcommand)]
     Capacity(super::capacity::CapacityCommand),

@@ -9,6 +9,7 @@ pub mod confirm;
 pub mod drs;
 pub mod dvs;
 pub mod host;
+pub mod monitor;
 pub mod network;
 pub mod network_args;
 pub mod nic;
@@ -115,6 +116,7 @@ pub fn main() -> ExitCode {
         (Some(Command::Dvs(cmd)), _) => Done::Command(dvs::run(&ctx, cmd)),
         (Some(Command::Stats(args)), _) => Done::Command(stats::run(&ctx, args)),
         (Some(Command::Capacity(cmd)), _) => Done::Command(capacity::run(&ctx, cmd)),
+        (Some(Command::Monitor(args)), _) => Done::Command(monitor::run(&ctx, args)),
     };
     app.close();
     match done {

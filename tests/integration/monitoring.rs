@@ -489,3 +489,82 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
     text.stdout_has("full in");
     text.stdout_has("fastest-growing VMs");
 }
+
+#[test]
+fn monitor_lines_json_and_live_terminal_view() {
+    use expectrl::Expect;
+
+    let sim = Sim::start(&["-perf-series", PINNED]);
+    // Not a terminal: plain repeated lines, one block per sample.
+    let plain = sim
+        .ceso()
+        .run(&[
+            "monitor",
+            "--cluster",
+            "DC0_C0",
+            "--samples",
+            "2",
+            "--interval",
+            "1s",
+        ])
+        .ok();
+    assert_eq!(plain.stdout.matches("-- ").count(), 2, "{}", plain.stdout);
+    plain.stdout_has("host  DC0_C0_H0");
+    plain.stdout_has("50.0");
+    assert!(
+        !plain.stdout.contains("DC0_H0 "),
+        "only the cluster's objects"
+    );
+    // --json: one object per sample, newline-delimited.
+    let json = sim
+        .ceso()
+        .run(&[
+            "monitor",
+            "DC0_C0_H*",
+            "--samples",
+            "2",
+            "--interval",
+            "1s",
+            "--json",
+        ])
+        .ok();
+    let samples: Vec<Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(samples.len(), 2);
+    let rows = samples[1]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r["mem_pct"] == 50.0 && r["cpu_pct"] == 25.37 && r["kind"] == "host")
+    );
+
+    // On a terminal: redrawn in place, re-sorted on a key, q quits.
+    let mut ceso = sim.ceso();
+    ceso.env("TERM", "xterm").env("NO_COLOR", "1");
+    let configured = ceso.command();
+    configured.args(["monitor", "--interval", "1s", "--sort", "cpu"]);
+    let mut command = std::process::Command::new(configured.get_program());
+    command.args(configured.get_args());
+    for (key, value) in configured.get_envs() {
+        if let Some(value) = value {
+            command.env(key, value);
+        }
+    }
+    let mut p = expectrl::Session::spawn(command).expect("spawn on a pty");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
+    p.expect("sample 1").unwrap();
+    p.expect("DC0_C0_RP0_VM0").unwrap();
+    p.send("o").unwrap();
+    p.expect("sort Name").unwrap();
+    p.expect("sample 2").unwrap();
+    p.send("q").unwrap();
+    let status = p.get_process().wait().expect("wait for monitor");
+    assert_eq!(
+        format!("{status:?}"),
+        format!("Exited(Pid({}), 0)", p.get_process().pid()),
+        "q exits 0"
+    );
+}

@@ -2,6 +2,7 @@
 //! per endpoint for every object asked, values in the units people read.
 
 pub mod counters;
+pub mod live;
 pub mod query;
 
 use chrono::{DateTime, Duration, Utc};
