@@ -162,23 +162,23 @@ fn terminal_view(
                 return Ok(());
             }
             let wait = next.saturating_duration_since(Instant::now());
-            if event::poll(wait).map_err(io)? {
-                if let Event::Key(k) = event::read().map_err(io)? {
-                    if k.kind != KeyEventKind::Press {
-                        continue;
+            if event::poll(wait).map_err(io)?
+                && let Event::Key(k) = event::read().map_err(io)?
+            {
+                if k.kind != KeyEventKind::Press {
+                    continue;
+                }
+                match k.code {
+                    KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
+                    KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                        return Ok(());
                     }
-                    match k.code {
-                        KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
-                        KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                            return Ok(());
-                        }
-                        KeyCode::Char('c') => by = SortBy::Cpu,
-                        KeyCode::Char('m') => by = SortBy::Mem,
-                        KeyCode::Char('n') => by = SortBy::Net,
-                        KeyCode::Char('d') => by = SortBy::Disk,
-                        KeyCode::Char('o') => by = SortBy::Name,
-                        _ => {}
-                    }
+                    KeyCode::Char('c') => by = SortBy::Cpu,
+                    KeyCode::Char('m') => by = SortBy::Mem,
+                    KeyCode::Char('n') => by = SortBy::Net,
+                    KeyCode::Char('d') => by = SortBy::Disk,
+                    KeyCode::Char('o') => by = SortBy::Name,
+                    _ => {}
                 }
             }
         }

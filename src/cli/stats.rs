@@ -87,13 +87,7 @@ pub enum StatsCommand {
     },
 }
 
-/// A duration option as seconds, or a usage error naming the option.
-pub fn secs(option: &str, text: &str) -> OpResult<i64> {
-    duration::parse(text).ok_or_else(|| OpError::Invalid {
-        message: format!("{option} {text:?} is not a duration"),
-        hint: Some("write a number with a unit: 20s, 5m, 1h, 1d, 2w".into()),
-    })
-}
+pub use crate::ops::stats::seconds as secs;
 
 pub fn run(ctx: &Ctx, args: StatsArgs) -> OpResult<()> {
     match args.command {

@@ -24,7 +24,7 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
     slot_values
         .iter()
         .map(|v| {
-            if hi - lo < f64::EPSILON {
+            if (hi - lo).abs() < f64::EPSILON {
                 BARS[3]
             } else {
                 BARS[(((v - lo) / (hi - lo)) * 7.0).round() as usize]

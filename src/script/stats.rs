@@ -5,9 +5,8 @@
 
 use rhai::{Dynamic, Engine, Map};
 
-use crate::metrics::duration;
 use crate::ops::history::{self, HistoryQuery, Store};
-use crate::ops::stats::{self, Series};
+use crate::ops::stats::{self, Series, seconds};
 use crate::ops::{OpError, OpResult, Scope};
 
 use super::convert::from_serialize;
@@ -15,13 +14,6 @@ use super::ctx::{RhaiResultOf, ScriptCtx};
 use super::doc::func;
 use super::host::Host;
 use super::vm::Vm;
-
-fn seconds(what: &str, text: &str) -> OpResult<i64> {
-    duration::parse(text).ok_or_else(|| OpError::Invalid {
-        message: format!("{what} {text:?} is not a duration"),
-        hint: Some("write a number with a unit: \"20s\", \"5m\", \"1h\", \"1d\"".into()),
-    })
-}
 
 fn one(found: Vec<Series>, object: &str, counter: &str) -> OpResult<Dynamic> {
     let mut found = found.into_iter();

@@ -84,19 +84,21 @@ fn stats_reads_each_counter_family_in_its_unit() {
     let s = series(&vm, "DC0_C0_RP0_VM0", "mem.consumed.average");
     assert_eq!(s["unit"], "KB");
     assert!(values(s).iter().all(|x| *x == 1048576.0));
-    let cluster = sim
-        .ceso()
-        .run(&[
-            "stats",
-            "DC0_C0",
-            "--counter",
-            "cpu.usagemhz.average",
-            "--since",
-            "1d",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let cluster_day = || {
+        sim.ceso()
+            .run(&[
+                "stats",
+                "DC0_C0",
+                "--counter",
+                "cpu.usagemhz.average",
+                "--since",
+                "1d",
+                "--json",
+            ])
+            .ok()
+            .json()
+    };
+    let cluster = cluster_day();
     let s = series(&cluster, "DC0_C0", "cpu.usagemhz.average");
     assert_eq!(s["interval"], 300);
     let t = times(s);
@@ -104,19 +106,7 @@ fn stats_reads_each_counter_family_in_its_unit() {
     assert!(t.windows(2).all(|w| w[0] < w[1]), "ascending timestamps");
 
     // Asking twice gives the same numbers (seeded series), so stored data can be checked.
-    let again = sim
-        .ceso()
-        .run(&[
-            "stats",
-            "DC0_C0",
-            "--counter",
-            "cpu.usagemhz.average",
-            "--since",
-            "1d",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let again = cluster_day();
     let s2 = series(&again, "DC0_C0", "cpu.usagemhz.average");
     let common = t.len().min(times(s2).len()) - 1;
     assert_eq!(values(s)[..common], values(s2)[..common]);

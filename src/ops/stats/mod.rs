@@ -82,7 +82,7 @@ impl Series {
             self.min = values().reduce(f64::min);
             self.max = values().reduce(f64::max);
             self.avg = Some(values().sum::<f64>() / self.samples.len() as f64);
-            self.last = values().last();
+            self.last = self.samples.last().map(|s| s.value);
         }
         self
     }
@@ -151,6 +151,14 @@ pub async fn subjects(
         });
     }
     Ok(found)
+}
+
+/// A duration option (`5m`, `1h`, `90d`) as seconds, or a usage error naming it.
+pub fn seconds(option: &str, text: &str) -> OpResult<i64> {
+    crate::metrics::duration::parse(text).ok_or_else(|| OpError::Invalid {
+        message: format!("{option} {text:?} is not a duration"),
+        hint: Some("write a number with a unit: 20s, 5m, 1h, 1d, 2w".into()),
+    })
 }
 
 /// What `stats` reads.
