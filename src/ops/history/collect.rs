@@ -32,7 +32,7 @@ pub struct Round {
     pub series: usize,
     /// Samples new to the database.
     pub stored: usize,
-    /// QueryPerf calls made (one per endpoint).
+    /// QueryPerf calls made (one per endpoint for a sample; more for a long backfill).
     pub round_trips: usize,
     pub millis: u128,
 }
@@ -56,10 +56,11 @@ pub async fn round(
         })
         .await;
     let mut all = Vec::new();
-    let mut objects = 0;
+    let (mut objects, mut round_trips) = (0, 0);
     for r in read {
-        let (n, series) = r?;
+        let (n, calls, series) = r?;
         objects += n;
+        round_trips += calls;
         all.extend(series);
     }
     let stored = store.write(&all, opts.retention)?;
@@ -69,7 +70,7 @@ pub async fn round(
         objects,
         series: all.len(),
         stored,
-        round_trips: endpoints,
+        round_trips,
         millis: started.elapsed().as_millis(),
     })
 }
@@ -78,7 +79,7 @@ async fn read_target(
     target: &Target,
     store: &Store,
     opts: &CollectOptions,
-) -> OpResult<(usize, Vec<stats::Series>)> {
+) -> OpResult<(usize, usize, Vec<stats::Series>)> {
     let endpoint = target.endpoint.name().to_string();
     let client = target.endpoint.client().await?;
     let catalog = Catalog::read(&client).await.at(&endpoint)?;
@@ -133,11 +134,12 @@ async fn read_target(
         }
     }
     let Some(pm) = catalog.perf_manager.as_ref() else {
-        return Ok((0, Vec::new()));
+        return Ok((0, 0, Vec::new()));
     };
-    let answers = query::query(&client, pm, &specs).await.at(&endpoint)?;
+    let (answers, calls) = query::query(&client, pm, &specs).await.at(&endpoint)?;
     Ok((
         subjects.len(),
+        calls,
         stats::to_series(&catalog, &subjects, &answers),
     ))
 }

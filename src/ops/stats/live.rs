@@ -145,7 +145,7 @@ async fn sample_target(target: &Target, watch: &Watch) -> OpResult<Vec<Row>> {
             max_sample: Some(1),
         })
         .collect();
-    let answers = query::query(&client, pm, &specs).await.at(&endpoint)?;
+    let (answers, _) = query::query(&client, pm, &specs).await.at(&endpoint)?;
     let series = to_series(&catalog, &subjects, &answers);
     Ok(subjects
         .iter()

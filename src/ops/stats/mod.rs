@@ -226,7 +226,7 @@ pub async fn read_target(target: &Target, q: &Query) -> OpResult<Vec<Series>> {
     let Some(pm) = catalog.perf_manager.as_ref() else {
         return Ok(Vec::new());
     };
-    let answers = query::query(&client, pm, &specs).await.at(&endpoint)?;
+    let (answers, _) = query::query(&client, pm, &specs).await.at(&endpoint)?;
     Ok(to_series(&catalog, &subjects, &answers))
 }
 

@@ -36,16 +36,56 @@ pub fn xsd_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// One QueryPerf round trip for every spec. Objects without statistics for the
-/// interval (a cluster has no real-time data) are simply absent from the answer.
+/// Values one QueryPerf answer may carry: answers stay well inside the decoder's
+/// bounds (and vCenter's own query limits) however many objects are asked at once.
+const MAX_VALUES_PER_CALL: i64 = 100_000;
+
+impl Spec<'_> {
+    /// Values this spec asks for, at most.
+    fn values(&self) -> i64 {
+        let samples = match (self.max_sample, self.start) {
+            (Some(n), _) => n,
+            (None, Some(start)) => {
+                let end = self.end.unwrap_or_else(Utc::now);
+                (end - start).num_seconds() / self.interval.max(1) + 1
+            }
+            (None, None) => 180,
+        };
+        samples.max(1) * self.counters.len().max(1) as i64
+    }
+}
+
+/// QueryPerf for every spec, in as few calls as the answer size allows (one for a
+/// sample of 1,000 VMs); returns the answers and the calls made. Objects without
+/// statistics for the interval (a cluster has no real-time data) are absent.
 pub async fn query(
     client: &Client,
     perf_manager: &MoRef,
     specs: &[Spec<'_>],
-) -> Result<Vec<EntityMetrics>, vim::Error> {
-    if specs.is_empty() {
-        return Ok(Vec::new());
+) -> Result<(Vec<EntityMetrics>, usize), vim::Error> {
+    let mut all = Vec::new();
+    let mut calls = 0;
+    let mut from = 0;
+    while from < specs.len() {
+        let mut to = from;
+        let mut values = 0;
+        while to < specs.len() && (to == from || values + specs[to].values() <= MAX_VALUES_PER_CALL)
+        {
+            values += specs[to].values();
+            to += 1;
+        }
+        all.extend(query_once(client, perf_manager, &specs[from..to]).await?);
+        calls += 1;
+        from = to;
     }
+    Ok((all, calls))
+}
+
+async fn query_once(
+    client: &Client,
+    perf_manager: &MoRef,
+    specs: &[Spec<'_>],
+) -> Result<Vec<EntityMetrics>, vim::Error> {
     let mut req = Request::new("QueryPerf", perf_manager);
     for s in specs {
         req.nest("querySpec", None, |r| {
