@@ -72,7 +72,10 @@ pub fn run(ctx: &Ctx, cmd: CapacityCommand) -> OpResult<()> {
         std::fs::create_dir_all(dir).map_err(|e| OpError::Io(format!("{}: {e}", dir.display())))?;
         for g in &report.groups {
             for r in g.resources.iter().filter(|r| !r.usage.is_empty()) {
-                let file = dir.join(format!("{}-{}.png", file_name(&g.name), r.name));
+                let file = dir.join(format!(
+                    "{}.png",
+                    file_name(&format!("{}-{}", g.name, r.name))
+                ));
                 charts::png(&file, &title(g, r), r, report.horizon_days)
                     .map_err(|e| OpError::Io(format!("{}: {e}", file.display())))?;
             }

@@ -132,7 +132,12 @@ pub async fn report(
                     "summary.hardware.cpuMhz",
                     "summary.hardware.numCpuCores",
                     "summary.hardware.memorySize",
+                    "datastore",
                 ],
+            },
+            PropertySpec {
+                kind: "Datastore",
+                paths: &["name", "summary.capacity"],
             },
             PropertySpec {
                 kind: "VirtualMachine",
@@ -190,7 +195,17 @@ pub async fn report(
                         .is_some_and(|h| members.iter().any(|m| m.obj == h))
                 })
                 .collect();
-            groups.push(group(
+            let mut mounted: Vec<&ObjectContent> = all
+                .iter()
+                .filter(|o| o.obj.kind == "Datastore")
+                .filter(|d| {
+                    members
+                        .iter()
+                        .any(|m| m.morefs("datastore").contains(&d.obj))
+                })
+                .collect();
+            mounted.sort_by_key(|d| d.str("name").map(str::to_string));
+            let mut g = group(
                 store,
                 &endpoint,
                 c,
@@ -199,7 +214,11 @@ pub async fn report(
                 ratios,
                 now.timestamp(),
                 q,
-            )?);
+            )?;
+            for d in mounted {
+                g.resources.push(datastore(store, d, now.timestamp(), q)?);
+            }
+            groups.push(g);
         }
     }
     Ok(Report {
@@ -310,5 +329,46 @@ fn group(
         insufficient,
         resources,
         top_vms,
+    })
+}
+
+/// A datastore's space: daily `disk.used.latest` against `disk.capacity.latest` (or the
+/// summary's capacity where the server keeps no capacity series).
+fn datastore(store: &Store, d: &ObjectContent, now: i64, q: &CapacityQuery) -> OpResult<Resource> {
+    let name = d.str("name").unwrap_or_default();
+    let summary_kb = d.i64("summary.capacity").unwrap_or(0) as f64 / 1024.0;
+    let used = daily(store, name, "disk.used.latest")?;
+    let capacity: HashMap<i64, f64> = daily(store, name, "disk.capacity.latest")?
+        .into_iter()
+        .collect();
+    let provisioned = daily(store, name, "disk.provisioned.latest")?;
+    let usage: Vec<(i64, f64)> = used
+        .iter()
+        .filter_map(|(ts, kb)| {
+            let cap = capacity
+                .get(ts)
+                .copied()
+                .filter(|c| *c > 0.0)
+                .unwrap_or(summary_kb);
+            (cap > 0.0).then(|| (*ts, kb / cap * 100.0))
+        })
+        .collect();
+    let gb = |kb: f64| kb / 1048576.0;
+    let cap_kb = capacity.values().copied().last().unwrap_or(summary_kb);
+    let cap_kb = used
+        .last()
+        .and_then(|(ts, _)| capacity.get(ts).copied())
+        .unwrap_or(cap_kb);
+    let used_now = used.last().map_or(0.0, |p| p.1);
+    Ok(Resource {
+        name: format!("datastore {name}"),
+        capacity: gb(cap_kb),
+        capacity_unit: "GB".into(),
+        allocated: gb(provisioned.last().map_or(used_now, |p| p.1)),
+        allocatable: gb(cap_kb),
+        allocated_unit: "GB provisioned".into(),
+        headroom: gb(cap_kb - used_now),
+        forecast: capacity::forecast(&usage, 100.0, now, q.horizon_days),
+        usage,
     })
 }

@@ -361,7 +361,8 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
     // Every host's memory: 60 % now, +0.4 %/day, so full in 100 days; CPU flat.
     let sim = Sim::start(&[
         "-perf-series",
-        "HostSystem/mem.usage.average=6000,40,300,50;HostSystem/cpu.usage.average=3000,0,500,100",
+        "HostSystem/mem.usage.average=6000,40,300,50;HostSystem/cpu.usage.average=3000,0,500,100;\
+         Datastore/disk.capacity.latest=104857600,0,0,0;Datastore/disk.used.latest=73400320,524288,0,2000",
     ]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.sqlite");
@@ -401,25 +402,27 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
         .ok();
     let html = dir.path().join("report.html");
     let png = dir.path().join("png");
-    let report = sim
-        .ceso()
-        .run(&[
+    let capacity = |extra: &[&str]| {
+        let mut args = vec![
             "capacity",
             "report",
             "--cluster",
             "DC0_C0",
             "--horizon",
             "180d",
-            "--db",
-            db_arg,
-            "--html",
-            html.to_str().unwrap(),
-            "--png",
-            png.to_str().unwrap(),
-            "--json",
-        ])
-        .ok()
-        .json();
+        ];
+        args.extend(["--db", db_arg]);
+        args.extend(extra);
+        sim.ceso().run(&args).ok()
+    };
+    let report = capacity(&[
+        "--html",
+        html.to_str().unwrap(),
+        "--png",
+        png.to_str().unwrap(),
+        "--json",
+    ])
+    .json();
     let group = &report["groups"][0];
     assert_eq!(group["name"], "DC0_C0");
     assert!(group["insufficient"].is_null(), "{group:#}");
@@ -446,10 +449,22 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
         Some(report["overcommit"]["cpu"].as_f64().unwrap() * 6.0)
     );
 
+    // The datastore: 70 of 100 GB used, +0.5 GB a day: full in 60 days.
+    let ds = &group["resources"][2];
+    assert_eq!(ds["name"], "datastore LocalDS_0");
+    let ds_days = ds["forecast"]["days_left"]
+        .as_f64()
+        .expect("the datastore fills");
+    assert!(
+        (54.0..=66.0).contains(&ds_days),
+        "datastore full in {ds_days} days, truth 60"
+    );
+    assert!((ds["capacity"].as_f64().unwrap() - 100.0).abs() < 1e-9);
+
     // The HTML report carries its charts inline: SVG with the trend and the data.
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>"));
-    assert_eq!(page.matches("<svg").count(), 2, "one chart per resource");
+    assert_eq!(page.matches("<svg").count(), 3, "one chart per resource");
     assert!(page.contains("DC0_C0 memory"));
     assert!(page.contains("trend (R²"));
     assert!(
@@ -457,24 +472,16 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
         "lines drawn"
     );
     assert!(!page.contains("src=\"http"), "self-contained");
-    for name in ["DC0_C0-cpu.png", "DC0_C0-memory.png"] {
+    for name in [
+        "DC0_C0-cpu.png",
+        "DC0_C0-memory.png",
+        "DC0_C0-datastore_LocalDS_0.png",
+    ] {
         let bytes = std::fs::read(png.join(name)).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}");
     }
 
-    let text = sim
-        .ceso()
-        .run(&[
-            "capacity",
-            "report",
-            "--cluster",
-            "DC0_C0",
-            "--horizon",
-            "180d",
-            "--db",
-            db_arg,
-        ])
-        .ok();
+    let text = capacity(&[]);
     text.stdout_has("memory");
     text.stdout_has("full in");
     text.stdout_has("fastest-growing VMs");

@@ -83,8 +83,13 @@ async fn read_target(
     let endpoint = target.endpoint.name().to_string();
     let client = target.endpoint.client().await?;
     let catalog = Catalog::read(&client).await.at(&endpoint)?;
-    let counters = stats::resolve_counters(&catalog, &opts.counters)?;
-    let keys: Vec<i64> = counters.iter().map(|c| c.key).collect();
+    let keys = stats::keys_by_kind(&catalog, &opts.counters)?;
+    let names = |kind: &str| -> Vec<&str> {
+        keys.of(kind)
+            .iter()
+            .filter_map(|k| catalog.by_key(*k).map(|c| c.name.as_str()))
+            .collect()
+    };
     let mut subjects = stats::subjects(&client, target, Some("*")).await?;
     if let Some(host) = &target.host {
         subjects.retain(|s| s.kind != "HostSystem" || &s.name == host);
@@ -94,9 +99,9 @@ async fn read_target(
     let (fine, fine_keep) = catalog.intervals.first().copied().unwrap_or((300, 86400));
     let mut starts = Vec::new();
     for s in &subjects {
-        let last = counters
+        let last = names(&s.kind)
             .iter()
-            .map(|c| store.last_ts(&endpoint, &s.name, &c.name, fine))
+            .map(|c| store.last_ts(&endpoint, &s.name, c, fine))
             .collect::<OpResult<Vec<_>>>()?;
         let start = match last.iter().copied().min().flatten() {
             // Ask from the oldest counter's last sample; the rest are ignored when stored.
@@ -111,7 +116,7 @@ async fn read_target(
         .zip(&starts)
         .map(|(s, start)| query::Spec {
             entity: &s.moref,
-            counters: &keys,
+            counters: keys.of(&s.kind),
             interval: fine,
             start: Some(*start),
             end: None,
@@ -120,11 +125,14 @@ async fn read_target(
         .collect();
     if let Some((period, keep)) = daily.filter(|_| opts.backfill > 86400) {
         for s in &subjects {
-            let have = store.last_ts(&endpoint, &s.name, &counters[0].name, period)?;
+            let Some(first) = names(&s.kind).first().copied() else {
+                continue;
+            };
+            let have = store.last_ts(&endpoint, &s.name, first, period)?;
             if have.is_none() {
                 specs.push(query::Spec {
                     entity: &s.moref,
-                    counters: &keys,
+                    counters: keys.of(&s.kind),
                     interval: period,
                     start: Some(now - Duration::seconds(opts.backfill.min(keep))),
                     end: None,

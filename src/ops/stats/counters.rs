@@ -148,3 +148,10 @@ pub const DEFAULT_COUNTERS: &[&str] = &[
     "net.usage.average",
     "disk.maxTotalLatency.latest",
 ];
+
+/// What the collector stores for datastores: space used, capacity, provisioned (KB).
+pub const DATASTORE_COUNTERS: &[&str] = &[
+    "disk.used.latest",
+    "disk.capacity.latest",
+    "disk.provisioned.latest",
+];

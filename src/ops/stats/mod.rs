@@ -13,7 +13,7 @@ use crate::vim::{Client, MoRef, ObjectContent, PropertySpec};
 use super::error::{OpError, OpResult, close_names};
 use super::fleet::{Fleet, Scope, Target, WithEndpoint};
 
-pub use counters::{Catalog, Counter, DEFAULT_COUNTERS};
+pub use counters::{Catalog, Counter, DATASTORE_COUNTERS, DEFAULT_COUNTERS};
 
 /// An object statistics are read for.
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +189,39 @@ pub fn resolve_counters<'a>(catalog: &'a Catalog, names: &[String]) -> OpResult<
     names.iter().map(|n| catalog.find(n)).collect()
 }
 
+/// Counter keys to ask each kind of object for: the names given, else the defaults
+/// (datastores publish space, not CPU or memory).
+pub struct KeysByKind {
+    pub compute: Vec<i64>,
+    pub space: Vec<i64>,
+}
+
+impl KeysByKind {
+    pub fn of(&self, kind: &str) -> &[i64] {
+        if kind == "Datastore" {
+            &self.space
+        } else {
+            &self.compute
+        }
+    }
+}
+
+pub fn keys_by_kind(catalog: &Catalog, names: &[String]) -> OpResult<KeysByKind> {
+    let compute: Vec<i64> = resolve_counters(catalog, names)?
+        .iter()
+        .map(|c| c.key)
+        .collect();
+    let space = if names.is_empty() {
+        DATASTORE_COUNTERS
+            .iter()
+            .filter_map(|n| catalog.find(n).ok().map(|c| c.key))
+            .collect()
+    } else {
+        compute.clone()
+    };
+    Ok(KeysByKind { compute, space })
+}
+
 /// Statistics for every object matched on every target, one QueryPerf per endpoint.
 pub async fn read(fleet: &Fleet, scope: &Scope, q: &Query) -> OpResult<Vec<Series>> {
     fleet
@@ -200,10 +233,9 @@ pub async fn read_target(target: &Target, q: &Query) -> OpResult<Vec<Series>> {
     let endpoint = target.endpoint.name().to_string();
     let client = target.endpoint.client().await?;
     let catalog = Catalog::read(&client).await.at(&endpoint)?;
-    let counters = resolve_counters(&catalog, &q.counters)?;
     let subjects = subjects(&client, target, q.object.as_deref()).await?;
     let start = Utc::now() - Duration::seconds(q.since);
-    let keys: Vec<i64> = counters.iter().map(|c| c.key).collect();
+    let keys = keys_by_kind(&catalog, &q.counters)?;
     let intervals: Vec<i64> = subjects
         .iter()
         .map(|s| {
@@ -216,7 +248,7 @@ pub async fn read_target(target: &Target, q: &Query) -> OpResult<Vec<Series>> {
         .zip(&intervals)
         .map(|(s, &interval)| query::Spec {
             entity: &s.moref,
-            counters: &keys,
+            counters: keys.of(&s.kind),
             interval,
             start: Some(start),
             end: None,
