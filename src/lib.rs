@@ -12,6 +12,7 @@ pub mod backup_repo;
 pub mod cli;
 pub mod config;
 pub mod ops;
+pub mod placement;
 pub mod repl;
 pub mod script;
 pub mod vim;
