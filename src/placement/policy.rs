@@ -4,7 +4,7 @@
 use super::error::PlacementError;
 use super::model::{Host, Vm};
 
-pub trait Policy {
+pub trait Policy: Send + Sync {
     /// None: the host is allowed. Some(reason): it is not.
     fn filter(&self, vm: &Vm, host: &Host) -> Result<Option<String>, PlacementError>;
     /// Added to the built-in score of an allowed host.
