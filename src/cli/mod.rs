@@ -11,6 +11,7 @@ pub mod network;
 pub mod network_args;
 pub mod nic;
 pub mod pci;
+pub mod placement;
 pub mod plan;
 pub mod progress;
 pub mod render;
@@ -110,6 +111,9 @@ pub fn main() -> ExitCode {
         (Some(Command::Network(cmd)), _) => Done::Script(network::run(&ctx, cmd)),
         (Some(Command::Vswitch(cmd)), _) => Done::Command(vswitch::run(&ctx, cmd)),
         (Some(Command::Dvs(cmd)), _) => Done::Command(dvs::run(&ctx, cmd)),
+        (Some(Command::Place(args)), _) => Done::Command(placement::place(&ctx, args)),
+        (Some(Command::Optimize(cmd)), _) => Done::Command(placement::optimize(&ctx, cmd)),
+        (Some(Command::Inventory(cmd)), _) => Done::Command(placement::dump(&ctx, cmd)),
     };
     app.close();
     match done {

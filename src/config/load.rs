@@ -610,7 +610,11 @@ mod tests {
         assert!(err.message.contains("always"), "{}", err.message);
         let bad_glob = "placement:\n  host_groups:\n    lab: ['lab-[']\n";
         let err = parse_text(bad_glob).unwrap_err();
-        assert!(err.message.contains("not a valid pattern"), "{}", err.message);
+        assert!(
+            err.message.contains("not a valid pattern"),
+            "{}",
+            err.message
+        );
         assert_eq!(err.span.unwrap().offset(), bad_glob.find("lab-[").unwrap());
     }
 

@@ -58,7 +58,7 @@ impl Default for Overcommit {
 pub struct Host {
     pub name: String,
     /// Cluster (or compute resource) name; VMs only move between hosts of one cluster.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub cluster: String,
     /// Total CPU capacity in MHz (cores × MHz per core).
     pub cpu_mhz: u64,
@@ -70,18 +70,18 @@ pub struct Host {
     pub connection_state: String,
     #[serde(default)]
     pub maintenance: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub datastores: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub networks: Vec<String>,
     /// Passthrough-capable PCI devices not given to a VM (vendor:device ids or names).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub free_devices: Vec<String>,
     /// Free-form labels for policies (`rack: r1`, `gpu: a100`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// `summary.quickStats` as the server reported it, if it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub usage: Option<HostUsage>,
 }
 
@@ -97,28 +97,28 @@ pub struct HostUsage {
 pub struct Vm {
     pub name: String,
     /// The host it runs on (None: not placed yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub host: Option<String>,
     #[serde(default = "one")]
     pub vcpus: u32,
     pub memory_mb: u64,
     #[serde(default = "yes")]
     pub powered_on: bool,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default)]
     pub cpu_reservation_mhz: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default)]
     pub memory_reservation_mb: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub datastores: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub networks: Vec<String>,
     /// PCI passthrough devices it needs (matched against a host's `free_devices`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub devices: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// `summary.quickStats` as the server reported it, if it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub usage: Option<VmUsage>,
 }
 
@@ -216,7 +216,4 @@ fn yes() -> bool {
 }
 fn connected() -> String {
     "connected".into()
-}
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }

@@ -24,7 +24,7 @@ impl Policy for NoPolicy {
 }
 
 /// Several policies: every filter must allow, scores add up.
-impl<P: Policy> Policy for [P] {
+impl<P: Policy> Policy for Vec<P> {
     fn filter(&self, vm: &Vm, host: &Host) -> Result<Option<String>, PlacementError> {
         for p in self {
             if let Some(reason) = p.filter(vm, host)? {

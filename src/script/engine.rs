@@ -54,6 +54,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::pools::register,
     },
     Binding {
+        area: "placement",
+        register: super::placement::register,
+    },
+    Binding {
         area: "collect",
         register: super::collect::register,
     },

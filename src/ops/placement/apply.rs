@@ -100,7 +100,11 @@ pub async fn apply(
         migrate(&vm, &host, &m.to, progress).await?;
         steps.push(step(m, StepOutcome::Migrated, gain, None));
     }
-    if !dry_run && steps.iter().any(|s| matches!(s.outcome, StepOutcome::Migrated)) {
+    if !dry_run
+        && steps
+            .iter()
+            .any(|s| matches!(s.outcome, StepOutcome::Migrated))
+    {
         g = gather(fleet, scope, cluster).await?;
     }
     let after = imbalance(&State::new(&g.inventory).map_err(engine_error)?).total;
@@ -151,7 +155,12 @@ fn check_step(
     let (hard, _) = filter::check(&st, Candidate::of(&st, v), to, policy).map_err(engine_error)?;
     if !hard.is_empty() {
         let why: Vec<String> = hard.into_iter().map(|r| r.message).collect();
-        return Ok(Err(format!("{} can no longer go to {}: {}", m.vm, m.to, why.join("; "))));
+        return Ok(Err(format!(
+            "{} can no longer go to {}: {}",
+            m.vm,
+            m.to,
+            why.join("; ")
+        )));
     }
     let before = imbalance(&st).total;
     st.apply_move(v, to);

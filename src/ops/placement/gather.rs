@@ -8,8 +8,8 @@ use crate::ops::drs::model::{GroupKind, RuleKind};
 use crate::ops::drs::read;
 use crate::ops::error::OpResult;
 use crate::ops::fleet::{Target, WithEndpoint};
-use crate::ops::pci::inventory::{VmBacking, scan_target};
 use crate::ops::naming;
+use crate::ops::pci::inventory::{VmBacking, scan_target};
 use crate::placement::model::{Host, HostUsage, Rule, Vm, VmHostKind, VmUsage};
 use crate::vim::{MoRef, ObjectContent, PropertySpec};
 
@@ -169,7 +169,10 @@ pub async fn part(target: &Target) -> OpResult<Part> {
         };
         out.host_refs.insert(name.clone(), h.obj.clone());
         out.hosts.push(Host {
-            cluster: cluster_of.get(&h.obj).cloned().unwrap_or_else(|| name.clone()),
+            cluster: cluster_of
+                .get(&h.obj)
+                .cloned()
+                .unwrap_or_else(|| name.clone()),
             cpu_mhz: (mhz * cores) as u64,
             cpu_cores: cores as u32,
             memory_mb: (h.i64("summary.hardware.memorySize").unwrap_or(0).max(0) / (1024 * 1024))
@@ -194,7 +197,9 @@ pub async fn part(target: &Target) -> OpResult<Part> {
         if v.bool("config.template") == Some(true) || v.get("config.hardware.numCPU").is_none() {
             continue;
         }
-        let host = v.moref("runtime.host").and_then(|h| host_name.get(&h).cloned());
+        let host = v
+            .moref("runtime.host")
+            .and_then(|h| host_name.get(&h).cloned());
         if target.host.is_some() && !host.as_ref().is_some_and(|h| out.host_refs.contains_key(h)) {
             continue;
         }
@@ -204,7 +209,10 @@ pub async fn part(target: &Target) -> OpResult<Part> {
         // A running VM always holds memory: zeros mean the server does not measure
         // (stock simulators, hosts without statistics), not an idle VM.
         let usage = (powered_on && (guest > 0 || host_mem > 0)).then(|| VmUsage {
-            cpu_mhz: v.i64("summary.quickStats.overallCpuUsage").unwrap_or(0).max(0) as u64,
+            cpu_mhz: v
+                .i64("summary.quickStats.overallCpuUsage")
+                .unwrap_or(0)
+                .max(0) as u64,
             guest_memory_mb: guest.max(0) as u64,
             host_memory_mb: host_mem.max(0) as u64,
         });
@@ -214,8 +222,10 @@ pub async fn part(target: &Target) -> OpResult<Part> {
             vcpus: v.i64("config.hardware.numCPU").unwrap_or(1).max(1) as u32,
             memory_mb: v.i64("config.hardware.memoryMB").unwrap_or(0).max(0) as u64,
             powered_on,
-            cpu_reservation_mhz: v.i64("config.cpuAllocation.reservation").unwrap_or(0).max(0)
-                as u64,
+            cpu_reservation_mhz: v
+                .i64("config.cpuAllocation.reservation")
+                .unwrap_or(0)
+                .max(0) as u64,
             memory_reservation_mb: v
                 .i64("config.memoryAllocation.reservation")
                 .unwrap_or(0)

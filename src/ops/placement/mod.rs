@@ -118,7 +118,10 @@ pub fn balance_options(config: &LoadedConfig, max_moves: Option<usize>) -> Balan
     let d = BalanceOptions::default();
     BalanceOptions {
         max_moves: max_moves.unwrap_or(d.max_moves),
-        migration_cost: config.placement().migration_cost.unwrap_or(d.migration_cost),
+        migration_cost: config
+            .placement()
+            .migration_cost
+            .unwrap_or(d.migration_cost),
         ..d
     }
 }

@@ -8,7 +8,12 @@ use crate::vim::{MoRef, Request};
 
 use super::VmRef;
 
-pub async fn migrate(vm: &VmRef, host: &MoRef, host_name: &str, progress: &dyn Progress) -> OpResult<()> {
+pub async fn migrate(
+    vm: &VmRef,
+    host: &MoRef,
+    host_name: &str,
+    progress: &dyn Progress,
+) -> OpResult<()> {
     let client = vm.endpoint.client().await?;
     let mut req = Request::new("RelocateVM_Task", &vm.moref);
     req.nest("spec", None, |r| {
