@@ -9,6 +9,7 @@ mod hostile_server;
 mod hosts;
 mod network;
 mod pci;
+mod placement;
 mod repl;
 mod script_examples;
 mod script_interrupt;
