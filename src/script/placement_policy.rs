@@ -237,6 +237,32 @@ mod tests {
     }
 
     #[test]
+    fn example_policies_load_and_run() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+        let inv = inv();
+        let st = State::new(&inv).unwrap();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let p = RhaiPolicy::load(&path, Limits::default()).unwrap();
+            for name in ["web", "ora-db"] {
+                find_optimal_host(&st, &vm(name), &p)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 3);
+        let gpu = RhaiPolicy::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/policies/gpu-hosts-for-gpu-vms.rhai"),
+            Limits::default(),
+        )
+        .unwrap();
+        let out = find_optimal_host(&st, &vm("web"), &gpu).unwrap();
+        assert_eq!(out.rejected[0].host, "gpu1");
+    }
+
+    #[test]
     fn runaway_policy_stops_with_location() {
         let p = policy("fn score(vm, host) {\n  let n = 0;\n  loop { n += 1; }\n}\n").unwrap();
         let inv = inv();

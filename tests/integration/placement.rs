@@ -21,7 +21,10 @@ fn set_demand(sim: &Sim, body: &Value) {
     .expect("send");
     let mut answer = String::new();
     s.read_to_string(&mut answer).expect("read");
-    assert!(answer.starts_with("HTTP/1.1 204"), "demand not set: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 204"),
+        "demand not set: {answer}"
+    );
 }
 
 /// The cluster's VMs by host, from `inventory dump`.
@@ -51,7 +54,11 @@ fn skew(sim: &Sim) -> String {
     let hot = vms[0].1.clone();
     let mut wl = serde_json::Map::new();
     for (name, host) in &vms {
-        let (cpu, mem) = if *host == hot { (1400, 1100) } else { (150, 150) };
+        let (cpu, mem) = if *host == hot {
+            (1400, 1100)
+        } else {
+            (150, 150)
+        };
         wl.insert(
             name.clone(),
             json!({"cpu_mhz": cpu, "guest_memory_mb": mem, "host_memory_mb": mem}),
@@ -74,7 +81,10 @@ fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
     let hot = skew(&sim);
     let before = analyze(&sim);
     let imb = before["imbalance"]["total"].as_f64().expect("imbalance");
-    assert!(imb > 0.3, "the skewed cluster should be imbalanced: {before}");
+    assert!(
+        imb > 0.3,
+        "the skewed cluster should be imbalanced: {before}"
+    );
     assert_eq!(before["hot"], json!([hot]), "{before}");
     assert_eq!(before["demand"]["quick_stats"], 9, "{before}");
 
@@ -87,14 +97,24 @@ fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
     let moves = plan["moves"].as_array().expect("moves");
     assert!(!moves.is_empty(), "{plan}");
     assert!(moves.iter().all(|m| m["from"] == json!(hot)), "{plan}");
-    assert!(plan["after"]["total"].as_f64().unwrap() < imb * 0.5, "{plan}");
+    assert!(
+        plan["after"]["total"].as_f64().unwrap() < imb * 0.5,
+        "{plan}"
+    );
     let plan_file = tempfile::NamedTempFile::new().expect("temp");
     std::fs::write(plan_file.path(), plan.to_string()).expect("write plan");
 
     // --dry-run checks the steps and migrates nothing.
     let dry = sim
         .ceso()
-        .run(&["vm", "balance", "--cluster", "DC0_C0", "--dry-run", "--json"])
+        .run(&[
+            "vm",
+            "balance",
+            "--cluster",
+            "DC0_C0",
+            "--dry-run",
+            "--json",
+        ])
         .ok()
         .json();
     assert!(
@@ -130,7 +150,10 @@ fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
     // Read back over SOAP: the VMs moved and the hosts' quickStats followed.
     let after = analyze(&sim);
     let imb_after = after["imbalance"]["total"].as_f64().unwrap();
-    assert!(imb_after < imb * 0.8, "before {imb}, after {imb_after}: {after}");
+    assert!(
+        imb_after < imb * 0.8,
+        "before {imb}, after {imb_after}: {after}"
+    );
     let hosts = sim.ceso().run(&["host", "list", "--json"]).ok().json();
     let hot_row = hosts
         .as_array()
@@ -140,7 +163,11 @@ fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
         .expect("hot host listed");
     let hot_vms = vms_by_host(&sim).iter().filter(|(_, h)| *h == hot).count() as i64;
     assert!(hot_vms < 3, "VMs left on {hot}: {hot_vms}");
-    assert_eq!(hot_row["cpu_usage_mhz"].as_i64(), Some(1400 * hot_vms), "{hot_row}");
+    assert_eq!(
+        hot_row["cpu_usage_mhz"].as_i64(),
+        Some(1400 * hot_vms),
+        "{hot_row}"
+    );
 
     // The old plan no longer matches reality: apply stops at its first step.
     sim.ceso()
@@ -205,19 +232,30 @@ fn place_explains_rules_groups_and_policies() {
     };
     assert_eq!(reason("DC0_C0_H0")[0]["kind"], "group", "{out}");
     assert_eq!(reason("DC0_C0_H1")[0]["kind"], "policy", "{out}");
-    assert!(reason("DC0_C0_H1")[0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("H1 is being retired"));
+    assert!(
+        reason("DC0_C0_H1")[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("H1 is being retired")
+    );
     // Stock quickStats report no memory for VMs: the configured size was used.
     assert_eq!(out["demand"]["source"], "configured", "{out}");
 
     // Too large for any host: refused, each host with its capacity reason.
     let mut c = sim.ceso();
     let run = c.run(&[
-        "place", "big", "--cpus", "64", "--memory", "900000", "--cluster", "DC0_C0", "--explain",
+        "place",
+        "big",
+        "--cpus",
+        "64",
+        "--memory",
+        "900000",
+        "--cluster",
+        "DC0_C0",
+        "--explain",
     ]);
-    run.stdout_has("not DC0_C0_H0: CPU").stdout_has("overcommit");
+    run.stdout_has("not DC0_C0_H0: CPU")
+        .stdout_has("overcommit");
     run.fails_with(6);
 
     // A runaway policy is stopped with its file named.
@@ -274,10 +312,12 @@ fn drs_rules_bind_the_engine_and_inventory_files_work_offline() {
     assert_eq!(inv["rules"][0]["type"], "vm_anti_affinity", "{inv}");
     assert_eq!(inv["rules"][0]["name"], "DC0_C0/apart");
     assert_eq!(inv["hosts"].as_array().unwrap().len(), 3);
-    assert!(inv["hosts"][0]["datastores"]
-        .as_array()
-        .unwrap()
-        .contains(&json!("LocalDS_0")));
+    assert!(
+        inv["hosts"][0]["datastores"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("LocalDS_0"))
+    );
 
     // Offline: the dumped file, no server. The second VM may not join the first's host.
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -296,12 +336,21 @@ fn drs_rules_bind_the_engine_and_inventory_files_work_offline() {
     let rejected = out["rejected"].as_array().unwrap();
     let on_first = rejected.iter().find(|r| r["host"] == json!(first));
     if inv["vms"][1]["host"] != json!(first) {
-        assert_eq!(on_first.expect("first host refused")["reasons"][0]["kind"], "rule", "{out}");
+        assert_eq!(
+            on_first.expect("first host refused")["reasons"][0]["kind"],
+            "rule",
+            "{out}"
+        );
     }
     // A broken inventory file: the line and column.
     std::fs::write(file.path(), "{\"hosts\": [}").unwrap();
     crate::sim::Ceso::new()
-        .run(&["optimize", "recommend", "--inventory", file.path().to_str().unwrap()])
+        .run(&[
+            "optimize",
+            "recommend",
+            "--inventory",
+            file.path().to_str().unwrap(),
+        ])
         .fails_with(2)
         .stderr_has(":1:");
 }

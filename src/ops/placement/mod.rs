@@ -68,7 +68,7 @@ pub async fn gather(fleet: &Fleet, scope: &Scope, cluster: Option<&str>) -> OpRe
             return Err(OpError::NotFound {
                 kind: "cluster",
                 name: wanted.to_string(),
-                suggestions: super::error::close_names(wanted, known.into_iter()),
+                suggestions: super::error::close_names(wanted, known),
             });
         }
         inv.hosts.retain(|h| h.cluster == wanted);
