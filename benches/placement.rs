@@ -200,6 +200,11 @@ fn greedy_balance(inv: &Inventory, max_moves: usize) -> (Inventory, usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `cargo test --all-targets` runs this binary without --bench: no timings there.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("placement benchmark: run scripts/bench-placement");
+        return;
+    }
     let runs: usize = args
         .iter()
         .skip(1)

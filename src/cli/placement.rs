@@ -112,7 +112,7 @@ pub struct BalanceArgs {
     pub source: Source,
 }
 
-fn policies(ctx: &Ctx, extra: &[PathBuf]) -> OpResult<Vec<RhaiPolicy>> {
+pub fn policies(ctx: &Ctx, extra: &[PathBuf]) -> OpResult<Vec<RhaiPolicy>> {
     load_policies(&ctx.app.fleet.config, extra).map_err(engine_error)
 }
 

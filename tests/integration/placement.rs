@@ -88,6 +88,26 @@ fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
     assert_eq!(before["hot"], json!([hot]), "{before}");
     assert_eq!(before["demand"]["quick_stats"], 9, "{before}");
 
+    // vm create without --host: the engine picks the host, --dry-run shows why.
+    let create = sim
+        .ceso()
+        .run(&[
+            "vm",
+            "create",
+            "new-1",
+            "--cpu",
+            "1",
+            "--memory",
+            "256",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let chosen = create["placement"]["ranked"][0]["host"].clone();
+    assert_eq!(create["plan"]["host"], chosen, "{create}");
+    assert_ne!(chosen, json!(hot), "{create}");
+
     // The plan lowers the imbalance and says by how much, step by step.
     let plan = sim
         .ceso()

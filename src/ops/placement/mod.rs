@@ -187,3 +187,18 @@ pub struct PlannedMove {
 }
 
 pub const PLAN_KIND: &str = "ceso-migration-plan";
+
+/// Where `vm create` without `--host` puts a new VM on a vCenter: the engine's ranking
+/// of the hosts `scope` covers (with the config's groups, policies and overcommit).
+/// No host fitting is not an error here: the VM is created powered off, and vCenter
+/// may still place it; the caller says so.
+pub async fn choose_host(
+    fleet: &Fleet,
+    scope: &Scope,
+    vm: &crate::placement::Vm,
+    policy: &dyn crate::placement::Policy,
+) -> OpResult<crate::placement::Placement> {
+    let g = gather(fleet, scope, None).await?;
+    let st = crate::placement::State::new(&g.inventory).map_err(engine_error)?;
+    crate::placement::find_optimal_host(&st, vm, policy).map_err(engine_error)
+}
