@@ -360,7 +360,20 @@ pub fn dump(ctx: &Ctx, cmd: InventoryCommand) -> OpResult<()> {
     Ok(())
 }
 
+/// `phase4.optimization.enabled: false` turns migration planning off (analysis and
+/// placement stay available).
+fn require_enabled(ctx: &Ctx) -> OpResult<()> {
+    if ctx.app.fleet.config.optimization_enabled() {
+        return Ok(());
+    }
+    Err(OpError::refused(
+        "optimization is disabled in the config (phase4.optimization.enabled: false)",
+        "set phase4.optimization.enabled: true to plan or run migrations",
+    ))
+}
+
 fn recommend(ctx: &Ctx, source: &Source, max_moves: Option<usize>) -> OpResult<Plan> {
+    require_enabled(ctx)?;
     let inv = inventory(ctx, source)?;
     let policy = policies(ctx, &source.policy)?;
     let options = ops::balance_options(&ctx.app.fleet.config, max_moves);
@@ -466,6 +479,7 @@ fn run_apply(ctx: &Ctx, source: &Source, moves: &[PlannedMove], dry_run: bool) -
             hint: Some("drop --inventory".into()),
         });
     }
+    require_enabled(ctx)?;
     if moves.is_empty() {
         if ctx.out.json {
             ctx.out

@@ -67,12 +67,13 @@ impl LoadedConfig {
             .unwrap_or_default()
     }
 
-    pub fn multi_host(&self) -> super::schema::MultiHost {
+    /// `phase4.optimization.enabled` (true when the section is absent).
+    pub fn optimization_enabled(&self) -> bool {
         self.config
             .phase4
             .as_ref()
-            .and_then(|p| p.multi_host.clone())
-            .unwrap_or_default()
+            .and_then(|p| p.optimization.as_ref())
+            .is_none_or(|o| o.enabled)
     }
 
     pub fn settings(&self) -> super::schema::Settings {

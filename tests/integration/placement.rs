@@ -362,6 +362,28 @@ fn drs_rules_bind_the_engine_and_inventory_files_work_offline() {
             "{out}"
         );
     }
+    // Offline planning works on the file; phase4.optimization.enabled: false turns it off.
+    let plan = crate::sim::Ceso::new()
+        .run(&[
+            "optimize",
+            "recommend",
+            "--inventory",
+            file.path().to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(plan["before"]["total"].is_number(), "{plan}");
+    let mut off = crate::sim::Ceso::new();
+    off.config("phase4:\n  optimization:\n    enabled: false\n");
+    off.run(&[
+        "optimize",
+        "recommend",
+        "--inventory",
+        file.path().to_str().unwrap(),
+    ])
+    .fails_with(6)
+    .stderr_has("optimization is disabled");
     // A broken inventory file: the line and column.
     std::fs::write(file.path(), "{\"hosts\": [}").unwrap();
     crate::sim::Ceso::new()
