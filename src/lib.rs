@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod ops;
+pub mod placement;
 pub mod repl;
 pub mod script;
 pub mod vim;

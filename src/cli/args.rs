@@ -115,6 +115,14 @@ pub enum Command {
     /// Capacity planning from the collected history
     #[command(subcommand)]
     Capacity(super::capacity::CapacityCommand),
+    /// Where a VM would go, and why not elsewhere (placement engine)
+    Place(super::placement::PlaceArgs),
+    /// Cluster balance: analyze, recommend a migration plan, apply it
+    #[command(subcommand)]
+    Optimize(super::placement::OptimizeCommand),
+    /// The inventory the placement engine reads, as JSON (for offline analysis)
+    #[command(subcommand)]
+    Inventory(super::placement::InventoryCommand),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR
@@ -310,6 +318,8 @@ pub enum VmCommand {
     DetachPci(DetachPciArgs),
     /// Move VMs into a resource pool of their cluster or host (MoveIntoResourcePool)
     Move(MoveArgs),
+    /// Lower the cluster imbalance: recommend migrations and run them (asks unless --yes)
+    Balance(super::placement::BalanceArgs),
     /// The VM's network adapters: list, add, reconnect, remove
     #[command(subcommand)]
     Nic(super::network_args::NicCommand),

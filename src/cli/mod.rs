@@ -14,6 +14,7 @@ pub mod network;
 pub mod network_args;
 pub mod nic;
 pub mod pci;
+pub mod placement;
 pub mod plan;
 pub mod progress;
 pub mod render;
@@ -117,6 +118,9 @@ pub fn main() -> ExitCode {
         (Some(Command::Stats(args)), _) => Done::Command(stats::run(&ctx, args)),
         (Some(Command::Capacity(cmd)), _) => Done::Command(capacity::run(&ctx, cmd)),
         (Some(Command::Monitor(args)), _) => Done::Command(monitor::run(&ctx, args)),
+        (Some(Command::Place(args)), _) => Done::Command(placement::place(&ctx, args)),
+        (Some(Command::Optimize(cmd)), _) => Done::Command(placement::optimize(&ctx, cmd)),
+        (Some(Command::Inventory(cmd)), _) => Done::Command(placement::dump(&ctx, cmd)),
     };
     app.close();
     match done {

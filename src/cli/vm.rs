@@ -28,6 +28,7 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
         VmCommand::AttachPci(args) => super::pci::attach(ctx, args),
         VmCommand::DetachPci(args) => super::pci::detach(ctx, args),
         VmCommand::Move(args) => super::rp::move_vms(ctx, args),
+        VmCommand::Balance(args) => super::placement::balance(ctx, args),
         VmCommand::Nic(cmd) => super::nic::run(ctx, cmd),
     }
 }
@@ -189,15 +190,47 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
         dynamic: args.dynamic,
         vgpus: args.vgpu.clone(),
     };
+    let policy = super::placement::policies(ctx, &[])?;
+    let mut placed = None;
     let created = ctx.app.block_on(async {
         // With GPUs, the devices choose the host and are checked before anything exists.
         let (target, plan, gpu_plan) = if gpus.is_empty() {
-            let target = fleet
+            let mut target = fleet
                 .targets(&scope)
                 .await?
                 .into_iter()
                 .next()
                 .ok_or_else(|| OpError::invalid("no target"))?;
+            // On a vCenter with no host or pool named, the placement engine picks the host.
+            vms::create::validate(&spec)?;
+            if target.host.is_none()
+                && spec.resource_pool.is_none()
+                && target.endpoint.client().await?.content().is_vcenter()
+            {
+                let p = crate::ops::placement::choose_host(
+                    fleet,
+                    &crate::ops::Scope::Named(target.endpoint.name().to_string()),
+                    &crate::placement::Vm {
+                        name: spec.name.clone(),
+                        vcpus: u32::try_from(spec.cpus.max(1)).unwrap_or(u32::MAX),
+                        memory_mb: u64::try_from(spec.memory_mb.max(0)).unwrap_or(0),
+                        powered_on: true,
+                        datastores: spec.datastore.iter().cloned().collect(),
+                        networks: spec.network.iter().cloned().collect(),
+                        ..Default::default()
+                    },
+                    &policy,
+                )
+                .await?;
+                target.host = p.best().map(|b| b.host.clone());
+                if target.host.is_none() && !ctx.out.json {
+                    eprintln!(
+                        "note: no host fits {} by the placement engine (`ceso place {} --cpus {} --memory {} --explain`); vCenter chooses",
+                        spec.name, spec.name, spec.cpus, spec.memory_mb
+                    );
+                }
+                placed = Some(p);
+            }
             let plan = vms::create::plan(&target, &spec).await?;
             (target, plan, None)
         } else {
@@ -225,8 +258,7 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
     match vm {
         None => {
             if ctx.out.json {
-                ctx.out
-                    .json(&serde_json::json!({"dry_run": true, "plan": plan, "gpus": gpu_plan}));
+                ctx.out.json(&serde_json::json!({"dry_run": true, "plan": plan, "gpus": gpu_plan, "placement": placed}));
             } else {
                 println!("Would create VM {} on {}:", plan.name, plan.endpoint);
                 ctx.out.fields(&[
@@ -255,6 +287,10 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
                     ),
                     ("Guest", plan.guest_id.clone()),
                 ]);
+                if let Some(p) = &placed {
+                    println!("Host chosen by the placement engine (`ceso place` explains):");
+                    super::placement::render_placement(ctx, p, true);
+                }
                 if let Some(g) = &gpu_plan {
                     for d in &g.devices {
                         println!("  + {}", super::pci::planned_line(d));

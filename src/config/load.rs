@@ -55,6 +55,27 @@ impl LoadedConfig {
             .unwrap_or_default()
     }
 
+    pub fn placement(&self) -> super::schema::PlacementConfig {
+        self.config.placement.clone().unwrap_or_default()
+    }
+
+    pub fn optimization(&self) -> super::schema::Optimization {
+        self.config
+            .phase4
+            .as_ref()
+            .and_then(|p| p.optimization.clone())
+            .unwrap_or_default()
+    }
+
+    /// `phase4.optimization.enabled` (true when the section is absent).
+    pub fn optimization_enabled(&self) -> bool {
+        self.config
+            .phase4
+            .as_ref()
+            .and_then(|p| p.optimization.as_ref())
+            .is_none_or(|o| o.enabled)
+    }
+
     pub fn settings(&self) -> super::schema::Settings {
         self.config.settings.clone().unwrap_or_default()
     }
@@ -276,7 +297,91 @@ fn validate(config: &Config, name: &str, text: &str) -> Result<Vec<EndpointSpec>
             "1.0 means no overcommit; the spec's defaults are cpu: 2.0, memory: 1.5",
         ));
     }
+    if let Some(p) = &config.placement {
+        validate_placement(p, &err_at)?;
+    }
     Ok(endpoints)
+}
+
+/// Host groups hold valid patterns, policies name groups that exist, the cost is sane.
+fn validate_placement(
+    p: &super::schema::PlacementConfig,
+    err_at: &dyn Fn(&str, String, &str) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let pattern = |text: &str| -> Result<(), String> {
+        if text.contains(['*', '?', '[']) {
+            glob::Pattern::new(text)
+                .map(|_| ())
+                .map_err(|e| format!("'{text}' is not a valid pattern: {e}"))
+        } else if text.trim().is_empty() {
+            Err("an empty name".into())
+        } else {
+            Ok(())
+        }
+    };
+    for (group, members) in &p.host_groups {
+        if members.is_empty() {
+            return Err(err_at(
+                &format!("{group}:"),
+                format!("host group '{group}' has no members"),
+                "list host names or globs: prod: [esx1, 'esx-p*']",
+            ));
+        }
+        for m in members {
+            pattern(m).map_err(|e| {
+                err_at(
+                    m,
+                    format!("host group '{group}': {e}"),
+                    "use host names or globs with * ? [..]",
+                )
+            })?;
+        }
+    }
+    for (i, policy) in p.policies.iter().enumerate() {
+        if !p.host_groups.contains_key(&policy.host_group) {
+            let known: Vec<&str> = p.host_groups.keys().map(String::as_str).collect();
+            return Err(err_at(
+                &format!("host_group: {}", policy.host_group),
+                format!(
+                    "placement policy {} names host group '{}', which placement.host_groups does not define",
+                    i + 1,
+                    policy.host_group
+                ),
+                &if known.is_empty() {
+                    "define it under placement.host_groups".to_string()
+                } else {
+                    format!("defined groups: {}", known.join(", "))
+                },
+            ));
+        }
+        let vms = policy.vms.to_vec();
+        if vms.is_empty() {
+            return Err(err_at(
+                "vms:",
+                format!("placement policy {} names no VMs", i + 1),
+                "vms: 'prod-*' or vms: [db1, db2]",
+            ));
+        }
+        for v in &vms {
+            pattern(v).map_err(|e| {
+                err_at(
+                    v,
+                    format!("placement policy {}: {e}", i + 1),
+                    "use VM names or globs with * ? [..]",
+                )
+            })?;
+        }
+    }
+    if let Some(c) = p.migration_cost
+        && !(c.is_finite() && c >= 0.0)
+    {
+        return Err(err_at(
+            "migration_cost:",
+            "placement.migration_cost must be a number ≥ 0".into(),
+            "the default is 0.001 (0.1 percentage point of load standard deviation)",
+        ));
+    }
+    Ok(())
 }
 
 fn host_endpoint(entry: &HostEntry) -> Result<EndpointSpec, String> {
@@ -488,6 +593,30 @@ mod tests {
             matches!(loaded.endpoints[1].password, PasswordSource::Env(ref v) if v == "ESXI2_PW")
         );
         assert!(loaded.hot_backup().default_quiesce);
+    }
+
+    #[test]
+    fn placement_section_is_validated_with_locations() {
+        let ok = "placement:\n  host_groups:\n    prod: [esx1, esx2]\n    dev: ['lab-*']\n  policies:\n    - { vms: 'prod-*', host_group: prod, rule: must }\n    - { vms: [a, b], host_group: dev, rule: should_not }\n";
+        let loaded = parse_text(ok).unwrap();
+        assert_eq!(loaded.placement().policies.len(), 2);
+        let bad = "placement:\n  host_groups:\n    prod: [esx1]\n  policies:\n    - { vms: 'prod-*', host_group: prd, rule: must }\n";
+        let err = parse_text(bad).unwrap_err();
+        assert!(err.message.contains("'prd'"), "{}", err.message);
+        assert!(err.help.as_deref().unwrap().contains("prod"));
+        let span = err.span.unwrap();
+        assert_eq!(&bad[span.offset()..span.offset() + 15], "host_group: prd");
+        let bad_rule = "placement:\n  host_groups:\n    prod: [esx1]\n  policies:\n    - { vms: x, host_group: prod, rule: always }\n";
+        let err = parse_text(bad_rule).unwrap_err();
+        assert!(err.message.contains("always"), "{}", err.message);
+        let bad_glob = "placement:\n  host_groups:\n    lab: ['lab-[']\n";
+        let err = parse_text(bad_glob).unwrap_err();
+        assert!(
+            err.message.contains("not a valid pattern"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.span.unwrap().offset(), bad_glob.find("lab-[").unwrap());
     }
 
     #[test]

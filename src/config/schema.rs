@@ -20,6 +20,9 @@ pub struct Config {
     pub phase4: Option<Phase4>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Settings>,
+    /// ceso's host groups and placement policies (workload isolation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementConfig>,
 }
 
 /// One endpoint: a standalone ESXi host (or a vCenter given as a host).
@@ -282,6 +285,63 @@ pub struct Overcommit {
     pub cpu: f64,
     #[serde(default = "one_and_half")]
     pub memory: f64,
+}
+
+/// `placement:` — host groups (names or globs), policies binding VMs to them, and
+/// Rhai policy plugins, read by `ceso place`, `ceso optimize` and `vm create`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementConfig {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub host_groups: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PlacementPolicy>,
+    /// `.rhai` files defining `filter(vm, host)` and/or `score(vm, host)`; relative
+    /// paths are relative to the config file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<String>,
+    /// The least gain (in total imbalance) a migration must bring (default 0.001).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_cost: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementPolicy {
+    /// A name shown in reasons (default `policy-N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// VM names or globs (`prod-*`): one string or a list.
+    pub vms: Names,
+    pub host_group: String,
+    pub rule: PolicyRule,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Names {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Names {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Names::One(s) => vec![s.clone()],
+            Names::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyRule {
+    Must,
+    Should,
+    #[serde(alias = "must-not")]
+    MustNot,
+    #[serde(alias = "should-not")]
+    ShouldNot,
 }
 
 /// ceso's own knobs.

@@ -17,6 +17,7 @@ pub mod network;
 pub mod networks;
 pub mod password;
 pub mod pci;
+pub mod placement;
 pub mod pools;
 pub mod progress;
 pub mod raw;

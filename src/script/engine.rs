@@ -58,6 +58,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::stats::register,
     },
     Binding {
+        area: "placement",
+        register: super::placement::register,
+    },
+    Binding {
         area: "collect",
         register: super::collect::register,
     },

@@ -38,6 +38,8 @@ pub mod datastore;
 pub mod host;
 pub mod network;
 pub mod pci;
+pub mod placement;
+pub mod placement_policy;
 pub mod pools;
 pub mod snapshots;
 pub mod stats;

@@ -10,6 +10,7 @@ mod hosts;
 mod monitoring;
 mod network;
 mod pci;
+mod placement;
 mod repl;
 mod script_examples;
 mod script_interrupt;

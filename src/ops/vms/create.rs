@@ -198,7 +198,7 @@ pub const MAX_CPUS: i64 = 768;
 pub const MAX_MEMORY_MB: i64 = 24 * 1024 * 1024;
 pub const MAX_DISK_GB: i64 = 62 * 1024;
 
-fn validate(spec: &CreateSpec) -> OpResult<()> {
+pub fn validate(spec: &CreateSpec) -> OpResult<()> {
     if spec.name.trim().is_empty() || spec.name.len() > 80 {
         return Err(OpError::invalid("a VM name must have 1 to 80 characters"));
     }

@@ -5,6 +5,7 @@ pub mod delete;
 pub mod find;
 pub mod info;
 pub mod list;
+pub mod migrate;
 pub mod power;
 pub mod select;
 

@@ -1,0 +1,411 @@
+//! Placement and optimization against the simulator, with workloads set through the
+//! demand extension (tests/vcsim/demand.go): an imbalanced cluster is analysed,
+//! balanced by `vm balance`, and its imbalance read back over SOAP.
+
+use std::io::{Read, Write};
+
+use serde_json::{Value, json};
+
+use crate::sim::Sim;
+
+/// POST /vcsim/demand: set workloads (the extension's test-only control).
+fn set_demand(sim: &Sim, body: &Value) {
+    let body = body.to_string();
+    let mut s = std::net::TcpStream::connect(sim.authority()).expect("connect to the simulator");
+    write!(
+        s,
+        "POST /vcsim/demand HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        sim.authority(),
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    assert!(
+        answer.starts_with("HTTP/1.1 204"),
+        "demand not set: {answer}"
+    );
+}
+
+/// The cluster's VMs by host, from `inventory dump`.
+fn vms_by_host(sim: &Sim) -> Vec<(String, String)> {
+    let inv = sim
+        .ceso()
+        .run(&["inventory", "dump", "--cluster", "DC0_C0"])
+        .ok()
+        .json();
+    inv["vms"]
+        .as_array()
+        .expect("vms")
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap_or_default().to_string(),
+                v["host"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Heavy VMs on one host, light ones elsewhere: returns the hot host.
+fn skew(sim: &Sim) -> String {
+    let vms = vms_by_host(sim);
+    assert!(vms.len() >= 6, "the model has too few VMs: {vms:?}");
+    let hot = vms[0].1.clone();
+    let mut wl = serde_json::Map::new();
+    for (name, host) in &vms {
+        let (cpu, mem) = if *host == hot {
+            (1400, 1100)
+        } else {
+            (150, 150)
+        };
+        wl.insert(
+            name.clone(),
+            json!({"cpu_mhz": cpu, "guest_memory_mb": mem, "host_memory_mb": mem}),
+        );
+    }
+    set_demand(sim, &json!({ "vms": wl }));
+    hot
+}
+
+fn analyze(sim: &Sim) -> Value {
+    sim.ceso()
+        .run(&["optimize", "analyze", "--cluster", "DC0_C0", "--json"])
+        .ok()
+        .json()
+}
+
+#[test]
+fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
+    let sim = Sim::start(&["-vm", "9"]);
+    let hot = skew(&sim);
+    let before = analyze(&sim);
+    let imb = before["imbalance"]["total"].as_f64().expect("imbalance");
+    assert!(
+        imb > 0.3,
+        "the skewed cluster should be imbalanced: {before}"
+    );
+    assert_eq!(before["hot"], json!([hot]), "{before}");
+    assert_eq!(before["demand"]["quick_stats"], 9, "{before}");
+
+    // vm create without --host: the engine picks the host, --dry-run shows why.
+    let create = sim
+        .ceso()
+        .run(&[
+            "vm",
+            "create",
+            "new-1",
+            "--cpu",
+            "1",
+            "--memory",
+            "256",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let chosen = create["placement"]["ranked"][0]["host"].clone();
+    assert_eq!(create["plan"]["host"], chosen, "{create}");
+    assert_ne!(chosen, json!(hot), "{create}");
+
+    // The plan lowers the imbalance and says by how much, step by step.
+    let plan = sim
+        .ceso()
+        .run(&["optimize", "recommend", "--cluster", "DC0_C0", "--json"])
+        .ok()
+        .json();
+    let moves = plan["moves"].as_array().expect("moves");
+    assert!(!moves.is_empty(), "{plan}");
+    assert!(moves.iter().all(|m| m["from"] == json!(hot)), "{plan}");
+    assert!(
+        plan["after"]["total"].as_f64().unwrap() < imb * 0.5,
+        "{plan}"
+    );
+    let plan_file = tempfile::NamedTempFile::new().expect("temp");
+    std::fs::write(plan_file.path(), plan.to_string()).expect("write plan");
+
+    // --dry-run checks the steps and migrates nothing.
+    let dry = sim
+        .ceso()
+        .run(&[
+            "vm",
+            "balance",
+            "--cluster",
+            "DC0_C0",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(
+        dry["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] == "would_migrate"),
+        "{dry}"
+    );
+    assert_eq!(analyze(&sim)["imbalance"], before["imbalance"]);
+
+    // Without a terminal, migrating needs --yes.
+    sim.ceso()
+        .run(&["vm", "balance", "--cluster", "DC0_C0"])
+        .fails_with(6)
+        .stderr_has("--yes");
+
+    let done = sim
+        .ceso()
+        .run(&["vm", "balance", "--cluster", "DC0_C0", "--yes", "--json"])
+        .ok()
+        .json();
+    assert_eq!(done["complete"], true, "{done}");
+    assert!(
+        done["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] == "migrated"),
+        "{done}"
+    );
+    // Read back over SOAP: the VMs moved and the hosts' quickStats followed.
+    let after = analyze(&sim);
+    let imb_after = after["imbalance"]["total"].as_f64().unwrap();
+    assert!(
+        imb_after < imb * 0.8,
+        "before {imb}, after {imb_after}: {after}"
+    );
+    let hosts = sim.ceso().run(&["host", "list", "--json"]).ok().json();
+    let hot_row = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == json!(hot))
+        .expect("hot host listed");
+    let hot_vms = vms_by_host(&sim).iter().filter(|(_, h)| *h == hot).count() as i64;
+    assert!(hot_vms < 3, "VMs left on {hot}: {hot_vms}");
+    assert_eq!(
+        hot_row["cpu_usage_mhz"].as_i64(),
+        Some(1400 * hot_vms),
+        "{hot_row}"
+    );
+
+    // The old plan no longer matches reality: apply stops at its first step.
+    sim.ceso()
+        .run(&[
+            "optimize",
+            "apply",
+            plan_file.path().to_str().unwrap(),
+            "--cluster",
+            "DC0_C0",
+            "--yes",
+        ])
+        .fails_with(6)
+        .stdout_has("stopped at")
+        .stderr_has("no longer matches");
+    assert_eq!(analyze(&sim)["imbalance"], after["imbalance"]);
+}
+
+#[test]
+fn place_explains_rules_groups_and_policies() {
+    let sim = Sim::vcenter();
+    let mut ceso = crate::sim::Ceso::new();
+    ceso.env("VC_PW", "pass");
+    let dir = tempfile::tempdir().expect("temp");
+    let policy = dir.path().join("no-h1.rhai");
+    std::fs::write(
+        &policy,
+        "fn filter(vm, host) {\n  if host.name.ends_with(\"_H1\") { [false, \"H1 is being retired\"] } else { true }\n}\nfn score(vm, host) { if host.name.ends_with(\"_H2\") { 500 } else { 0 } }\n",
+    )
+    .unwrap();
+    ceso.config(&format!(
+        "hosts:\n  - name: vc\n    host: {}\n    user: user\n    password_env: VC_PW\nplacement:\n  host_groups:\n    lab: [DC0_C0_H0]\n  policies:\n    - {{ vms: 'app-*', host_group: lab, rule: must_not }}\n",
+        sim.url
+    ));
+    let out = ceso
+        .run(&[
+            "place",
+            "app-1",
+            "--cpus",
+            "1",
+            "--memory",
+            "256",
+            "--cluster",
+            "DC0_C0",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    let ranked = out["ranked"].as_array().expect("ranked");
+    assert_eq!(ranked.len(), 1, "{out}");
+    assert_eq!(ranked[0]["host"], "DC0_C0_H2");
+    assert_eq!(ranked[0]["policy_score"], 500.0);
+    let reason = |host: &str| {
+        out["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["host"] == host)
+            .map(|r| r["reasons"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(reason("DC0_C0_H0")[0]["kind"], "group", "{out}");
+    assert_eq!(reason("DC0_C0_H1")[0]["kind"], "policy", "{out}");
+    assert!(
+        reason("DC0_C0_H1")[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("H1 is being retired")
+    );
+    // Stock quickStats report no memory for VMs: the configured size was used.
+    assert_eq!(out["demand"]["source"], "configured", "{out}");
+
+    // Too large for any host: refused, each host with its capacity reason.
+    let mut c = sim.ceso();
+    let run = c.run(&[
+        "place",
+        "big",
+        "--cpus",
+        "64",
+        "--memory",
+        "900000",
+        "--cluster",
+        "DC0_C0",
+        "--explain",
+    ]);
+    run.stdout_has("not DC0_C0_H0: CPU")
+        .stdout_has("overcommit");
+    run.fails_with(6);
+
+    // A runaway policy is stopped with its file named.
+    let runaway = dir.path().join("loop.rhai");
+    std::fs::write(&runaway, "fn score(vm, host) {\n  loop { }\n}\n").unwrap();
+    sim.ceso()
+        .run(&[
+            "place",
+            "x",
+            "--cpus",
+            "1",
+            "--memory",
+            "64",
+            "--policy",
+            runaway.to_str().unwrap(),
+        ])
+        .fails_with(2)
+        .stderr_has("loop.rhai: in score(): Too many operations");
+}
+
+#[test]
+fn drs_rules_bind_the_engine_and_inventory_files_work_offline() {
+    let sim = Sim::vcenter();
+    let inv = sim
+        .ceso()
+        .run(&["inventory", "dump", "--cluster", "DC0_C0"])
+        .ok()
+        .json();
+    let vms: Vec<String> = inv["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(vms.len(), 2, "{inv}");
+    sim.ceso()
+        .run(&[
+            "drs",
+            "rule",
+            "create",
+            "apart",
+            "--separate",
+            &vms.join(","),
+            "--cluster",
+            "DC0_C0",
+            "--yes",
+        ])
+        .ok();
+    let inv = sim
+        .ceso()
+        .run(&["inventory", "dump", "--cluster", "DC0_C0"])
+        .ok()
+        .json();
+    assert_eq!(inv["rules"][0]["type"], "vm_anti_affinity", "{inv}");
+    assert_eq!(inv["rules"][0]["name"], "DC0_C0/apart");
+    assert_eq!(inv["hosts"].as_array().unwrap().len(), 3);
+    assert!(
+        inv["hosts"][0]["datastores"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("LocalDS_0"))
+    );
+
+    // Offline: the dumped file, no server. The second VM may not join the first's host.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), inv.to_string()).unwrap();
+    let first = inv["vms"][0]["host"].as_str().unwrap().to_string();
+    let out = crate::sim::Ceso::new()
+        .run(&[
+            "place",
+            &vms[1],
+            "--inventory",
+            file.path().to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    let rejected = out["rejected"].as_array().unwrap();
+    let on_first = rejected.iter().find(|r| r["host"] == json!(first));
+    if inv["vms"][1]["host"] != json!(first) {
+        assert_eq!(
+            on_first.expect("first host refused")["reasons"][0]["kind"],
+            "rule",
+            "{out}"
+        );
+    }
+    // Offline planning works on the file; phase4.optimization.enabled: false turns it off.
+    let plan = crate::sim::Ceso::new()
+        .run(&[
+            "optimize",
+            "recommend",
+            "--inventory",
+            file.path().to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(plan["before"]["total"].is_number(), "{plan}");
+    let mut off = crate::sim::Ceso::new();
+    off.config("phase4:\n  optimization:\n    enabled: false\n");
+    off.run(&[
+        "optimize",
+        "recommend",
+        "--inventory",
+        file.path().to_str().unwrap(),
+    ])
+    .fails_with(6)
+    .stderr_has("optimization is disabled");
+    // A broken inventory file: the line and column.
+    std::fs::write(file.path(), "{\"hosts\": [}").unwrap();
+    crate::sim::Ceso::new()
+        .run(&[
+            "optimize",
+            "recommend",
+            "--inventory",
+            file.path().to_str().unwrap(),
+        ])
+        .fails_with(2)
+        .stderr_has(":1:");
+}
+
+#[test]
+fn script_functions_find_optimal_host_and_recommend_migrations() {
+    let sim = Sim::vcenter();
+    let out = sim
+        .ceso()
+        .run(&[
+            "-c",
+            "let p = find_optimal_host(#{name: \"n1\", cpus: 1, memory_mb: 128, cluster: \"DC0_C0\"}); let r = recommend_migrations(3, \"DC0_C0\"); `${p.ranked.len()} ${p.ranked[0].host.starts_with(\"DC0_C0_H\")} ${r.moves.len() <= 3} ${type_of(optimize_analyze().imbalance.total)}`",
+        ])
+        .ok();
+    out.stdout_has("3 true true f64");
+}
