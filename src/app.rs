@@ -17,6 +17,8 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 4;
     pub const SERVER_FAULT: u8 = 5;
     pub const REFUSED: u8 = 6;
+    /// Some endpoints failed; the results of the others were printed.
+    pub const PARTIAL: u8 = 7;
     pub const INTERRUPTED: u8 = 130;
 }
 

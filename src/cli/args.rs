@@ -90,6 +90,9 @@ pub enum Command {
     /// GPUs: vGPU profiles the hosts offer
     #[command(subcommand)]
     Gpu(GpuCommand),
+    /// Datastores: capacity, free space, hosts and VMs using them
+    #[command(subcommand)]
+    Datastore(DatastoreCommand),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR
@@ -97,6 +100,73 @@ pub enum Command {
         /// Folder to write into (created if missing)
         dir: PathBuf,
     },
+}
+
+impl ScriptArgs {
+    /// The flags given before `run` (`ceso --dry-run run FILE`) count as well as those
+    /// after it.
+    pub fn merged(&self, outer: &ScriptArgs) -> ScriptArgs {
+        ScriptArgs {
+            max_operations: self.max_operations.or(outer.max_operations),
+            max_call_depth: self.max_call_depth.or(outer.max_call_depth),
+            max_string_size: self.max_string_size.or(outer.max_string_size),
+            max_array_size: self.max_array_size.or(outer.max_array_size),
+            allow_shell: self.allow_shell || outer.allow_shell,
+            allow_write: self.allow_write || outer.allow_write,
+            dry_run: self.dry_run || outer.dry_run,
+        }
+    }
+}
+
+impl Command {
+    /// The command's own `--dry-run` flag; None for commands that change nothing.
+    /// `ceso --dry-run COMMAND` sets it, so the global flag means the same before the
+    /// subcommand as after it. Every command is listed (no catch-all): a new changing
+    /// command must say here where its flag is.
+    pub fn dry_run_flag(&mut self) -> Option<&mut bool> {
+        match self {
+            Command::Host(cmd) => match cmd {
+                HostCommand::Add { dry_run, .. } => Some(dry_run),
+                HostCommand::List { .. } | HostCommand::Info { .. } => None,
+            },
+            Command::Vm(cmd) => match cmd {
+                VmCommand::Create(args) => Some(&mut args.dry_run),
+                VmCommand::Start(args)
+                | VmCommand::Stop(args)
+                | VmCommand::Restart(args)
+                | VmCommand::Suspend(args) => Some(&mut args.dry_run),
+                VmCommand::Delete { dry_run, .. } => Some(dry_run),
+                VmCommand::AttachPci(args) => Some(&mut args.dry_run),
+                VmCommand::DetachPci(args) => Some(&mut args.dry_run),
+                VmCommand::List { .. } | VmCommand::Info { .. } => None,
+            },
+            Command::Snapshot(cmd) => match cmd {
+                SnapshotCommand::Create { dry_run, .. }
+                | SnapshotCommand::Revert { dry_run, .. }
+                | SnapshotCommand::Delete { dry_run, .. } => Some(dry_run),
+                SnapshotCommand::List { .. } => None,
+            },
+            Command::Backup(cmd) => match cmd {
+                BackupCommand::Create(args) => Some(&mut args.dry_run),
+                BackupCommand::Delete { dry_run, .. } => Some(dry_run),
+                BackupCommand::Prune(args) => Some(&mut args.dry_run),
+                BackupCommand::Restore(args) => Some(&mut args.dry_run),
+                BackupCommand::List { .. }
+                | BackupCommand::Info { .. }
+                | BackupCommand::Verify { .. } => None,
+            },
+            Command::Pci(cmd) => match cmd {
+                PciCommand::Enable { dry_run, .. } | PciCommand::Disable { dry_run, .. } => {
+                    Some(dry_run)
+                }
+                PciCommand::List { .. } | PciCommand::Info { .. } => None,
+            },
+            Command::Gpu(GpuCommand::Profiles { .. }) => None,
+            Command::Datastore(DatastoreCommand::List { .. }) => None,
+            Command::Run(args) => Some(&mut args.script.dry_run),
+            Command::Defs { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +229,15 @@ pub enum PciCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DatastoreCommand {
+    /// Datastores of the endpoints in scope: type, capacity, free space, hosts, VMs
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum GpuCommand {
     /// NVIDIA vGPU profiles the hosts offer now, with GPU, framebuffer and VMs using them
     Profiles {
@@ -214,6 +293,8 @@ pub enum HostCommand {
     Info {
         /// Endpoint name or ESXi host name
         name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
     },
     /// Add an endpoint to the config after checking that it answers
     Add {
@@ -239,6 +320,9 @@ pub enum HostCommand {
         /// Make it the default endpoint
         #[arg(long)]
         default: bool,
+        /// Check the connection and show the change to the config file; write nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -43,14 +43,22 @@ fn yes_no(value: bool) -> String {
 }
 
 fn list(ctx: &Ctx, scope: &crate::ops::Scope, filter: ListFilter) -> OpResult<()> {
-    let devices = ctx.app.block_on(pci::list(&ctx.app.fleet, scope, filter))?;
+    let found = ctx
+        .app
+        .block_on(pci::list_each(&ctx.app.fleet, scope, filter))?
+        .unless_all_failed()?;
     if ctx.out.json {
-        ctx.out.json(&devices);
-        return Ok(());
+        ctx.out.json_gathered(&found);
+    } else {
+        table(ctx, scope, &found.items);
     }
-    let many_hosts = devices
-        .iter()
-        .any(|d| d.host != devices[0].host || d.endpoint != devices[0].endpoint);
+    super::report::endpoint_errors(&found.errors)
+}
+
+fn table(ctx: &Ctx, scope: &crate::ops::Scope, devices: &[PciDevice]) {
+    let many_endpoints =
+        ctx.many_endpoints(scope) || devices.iter().any(|d| d.endpoint != devices[0].endpoint);
+    let many_hosts = many_endpoints || devices.iter().any(|d| d.host != devices[0].host);
     let mut headers = vec![
         "ADDRESS",
         "ID",
@@ -63,6 +71,9 @@ fn list(ctx: &Ctx, scope: &crate::ops::Scope, filter: ListFilter) -> OpResult<()
     ];
     if many_hosts {
         headers.insert(0, "HOST");
+    }
+    if many_endpoints {
+        headers.insert(0, "ENDPOINT");
     }
     let rows = devices
         .iter()
@@ -80,11 +91,13 @@ fn list(ctx: &Ctx, scope: &crate::ops::Scope, filter: ListFilter) -> OpResult<()
             if many_hosts {
                 row.insert(0, d.host.clone());
             }
+            if many_endpoints {
+                row.insert(0, d.endpoint.clone());
+            }
             row
         })
         .collect();
     ctx.out.table(&headers, rows);
-    Ok(())
 }
 
 fn device_cell(d: &PciDevice) -> String {

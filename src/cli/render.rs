@@ -25,6 +25,19 @@ impl Output {
         }
     }
 
+    /// The items of a multi-endpoint answer: a JSON array when every endpoint answered,
+    /// else `{"results": [...], "errors": [...]}` (and exit 7 says so).
+    pub fn json_gathered<T: Serialize>(&self, g: &crate::ops::Gathered<T>) {
+        if g.errors.is_empty() {
+            self.json(&g.items);
+        } else {
+            self.json(&serde_json::json!({
+                "results": g.items,
+                "errors": super::report::errors_json(&g.errors),
+            }));
+        }
+    }
+
     /// Print a table: `headers`, then one row of cells per item.
     pub fn table(&self, headers: &[&str], rows: Vec<Vec<String>>) {
         let mut table = Table::new();
@@ -127,5 +140,15 @@ pub fn age(seconds: i64) -> String {
         s if s < 7200 => format!("{}m", s / 60),
         s if s < 172_800 => format!("{}h", s / 3600),
         s => format!("{}d", s / 86_400),
+    }
+}
+
+/// `text` with its first letter in lower case ("Delete VM Web-01" → "delete VM Web-01"):
+/// names inside stay as they are.
+pub fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

@@ -141,17 +141,9 @@ fn dry(ctx: &Ctx, what: &str) -> OpResult<()> {
         ctx.out
             .json(&serde_json::json!({"dry_run": true, "would": what}));
     } else {
-        println!("would {}", lowercase_first(what));
+        println!("would {}", super::render::lowercase_first(what));
     }
     Ok(())
-}
-
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 fn report(ctx: &Ctx, verb: &str, vm: &VmRef, snapshots: &[Snapshot]) -> OpResult<()> {

@@ -2,13 +2,14 @@
 
 use crate::ops::pci;
 use crate::ops::vms::{self, CreateSpec, PowerAction, VmRef};
-use crate::ops::{OpError, OpResult, Scope};
+use crate::ops::{EndpointError, OpError, OpResult, Scope};
 
 use super::Ctx;
 use super::args::{CreateArgs, PowerArgs, VmCommand};
 use super::confirm::confirm;
 use super::progress::TermProgress;
 use super::render::mb;
+use super::report;
 
 pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
     match cmd {
@@ -31,14 +32,21 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
 }
 
 fn list(ctx: &Ctx, scope: &Scope, pattern: Option<&str>) -> OpResult<()> {
-    let vms = ctx
+    let found = ctx
         .app
-        .block_on(vms::list(&ctx.app.fleet, scope, pattern))?;
+        .block_on(vms::list_each(&ctx.app.fleet, scope, pattern))?
+        .unless_all_failed()?;
     if ctx.out.json {
-        ctx.out.json(&vms);
-        return Ok(());
+        ctx.out.json_gathered(&found);
+    } else {
+        table(ctx, scope, &found.items);
     }
-    let many_endpoints = vms.iter().any(|v| v.endpoint != vms[0].endpoint);
+    report::endpoint_errors(&found.errors)
+}
+
+fn table(ctx: &Ctx, scope: &Scope, vms: &[vms::VmSummary]) {
+    let many_endpoints =
+        ctx.many_endpoints(scope) || vms.iter().any(|v| v.endpoint != vms[0].endpoint);
     let mut headers = vec!["NAME", "POWER", "HOST", "CPU", "MEMORY", "GUEST OS", "IP"];
     if many_endpoints {
         headers.push("ENDPOINT");
@@ -63,7 +71,6 @@ fn list(ctx: &Ctx, scope: &Scope, pattern: Option<&str>) -> OpResult<()> {
             })
             .collect(),
     );
-    Ok(())
 }
 
 fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
@@ -246,23 +253,35 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
     Ok(())
 }
 
-/// Resolve names (exact or globs) to VMs, each once.
-fn resolve(ctx: &Ctx, scope: &Scope, names: &[String]) -> OpResult<Vec<VmRef>> {
+/// Resolve names (exact or globs) to VMs, each once, on the endpoints that answered;
+/// the others' errors (each endpoint once) beside them.
+fn resolve(
+    ctx: &Ctx,
+    scope: &Scope,
+    names: &[String],
+) -> OpResult<(Vec<VmRef>, Vec<EndpointError>)> {
     ctx.app.block_on(async {
         let mut out: Vec<VmRef> = Vec::new();
+        let mut errors: Vec<EndpointError> = Vec::new();
         for name in names {
-            for vm in vms::find_named(&ctx.app.fleet, scope, name).await? {
+            let found = vms::find_named_each(&ctx.app.fleet, scope, name).await?;
+            for vm in found.items {
                 vms::push_unique(&mut out, vm);
             }
+            for e in found.errors {
+                if !errors.iter().any(|o| o.endpoint == e.endpoint) {
+                    errors.push(e);
+                }
+            }
         }
-        Ok(out)
+        Ok((out, errors))
     })
 }
 
 fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> OpResult<()> {
     let action = action(args.force);
     let scope = ctx.scope(&args.scope);
-    let targets = resolve(ctx, &scope, &args.names)?;
+    let (targets, unanswered) = resolve(ctx, &scope, &args.names)?;
     if args.dry_run {
         let rows: Vec<_> = targets
             .iter()
@@ -275,13 +294,17 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
             })
             .collect();
         if ctx.out.json {
-            ctx.out.json(&serde_json::json!({"dry_run": true, "action": action.verb(), "vms": rows.iter().map(|r| serde_json::json!({"vm": r.0, "endpoint": r.1, "host": r.2})).collect::<Vec<_>>()}));
+            let mut plan = serde_json::json!({"dry_run": true, "action": action.verb(), "vms": rows.iter().map(|r| serde_json::json!({"vm": r.0, "endpoint": r.1, "host": r.2})).collect::<Vec<_>>()});
+            if !unanswered.is_empty() {
+                plan["errors"] = report::errors_json(&unanswered);
+            }
+            ctx.out.json(&plan);
         } else {
             for (name, endpoint, host) in rows {
                 println!("would {} {name} ({endpoint}/{host})", action.verb());
             }
         }
-        return Ok(());
+        return report::endpoint_errors(&unanswered);
     }
     let progress = TermProgress::new(ctx.out.json);
     let results = ctx.app.block_on(ctx.app.fleet.each(targets.clone(), |vm| {
@@ -301,18 +324,31 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
         }
     }
     if ctx.out.json {
-        ctx.out.json(&done);
+        if unanswered.is_empty() {
+            ctx.out.json(&done);
+        } else {
+            ctx.out.json(&serde_json::json!({
+                "results": done,
+                "errors": report::errors_json(&unanswered),
+            }));
+        }
     } else {
+        let many = ctx.many_endpoints(&scope) || !unanswered.is_empty();
         for r in &done {
-            if r.changed {
-                ctx.out
-                    .done(&format!("{}: {} → {}", r.vm, r.before, r.after));
+            let vm = if many {
+                format!("{} ({})", r.vm, r.endpoint)
             } else {
-                ctx.out.done(&format!("{}: already {}", r.vm, r.after));
+                r.vm.clone()
+            };
+            if r.changed {
+                ctx.out.done(&format!("{vm}: {} → {}", r.before, r.after));
+            } else {
+                ctx.out.done(&format!("{vm}: already {}", r.after));
             }
         }
     }
-    first_error.map_or(Ok(()), Err)
+    let partial = report::endpoint_errors(&unanswered);
+    first_error.map_or(partial, Err)
 }
 
 fn delete(ctx: &Ctx, scope: &Scope, name: &str, force: bool, dry_run: bool) -> OpResult<()> {
@@ -329,7 +365,7 @@ fn delete(ctx: &Ctx, scope: &Scope, name: &str, force: bool, dry_run: bool) -> O
         if ctx.out.json {
             ctx.out.json(&serde_json::json!({"dry_run": true, "delete": vm.name, "id": vm.moref.value, "endpoint": vm.endpoint.name()}));
         } else {
-            println!("would {}", what.to_lowercase());
+            println!("would {}", super::render::lowercase_first(&what));
         }
         return Ok(());
     }

@@ -6,6 +6,7 @@ mod errors;
 mod hosts;
 mod pci;
 mod repl;
+mod safety;
 mod script_examples;
 mod script_interrupt;
 mod script_run;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::ops::error::{OpError, OpResult};
-use crate::ops::fleet::{Fleet, Scope};
+use crate::ops::fleet::{Fleet, Gathered, Scope};
 
 use super::inventory::{self, PciDevice, VmBacking, VmPciDevice};
 use super::selector::{self, Want};
@@ -19,13 +19,24 @@ pub struct ListFilter {
 
 /// Every PCI device of the hosts in scope, by endpoint, host and address.
 pub async fn list(fleet: &Fleet, scope: &Scope, filter: ListFilter) -> OpResult<Vec<PciDevice>> {
-    let hosts = inventory::scan(fleet, scope).await?;
-    Ok(hosts
-        .into_iter()
-        .flat_map(|h| h.devices)
-        .filter(|d| !filter.gpus || d.is_gpu())
-        .filter(|d| !filter.assignable || d.is_assignable())
-        .collect())
+    list_each(fleet, scope, filter).await?.strict()
+}
+
+/// `list`, keeping the devices of the endpoints that answered when others fail.
+pub async fn list_each(
+    fleet: &Fleet,
+    scope: &Scope,
+    filter: ListFilter,
+) -> OpResult<Gathered<PciDevice>> {
+    let hosts = inventory::scan_each(fleet, scope).await?;
+    Ok(hosts.map_items(|hosts| {
+        hosts
+            .into_iter()
+            .flat_map(|h| h.devices)
+            .filter(|d| !filter.gpus || d.is_gpu())
+            .filter(|d| !filter.assignable || d.is_assignable())
+            .collect()
+    }))
 }
 
 #[derive(Debug, Clone, Serialize)]
