@@ -89,7 +89,7 @@ fn apply(text: &str, ranges: &[(usize, usize)], offset: usize) -> (String, usize
         if offset >= to {
             moved = moved + MASK.len() - (to - from);
         } else if offset > from {
-            moved = moved - (offset - from);
+            moved -= offset - from;
         }
         last = to;
     }

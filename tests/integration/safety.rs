@@ -168,10 +168,12 @@ fn the_global_dry_run_changes_nothing_before_or_after_the_subcommand() {
             }
             full.push("--yes"); // a dry run wins over --yes
             let run = sim.ceso().run(&full).ok();
+            let said = format!("{}{}", run.stdout, run.stderr).to_lowercase();
             assert!(
-                run.stdout.contains("would") || run.stdout.contains("Would"),
-                "ceso {full:?} did not say what it would do:\n{}",
-                run.stdout
+                said.contains("would"),
+                "ceso {full:?} did not say what it would do:\n{}{}",
+                run.stdout,
+                run.stderr
             );
             assert_eq!(
                 state(&sim, repo, &config_path),
@@ -294,7 +296,7 @@ fn host_add_keeps_comments_and_order_and_dry_run_shows_the_diff() {
     dry.stdout_has("would change")
         .stdout_has("+  - name: esxi2\n");
     dry.stdout_has(&format!("+    host: {}\n", sim.url));
-    dry.stdout_has("     password_env: ESXI_PW\n \n # the vCenter");
+    dry.stdout_has("+    password_env: ESXI_PW\n \n # the vCenter");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         old,
