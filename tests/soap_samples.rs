@@ -20,11 +20,11 @@ fn sample(name: &str) -> String {
 }
 
 fn ok(name: &str) -> xml::Node {
-    decode_response("http://sim/sdk", 200, &sample(name)).expect("a successful response")
+    decode_response("http://sim/sdk", 200, sample(name)).expect("a successful response")
 }
 
 fn fault(name: &str) -> Error {
-    decode_response("http://sim/sdk", 500, &sample(name)).expect_err("a fault")
+    decode_response("http://sim/sdk", 500, sample(name)).expect_err("a fault")
 }
 
 fn objects(name: &str) -> Vec<ceso::vim::ObjectContent> {
@@ -164,4 +164,138 @@ fn every_sample_decodes_without_panicking() {
         count += 1;
     }
     assert_eq!(count, 38);
+}
+
+/// A bounded mutation test of the decoder over every captured answer: flipped bytes,
+/// XML-significant insertions (entities, DOCTYPEs, CDATA, stray tags, invalid UTF-8),
+/// deletions, duplicated and truncated ranges. Each mutant is decoded from memory and
+/// as a stream cut at property-page objects; neither may panic, and both must agree.
+/// `CESO_MUTATIONS` raises the count per sample for a longer run.
+#[test]
+fn mutated_answers_never_panic_and_both_decoders_agree() {
+    use ceso::vim::decode::{LIMITS, PROPERTY_PAGE, parse_bytes, parse_stream};
+    use ceso::vim::property_collector::object_content;
+
+    let per_sample: usize = std::env::var("CESO_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/soap-samples");
+    let mut samples: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    samples.sort();
+    let tokens: &[&[u8]] = &[
+        b"<",
+        b">",
+        b"</",
+        b"/>",
+        b"&",
+        b"&amp;",
+        b"&#0;",
+        b"&#x110000;",
+        b"&lol;",
+        b"<!DOCTYPE a [<!ENTITY lol \"lol\">]>",
+        b"<![CDATA[x",
+        b"]]>",
+        b"<!--",
+        b"-->",
+        b"<?pi?>",
+        b"\"",
+        b"'",
+        b" xsi:type=\"",
+        b" type=\"VirtualMachine\"",
+        b"\xff\xfe",
+        b"\xc3",
+        b"\xe2\x82",
+        b"<objects>",
+        b"</objects>",
+        b"<returnval>",
+        b"<soapenv:Fault>",
+        b"<faultstring>",
+        b"xmlns:a=\"\"",
+        b"<a:b>",
+        b"\0",
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |bound: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % bound.max(1) as u64) as usize
+    };
+    let mut executions = 0;
+    for sample in &samples {
+        for _ in 0..per_sample {
+            let mut m = sample.clone();
+            for _ in 0..1 + next(4) {
+                let at = next(m.len() + 1);
+                match next(6) {
+                    0 if at < m.len() => m[at] = next(256) as u8,
+                    1 => {
+                        let t = tokens[next(tokens.len())];
+                        m.splice(at..at, t.iter().copied());
+                    }
+                    2 => {
+                        let end = (at + next(64)).min(m.len());
+                        m.drain(at..end);
+                    }
+                    3 => {
+                        let end = (at + next(256)).min(m.len());
+                        let copy = m[at..end].to_vec();
+                        let to = next(m.len() + 1);
+                        m.splice(to..to, copy);
+                    }
+                    4 => m.truncate(at),
+                    _ => {
+                        let depth = next(400);
+                        let close = next(depth + 1);
+                        let nest = "<n>".repeat(depth) + "</n>".repeat(close).as_str();
+                        m.splice(at..at, nest.into_bytes());
+                    }
+                }
+            }
+            let status = if next(2) == 0 { 200 } else { 500 };
+            let whole = decode_response("http://sim/sdk", status, &m);
+            if let Ok(node) = &whole {
+                let _ = node.to_json();
+            }
+            let mut from_slice = Vec::new();
+            let sliced = parse_bytes(&m, &LIMITS, Some(PROPERTY_PAGE), &mut |n| {
+                from_slice.extend(object_content(n));
+                Ok(())
+            });
+            let mut from_stream = Vec::new();
+            let streamed = rt.block_on(parse_stream(
+                &m[..],
+                &LIMITS,
+                Some(PROPERTY_PAGE),
+                &mut |n| {
+                    from_stream.extend(object_content(n));
+                    Ok(())
+                },
+            ));
+            match (&sliced, &streamed) {
+                (Ok(a), Ok(b)) => assert_eq!(
+                    a,
+                    b,
+                    "decoders disagree on {:?}",
+                    String::from_utf8_lossy(&m)
+                ),
+                (Err(_), Err(_)) => {}
+                _ => panic!(
+                    "one decoder accepted what the other refused ({sliced:?} / {streamed:?}) on {:?}",
+                    String::from_utf8_lossy(&m)
+                ),
+            }
+            assert_eq!(from_slice.len(), from_stream.len());
+            executions += 1;
+        }
+    }
+    eprintln!("decoder mutations: {executions} mutants, each decoded 3 ways");
+    assert_eq!(executions, samples.len() * per_sample);
 }

@@ -274,7 +274,7 @@ fn killed_writer_leaves_repository_valid() {
             "unfinished disk must be noticed"
         );
         drop(bw);
-        // Temp files of a second writer that died before flushing.
+        // A second writer, abandoned before flushing, removes its temp pack…
         let mut bw = repo
             .begin_backup(meta("db01", BackupKind::Full, t(2, 2), None))
             .unwrap();
@@ -284,6 +284,12 @@ fn killed_writer_leaves_repository_valid() {
         w.write_range(0, &make_disk(4, 2 * MIB)).unwrap();
         drop(w);
         drop(bw);
+        // …but one killed outright leaves it for gc.
+        fs::write(
+            fsutil::temp_path(&tmp.path().join("repo").join("packs"), "pack"),
+            b"half a pack",
+        )
+        .unwrap();
     }
     let listing = repo.list(None).unwrap();
     assert_eq!(listing.backups.len(), 1);

@@ -93,6 +93,24 @@ pub enum Command {
     /// Datastores: capacity, free space, hosts and VMs using them
     #[command(subcommand)]
     Datastore(DatastoreCommand),
+    /// Resource pools: list, info, create, update, delete
+    #[command(subcommand)]
+    Rp(super::rp::RpCommand),
+    /// vCenter clusters: hosts, DRS and HA settings, capacity
+    #[command(subcommand)]
+    Cluster(super::cluster::ClusterCommand),
+    /// DRS groups and rules, checking them, DRS recommendations
+    #[command(subcommand)]
+    Drs(super::drs::DrsCommand),
+    /// Networks and standard port groups across hosts; `network check`
+    #[command(subcommand)]
+    Network(super::network_args::NetworkCommand),
+    /// Standard vSwitches per host
+    #[command(subcommand)]
+    Vswitch(super::network_args::VswitchCommand),
+    /// Distributed switches, member hosts, distributed port groups
+    #[command(subcommand)]
+    Dvs(super::network_args::DvsCommand),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR
@@ -138,6 +156,16 @@ impl Command {
                 VmCommand::Delete { dry_run, .. } => Some(dry_run),
                 VmCommand::AttachPci(args) => Some(&mut args.dry_run),
                 VmCommand::DetachPci(args) => Some(&mut args.dry_run),
+                VmCommand::Move(args) => Some(&mut args.dry_run),
+                VmCommand::Nic(cmd) => {
+                    use super::network_args::NicCommand as N;
+                    match cmd {
+                        N::Add { dry_run, .. }
+                        | N::Set { dry_run, .. }
+                        | N::Remove { dry_run, .. } => Some(dry_run),
+                        N::List { .. } => None,
+                    }
+                }
                 VmCommand::List { .. } | VmCommand::Info { .. } => None,
             },
             Command::Snapshot(cmd) => match cmd {
@@ -163,6 +191,77 @@ impl Command {
             },
             Command::Gpu(GpuCommand::Profiles { .. }) => None,
             Command::Datastore(DatastoreCommand::List { .. }) => None,
+            Command::Rp(cmd) => {
+                use super::rp::RpCommand as R;
+                match cmd {
+                    R::Create { dry_run, .. }
+                    | R::Update { dry_run, .. }
+                    | R::Delete { dry_run, .. } => Some(dry_run),
+                    R::List { .. } | R::Info { .. } => None,
+                }
+            }
+            Command::Cluster(cmd) => {
+                use super::cluster::ClusterCommand as C;
+                match cmd {
+                    C::Update { dry_run, .. } => Some(dry_run),
+                    C::List { .. } | C::Info { .. } => None,
+                }
+            }
+            Command::Drs(cmd) => {
+                use super::drs::{DrsCommand as D, GroupCommand as G, RuleCommand as R};
+                match cmd {
+                    D::Group(
+                        G::Create { dry_run, .. }
+                        | G::Delete { dry_run, .. }
+                        | G::Add { dry_run, .. }
+                        | G::Remove { dry_run, .. },
+                    )
+                    | D::Rule(
+                        R::Create { dry_run, .. }
+                        | R::Delete { dry_run, .. }
+                        | R::Enable { dry_run, .. }
+                        | R::Disable { dry_run, .. },
+                    )
+                    | D::Apply { dry_run, .. } => Some(dry_run),
+                    D::Group(G::List { .. })
+                    | D::Rule(R::List { .. })
+                    | D::Check { .. }
+                    | D::Recommendations { .. } => None,
+                }
+            }
+            Command::Network(cmd) => {
+                use super::network_args::NetworkCommand as N;
+                match cmd {
+                    N::Create(args) => Some(&mut args.dry_run),
+                    N::Update(args) => Some(&mut args.dry_run),
+                    N::Delete { dry_run, .. } => Some(dry_run),
+                    N::List { .. } | N::Check { .. } => None,
+                }
+            }
+            Command::Vswitch(cmd) => {
+                use super::network_args::VswitchCommand as V;
+                match cmd {
+                    V::Create { dry_run, .. } | V::Delete { dry_run, .. } => Some(dry_run),
+                    V::List { .. } => None,
+                }
+            }
+            Command::Dvs(cmd) => {
+                use super::network_args::{
+                    DvsCommand as D, DvsHostCommand as H, DvsPortgroupCommand as P,
+                };
+                match cmd {
+                    D::Create { dry_run, .. }
+                    | D::Update { dry_run, .. }
+                    | D::Delete { dry_run, .. }
+                    | D::Host(H::Add { dry_run, .. } | H::Remove { dry_run, .. })
+                    | D::Portgroup(
+                        P::Create { dry_run, .. }
+                        | P::Update { dry_run, .. }
+                        | P::Delete { dry_run, .. },
+                    ) => Some(dry_run),
+                    D::List { .. } | D::Info { .. } | D::Portgroup(P::List { .. }) => None,
+                }
+            }
             Command::Run(args) => Some(&mut args.script.dry_run),
             Command::Defs { .. } => None,
         }
@@ -367,25 +466,48 @@ pub enum VmCommand {
     AttachPci(AttachPciArgs),
     /// Detach a PCI device or vGPU from a powered-off VM (asks first unless --yes)
     DetachPci(DetachPciArgs),
+    /// Move VMs into a resource pool of their cluster or host (MoveIntoResourcePool)
+    Move(MoveArgs),
+    /// The VM's network adapters: list, add, reconnect, remove
+    #[command(subcommand)]
+    Nic(super::network_args::NicCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    /// VM names or globs
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// The pool: a path (DC0/Cluster1/Resources/prod) or a unique name
+    #[arg(long, value_name = "POOL")]
+    pub resource_pool: String,
+    /// Show where each VM would go and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     pub name: String,
-    #[arg(long, default_value_t = 1)]
+    // Negative numbers parse as values, so the size checks answer them plainly (clap
+    // would suggest `-- -1`, which then fails).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub cpu: i64,
     /// Memory in MB
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
     pub memory: i64,
     /// Disk size in GB (0: no disk)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub disk: i64,
     #[arg(long)]
     pub datastore: Option<String>,
     /// Network or port group name
     #[arg(long)]
     pub network: Option<String>,
-    #[arg(long)]
+    /// Resource pool: a path (DC0/Cluster1/Resources/prod) or a unique name
+    #[arg(long, value_name = "POOL")]
     pub resource_pool: Option<String>,
     /// Guest OS identifier (default otherGuest64)
     #[arg(long)]

@@ -12,7 +12,7 @@ use crate::script::hooks::ScriptHooks;
 
 use super::Ctx;
 use super::args::{BackupCommand, BackupCreateArgs, PruneArgs, RepoArgs, RestoreArgs, ScriptArgs};
-use super::confirm::confirm;
+use super::confirm::{confirm, lowercase_first};
 use super::interrupted;
 use super::progress::TermProgress;
 use super::render::{bytes, mb};
@@ -331,7 +331,7 @@ fn delete(ctx: &Ctx, id: &str, dry_run: bool, args: &RepoArgs) -> OpResult<()> {
             ctx.out
                 .json(&serde_json::json!({"dry_run": true, "delete": b.id}));
         } else {
-            println!("would {}", super::render::lowercase_first(&what));
+            println!("would {}", lowercase_first(&what));
         }
         return Ok(());
     }
@@ -377,7 +377,7 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> OpResult<()> {
         return Ok(());
     }
     ctx.out.table(
-        &["ID", "VM", "ENDPOINT", "CREATED", "", "WHY"],
+        &["ID", "VM", "ENDPOINT", "CREATED", "DECISION", "WHY"],
         outcome
             .decisions
             .iter()

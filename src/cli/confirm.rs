@@ -29,3 +29,13 @@ pub fn confirm(yes: bool, question: &str) -> Result<(), OpError> {
         ))
     }
 }
+
+/// A question as the rest of a "would …" line: only its first letter lowered, so names
+/// and ids keep their case.
+pub fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

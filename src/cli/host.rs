@@ -29,53 +29,50 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
             super::report::partial_failure(&errors)
         }
         HostCommand::Info { name, scope } => {
+            // One object, like `vm info` (an endpoint with several hosts is ambiguous);
+            // `--host` narrows where NAME is looked for.
             let scope = ctx.scope(&scope);
-            let infos = ctx
+            let h = ctx
                 .app
-                .block_on(hosts::info(&ctx.app.fleet, &scope, &name))?;
+                .block_on(hosts::find(&ctx.app.fleet, &scope, &name))?;
             if ctx.out.json {
-                ctx.out.json(&infos);
+                ctx.out.json(&h);
                 return Ok(());
             }
-            for (i, h) in infos.iter().enumerate() {
-                if i > 0 {
-                    println!();
-                }
-                let s = &h.summary;
-                ctx.out.fields(&[
-                    ("Name", s.name.clone()),
-                    ("Endpoint", s.endpoint.clone()),
-                    ("Cluster", s.cluster.clone()),
-                    ("Product", h.product.clone()),
-                    ("Version", format!("{} build {}", s.version, h.build)),
-                    ("Hardware", format!("{} {}", h.vendor, h.model)),
-                    (
-                        "CPU",
-                        format!(
-                            "{} ({} packages, {} cores, {} threads)",
-                            h.cpu_model, h.cpu_packages, s.cpu_cores, h.cpu_threads
-                        ),
+            let s = &h.summary;
+            ctx.out.fields(&[
+                ("Name", s.name.clone()),
+                ("Endpoint", s.endpoint.clone()),
+                ("Cluster", s.cluster.clone()),
+                ("Product", h.product.clone()),
+                ("Version", format!("{} build {}", s.version, h.build)),
+                ("Hardware", format!("{} {}", h.vendor, h.model)),
+                (
+                    "CPU",
+                    format!(
+                        "{} ({} packages, {} cores, {} threads)",
+                        h.cpu_model, h.cpu_packages, s.cpu_cores, h.cpu_threads
                     ),
-                    (
-                        "CPU usage",
-                        format!("{} of {} MHz", s.cpu_usage_mhz, s.cpu_mhz),
-                    ),
-                    (
-                        "Memory usage",
-                        format!("{} of {}", mb(s.memory_usage_mb), mb(s.memory_mb)),
-                    ),
-                    ("Connection", s.connection_state.clone()),
-                    ("Power", s.power_state.clone()),
-                    (
-                        "Maintenance",
-                        if s.maintenance { "yes" } else { "no" }.into(),
-                    ),
-                    ("VMs", s.vms.to_string()),
-                    ("Datastores", h.datastores.join(", ")),
-                    ("Networks", h.networks.join(", ")),
-                    ("UUID", h.uuid.clone()),
-                ]);
-            }
+                ),
+                (
+                    "CPU usage",
+                    format!("{} of {} MHz", s.cpu_usage_mhz, s.cpu_mhz),
+                ),
+                (
+                    "Memory usage",
+                    format!("{} of {}", mb(s.memory_usage_mb), mb(s.memory_mb)),
+                ),
+                ("Connection", s.connection_state.clone()),
+                ("Power", s.power_state.clone()),
+                (
+                    "Maintenance",
+                    if s.maintenance { "yes" } else { "no" }.into(),
+                ),
+                ("VMs", s.vms.to_string()),
+                ("Datastores", h.datastores.join(", ")),
+                ("Networks", h.networks.join(", ")),
+                ("UUID", h.uuid.clone()),
+            ]);
             Ok(())
         }
         HostCommand::Add {

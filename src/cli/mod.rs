@@ -2,16 +2,25 @@
 
 pub mod args;
 pub mod backup;
+pub mod cluster;
 pub mod confirm;
 pub mod datastore;
+pub mod drs;
+pub mod dvs;
 pub mod host;
+pub mod network;
+pub mod network_args;
+pub mod nic;
 pub mod pci;
+pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod rp;
 pub mod script;
 pub mod snapshot;
 pub mod vm;
+pub mod vswitch;
 
 use std::process::ExitCode;
 
@@ -110,6 +119,12 @@ pub fn main() -> ExitCode {
         (Some(Command::Pci(cmd)), _) => Done::Command(pci::run(&ctx, cmd)),
         (Some(Command::Gpu(cmd)), _) => Done::Command(pci::run_gpu(&ctx, cmd)),
         (Some(Command::Datastore(cmd)), _) => Done::Command(datastore::run(&ctx, cmd)),
+        (Some(Command::Rp(cmd)), _) => Done::Command(rp::run(&ctx, cmd)),
+        (Some(Command::Cluster(cmd)), _) => Done::Command(cluster::run(&ctx, cmd)),
+        (Some(Command::Drs(cmd)), _) => Done::Command(drs::run(&ctx, cmd)),
+        (Some(Command::Network(cmd)), _) => Done::Script(network::run(&ctx, cmd)),
+        (Some(Command::Vswitch(cmd)), _) => Done::Command(vswitch::run(&ctx, cmd)),
+        (Some(Command::Dvs(cmd)), _) => Done::Command(dvs::run(&ctx, cmd)),
     };
     app.close();
     match done {

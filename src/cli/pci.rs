@@ -43,22 +43,23 @@ fn yes_no(value: bool) -> String {
 }
 
 fn list(ctx: &Ctx, scope: &crate::ops::Scope, filter: ListFilter) -> OpResult<()> {
-    let found = ctx
+    let (found, scanned) = ctx
         .app
-        .block_on(pci::list_each(&ctx.app.fleet, scope, filter))?
-        .unless_all_failed()?;
+        .block_on(pci::list_each(&ctx.app.fleet, scope, filter))?;
+    let found = found.unless_all_failed()?;
     if ctx.out.json {
         ctx.out.json_gathered(&found);
     } else {
-        table(ctx, scope, &found.items);
+        table(ctx, scope, &found.items, scanned);
     }
     super::report::endpoint_errors(&found.errors)
 }
 
-fn table(ctx: &Ctx, scope: &crate::ops::Scope, devices: &[PciDevice]) {
+fn table(ctx: &Ctx, scope: &crate::ops::Scope, devices: &[PciDevice], scanned: usize) {
     let many_endpoints =
         ctx.many_endpoints(scope) || devices.iter().any(|d| d.endpoint != devices[0].endpoint);
-    let many_hosts = many_endpoints || devices.iter().any(|d| d.host != devices[0].host);
+    let many_hosts =
+        many_endpoints || scanned > 1 || devices.iter().any(|d| d.host != devices[0].host);
     let mut headers = vec![
         "ADDRESS",
         "ID",

@@ -142,13 +142,3 @@ pub fn age(seconds: i64) -> String {
         s => format!("{}d", s / 86_400),
     }
 }
-
-/// `text` with its first letter in lower case ("Delete VM Web-01" → "delete VM Web-01"):
-/// names inside stay as they are.
-pub fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}

@@ -15,6 +15,7 @@ pub fn exit_code(e: &OpError) -> u8 {
             vim::Error::Connect { .. }
             | vim::Error::Tls { .. }
             | vim::Error::Dropped { .. }
+            | vim::Error::Redirect { .. }
             | vim::Error::Timeout { .. }
             | vim::Error::Http { .. }
             | vim::Error::Decode(_) => exit::CONNECTION,

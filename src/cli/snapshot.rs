@@ -6,7 +6,7 @@ use crate::ops::{OpResult, Scope};
 
 use super::Ctx;
 use super::args::{ScopeArgs, SnapshotCommand};
-use super::confirm::confirm;
+use super::confirm::{confirm, lowercase_first};
 use super::progress::TermProgress;
 use super::render::age;
 
@@ -91,16 +91,31 @@ pub fn run(ctx: &Ctx, cmd: SnapshotCommand) -> OpResult<()> {
                 return report(ctx, "deleted", &vm, &existing);
             }
             let wanted = snapshot.unwrap_or_default();
-            let (vm, snapshot) = find_snapshot(ctx, &scope, &vm, &wanted)?;
-            let what = if children {
+            let vm = find(ctx, &ctx.scope(&scope), &vm)?;
+            let all = ctx.app.block_on(snapshots::list(&vm))?;
+            let snapshot = snapshots::find(&all, &vm.name, &wanted)?.clone();
+            // With --children, the ones that go too are named in the question and the report.
+            let below = if children {
+                snapshots::descendants(&all, snapshot.id)
+            } else {
+                Vec::new()
+            };
+            let what = if below.is_empty() {
                 format!(
-                    "Delete snapshot '{}' (id {}) of {} and its children",
+                    "Delete snapshot '{}' (id {}) of {}",
                     snapshot.name, snapshot.id, vm.name
                 )
             } else {
                 format!(
-                    "Delete snapshot '{}' (id {}) of {}",
-                    snapshot.name, snapshot.id, vm.name
+                    "Delete snapshot '{}' (id {}) of {} and its children {}",
+                    snapshot.name,
+                    snapshot.id,
+                    vm.name,
+                    below
+                        .iter()
+                        .map(|s| format!("'{}' (id {})", s.name, s.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             };
             if dry_run {
@@ -115,7 +130,9 @@ pub fn run(ctx: &Ctx, cmd: SnapshotCommand) -> OpResult<()> {
                 &progress,
             ))?;
             progress.finish();
-            report(ctx, "deleted", &vm, &[snapshot])
+            let mut removed = vec![snapshot];
+            removed.extend(below);
+            report(ctx, "deleted", &vm, &removed)
         }
     }
 }
@@ -141,7 +158,7 @@ fn dry(ctx: &Ctx, what: &str) -> OpResult<()> {
         ctx.out
             .json(&serde_json::json!({"dry_run": true, "would": what}));
     } else {
-        println!("would {}", super::render::lowercase_first(what));
+        println!("would {}", lowercase_first(what));
     }
     Ok(())
 }

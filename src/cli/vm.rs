@@ -6,7 +6,7 @@ use crate::ops::{EndpointError, OpError, OpResult, Scope};
 
 use super::Ctx;
 use super::args::{CreateArgs, PowerArgs, VmCommand};
-use super::confirm::confirm;
+use super::confirm::{confirm, lowercase_first};
 use super::progress::TermProgress;
 use super::render::mb;
 use super::report;
@@ -28,6 +28,8 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
         } => delete(ctx, &ctx.scope(&scope), &name, force, dry_run),
         VmCommand::AttachPci(args) => super::pci::attach(ctx, args),
         VmCommand::DetachPci(args) => super::pci::detach(ctx, args),
+        VmCommand::Move(args) => super::rp::move_vms(ctx, args),
+        VmCommand::Nic(cmd) => super::nic::run(ctx, cmd),
     }
 }
 
@@ -36,6 +38,11 @@ fn list(ctx: &Ctx, scope: &Scope, pattern: Option<&str>) -> OpResult<()> {
         .app
         .block_on(vms::list_each(&ctx.app.fleet, scope, pattern))?
         .unless_all_failed()?;
+    // Nothing matched is not an error (govc agrees), but an empty table alone looks like
+    // a broken listing.
+    if let (Some(pattern), true) = (pattern, found.items.is_empty() && found.errors.is_empty()) {
+        eprintln!("note: no VM matches '{pattern}'");
+    }
     if ctx.out.json {
         ctx.out.json_gathered(&found);
     } else {
@@ -93,6 +100,17 @@ fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
             format!("{} ({} per socket)", info.cpus, info.cores_per_socket),
         ),
         ("Memory", mb(info.memory_mb)),
+        (
+            "Reservation",
+            if info.memory_reservation_locked {
+                "all memory (locked to the VM's size)".into()
+            } else if info.memory_reservation_mb > 0 {
+                mb(info.memory_reservation_mb)
+            } else {
+                "none".into()
+            },
+        ),
+        ("Firmware", info.firmware.clone()),
         ("Guest OS", format!("{} ({})", info.guest_os, info.guest_id)),
         ("IP", info.ip.clone()),
         ("Tools", info.tools.clone()),
@@ -126,6 +144,16 @@ fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
                         if d.thin { "yes" } else { "no" }.into(),
                     ]
                 })
+                .collect(),
+        );
+    }
+    if !info.pci_devices.is_empty() {
+        println!();
+        ctx.out.table(
+            &["PCI DEVICE", "BACKING"],
+            info.pci_devices
+                .iter()
+                .map(|d| vec![d.label.clone(), d.backing.summary()])
                 .collect(),
         );
     }
@@ -224,7 +252,14 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
                     ),
                     ("CPUs", plan.cpus.to_string()),
                     ("Memory", mb(plan.memory_mb)),
-                    ("Disk", format!("{} GB thin", plan.disk_gb)),
+                    (
+                        "Disk",
+                        if plan.disk_gb > 0 {
+                            format!("{} GB thin", plan.disk_gb)
+                        } else {
+                            "no disk".into()
+                        },
+                    ),
                     ("Guest", plan.guest_id.clone()),
                 ]);
                 if let Some(g) = &gpu_plan {
@@ -318,7 +353,10 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
         match result {
             Ok(r) => done.push(r),
             Err(e) => {
-                eprintln!("{}: {e}", vm.name);
+                // One VM's error is the command's, printed once (with its hint) on exit.
+                if targets.len() > 1 {
+                    eprintln!("{}: {e}", vm.name);
+                }
                 first_error.get_or_insert(e);
             }
         }
@@ -352,9 +390,12 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
 }
 
 fn delete(ctx: &Ctx, scope: &Scope, name: &str, force: bool, dry_run: bool) -> OpResult<()> {
-    let vm = ctx
-        .app
-        .block_on(vms::find_vm(&ctx.app.fleet, scope, name))?;
+    let vm = ctx.app.block_on(async {
+        let vm = vms::find_vm(&ctx.app.fleet, scope, name).await?;
+        // A powered-on VM is refused before the question (and by a dry run too).
+        vms::delete::check_deletable(&vm, force).await?;
+        Ok::<_, OpError>(vm)
+    })?;
     let what = format!(
         "Delete VM {} ({}) on {} with all its files",
         vm.name,
@@ -365,7 +406,7 @@ fn delete(ctx: &Ctx, scope: &Scope, name: &str, force: bool, dry_run: bool) -> O
         if ctx.out.json {
             ctx.out.json(&serde_json::json!({"dry_run": true, "delete": vm.name, "id": vm.moref.value, "endpoint": vm.endpoint.name()}));
         } else {
-            println!("would {}", super::render::lowercase_first(&what));
+            println!("would {}", lowercase_first(&what));
         }
         return Ok(());
     }

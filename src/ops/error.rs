@@ -142,6 +142,9 @@ impl OpError {
                 }
                 V::Dropped { .. } => Some("the server closed the connection; it may have rejected the request or restarted".into()),
                 V::Timeout { .. } => Some("raise settings.timeout / task_timeout in the config if the server is slow".into()),
+                V::Redirect { .. } => Some("give the SDK URL the server answers at itself (https://host/sdk), not one that redirects".into()),
+                V::Http { status: 401, .. } => Some("the server refused the session even after a fresh login; check the user's permissions and the URL".into()),
+                V::Http { status: 503, .. } => Some("the server is unavailable (starting, overloaded or in maintenance); try again later".into()),
                 V::Decode(_) => Some("is the URL an ESXi or vCenter SDK endpoint (https://host/sdk)?".into()),
                 _ => None,
             },
@@ -149,8 +152,7 @@ impl OpError {
                 "attached PCI device" => "`ceso vm info VM` lists the VM's devices".into(),
                 "vGPU profile" => "`ceso gpu profiles` lists the profiles the hosts offer".into(),
                 "snapshot" => "`ceso snapshot list VM` shows a VM's snapshots".into(),
-                "network" => "`ceso -c 'networks()'` lists the networks; `ceso host info HOST` shows those a host sees".into(),
-                "resource pool" => "`ceso -c 'collect(\"ResourcePool\", [\"name\"])'` lists the resource pools".into(),
+                "DRS recommendation" => "`ceso drs recommendations` lists the pending ones".into(),
                 _ => match cli_noun(kind) {
                     Some(noun) => format!("list what exists with `ceso {noun} list`"),
                     None => return None,
@@ -160,6 +162,12 @@ impl OpError {
                 Some("name the snapshot by its id (shown by `ceso snapshot list <vm>`)".into())
             }
             OpError::Ambiguous { kind: "backup", .. } => Some("give more characters of the backup id".into()),
+            OpError::Ambiguous { kind: "resource pool", .. } => {
+                Some("name the pool by its path (shown by `ceso rp list`)".into())
+            }
+            OpError::Ambiguous { kind: "cluster", .. } => {
+                Some("name it as DATACENTER/CLUSTER, or by its id (`ceso cluster list`)".into())
+            }
             OpError::Ambiguous { .. } => Some("narrow it down with --host".into()),
             OpError::Invalid { hint, .. } | OpError::Refused { hint, .. } => hint.clone(),
             OpError::Config(e) => e.help.clone(),
@@ -180,6 +188,15 @@ fn cli_noun(kind: &str) -> Option<&'static str> {
         "PCI device" => "pci",
         "backup" => "backup",
         "datastore" | "Datastore" => "datastore",
+        "network" | "Network" => "network",
+        "resource pool" | "ResourcePool" => "rp",
+        "DRS rule" => "drs rule",
+        "DRS group" | "VM group" | "host group" => "drs group",
+        "cluster" | "ClusterComputeResource" => "cluster",
+        "distributed switch" => "dvs",
+        "DV port group" => "dvs portgroup",
+        "port group" => "network",
+        "vswitch" => "vswitch",
         _ => return None,
     })
 }

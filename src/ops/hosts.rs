@@ -370,9 +370,9 @@ pub async fn details(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostInfo>> {
 }
 
 /// The one ESXi host called `name`: a host inside an endpoint, or an endpoint that is a
-/// single ESXi host.
-pub async fn find(fleet: &Fleet, name: &str) -> OpResult<HostInfo> {
-    let mut found = info(fleet, &Scope::Default, name).await?;
+/// single ESXi host, looked for within `scope`.
+pub async fn find(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<HostInfo> {
+    let mut found = info(fleet, scope, name).await?;
     if found.len() > 1 && found.iter().filter(|h| h.summary.name == name).count() == 1 {
         // An endpoint name was given, and one host inside it has that exact name.
         found.retain(|h| h.summary.name == name);

@@ -2,19 +2,24 @@
 //! scripts and the REPL only parse, call these, and render.
 
 pub mod backup;
+pub mod clusters;
 pub mod datastores;
 pub mod devices;
+pub mod drs;
 pub mod error;
 pub mod fleet;
 pub mod hosts;
 pub mod inventory;
 pub mod naming;
+pub mod network;
 pub mod networks;
 pub mod password;
 pub mod pci;
+pub mod pools;
 pub mod progress;
 pub mod raw;
 pub mod snapshots;
+pub mod spec_diff;
 pub mod vms;
 
 pub use error::{OpError, OpResult};

@@ -9,8 +9,12 @@ pub enum Want {
     Global,
     /// After `ns::`.
     Member { namespace: String },
-    /// After `receiver.`: a property or method (receiver is a variable name when simple).
-    Method { receiver: Option<String> },
+    /// After `receiver.`: a property or method (receiver is a variable name when simple;
+    /// call is the function when the receiver is a call, `vm("x").`).
+    Method {
+        receiver: Option<String>,
+        call: Option<String>,
+    },
     /// Inside a string that is the first argument of `callee(` (`vm("web-`).
     Argument { callee: String },
     /// Inside the string of `import "…"`.
@@ -65,7 +69,7 @@ pub fn context(line: &str, pos: usize) -> (usize, String, Want) {
     }
     if let Some(receiver) = lead.strip_suffix('.') {
         let name = trailing_ident(receiver);
-        // `a.b.` or `f().`: the receiver's type is not known here.
+        // `a.b.`: the receiver's type is not known here.
         let simple =
             !name.is_empty() && !receiver[..receiver.len() - name.len()].ends_with(['.', ')']);
         return (
@@ -73,10 +77,43 @@ pub fn context(line: &str, pos: usize) -> (usize, String, Want) {
             word,
             Want::Method {
                 receiver: simple.then_some(name),
+                call: called_function(receiver),
             },
         );
     }
     (start, word, Want::Global)
+}
+
+/// `vm` when `text` ends with a call of it (`vm("x")`, `vm::info("y")`): its return
+/// type is the receiver's. None for a method call (`a.f()`) or anything else.
+fn called_function(text: &str) -> Option<String> {
+    let body = text.strip_suffix(')')?;
+    // Walk back to the matching '(' (strings and nested calls skipped).
+    let mut depth = 1;
+    let mut quote: Option<char> = None;
+    let mut open = None;
+    for (i, c) in body.char_indices().rev() {
+        match quote {
+            Some(q) if c == q && !body[..i].ends_with('\\') => quote = None,
+            Some(_) => {}
+            None => match c {
+                '"' | '`' => quote = Some(c),
+                ')' => depth += 1,
+                '(' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        open = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    let before = &body[..open?];
+    let callee = trailing_path(before);
+    let rest = &before[..before.len() - callee.len()];
+    (!callee.is_empty() && !rest.trim_end().ends_with('.')).then_some(callee)
 }
 
 /// Byte index of an opening quote not closed before the end of `text`.
@@ -178,17 +215,54 @@ mod tests {
                 2,
                 "pow".into(),
                 Want::Method {
-                    receiver: Some("v".into())
+                    receiver: Some("v".into()),
+                    call: None
                 }
             )
         );
         assert_eq!(
             at_end("vms().pow"),
-            (6, "pow".into(), Want::Method { receiver: None })
+            (
+                6,
+                "pow".into(),
+                Want::Method {
+                    receiver: None,
+                    call: Some("vms".into())
+                }
+            )
         );
         assert_eq!(
             at_end("a.b.c"),
-            (4, "c".into(), Want::Method { receiver: None })
+            (
+                4,
+                "c".into(),
+                Want::Method {
+                    receiver: None,
+                    call: None
+                }
+            )
+        );
+        assert_eq!(
+            at_end("vm(\"web (a)\").st"),
+            (
+                14,
+                "st".into(),
+                Want::Method {
+                    receiver: None,
+                    call: Some("vm".into())
+                }
+            )
+        );
+        assert_eq!(
+            at_end("x.vm(\"a\").st"),
+            (
+                10,
+                "st".into(),
+                Want::Method {
+                    receiver: None,
+                    call: None
+                }
+            )
         );
     }
 

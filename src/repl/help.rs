@@ -12,34 +12,31 @@ pub fn overview(catalog: &Catalog, color: bool) -> String {
             t.to_string()
         }
     };
-    let mine: Vec<&str> = {
-        let mut names: Vec<&str> = catalog
-            .functions
-            .iter()
-            .filter(|f| {
-                !f.standard
-                    && f.namespace.is_none()
-                    && f.property().is_none()
-                    && f.this_type().is_none()
-            })
-            .map(|f| f.name.as_str())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    };
     let mut out = String::new();
-    out.push_str(&bold("Functions"));
-    out.push_str(" (help NAME for details)\n");
-    out.push_str(&columns(&mine, 78));
-    out.push('\n');
-    out.push_str(&bold("Namespaces"));
-    out.push_str(" (the CLI's verbs)\n");
-    for ns in catalog.namespaces() {
-        if catalog.stdlib.iter().any(|m| m.name == ns) {
-            continue;
+    out.push_str(&bold("Functions by area"));
+    out.push_str(" (help NAME for details and every overload)\n");
+    let areas = catalog.by_area();
+    let width = areas
+        .iter()
+        .flat_map(|a| a.functions.iter().map(|(k, _)| k.len()))
+        .max()
+        .unwrap_or(0)
+        .min(28);
+    for area in &areas {
+        out.push('\n');
+        out.push_str(&bold(area_title(area.area)));
+        out.push('\n');
+        for (name, line) in &area.functions {
+            out.push_str(format!("  {name:<width$}  {line}").trim_end());
+            out.push('\n');
         }
-        out.push_str(&format!("  {ns}::  {}\n", catalog.members(ns).join(", ")));
+        if !area.types.is_empty() {
+            out.push_str(&format!(
+                "  methods of {} (help {} lists them)\n",
+                area.types.join(", "),
+                area.types[0]
+            ));
+        }
     }
     out.push('\n');
     out.push_str(&bold("Types"));
@@ -55,7 +52,7 @@ pub fn overview(catalog: &Catalog, color: bool) -> String {
     out.push('\n');
     out.push_str(&bold("Shell"));
     out.push_str(
-        "\n  Tab completes functions, methods, VM and host names, files. Enter on an unfinished\n  statement continues it on the next line. Ctrl-C clears the line or stops the running\n  command; Ctrl-D exits. Results print as tables; try/catch catches vSphere faults as\n  maps (e.fault, e.message, e.object).\n",
+        "\n  Tab completes functions, methods, VM and host names, files. Enter on an unfinished\n  statement continues it on the next line (under `...`). Ctrl-C clears the line or stops the running\n  command; Ctrl-D exits. Results print as tables; try/catch catches vSphere faults as\n  maps (e.fault, e.message, e.object).\n",
     );
     out
 }
@@ -91,6 +88,22 @@ pub fn topic(catalog: &Catalog, name: &str, color: bool) -> String {
     out.trim_end().to_string()
 }
 
+/// The area's heading in `help` (the bindings' areas, in the operators' words).
+fn area_title(area: &str) -> &str {
+    match area {
+        "vm" => "VMs (vm)",
+        "host" => "Hosts (host)",
+        "datastore" => "Datastores (datastore)",
+        "network" => "Networks (network)",
+        "snapshot" => "Snapshots (snapshot)",
+        "backup" => "Backups (backup)",
+        "pci" => "PCI devices and GPUs (pci)",
+        "collect" => "Collecting over many objects (collect)",
+        "system" => "Utilities: files, JSON, time, output (system)",
+        other => other,
+    }
+}
+
 fn heading(f: &FnDoc, color: bool) -> String {
     let sig = f.signature();
     if color {
@@ -98,23 +111,4 @@ fn heading(f: &FnDoc, color: bool) -> String {
     } else {
         sig
     }
-}
-
-fn columns(names: &[&str], width: usize) -> String {
-    let cell = names.iter().map(|n| n.len()).max().unwrap_or(0) + 2;
-    let per_line = (width / cell.max(1)).max(1);
-    names
-        .chunks(per_line)
-        .map(|row| {
-            format!(
-                "  {}",
-                row.iter()
-                    .map(|n| format!("{n:<cell$}"))
-                    .collect::<String>()
-                    .trim_end()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
 }

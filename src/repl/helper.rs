@@ -1,12 +1,12 @@
-//! The line editor's helper: completion, and "keep typing" when a statement is not
-//! finished (an open brace, bracket, parenthesis or string).
+//! The line editor's helper: completion, and telling when a statement is not finished
+//! (an open brace, bracket, parenthesis or string) so the shell asks for more.
 
 use std::cell::RefCell;
 
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
 use crate::script::catalog::Catalog;
@@ -22,7 +22,7 @@ pub struct ShellHelper {
     pub variables: RefCell<Vec<(String, String)>>,
     files: FilenameCompleter,
     /// Parses only, to tell complete input from unfinished input.
-    parser: rhai::Engine,
+    pub parser: rhai::Engine,
 }
 
 impl ShellHelper {
@@ -62,15 +62,18 @@ impl ShellHelper {
                 .into_iter()
                 .map(str::to_string)
                 .collect(),
-            Want::Method { receiver } => {
-                let type_name = receiver.as_ref().and_then(|r| {
-                    self.variables
-                        .borrow()
-                        .iter()
-                        .rev()
-                        .find(|(n, _)| n == r)
-                        .map(|(_, t)| t.clone())
-                });
+            Want::Method { receiver, call } => {
+                let type_name = receiver
+                    .as_ref()
+                    .and_then(|r| {
+                        self.variables
+                            .borrow()
+                            .iter()
+                            .rev()
+                            .find(|(n, _)| n == r)
+                            .map(|(_, t)| t.clone())
+                    })
+                    .or_else(|| call.as_deref().and_then(|c| self.catalog.returns(c)));
                 let known = type_name
                     .filter(|t| self.catalog.types.contains(t) || t == "array" || t == "map");
                 let type_name = known.map(|t| match t.as_str() {
@@ -78,11 +81,10 @@ impl ShellHelper {
                     "map" => "Map".to_string(),
                     other => other.to_string(),
                 });
-                self.catalog
-                    .methods(type_name.as_deref())
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect()
+                // ceso's own methods first, then Rhai's generic ones, each sorted.
+                let mut all = self.catalog.methods(type_name.as_deref());
+                all.retain(|c| c.starts_with(word));
+                return all.into_iter().map(str::to_string).collect();
             }
             Want::Argument { callee } => match names_for(callee) {
                 Some(kind) => self.names.get(kind),
@@ -139,15 +141,9 @@ impl Hinter for ShellHelper {
 
 impl Highlighter for ShellHelper {}
 
-impl Validator for ShellHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if unfinished(&self.parser, ctx.input()) {
-            ValidationResult::Incomplete
-        } else {
-            ValidationResult::Valid(None)
-        })
-    }
-}
+/// Every line is accepted as typed: the shell asks for more under its own `...` prompt
+/// (rustyline has no continuation prompt).
+impl Validator for ShellHelper {}
 
 impl Helper for ShellHelper {}
 

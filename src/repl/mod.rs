@@ -14,7 +14,7 @@ use rustyline::{CompletionType, Config, Editor};
 
 use crate::app::{App, exit};
 use crate::script::cancel::{SecondInterrupt, listen_for_interrupts};
-use crate::script::catalog::Catalog;
+use crate::script::catalog::{AreaRecorder, Catalog};
 use crate::script::engine::{self, Limits};
 use crate::script::render::Look;
 use crate::script::{Policy, ScriptCtx};
@@ -24,6 +24,8 @@ use names::InventoryNames;
 use worker::Worker;
 
 const PROMPT: &str = "ceso> ";
+/// The prompt of the lines that continue an unfinished statement.
+const CONTINUE: &str = "...   ";
 
 pub fn run(app: &App, limits: Limits, policy: Policy) -> u8 {
     if let Err(message) = limits.check() {
@@ -37,8 +39,9 @@ pub fn run(app: &App, limits: Limits, policy: Policy) -> u8 {
         eprintln!("warning: Ctrl-C will not stop commands: {e}");
     }
     let cwd = std::env::current_dir().unwrap_or_default();
-    let engine = engine::build(&ctx, limits, cwd);
-    let catalog = Catalog::build(&engine);
+    let mut areas = AreaRecorder::default();
+    let engine = engine::build_noting(&ctx, limits, cwd, |area, e| areas.note(area, e));
+    let catalog = Catalog::build(&engine).with_areas(areas);
     let worker = match Worker::start(engine, ctx.clone()) {
         Ok(worker) => worker,
         Err(e) => {
@@ -49,7 +52,8 @@ pub fn run(app: &App, limits: Limits, policy: Policy) -> u8 {
     let config = Config::builder()
         .completion_type(CompletionType::List)
         .history_ignore_space(true)
-        .auto_add_history(true)
+        // Added by hand: a multi-line entry is one history entry.
+        .auto_add_history(false)
         .build();
     let mut editor: Editor<ShellHelper, FileHistory> = match Editor::with_config(config) {
         Ok(editor) => editor,
@@ -72,7 +76,7 @@ pub fn run(app: &App, limits: Limits, policy: Policy) -> u8 {
         env!("CARGO_PKG_VERSION")
     );
     let code = loop {
-        let line = match editor.readline(PROMPT) {
+        let line = match read_entry(&mut editor) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break 0,
@@ -85,6 +89,8 @@ pub fn run(app: &App, limits: Limits, policy: Policy) -> u8 {
         if entry.is_empty() {
             continue;
         }
+        // (history_ignore_space: an entry typed with a leading space is not kept.)
+        let _ = editor.add_history_entry(line.as_str());
         if let Some(path) = &history {
             let _ = editor.save_history(path);
         }
@@ -124,6 +130,28 @@ pub fn run(app: &App, limits: Limits, policy: Policy) -> u8 {
         let _ = editor.save_history(path);
     }
     code
+}
+
+/// One entry: a line, and more lines under the `...` prompt while the statement is
+/// unfinished (an open brace, bracket, parenthesis or back-tick string). Ctrl-C on a
+/// continuation line drops the whole entry.
+fn read_entry(editor: &mut Editor<ShellHelper, FileHistory>) -> rustyline::Result<String> {
+    let mut text = editor.readline(PROMPT)?;
+    while editor
+        .helper()
+        .is_some_and(|h| helper::unfinished(&h.parser, &text))
+    {
+        match editor.readline(CONTINUE) {
+            Ok(more) => {
+                text.push('\n');
+                text.push_str(&more);
+            }
+            // Ctrl-D ends the entry as it is (it runs, and reports what is missing).
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(text)
 }
 
 /// `help` → Some(None); `help NAME` → Some(Some(NAME)); anything else → None.

@@ -78,6 +78,14 @@ impl FnDoc {
     }
 }
 
+/// The first sentence of a line of documentation (`help` shows one line per function).
+fn first_sentence(line: &str) -> String {
+    match line.find(". ") {
+        Some(end) => line[..=end].to_string(),
+        None => line.to_string(),
+    }
+}
+
 /// `&mut Vm` → `Vm`, `ceso::script::vm::Vm` → `Vm`.
 fn clean_type(t: &str) -> &str {
     let t = t
@@ -86,6 +94,14 @@ fn clean_type(t: &str) -> &str {
         .trim_start_matches('&')
         .trim();
     t.rsplit("::").next().unwrap_or(t)
+}
+
+/// One area's part of `help`.
+pub struct AreaFunctions<'a> {
+    pub area: &'static str,
+    /// (name, first line of its documentation).
+    pub functions: Vec<(String, String)>,
+    pub types: Vec<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +116,25 @@ pub struct Catalog {
     pub functions: Vec<FnDoc>,
     pub types: Vec<String>,
     pub stdlib: Vec<StdlibModule>,
+    /// Each binding area (vm, host, …) with the signatures it registered, in order.
+    pub areas: Vec<(&'static str, BTreeSet<String>)>,
+}
+
+/// Records, while the engine is built, which area registered which functions.
+#[derive(Default)]
+pub struct AreaRecorder {
+    seen: BTreeSet<String>,
+    areas: Vec<(&'static str, BTreeSet<String>)>,
+}
+
+impl AreaRecorder {
+    /// Call after registering `area` (see `engine::build_noting`).
+    pub fn note(&mut self, area: &'static str, engine: &Engine) {
+        let now: BTreeSet<String> = read(engine, false).iter().map(FnDoc::signature).collect();
+        let new: BTreeSet<String> = now.difference(&self.seen).cloned().collect();
+        self.seen = now;
+        self.areas.push((area, new));
+    }
 }
 
 #[derive(Deserialize)]
@@ -246,7 +281,67 @@ impl Catalog {
             functions,
             types: types.into_iter().collect(),
             stdlib,
+            areas: Vec::new(),
         }
+    }
+
+    pub fn with_areas(mut self, recorder: AreaRecorder) -> Self {
+        self.areas = recorder.areas;
+        self
+    }
+
+    /// A method or property of one of ceso's types (`Vm.start()`), rather than a
+    /// function called by name.
+    pub fn is_method(&self, f: &FnDoc) -> bool {
+        f.property().is_some()
+            || f.this_type()
+                .is_some_and(|t| self.types.iter().any(|x| x == t))
+    }
+
+    /// The name `help` and completion use: `vm::create`, `vms`.
+    pub fn key(f: &FnDoc) -> String {
+        match &f.namespace {
+            Some(ns) => format!("{ns}::{}", f.name),
+            None => f.name.clone(),
+        }
+    }
+
+    /// Functions of each area (not methods), with one line of documentation each, and
+    /// the types whose methods the area registered.
+    pub fn by_area(&self) -> Vec<AreaFunctions<'_>> {
+        self.areas
+            .iter()
+            .map(|(area, signatures)| {
+                let mine: Vec<&FnDoc> = self
+                    .functions
+                    .iter()
+                    .filter(|f| !f.standard && signatures.contains(&f.signature()))
+                    .collect();
+                let mut functions: Vec<(String, String)> = Vec::new();
+                for f in mine.iter().filter(|f| !self.is_method(f)) {
+                    let key = Self::key(f);
+                    if functions.iter().any(|(k, _)| *k == key) {
+                        continue;
+                    }
+                    let line = first_sentence(f.doc.lines().next().unwrap_or_default());
+                    functions.push((key, line));
+                }
+                // Globals first, then namespaces (`vms` before `vm::create`).
+                functions
+                    .sort_by(|a, b| (a.0.contains("::"), &a.0).cmp(&(b.0.contains("::"), &b.0)));
+                let types: BTreeSet<&str> = mine
+                    .iter()
+                    .filter(|f| self.is_method(f))
+                    .filter_map(|f| f.this_type())
+                    .collect();
+                AreaFunctions {
+                    area,
+                    functions,
+                    types: types.into_iter().collect(),
+                }
+            })
+            .filter(|a| !a.functions.is_empty() || !a.types.is_empty())
+            .collect()
     }
 
     /// Global function names (not methods' properties), sorted, once each.
@@ -284,20 +379,46 @@ impl Catalog {
         set.into_iter().collect()
     }
 
-    /// Properties and methods callable on a value of `type_name` (all when unknown).
+    /// Properties and methods callable on a value of `type_name` (all when unknown):
+    /// ceso's own first, then Rhai's standard ones, each group sorted, once each.
     pub fn methods(&self, type_name: Option<&str>) -> Vec<&str> {
-        let set: BTreeSet<&str> = self
+        let group = |standard: bool| -> BTreeSet<&str> {
+            self.functions
+                .iter()
+                .filter(|f| f.namespace.is_none() && f.standard == standard)
+                .filter(|f| match (type_name, f.this_type()) {
+                    (Some(wanted), Some(t)) => t == wanted,
+                    (None, Some(_)) => true,
+                    _ => false,
+                })
+                .map(|f| f.property().unwrap_or(&f.name))
+                .collect()
+        };
+        let mine = group(false);
+        let standard: Vec<&str> = group(true)
+            .into_iter()
+            .filter(|n| !mine.contains(n))
+            .collect();
+        mine.into_iter().chain(standard).collect()
+    }
+
+    /// The type a global function (`vm`) or namespace function (`vm::info`) returns,
+    /// when all its overloads agree.
+    pub fn returns(&self, name: &str) -> Option<String> {
+        let (namespace, base) = match name.rsplit_once("::") {
+            Some((ns, base)) => (Some(ns), base),
+            None => (None, name),
+        };
+        let types: BTreeSet<&str> = self
             .functions
             .iter()
-            .filter(|f| f.namespace.is_none())
-            .filter(|f| match (type_name, f.this_type()) {
-                (Some(wanted), Some(t)) => t == wanted,
-                (None, Some(_)) => true,
-                _ => false,
-            })
-            .map(|f| f.property().unwrap_or(&f.name))
+            .filter(|f| f.namespace.as_deref() == namespace && f.name == base && !f.standard)
+            .map(|f| f.returns.as_str())
             .collect();
-        set.into_iter().collect()
+        match types.into_iter().collect::<Vec<_>>().as_slice() {
+            [one] if !one.is_empty() => Some((*one).to_string()),
+            _ => None,
+        }
     }
 
     /// Everything documented under `name`: a function (`vms`, `vm::create`), a type
@@ -333,5 +454,34 @@ impl Catalog {
             }
         }
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone)]
+    struct Thing;
+
+    fn catalog() -> Catalog {
+        let mut engine = Engine::new();
+        engine
+            .register_type_with_name::<Thing>("Thing")
+            .register_get("label", |_: &mut Thing| "x".to_string())
+            .register_fn("zap", |_: &mut Thing| 1_i64)
+            .register_fn("thing", || Thing);
+        Catalog::build(&engine)
+    }
+
+    #[test]
+    fn methods_rank_ceso_own_first_and_a_call_types_its_receiver() {
+        let c = catalog();
+        let all = c.methods(None);
+        assert_eq!(&all[..2], ["label", "zap"], "{all:?}");
+        assert!(all.len() > 50, "Rhai's own methods follow");
+        assert_eq!(c.methods(Some("Thing")), ["label", "zap"]);
+        assert_eq!(c.returns("thing").as_deref(), Some("Thing"));
+        assert_eq!(c.returns("nosuch"), None);
     }
 }

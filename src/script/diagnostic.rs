@@ -1,6 +1,7 @@
 //! Script errors as miette diagnostics: the file, line and column, the source line with
 //! the spot underlined, and the chain of calls (through imported modules) that led there.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use miette::{
@@ -210,6 +211,7 @@ pub fn runtime(
     name: &str,
     err: &EvalAltResult,
     known_functions: &[String],
+    defined_in: &HashMap<String, String>,
 ) -> Failure {
     // Unwind the call chain: each wrapper tells where the call was made (in the caller's
     // source) and which source the callee lives in.
@@ -225,8 +227,14 @@ pub fn runtime(
                     format!("{function}()")
                 };
                 frames.push((format!("{what} was called here"), current.clone(), *pos));
-                if !callee_source.is_empty() {
-                    current = callee_source.clone();
+                // A shell entry runs with the functions of earlier entries, under its
+                // own name: the body is in the entry that defined the function.
+                match defined_in.get(function) {
+                    Some(entry) if callee_source.is_empty() || callee_source == name => {
+                        current = entry.clone();
+                    }
+                    _ if !callee_source.is_empty() => current = callee_source.clone(),
+                    _ => {}
                 }
                 e = inner;
             }

@@ -50,6 +50,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::pci::register,
     },
     Binding {
+        area: "pools",
+        register: super::pools::register,
+    },
+    Binding {
         area: "collect",
         register: super::collect::register,
     },
@@ -111,6 +115,17 @@ impl Limits {
 
 /// Build the engine for one run (or one REPL session).
 pub fn build(ctx: &ScriptCtx, limits: Limits, base_dir: PathBuf) -> Engine {
+    build_noting(ctx, limits, base_dir, |_, _| {})
+}
+
+/// Build the engine, calling `after(area, engine)` once each binding module is
+/// registered (the shell's `help` learns which area each function belongs to).
+pub fn build_noting(
+    ctx: &ScriptCtx,
+    limits: Limits,
+    base_dir: PathBuf,
+    mut after: impl FnMut(&'static str, &Engine),
+) -> Engine {
     let mut engine = Engine::new();
     // Simple: never evaluates functions at compile time (they talk to servers).
     engine.set_optimization_level(OptimizationLevel::Simple);
@@ -141,6 +156,7 @@ pub fn build(ctx: &ScriptCtx, limits: Limits, base_dir: PathBuf) -> Engine {
     engine.set_module_resolver(Resolver::new(ctx.sources().clone(), base_dir));
     for binding in BINDINGS {
         (binding.register)(&mut engine, ctx);
+        after(binding.area, &engine);
     }
     engine
 }

@@ -48,10 +48,13 @@ pub fn fault_map(e: &OpError) -> Map {
     let mut map = Map::new();
     let (fault, object, endpoint) = classify(e);
     map.insert("fault".into(), fault.into());
-    map.insert("message".into(), e.to_string().into());
+    map.insert("message".into(), script_terms(&e.to_string()).into());
     map.insert("object".into(), object);
     map.insert("endpoint".into(), endpoint);
-    map.insert("hint".into(), e.hint().map_or(Dynamic::UNIT, Into::into));
+    map.insert(
+        "hint".into(),
+        e.hint().map_or(Dynamic::UNIT, |h| script_terms(&h).into()),
+    );
     map
 }
 
@@ -63,6 +66,7 @@ fn classify(e: &OpError) -> (String, Dynamic, Dynamic) {
                 vim::Error::Fault { name, .. } => name.clone(),
                 vim::Error::Connect { .. }
                 | vim::Error::Dropped { .. }
+                | vim::Error::Redirect { .. }
                 | vim::Error::Http { .. }
                 | vim::Error::Decode(_) => kinds::CONNECTION.into(),
                 vim::Error::Tls { .. } => kinds::TLS.into(),
@@ -92,6 +96,60 @@ fn classify(e: &OpError) -> (String, Dynamic, Dynamic) {
         // Interrupts are not faults: they never reach here (see ScriptCtx::run).
         OpError::Cancelled => ("Interrupted".into(), Dynamic::UNIT, Dynamic::UNIT),
     }
+}
+
+/// CLI areas that are namespaces of script functions (`ceso vm stop` → `vm::stop`).
+const SCRIPT_NAMESPACES: &[&str] = &["vm", "host", "snapshot", "backup"];
+
+/// Operation errors suggest CLI commands (`` `ceso vm stop web` ``); in a script or the
+/// shell, the same advice as the script call (`` `vm::stop("web")` ``). Commands of
+/// areas without a namespace stay as they are.
+pub fn script_terms(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("`ceso ") {
+        let Some(len) = rest[start + 1..].find('`') else {
+            break;
+        };
+        let command = &rest[start + 1..start + 1 + len];
+        out.push_str(&rest[..start]);
+        match script_call(command) {
+            Some(call) => out.push_str(&format!("`{call}`")),
+            None => out.push_str(&format!("`{command}`")),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `ceso vm stop --force web` → `vm::stop("web", #{force: true})`.
+fn script_call(command: &str) -> Option<String> {
+    let mut words = command.split_whitespace().skip(1);
+    let noun = words.next()?;
+    let verb = words.next()?;
+    if !SCRIPT_NAMESPACES.contains(&noun) || verb.starts_with('-') {
+        return None;
+    }
+    let mut args = Vec::new();
+    let mut flags = Vec::new();
+    for word in words {
+        if let Some(flag) = word.strip_prefix("--") {
+            flags.push(format!("{}: true", flag.replace('-', "_")));
+        } else if let Some(placeholder) = word.strip_prefix('<').and_then(|w| w.strip_suffix('>')) {
+            args.push(placeholder.to_string());
+        } else {
+            args.push(format!("{:?}", word.trim_matches('\'')));
+        }
+    }
+    if !flags.is_empty() {
+        args.push(format!("#{{{}}}", flags.join(", ")));
+    }
+    Some(format!(
+        "{noun}::{}({})",
+        verb.replace('-', "_"),
+        args.join(", ")
+    ))
 }
 
 /// An operation error as a catchable script error.
@@ -128,5 +186,36 @@ pub fn exit_code(fault: &str) -> u8 {
         kinds::CONNECTION | kinds::TLS | kinds::TIMEOUT | "InvalidLogin" => exit::CONNECTION,
         kinds::IO | kinds::FAILED | kinds::PARTIAL => exit::FAILURE,
         _ => exit::SERVER_FAULT,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_advice_becomes_script_calls() {
+        assert_eq!(
+            script_terms("list what exists with `ceso vm list`"),
+            "list what exists with `vm::list()`"
+        );
+        assert_eq!(
+            script_terms("stop it first (`ceso vm stop web-01`) or pass --force"),
+            "stop it first (`vm::stop(\"web-01\")`) or pass --force"
+        );
+        assert_eq!(
+            script_terms("`ceso vm restart --force web` does it at once"),
+            "`vm::restart(\"web\", #{force: true})` does it at once"
+        );
+        assert_eq!(
+            script_terms("name it by its id (shown by `ceso snapshot list <vm>`)"),
+            "name it by its id (shown by `snapshot::list(vm)`)"
+        );
+        // Areas without a namespace keep the command.
+        assert_eq!(
+            script_terms("`ceso pci list` shows them"),
+            "`ceso pci list` shows them"
+        );
+        assert_eq!(script_terms("no advice"), "no advice");
     }
 }

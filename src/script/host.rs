@@ -171,7 +171,7 @@ fn list(ctx: &ScriptCtx, opts: Opts) -> RhaiResultOf<Array> {
 
 fn find(ctx: &ScriptCtx, name: &str) -> RhaiResultOf<Host> {
     let fleet = ctx.fleet().clone();
-    ctx.run(async move { hosts::find(&fleet, name).await })
+    ctx.run(async move { hosts::find(&fleet, &crate::ops::Scope::Default, name).await })
         .map(|h| Host(Arc::new(h)))
 }
 

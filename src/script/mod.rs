@@ -38,6 +38,7 @@ pub mod datastore;
 pub mod host;
 pub mod network;
 pub mod pci;
+pub mod pools;
 pub mod snapshots;
 pub mod system;
 pub mod vm;

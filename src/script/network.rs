@@ -5,7 +5,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 use crate::ops::networks::{self, NetworkSummary};
 use crate::vim::MoRef;
 
-use super::convert::Opts;
+use super::convert::{Opts, from_serialize};
 use super::ctx::{RhaiResultOf, ScriptCtx};
 use super::doc::func;
 use super::object::{ScriptObject, register_object};
@@ -80,6 +80,39 @@ pub fn register(engine: &mut Engine, ctx: &ScriptCtx) {
         let fleet = c.fleet().clone();
         c.run(async move { networks::find(&fleet, &scope, name).await })
             .map(Network)
+    });
+    register_networking(engine, ctx);
+}
+
+/// `network_list()` and `network_check()`: the networking area's reads (ops::network).
+fn register_networking(engine: &mut Engine, ctx: &ScriptCtx) {
+    let c = ctx.clone();
+    func(
+        "network_list",
+        &["Array"],
+        "Every network with its kind, host, switch, VLAN, policies and VMs (as `ceso network list --json`).",
+    )
+    .register_into_engine(engine, move || {
+        let scope = c.scope().clone();
+        let fleet = c.fleet().clone();
+        let rows = c.run(async move { crate::ops::network::list::list(&fleet, &scope).await })?;
+        Ok::<_, Box<rhai::EvalAltResult>>(rows.iter().map(from_serialize).collect::<Array>())
+    });
+    let c = ctx.clone();
+    func(
+        "network_check",
+        &["options: Map", "Map"],
+        "Network consistency report #{consistent, findings, …}; options: #{cluster: \"C\"}.",
+    )
+    .register_into_engine(engine, move |opts: Map| {
+        let opts = Opts::new("network_check", opts, &["cluster"])?;
+        let cluster = opts.string("cluster")?;
+        let scope = c.scope().clone();
+        let fleet = c.fleet().clone();
+        let report = c.run(async move {
+            crate::ops::network::check_scope(&fleet, &scope, cluster.as_deref()).await
+        })?;
+        Ok::<_, Box<rhai::EvalAltResult>>(from_serialize(&report))
     });
 }
 

@@ -169,16 +169,45 @@ fn render_array(ctx: &ScriptCtx, items: &Array, look: Look) -> String {
     }
 }
 
+/// `key: value` lines, then each list of maps or objects (a VM's disks, NICs, devices)
+/// as a table under its name, as `ceso vm info` shows them.
 fn render_fields(ctx: &ScriptCtx, fields: &[(String, Dynamic)], look: Look) -> String {
-    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
-    fields
+    let (lists, scalars): (Vec<_>, Vec<_>) = fields
+        .iter()
+        .partition(|(_, v)| table_rows(ctx, v).is_some());
+    let width = scalars.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
+    let mut out: Vec<String> = scalars
         .iter()
         .map(|(k, v)| {
             let key = look.bold(&format!("{:width$}", format!("{k}:")));
             format!("{key} {}", look.value_text(k, cell(ctx, v)))
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect();
+    for (k, v) in lists {
+        let Some(rows) = table_rows(ctx, v) else {
+            continue;
+        };
+        out.push(String::new());
+        out.push(look.bold(&format!("{k}:")));
+        out.push(table(ctx, &rows, look));
+    }
+    out.join("\n")
+}
+
+/// The rows of a non-empty list whose items are all maps or objects, without nested
+/// maps (a device's raw backing stays in the value, out of the table).
+fn table_rows(ctx: &ScriptCtx, value: &Dynamic) -> Option<Vec<Row>> {
+    let items = value.read_lock::<Array>()?;
+    if items.is_empty() {
+        return None;
+    }
+    items
+        .iter()
+        .map(|i| {
+            let row = table_row_of(ctx, i)?;
+            Some(row.into_iter().filter(|(_, v)| !v.is::<Map>()).collect())
+        })
+        .collect()
 }
 
 /// A table with the union of every row's columns, in the order first seen.

@@ -1,6 +1,8 @@
 //! One engine and its state across evaluations: the variables, functions and imports a
 //! REPL line leaves behind are there for the next line. `ceso run` uses one evaluation.
 
+use std::collections::HashMap;
+
 use rhai::{AST, Dynamic, Engine, Expr, Scope, Stmt};
 
 use super::ctx::ScriptCtx;
@@ -23,6 +25,9 @@ pub struct Session {
     functions: AST,
     /// Every function name, for "did you mean".
     known_functions: Vec<String>,
+    /// The entry each kept function was defined in (REPL): errors inside a function
+    /// point at its body there.
+    defined_in: HashMap<String, String>,
 }
 
 impl Session {
@@ -34,6 +39,7 @@ impl Session {
             scope: Scope::new(),
             functions: AST::empty(),
             known_functions,
+            defined_in: HashMap::new(),
         }
     }
 
@@ -58,6 +64,9 @@ impl Session {
         if keep {
             let mut functions = ast.clone_functions_only();
             functions.set_source(name);
+            for f in functions.iter_functions() {
+                self.defined_in.insert(f.name.to_string(), name.to_string());
+            }
             self.functions = self.functions.merge(&functions);
             self.keep_imports(name, &ast);
         }
@@ -72,6 +81,7 @@ impl Session {
                     name,
                     &other,
                     &self.known_functions,
+                    &self.defined_in,
                 ))),
             },
         }

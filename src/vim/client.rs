@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, RwLock};
 
+use futures::{StreamExt, TryStreamExt};
+
+use super::decode::{self, Sink, Split};
 use super::envelope::{Envelope, Request};
 use super::error::Error;
 use super::moref::MoRef;
 use super::secret::Secret;
 use super::service_content::ServiceContent;
 use super::tls::{self, TlsMode};
-use super::xml::{self, Node};
+use super::xml::Node;
 
 const SESSION_COOKIE: &str = "vmware_soap_session";
 
@@ -182,6 +185,18 @@ impl Client {
     }
 
     async fn send(&self, envelope: &Envelope) -> Result<Node, Error> {
+        self.send_split(envelope, None, &mut |_| Ok(())).await
+    }
+
+    /// Send one request and decode the answer while it downloads; elements matching
+    /// `split` go to `sink` as they complete instead of into the returned tree. The
+    /// whole exchange, body included, is bounded by the call timeout.
+    pub(crate) async fn send_split(
+        &self,
+        envelope: &Envelope,
+        split: Option<Split>,
+        sink: Sink<'_>,
+    ) -> Result<Node, Error> {
         let started = Instant::now();
         let cookie = self.cookie.read().await.clone();
         let mut request = self
@@ -194,13 +209,37 @@ impl Client {
             request = request.header("Cookie", format!("{SESSION_COOKIE}={cookie}"));
         }
         let exchange = async {
-            let response = request.send().await?;
-            let status = response.status();
+            let response = request.send().await.map_err(Failure::Transport)?;
+            let status = response.status().as_u16();
             if let Some(cookie) = session_cookie(response.headers()) {
                 *self.cookie.write().await = Some(cookie);
             }
-            let text = response.text().await?;
-            Ok::<_, reqwest::Error>((status, text))
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            // SOAP answers are 200, or 500 with a fault; anything else is read only far
+            // enough to quote it.
+            if content_type.contains("html") || !(status == 200 || status == 500) {
+                let start = body_start(response).await.map_err(Failure::Transport)?;
+                return Err(Failure::Answer(not_soap(
+                    &self.opts.url,
+                    status,
+                    &content_type,
+                    &start,
+                )));
+            }
+            let stream = response.bytes_stream().map_err(std::io::Error::other);
+            let body = tokio_util::io::StreamReader::new(Box::pin(stream));
+            let doc = decode::parse_stream(body, &decode::LIMITS, split, sink)
+                .await
+                .map_err(|e| match e {
+                    decode::Failure::Answer(e) => Failure::Answer(e),
+                    decode::Failure::Io(io) => Failure::Io(io),
+                })?;
+            decode_envelope(&self.opts.url, status, doc).map_err(Failure::Answer)
         };
         let result = tokio::time::timeout(self.opts.call_timeout, exchange).await;
         if self.trace {
@@ -211,23 +250,41 @@ impl Client {
                 started.elapsed()
             );
         }
-        let (status, text) = match result {
-            Err(_) => {
-                return Err(Error::Timeout {
-                    what: format!("{} on {}", envelope.method, self.opts.url),
-                    secs: self.opts.call_timeout.as_secs(),
-                });
-            }
-            Ok(Err(e)) => return Err(self.transport_error(&envelope.method, e).await),
-            Ok(Ok(answer)) => answer,
-        };
-        decode_response(&self.opts.url, status.as_u16(), &text)
+        match result {
+            Err(_) => Err(Error::Timeout {
+                what: format!("{} on {}", envelope.method, self.opts.url),
+                secs: self.opts.call_timeout.as_secs(),
+            }),
+            Ok(Ok(node)) => Ok(node),
+            Ok(Err(Failure::Answer(Error::Decode(m)))) => Err(Error::Decode(format!(
+                "{m} (in the answer to {})",
+                envelope.method
+            ))),
+            Ok(Err(Failure::Answer(e))) => Err(e),
+            Ok(Err(Failure::Transport(e))) => Err(self.transport_error(&envelope.method, &e).await),
+            Ok(Err(Failure::Io(io))) => Err(
+                match io
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<reqwest::Error>())
+                {
+                    Some(e) => self.transport_error(&envelope.method, e).await,
+                    None => Error::Dropped {
+                        url: self.opts.url.clone(),
+                        method: envelope.method.clone(),
+                        cause: io.to_string(),
+                    },
+                },
+            ),
+        }
     }
 
-    async fn transport_error(&self, method: &str, e: reqwest::Error) -> Error {
+    async fn transport_error(&self, method: &str, e: &reqwest::Error) -> Error {
         let url = self.opts.url.clone();
-        let cause = root_cause(&e);
-        if is_tls_error(&e) {
+        let cause = root_cause(e);
+        if e.is_redirect() {
+            return Error::Redirect { url, cause };
+        }
+        if is_tls_error(e) {
             let thumbprint = tls::probe_thumbprint(&url).await;
             return Error::Tls {
                 url,
@@ -304,19 +361,91 @@ fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
         })
 }
 
-/// Turn an HTTP answer into the response element or a typed error.
-pub fn decode_response(url: &str, status: u16, text: &str) -> Result<Node, Error> {
-    let doc = match xml::parse(text) {
-        Ok(doc) => doc,
-        Err(e) if status == 200 => return Err(e),
-        Err(_) => {
-            return Err(Error::Http {
-                url: url.to_string(),
-                status,
-                body: text.chars().take(200).collect(),
-            });
+/// How an exchange failed, before transport errors are described.
+enum Failure {
+    Transport(reqwest::Error),
+    Io(std::sync::Arc<std::io::Error>),
+    Answer(Error),
+}
+
+/// The first few KB of a body that is not SOAP, to quote in the error.
+async fn body_start(response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    const QUOTE: usize = 4096;
+    let mut start = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        start.extend_from_slice(&chunk?);
+        if start.len() >= QUOTE {
+            start.truncate(QUOTE);
+            break;
         }
-    };
+    }
+    Ok(start)
+}
+
+/// An answer that is not SOAP: a web page, or an HTTP error status.
+fn not_soap(url: &str, status: u16, content_type: &str, start: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(start);
+    let quote = readable_text(&text);
+    if status == 200 {
+        return Error::Decode(format!(
+            "{url} answered with a web page ({}), not SOAP{}",
+            if content_type.is_empty() {
+                "no content type"
+            } else {
+                content_type
+            },
+            if quote.is_empty() {
+                String::new()
+            } else {
+                format!(": \"{quote}\"")
+            }
+        ));
+    }
+    Error::Http {
+        url: url.to_string(),
+        status,
+        body: quote,
+    }
+}
+
+/// The visible text of an HTML or plain page, whitespace collapsed, at most 200 chars.
+fn readable_text(page: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in page.chars() {
+        match ch {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = out.split_whitespace().collect();
+    words.join(" ").chars().take(200).collect()
+}
+
+/// Turn an HTTP answer held in memory into the response element or a typed error.
+pub fn decode_response(url: &str, status: u16, body: impl AsRef<[u8]>) -> Result<Node, Error> {
+    let body = body.as_ref();
+    match decode::parse_bytes(body, &decode::LIMITS, None, &mut |_| Ok(())) {
+        Ok(doc) => decode_envelope(url, status, doc),
+        Err(e) if status == 200 => Err(e),
+        Err(_) => Err(not_soap(url, status, "", body)),
+    }
+}
+
+/// The response element of a SOAP envelope, or its fault as an error.
+pub fn decode_envelope(url: &str, status: u16, doc: Node) -> Result<Node, Error> {
+    if doc.name != "Envelope" {
+        return Err(Error::Decode(format!(
+            "the answer is XML but not a SOAP envelope (its root element is <{}>)",
+            doc.name.chars().take(60).collect::<String>()
+        )));
+    }
     let body = doc
         .children
         .into_iter()
@@ -328,16 +457,22 @@ pub fn decode_response(url: &str, status: u16, text: &str) -> Result<Node, Error
         .next()
         .ok_or_else(|| Error::Decode("empty SOAP Body".into()))?;
     if first.name == "Fault" {
-        let message = first.text_of("faultstring").unwrap_or_default();
+        let message = first.text_of("faultstring").unwrap_or_default().trim();
         return Err(
             match first.child("detail").and_then(|d| d.children.first()) {
                 Some(fault) => Error::from_fault_node(fault, message),
                 None => Error::Fault {
                     name: first
                         .text_of("faultcode")
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
                         .unwrap_or("SystemError")
                         .to_string(),
-                    message: message.to_string(),
+                    message: if message.is_empty() {
+                        "the server reported a fault without a message or details".to_string()
+                    } else {
+                        message.to_string()
+                    },
                     object: None,
                     detail: Box::new(first.clone()),
                 },

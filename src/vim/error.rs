@@ -30,6 +30,9 @@ pub enum Error {
         method: String,
         cause: String,
     },
+    /// The server redirected in a loop or too often (reqwest's chain is in `cause`).
+    #[error("{url} redirects without end: {cause}")]
+    Redirect { url: String, cause: String },
     #[error("{what} timed out after {secs}s")]
     Timeout { what: String, secs: u64 },
     #[error("HTTP {status} from {url}{}", body_suffix(.body))]
@@ -123,7 +126,8 @@ fn describe_fault(name: &str, fault: &Node) -> String {
             .iter()
             .find(|c| c.name == "faultMessage")
             .and_then(|m| m.text_of("message"))
-            .unwrap_or_default()
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or("the server gave no message for this fault")
             .to_string(),
     }
 }

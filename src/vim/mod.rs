@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod datastore_files;
+pub mod decode;
 pub mod envelope;
 pub mod error;
 pub mod moref;

@@ -2,7 +2,8 @@
 //! paths, following continuation tokens. Never one round trip per object.
 
 use super::client::Client;
-use super::envelope::Request;
+use super::decode;
+use super::envelope::{Envelope, Request};
 use super::error::Error;
 use super::moref::MoRef;
 use super::xml::Node;
@@ -51,6 +52,11 @@ pub struct PropertySpec<'a> {
     pub paths: &'a [&'a str],
 }
 
+/// Objects per page asked of the server (`RetrieveOptions.maxObjects`). Pages are decoded
+/// as they stream, so this bounds the server's work and each answer's size, not ceso's
+/// memory; large enough that round trips stay few on a slow link.
+pub const PAGE_OBJECTS: usize = 1000;
+
 impl Client {
     /// Read `paths` of every object of the given types below `root` (recursive), via a
     /// ContainerView that is destroyed afterwards, whatever happened.
@@ -59,6 +65,20 @@ impl Client {
         root: &MoRef,
         specs: &[PropertySpec<'_>],
     ) -> Result<Vec<ObjectContent>, Error> {
+        self.collect_view_with(root, specs, Vec::new, Vec::push)
+            .await
+    }
+
+    /// `collect_view`, handing each object to `add` as soon as it is decoded, so the
+    /// caller keeps only what it needs. `init` makes the accumulator (again if the
+    /// session expired mid-way and the read starts over).
+    pub async fn collect_view_with<T: Send>(
+        &self,
+        root: &MoRef,
+        specs: &[PropertySpec<'_>],
+        init: impl Fn() -> T + Send + Sync,
+        add: impl FnMut(&mut T, ObjectContent) + Send,
+    ) -> Result<T, Error> {
         let view_manager = self
             .content()
             .view_manager
@@ -75,21 +95,11 @@ impl Client {
             .await?
             .and_then(|n| n.as_moref())
             .ok_or_else(|| Error::Decode("CreateContainerView returned no view".into()))?;
-        let result = self.retrieve_view(&view, specs).await;
-        let _ = self.call(Request::new("DestroyView", &view)).await;
-        result
-    }
-
-    async fn retrieve_view(
-        &self,
-        view: &MoRef,
-        specs: &[PropertySpec<'_>],
-    ) -> Result<Vec<ObjectContent>, Error> {
         let mut req = Request::new("RetrievePropertiesEx", &self.content().property_collector);
         req.nest("specSet", None, |r| {
             write_prop_specs(r, specs);
             r.nest("objectSet", None, |r| {
-                r.moref("obj", view).text("skip", true).nest(
+                r.moref("obj", &view).text("skip", true).nest(
                     "selectSet",
                     Some("TraversalSpec"),
                     |r| {
@@ -101,8 +111,10 @@ impl Client {
                 );
             });
         });
-        req.nest("options", None, |_| {});
-        self.retrieve_pages(req).await
+        write_options(&mut req);
+        let result = self.retrieve_pages(req, init, add).await;
+        let _ = self.call(Request::new("DestroyView", &view)).await;
+        result
     }
 
     /// Read `paths` of specific objects (all of one type per spec).
@@ -123,8 +135,8 @@ impl Client {
                 });
             }
         });
-        req.nest("options", None, |_| {});
-        self.retrieve_pages(req).await
+        write_options(&mut req);
+        self.retrieve_pages(req, Vec::new, Vec::push).await
     }
 
     /// Read some properties of one object. A vanished object is a ManagedObjectNotFound fault.
@@ -146,52 +158,80 @@ impl Client {
     }
 
     /// Send a RetrievePropertiesEx and follow ContinueRetrievePropertiesEx tokens: real
-    /// vCenter pages large results (vcsim never does). Some servers report an expired
-    /// session per property (`missingSet` NotAuthenticated) instead of as a fault: that
-    /// is renewed and retried once too.
-    async fn retrieve_pages(&self, first: Request) -> Result<Vec<ObjectContent>, Error> {
+    /// vCenter pages large results (vcsim only with the test bed's -page-size or
+    /// maxObjects). An expired session, as a fault or as `missingSet` NotAuthenticated
+    /// (some servers report it per property), is renewed and the read starts over once.
+    async fn retrieve_pages<T: Send>(
+        &self,
+        first: Request,
+        init: impl Fn() -> T + Send + Sync,
+        mut add: impl FnMut(&mut T, ObjectContent) + Send,
+    ) -> Result<T, Error> {
+        let first = first.finish();
         let seen = self.session_id().await;
-        match self.retrieve_pages_once(first.clone()).await {
+        match self.retrieve_pages_once(&first, &init, &mut add).await {
             Err(e) if e.is_not_authenticated() => {
                 self.relogin(seen).await?;
-                self.retrieve_pages_once(first).await
+                self.retrieve_pages_once(&first, &init, &mut add).await
             }
             other => other,
         }
     }
 
-    async fn retrieve_pages_once(&self, first: Request) -> Result<Vec<ObjectContent>, Error> {
-        let mut out = Vec::new();
-        let mut page = self.call_returnval(first).await?;
-        while let Some(result) = page {
-            let token = result.text_of("token").map(str::to_string);
-            decode_objects(result, &mut out);
-            if let Some(object) = out.iter().find(|o| {
-                o.missing
-                    .iter()
-                    .any(|(_, fault)| fault == "NotAuthenticated")
-            }) {
-                return Err(Error::Fault {
-                    name: "NotAuthenticated".into(),
-                    message: "the session is not authenticated".into(),
-                    object: Some(object.obj.clone()),
-                    detail: Box::default(),
-                });
-            }
-            page = match token {
+    async fn retrieve_pages_once<T: Send>(
+        &self,
+        first: &Envelope,
+        init: &(impl Fn() -> T + Send + Sync),
+        add: &mut (impl FnMut(&mut T, ObjectContent) + Send),
+    ) -> Result<T, Error> {
+        let mut acc = init();
+        let mut next: Option<Envelope> = None;
+        loop {
+            let envelope = next.as_ref().unwrap_or(first);
+            let mut sink = |node: Node| -> Result<(), Error> {
+                if let Some(object) = object_content(node) {
+                    if object
+                        .missing
+                        .iter()
+                        .any(|(_, fault)| fault == "NotAuthenticated")
+                    {
+                        return Err(Error::Fault {
+                            name: "NotAuthenticated".into(),
+                            message: "the session is not authenticated".into(),
+                            object: Some(object.obj),
+                            detail: Box::default(),
+                        });
+                    }
+                    add(&mut acc, object);
+                }
+                Ok(())
+            };
+            let response = self
+                .send_split(envelope, Some(decode::PROPERTY_PAGE), &mut sink)
+                .await?;
+            let token = response
+                .child("returnval")
+                .and_then(|r| r.text_of("token"))
+                .filter(|t| !t.is_empty());
+            match token {
                 Some(token) => {
                     let mut req = Request::new(
                         "ContinueRetrievePropertiesEx",
                         &self.content().property_collector,
                     );
                     req.text("token", token);
-                    self.call_returnval(req).await?
+                    next = Some(req.finish());
                 }
-                None => None,
-            };
+                None => return Ok(acc),
+            }
         }
-        Ok(out)
     }
+}
+
+fn write_options(req: &mut Request) {
+    req.nest("options", None, |r| {
+        r.text("maxObjects", PAGE_OBJECTS);
+    });
 }
 
 fn write_prop_specs(r: &mut Request, specs: &[PropertySpec<'_>]) {
@@ -208,42 +248,49 @@ fn write_prop_specs(r: &mut Request, specs: &[PropertySpec<'_>]) {
 
 /// Move `objects` out of a RetrieveResult (no copies: results can be megabytes).
 pub fn decode_objects(result: Node, out: &mut Vec<ObjectContent>) {
-    for object in result.children.into_iter().filter(|c| c.name == "objects") {
-        let mut obj = None;
-        let mut props = Vec::new();
-        let mut missing = Vec::new();
-        for part in object.children {
-            match part.name.as_str() {
-                "obj" => obj = part.as_moref(),
-                "propSet" => {
-                    let mut name = String::new();
-                    let mut val = Node::default();
-                    for field in part.children {
-                        match field.name.as_str() {
-                            "name" => name = field.text,
-                            "val" => val = field,
-                            _ => {}
-                        }
+    out.extend(
+        result
+            .children
+            .into_iter()
+            .filter(|c| c.name == "objects")
+            .filter_map(object_content),
+    );
+}
+
+/// One `objects` element (ObjectContent) as sent; None without an `obj`.
+pub fn object_content(object: Node) -> Option<ObjectContent> {
+    let mut obj = None;
+    let mut props = Vec::new();
+    let mut missing = Vec::new();
+    for part in object.children {
+        match part.name.as_str() {
+            "obj" => obj = part.as_moref(),
+            "propSet" => {
+                let mut name = String::new();
+                let mut val = Node::default();
+                for field in part.children {
+                    match field.name.as_str() {
+                        "name" => name = field.text,
+                        "val" => val = field,
+                        _ => {}
                     }
-                    props.push((name, val));
                 }
-                "missingSet" => {
-                    let path = part.text_of("path").unwrap_or_default().to_string();
-                    let fault = part
-                        .path("fault.fault")
-                        .and_then(|f| f.xsi_type.clone())
-                        .unwrap_or_default();
-                    missing.push((path, fault));
-                }
-                _ => {}
+                props.push((name, val));
             }
-        }
-        if let Some(obj) = obj {
-            out.push(ObjectContent {
-                obj,
-                props,
-                missing,
-            });
+            "missingSet" => {
+                let path = part.text_of("path").unwrap_or_default().to_string();
+                let fault = part
+                    .path("fault.fault")
+                    .and_then(|f| f.xsi_type.clone())
+                    .unwrap_or_default();
+                missing.push((path, fault));
+            }
+            _ => {}
         }
     }
+    Some(ObjectContent {
+        obj: obj?,
+        props,
+        missing,
+    })
 }

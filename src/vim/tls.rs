@@ -37,6 +37,32 @@ fn provider() -> Arc<CryptoProvider> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
 }
 
+/// Follow a few redirects (an http → https hop), but name a loop instead of going round
+/// it ten times.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    const MAX_HOPS: usize = 5;
+    reqwest::redirect::Policy::custom(|attempt| {
+        let looped = attempt.previous().iter().any(|u| u == attempt.url());
+        if looped || attempt.previous().len() > MAX_HOPS {
+            let chain = attempt
+                .previous()
+                .iter()
+                .chain(std::iter::once(attempt.url()))
+                .map(reqwest::Url::as_str)
+                .collect::<Vec<_>>()
+                .join(" -> ");
+            let what = if looped {
+                "redirect loop"
+            } else {
+                "too many redirects"
+            };
+            attempt.error(format!("{what}: {chain}"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// Build the HTTP client for one endpoint.
 pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest::Client, Error> {
     let provider = provider();
@@ -44,6 +70,7 @@ pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest:
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
+        .redirect(redirect_policy())
         .no_proxy();
     let builder = match mode {
         TlsMode::Verify => builder.tls_backend_rustls(),

@@ -6,14 +6,9 @@
 //! `ops` pick what they need: it keeps the decoder independent of the WSDL and makes
 //! raw property access (`collect`, `vm.prop`) free.
 
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
-
+use super::decode;
 use super::error::Error;
 use super::moref::MoRef;
-
-const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// One XML element: its local name, `xsi:type` (prefix stripped), the plain `type`
 /// attribute (set on managed object references), text and child elements in order.
@@ -159,115 +154,9 @@ fn scalar_json(xsi_type: Option<&str>, text: &str) -> serde_json::Value {
     }
 }
 
-/// Parse a whole document into its root element.
+/// Parse a whole document into its root element, within the decoder's limits.
 pub fn parse(xml: &str) -> Result<Node, Error> {
-    let mut reader = NsReader::from_str(xml);
-    let mut stack: Vec<Node> = Vec::new();
-    let malformed = |pos: u64, e: &dyn std::fmt::Display| {
-        Error::Decode(format!("malformed XML at byte {pos}: {e}"))
-    };
-    loop {
-        let pos = reader.buffer_position();
-        let event = reader.read_event().map_err(|e| malformed(pos, &e))?;
-        match event {
-            Event::Start(start) => stack.push(element(&reader, &start)?),
-            Event::Empty(start) => {
-                let node = element(&reader, &start)?;
-                if let Some(done) = attach(&mut stack, node) {
-                    return Ok(done);
-                }
-            }
-            Event::End(_) => {
-                let node = stack
-                    .pop()
-                    .ok_or_else(|| Error::Decode("unbalanced XML end tag".into()))?;
-                if let Some(done) = attach(&mut stack, node) {
-                    return Ok(done);
-                }
-            }
-            Event::Text(text) => {
-                if let Some(top) = stack.last_mut() {
-                    let content = text.xml10_content();
-                    top.text.push_str(&content);
-                }
-            }
-            Event::CData(data) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(data.as_ref());
-                }
-            }
-            Event::GeneralRef(reference) => {
-                if let Some(top) = stack.last_mut() {
-                    let resolved = match reference.resolve_char_ref() {
-                        Ok(Some(ch)) => ch.to_string(),
-                        Ok(None) => named_entity(&reference.xml10_content())
-                            .ok_or_else(|| Error::Decode("unknown XML entity".into()))?
-                            .to_string(),
-                        Err(e) => return Err(malformed(pos, &e)),
-                    };
-                    top.text.push_str(&resolved);
-                }
-            }
-            Event::Eof => return Err(Error::Decode("XML document ended early".into())),
-            _ => {}
-        }
-    }
-}
-
-fn named_entity(name: &str) -> Option<char> {
-    Some(match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        _ => return None,
-    })
-}
-
-/// Push a finished element into its parent; returns the root when the document closes.
-fn attach(stack: &mut [Node], node: Node) -> Option<Node> {
-    match stack.last_mut() {
-        Some(parent) => {
-            parent.children.push(node);
-            None
-        }
-        None => Some(node),
-    }
-}
-
-fn element(
-    reader: &NsReader<&[u8]>,
-    start: &quick_xml::events::BytesStart<'_>,
-) -> Result<Node, Error> {
-    let name = start.local_name().as_ref().to_string();
-    let mut node = Node {
-        name,
-        ..Node::default()
-    };
-    for attr in start.attributes().with_checks(false) {
-        let attr = attr.map_err(|e| Error::Decode(format!("bad XML attribute: {e}")))?;
-        let (ns, local) = reader.resolver().resolve_attribute(attr.key);
-        let value = attr
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| Error::Decode(format!("bad XML attribute value: {e}")))?;
-        match (ns, local.as_ref()) {
-            (ResolveResult::Bound(ns), "type") if ns.as_ref() == XSI_NS => {
-                // Strip the prefix: `vim25:VirtualMachine` and `VirtualMachine` are the same
-                // type, but `xsd:int` keeps its prefix so scalars stay recognisable.
-                let ty = value.as_ref();
-                let ty = match ty.split_once(':') {
-                    Some(("xsd", _)) => ty,
-                    Some((_, local)) => local,
-                    None => ty,
-                };
-                node.xsi_type = Some(ty.to_string());
-            }
-            (ResolveResult::Unbound, "type") => node.type_attr = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    Ok(node)
+    decode::parse_bytes(xml.as_bytes(), &decode::LIMITS, None, &mut |_| Ok(()))
 }
 
 #[cfg(test)]

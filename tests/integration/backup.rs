@@ -236,11 +236,19 @@ fn full_then_cbt_incremental_restore_byte_identical() {
     let restored = bed.restore(full["id"].as_str().unwrap(), "restored-full");
     assert!(restored == original, "the full restores the original disk");
 
+    // A dry run names the backup as it is (its id and VM keep their case).
+    let full_id = full["id"].as_str().unwrap();
+    bed.run(&["backup", "delete", full_id, "--dry-run"])
+        .ok()
+        .stdout_has(&format!("would delete backup {full_id} of {VM} (created"));
     // Without its parent, the incremental still restores (a synthetic full).
-    bed.run(&["backup", "delete", full["id"].as_str().unwrap(), "--yes"])
+    bed.run(&["backup", "delete", full_id, "--yes"]).ok();
+    // The prune table's decision column has a header.
+    let pruned = bed
+        .run(&["backup", "prune", "--keep-last", "1", "--yes"])
         .ok();
-    bed.run(&["backup", "prune", "--keep-last", "1", "--yes"])
-        .ok();
+    let header = pruned.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(header.contains("DECISION"), "{}", pruned.stdout);
     let restored = bed.restore(incremental["id"].as_str().unwrap(), "restored-again");
     assert!(restored == changed);
 
@@ -294,6 +302,23 @@ fn without_cbt_every_byte_is_read_and_only_new_chunks_stored() {
         "CBT is left alone when disabled in the config"
     );
     assert!(bed.restore(second["id"].as_str().unwrap(), "nocbt") == changed);
+}
+
+#[test]
+fn a_disk_without_change_id_reads_whole_and_says_why() {
+    let sim = Sim::start(&["-disk-mb", "4", "-cbt-untracked"]);
+    let bed = Bed::new(&sim);
+    put(&sim, FLAT, &content(4 * MIB, 17));
+    let first = bed.backup(&[]);
+    assert_eq!(first["disks_read"][0]["method"], "whole");
+    let second = bed.run(&["backup", "create", VM, "--hot"]).ok();
+    second.stderr_has("CBT: no changeId reported by the host");
+    assert_eq!(
+        second.stderr.matches("no changeId").count(),
+        1,
+        "{}",
+        second.stderr
+    );
 }
 
 #[test]
@@ -584,7 +609,8 @@ fn a_killed_backup_leaves_a_snapshot_the_next_run_removes() {
     assert_eq!(bed.list().len(), 0);
     bed.run(&["backup", "verify"]).ok();
 
-    let next = bed.backup(&[]);
+    let run = bed.run(&["backup", "create", VM, "--hot", "--json"]).ok();
+    let next = run.json();
     assert!(
         next["notes"]
             .to_string()
@@ -592,6 +618,8 @@ fn a_killed_backup_leaves_a_snapshot_the_next_run_removes() {
         "{}",
         next["notes"]
     );
+    // Said once (in the notes), not also as a progress line.
+    assert!(!run.stderr.contains(&left[0]), "{}", run.stderr);
     assert_eq!(snapshots(&sim), Vec::<String>::new());
     bed.run(&["backup", "verify"]).ok();
     assert!(bed.restore(next["id"].as_str().unwrap(), "after-kill") == data);
@@ -618,6 +646,19 @@ fn an_interrupted_backup_removes_its_snapshot_and_exits_130() {
         .unwrap();
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
+    // It says what it cleaned up, and left no temporary pack behind.
+    assert!(stderr.contains("removed snapshot ceso-backup-"), "{stderr}");
+    assert!(stderr.contains("temporary pack removed"), "{stderr}");
+    let temps: Vec<_> = walk(&bed.repo)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".tmp-")
+        })
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
     assert_eq!(snapshots(&sim), Vec::<String>::new(), "{stderr}");
     assert_eq!(bed.list().len(), 0);
     bed.run(&["backup", "verify"]).ok();

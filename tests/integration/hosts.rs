@@ -44,7 +44,15 @@ fn host_list_and_info_on_vcenter() {
         .run(&["host", "info", "DC0_C0_H1", "--json"])
         .ok()
         .json();
-    let info = &info[0];
+    // One host, one object (as `vm info`); the vCenter's own name covers several hosts,
+    // which is ambiguous for a single-object command.
+    assert!(info.is_object(), "{info}");
+    let endpoint = hosts[0]["endpoint"].as_str().unwrap();
+    sim.ceso()
+        .run(&["host", "info", endpoint, "--json"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("DC0_C0_H0")
+        .stderr_has("DC0_H0");
     assert_eq!(info["name"], "DC0_C0_H1");
     assert!(info["cpu_mhz"].as_i64().unwrap() > 0);
     assert!(info["memory_mb"].as_i64().unwrap() > 0);

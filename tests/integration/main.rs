@@ -2,8 +2,12 @@
 
 mod backup;
 mod client;
+mod demo;
 mod errors;
+mod hostile;
+mod hostile_server;
 mod hosts;
+mod network;
 mod pci;
 mod repl;
 mod safety;
@@ -12,4 +16,5 @@ mod script_interrupt;
 mod script_run;
 mod sim;
 mod snapshots;
+mod vcenter;
 mod vm;

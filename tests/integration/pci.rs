@@ -640,6 +640,20 @@ fn create_with_gpu_checks_the_device_before_creating_anything() {
     sim.ceso()
         .run(&["pci", "enable", "a100", "--host", "DC0_C0_H1"])
         .ok();
+    // Only that host has an assignable device, but four hosts were looked at: the
+    // table still says which host it is on.
+    let assignable = json(&sim, &["pci", "list", "--assignable"]);
+    assert!(
+        assignable
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["host"] == "DC0_C0_H1"),
+        "{assignable}"
+    );
+    let table = sim.ceso().run(&["pci", "list", "--assignable"]).ok().stdout;
+    assert!(table.trim_start().starts_with("HOST"), "{table}");
+    assert!(table.contains("DC0_C0_H1"), "{table}");
     let plan = json(
         &sim,
         &[
@@ -666,6 +680,40 @@ fn create_with_gpu_checks_the_device_before_creating_anything() {
     assert_eq!(vm["host"], "DC0_C0_H1");
     assert_eq!(vm["memory_reservation_locked"], true);
     assert_eq!(pci_devices(&sim, "ml-1").len(), 1);
+    // vm info names the passthrough device, the firmware and the reservation; its JSON
+    // carries each device's backing.
+    assert_eq!(
+        vm["pci_devices"][0]["backing"],
+        serde_json::json!({"kind": "direct_path", "id": "0000:5e:00.0"}),
+        "{vm}"
+    );
+    assert!(!vm["firmware"].as_str().unwrap().is_empty(), "{vm}");
+    let disk = vm["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "VirtualDisk");
+    assert!(
+        disk.is_none_or(|d| d["backing"]["fileName"]
+            .as_str()
+            .unwrap()
+            .ends_with(".vmdk")),
+        "{vm}"
+    );
+    let nic = vm["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "VirtualPCIPassthrough")
+        .unwrap();
+    assert_eq!(nic["backing"]["id"], "0000:5e:00.0", "{nic}");
+    sim.ceso()
+        .run(&["vm", "info", "ml-1"])
+        .ok()
+        .stdout_has("PCI DEVICE")
+        .stdout_has("passthrough 0000:5e:00.0")
+        .stdout_has("Firmware")
+        .stdout_has("all memory");
     let list = json(&sim, &["pci", "list", "--host", "DC0_C0_H1"]);
     assert_eq!(
         device(&list, "0000:5e:00.0")["assigned_to"],

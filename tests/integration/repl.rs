@@ -80,9 +80,17 @@ fn shell_completes_continues_lines_and_survives_ctrl_c() {
     p.expect("poweredOn").unwrap();
     p.expect(READY).unwrap();
 
-    // An unfinished statement continues on the next line.
+    // The methods of a call's result: `vm(…)` returns a Vm.
+    p.send("vm(\"DC0_H0_VM0\").power_s\t").unwrap();
+    p.expect("power_state").unwrap();
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect(READY).unwrap();
+
+    // An unfinished statement continues on the next line, under a `...` prompt.
     p.send_line("fn twice(x) {").unwrap();
+    p.expect("...").unwrap();
     p.send_line("  x * 2").unwrap();
+    p.expect("...").unwrap();
     p.send_line("}").unwrap();
     p.expect(READY).unwrap();
     p.send_line("twice(21)").unwrap();
@@ -120,4 +128,90 @@ fn shell_completes_continues_lines_and_survives_ctrl_c() {
     let history =
         std::fs::read_to_string(home.path().join("data/ceso/history")).expect("history file");
     assert!(history.contains("twice(21)"), "{history}");
+}
+
+/// Everything the shell prints until the next prompt.
+fn until_ready(p: &mut OsSession) -> String {
+    let found = p.expect(READY).expect("the next prompt");
+    String::from_utf8_lossy(found.before()).to_string()
+}
+
+#[test]
+fn shell_help_errors_and_results_read_like_the_cli() {
+    let sim = Sim::vcenter();
+    let (mut p, _home) = shell(&sim);
+
+    // `help` lists every function by area, one line each; `help NAME` knows each.
+    p.send_line("help").unwrap();
+    let help = until_ready(&mut p);
+    for heading in [
+        "VMs (vm)",
+        "Snapshots (snapshot)",
+        "Backups (backup)",
+        "Utilities",
+    ] {
+        assert!(help.contains(heading), "{heading} missing from:\n{help}");
+    }
+    for name in [
+        "vms",
+        "vm::create",
+        "snapshot::create",
+        "backup::create",
+        "read_file",
+    ] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(name)),
+            "{name} missing from:\n{help}"
+        );
+    }
+    // …and every name it lists has its own help.
+    let listed: Vec<String> = help
+        .split("Types (help TYPE")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| !l.starts_with("methods of"))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(listed.len() > 40, "{listed:?}");
+    for name in &listed {
+        p.send_line(format!("help {name}")).unwrap();
+        let topic = until_ready(&mut p);
+        assert!(!topic.contains("no help for"), "help {name}:\n{topic}");
+        assert!(topic.contains(&format!("{name}(")), "help {name}:\n{topic}");
+    }
+
+    // A runtime error inside a function shows the line in its body and the call.
+    // (Each line of the definition is read under its own prompt.)
+    for line in ["fn find_it(name) {", "  let x = 1;", "  vm(name)", "}"] {
+        p.send_line(line).unwrap();
+        until_ready(&mut p);
+    }
+    p.send_line("find_it(\"nosuch-vm\")").unwrap();
+    let error = until_ready(&mut p);
+    assert!(
+        error.contains("vm(name)"),
+        "the body line is shown:\n{error}"
+    );
+    assert!(
+        error.contains("find_it(\"nosuch-vm\")"),
+        "the call is shown:\n{error}"
+    );
+    // The advice is the script function, not the CLI command.
+    assert!(error.contains("vm::list()"), "{error}");
+    assert!(!error.contains("ceso vm list"), "{error}");
+
+    // vm.info() reads like `ceso vm info`: fields, then tables, no raw JSON lines.
+    p.send_line("vm(\"DC0_H0_VM0\").info()").unwrap();
+    let info = until_ready(&mut p);
+    assert!(info.contains("power_state"), "{info}");
+    assert!(
+        info.contains("CAPACITY_BYTES"),
+        "the disks are a table:\n{info}"
+    );
+    assert!(!info.contains("{\""), "no raw JSON:\n{info}");
+
+    p.send(ControlCode::EndOfTransmission).unwrap();
+    p.expect(expectrl::Eof).unwrap();
 }

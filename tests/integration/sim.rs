@@ -207,42 +207,48 @@ impl Ceso {
     /// Run to completion; a hang past `limit` fails the test.
     pub fn run_with_timeout(&mut self, args: &[&str], limit: Duration) -> Run {
         let started = Instant::now();
-        let mut child = self
+        let child = self
             .cmd
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn ceso");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let mut stderr = child.stderr.take().expect("stderr");
-        let out = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
-            s
-        });
-        let err = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
-            s
-        });
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if started.elapsed() > limit {
-                let _ = child.kill();
-                panic!("ceso {args:?} did not finish within {limit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: out.join().unwrap_or_default(),
-            stderr: err.join().unwrap_or_default(),
-            elapsed: started.elapsed(),
-            args: args.iter().map(|a| a.to_string()).collect(),
+        finish(child, args, started, limit)
+    }
+}
+
+/// Collect a spawned command's output and wait for it; a hang past `limit` (counted
+/// from `started`) fails the test.
+pub fn finish(mut child: Child, args: &[&str], started: Instant, limit: Duration) -> Run {
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
         }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("ceso {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        elapsed: started.elapsed(),
+        args: args.iter().map(|a| a.to_string()).collect(),
     }
 }
 

@@ -144,9 +144,17 @@ fn deleting_a_snapshot_keeps_the_disk_and_children_go_with_children_flag() {
                 .json(),
         )
     };
+    // The dry run and the report name the children that go too.
     sim.ceso()
+        .run(&["snapshot", "delete", VM, "b", "--children", "--dry-run"])
+        .ok()
+        .stdout_has("and its children 'c' (id");
+    let done = sim
+        .ceso()
         .run(&["snapshot", "delete", VM, "b", "--children", "--yes"])
         .ok();
+    done.stderr_has("deleted snapshot 'b'")
+        .stderr_has("deleted snapshot 'c'");
     let left: Vec<_> = list().into_iter().map(|(_, name, _)| name).collect();
     assert_eq!(left, vec!["a"]);
     let info = sim.ceso().run(&["vm", "info", VM, "--json"]).ok().json();

@@ -53,12 +53,21 @@ fn list_filters_by_glob_and_rejects_a_bad_pattern() {
         .ok()
         .json();
     assert_eq!(names(&list), ["DC0_H0_VM0", "DC0_H0_VM1"]);
-    let none = sim
-        .ceso()
-        .run(&["vm", "list", "nothing-*", "--json"])
+    let none = sim.ceso().run(&["vm", "list", "nothing-*", "--json"]).ok();
+    assert_eq!(none.json(), Value::Array(vec![]));
+    // Nothing matched: exit 0, and a note on stderr (the table alone is empty).
+    none.stderr_has("no VM matches 'nothing-*'");
+    sim.ceso()
+        .run(&["vm", "list", "nothing-*"])
         .ok()
-        .json();
-    assert_eq!(none, Value::Array(vec![]));
+        .stderr_has("no VM matches 'nothing-*'");
+    assert!(
+        !sim.ceso()
+            .run(&["vm", "list", "DC0_*"])
+            .ok()
+            .stderr
+            .contains("no VM matches")
+    );
     sim.ceso()
         .run(&["vm", "list", "[oops"])
         .fails_with(exit::USAGE)
@@ -109,6 +118,22 @@ fn create_start_stop_suspend_restart_delete() {
     assert_eq!(created["power_state"], "poweredOff");
     assert_eq!(created["disks"][0]["capacity_bytes"], 10_i64 << 30);
     assert_eq!(created["nics"][0]["network"], "VM Network");
+    // Device backings are in the JSON (the disk's file, the NIC's network).
+    let disk = created["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "VirtualDisk")
+        .unwrap();
+    assert!(
+        disk["backing"]["fileName"]
+            .as_str()
+            .unwrap()
+            .ends_with("web-01.vmdk"),
+        "{disk}"
+    );
+    assert_eq!(created["memory_reservation_mb"], 0);
+    assert!(created["firmware"].is_string());
 
     let state = |sim: &Sim| {
         let info = sim
@@ -136,6 +161,18 @@ fn create_start_stop_suspend_restart_delete() {
     sim.ceso().run(&["vm", "suspend", "web-01"]).ok();
     assert_eq!(state(&sim), "suspended");
     sim.ceso().run(&["vm", "start", "web-01"]).ok();
+    // Without guest tools a clean restart is refused, said once (with the hint).
+    let refused = sim
+        .ceso()
+        .run(&["vm", "restart", "web-01"])
+        .fails_with(exit::REFUSED);
+    assert_eq!(
+        refused.stderr.matches("cannot restart web-01").count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+    refused.stderr_has("--force");
     sim.ceso().run(&["vm", "restart", "--force", "web-01"]).ok();
     assert_eq!(state(&sim), "poweredOn");
     sim.ceso().run(&["vm", "stop", "web-01"]).ok();
@@ -180,9 +217,32 @@ fn dry_runs_change_nothing() {
         .ok()
         .json();
     assert_eq!(stop["vms"].as_array().unwrap().len(), 2);
+    // A dry run of deleting a running VM says it would be refused (as the real run).
     sim.ceso()
         .run(&["vm", "delete", "DC0_H0_VM0", "--dry-run"])
-        .ok();
+        .fails_with(exit::REFUSED)
+        .stderr_has("poweredOn");
+    sim.ceso()
+        .run(&["vm", "delete", "DC0_H0_VM0", "--force", "--dry-run"])
+        .ok()
+        .stdout_has("would delete VM DC0_H0_VM0");
+    // No disk asked for: the plan says so rather than "0 GB".
+    sim.ceso()
+        .run(&["vm", "create", "nodisk", "--dry-run"])
+        .ok()
+        .stdout_has("no disk");
+    let plan = sim
+        .ceso()
+        .run(&["vm", "create", "nodisk", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(plan["plan"]["disk_gb"], 0);
+    assert!(
+        !plan["plan"]["devices"].to_string().contains("AddDisk")
+            && !plan["plan"]["devices"].to_string().contains("vmdk"),
+        "{}",
+        plan["plan"]["devices"]
+    );
     let list = sim
         .ceso()
         .run(&["vm", "list", "DC0_H0_*", "--json"])
@@ -217,6 +277,11 @@ fn power_over_a_glob_acts_on_every_match() {
 #[test]
 fn destructive_commands_refuse_without_confirmation_or_when_running() {
     let sim = Sim::vcenter();
+    // A running VM is refused before any question (not "not confirmed" first).
+    sim.ceso()
+        .run(&["vm", "delete", "DC0_H0_VM1"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("DC0_H0_VM1 is poweredOn; it was not deleted");
     // No terminal to ask on and no --yes: refused, the VM stays.
     sim.ceso()
         .run(&["vm", "delete", "DC0_H0_VM1", "--force"])
@@ -274,6 +339,32 @@ fn create_refuses_bad_input_before_creating_anything() {
     sim.ceso()
         .run(&["vm", "create", "a/b"])
         .fails_with(exit::USAGE);
+    // Sizes past vSphere's limits are refused before sending, naming the limit (a
+    // simulator would store memoryMB wrapped to 32 bits).
+    sim.ceso()
+        .run(&["vm", "create", "big", "--memory", "99999999996"])
+        .fails_with(exit::USAGE)
+        .stderr_has("--memory 99999999996 MB is not valid")
+        .stderr_has("25165824");
+    sim.ceso()
+        .run(&["vm", "create", "big", "--cpu", "769"])
+        .fails_with(exit::USAGE)
+        .stderr_has("1 to 768");
+    sim.ceso()
+        .run(&["vm", "create", "big", "--disk", "63489"])
+        .fails_with(exit::USAGE)
+        .stderr_has("63488");
+    // Negative numbers get the same plain error, not clap's `-- -1` tip.
+    for (flag, said) in [
+        ("--cpu", "--cpu -1 is out of range"),
+        ("--memory", "--memory -1 MB is not valid"),
+        ("--disk", "--disk -1 GB is not valid"),
+    ] {
+        let run = sim.ceso().run(&["vm", "create", "neg", flag, "-1"]);
+        let run = run.fails_with(exit::USAGE);
+        run.stderr_has(said);
+        assert!(!run.stderr.contains("-- -1"), "{}", run.stderr);
+    }
     let list = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 4);
 }
@@ -300,6 +391,25 @@ fn list_follows_continuation_tokens_like_on_a_real_vcenter() {
             .iter()
             .all(|v| !v["host"].as_str().unwrap().is_empty())
     );
+}
+
+#[test]
+fn list_asks_for_bounded_pages() {
+    // 1,200 VMs: more than the 1,000 objects per page ceso asks for (maxObjects), which
+    // the test bed honours as vCenter does, so the listing takes a second page.
+    let sim = Sim::start(&["-vm", "600"]);
+    let mut ceso = sim.ceso();
+    ceso.env("CESO_TRACE", "1");
+    let run = ceso.run(&["vm", "list", "--json"]).ok();
+    assert_eq!(run.json().as_array().unwrap().len(), 1200);
+    let calls = |method: &str| {
+        run.stderr
+            .lines()
+            .filter(|l| l.split_whitespace().nth(2) == Some(method))
+            .count()
+    };
+    assert_eq!(calls("RetrievePropertiesEx"), 1, "{}", run.stderr);
+    assert_eq!(calls("ContinueRetrievePropertiesEx"), 1, "{}", run.stderr);
 }
 
 #[test]

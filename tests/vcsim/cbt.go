@@ -50,6 +50,7 @@ var (
 	cbtMaxExtents int
 	cbtBlockKB    int
 	cbtMaxSpanMB  int64
+	cbtUntracked  bool
 )
 
 func init() {
@@ -58,6 +59,8 @@ func init() {
 	flag.IntVar(&cbtBlockKB, "cbt-block-kb", 64, "CBT block size in KiB (extent granularity)")
 	flag.Int64Var(&cbtMaxSpanMB, "cbt-max-span-mb", 0,
 		"most MiB of the disk one QueryChangedDiskAreas answer covers (0: no limit)")
+	flag.BoolVar(&cbtUntracked, "cbt-untracked", false,
+		"disks report no changeId even with CBT on, as ESXi does for disks it cannot track (physical-mode RDMs)")
 	extensions = append(extensions, installCBT)
 }
 
@@ -424,7 +427,7 @@ func (c *cbtRegistry) snapshotCreated(vm *simulator.VirtualMachine, snap *simula
 	}
 	snap.Config.Hardware.Device = devices
 
-	if !cbtEnabled(vm) {
+	if !cbtEnabled(vm) || cbtUntracked {
 		for _, d := range vmDisks(devices) {
 			setChangeID(d, "")
 		}

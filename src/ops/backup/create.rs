@@ -115,7 +115,7 @@ pub async fn create(
         ));
     }
 
-    let writer = RepoWriter::start(
+    let mut writer = RepoWriter::start(
         Arc::clone(&repo),
         BackupMeta {
             vm: facts.identity.clone(),
@@ -127,6 +127,7 @@ pub async fn create(
         },
     )
     .await?;
+    let writer_stopped = writer.stopped();
     let id = writer.id().to_string();
     let snapshot_name = leftover::snapshot_name(&id);
     let mut context = HookContext {
@@ -221,11 +222,22 @@ pub async fn create(
             ));
         }
         (Err(e), cleanup) => {
-            if let Err(c) = cleanup {
-                progress.note(&format!(
+            // The unfinished backup is discarded (no manifest, temp pack removed)
+            // before saying so.
+            writer_stopped.await;
+            match cleanup {
+                Err(c) => progress.note(&format!(
                     "snapshot {snapshot_name} of {} could not be removed: {c}",
                     vm.name
-                ));
+                )),
+                Ok(()) if matches!(e, OpError::Cancelled) => {
+                    progress.note(&cancelled_note(
+                        vm,
+                        &id,
+                        started.is_some().then_some(snapshot_name.as_str()),
+                    ));
+                }
+                Ok(()) => {}
             }
             return Err(e);
         }
@@ -255,6 +267,16 @@ pub async fn create(
         read_ms: u64::try_from(read_time.as_millis()).unwrap_or(u64::MAX),
         notes,
     })
+}
+
+/// What an interrupted backup cleaned up, for the user.
+fn cancelled_note(vm: &VmRef, id: &str, snapshot: Option<&str>) -> String {
+    let snapshot = snapshot
+        .map(|name| format!("removed snapshot {name} of {}; ", vm.name))
+        .unwrap_or_default();
+    format!(
+        "backup interrupted: {snapshot}discarded the unfinished backup {id} (no manifest written, temporary pack removed)"
+    )
 }
 
 /// What `backup create --dry-run` shows: the decisions, and nothing changed.

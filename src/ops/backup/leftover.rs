@@ -69,8 +69,9 @@ pub async fn remove_leftovers(vm: &VmRef, progress: &dyn Progress) -> OpResult<V
     let mut removed = Vec::new();
     // Children first, so removing one never re-parents another leftover under us.
     for snapshot in ours.iter().rev() {
-        progress.note(&format!(
-            "removing snapshot {} of {}, left by an interrupted backup",
+        // A step, not a note: the caller reports each removal once, in its notes.
+        progress.step(&format!(
+            "Removing snapshot {} of {}, left by an interrupted backup",
             snapshot.name, vm.name
         ));
         snapshots::remove(vm, &snapshot.moref(), &snapshot.name, false, progress).await?;

@@ -251,6 +251,15 @@ pub async fn plan_disk(
             }
         }
         (Some(_), _) if decision.use_cbt => ReadMethod::Allocated,
+        (None, _) if decision.use_cbt => {
+            // Tracking is on but this disk reports nothing to compare with: say why a
+            // whole read happens instead of an incremental one.
+            notes.push(format!(
+                "{}: CBT: no changeId reported by the host; reading all of the disk's data",
+                disk.label
+            ));
+            ReadMethod::Whole
+        }
         _ => ReadMethod::Whole,
     };
     // The flat file may be shorter than the disk: the rest reads as zeros.

@@ -5,6 +5,7 @@
 //! Dropping the `RepoWriter` without `commit` abandons the backup: the engine writes no
 //! manifest, and the repository stays valid (unreferenced chunks are removed by prune).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -43,6 +44,7 @@ pub struct RepoWriter {
     /// Taken by whoever first learns that the thread ended (commit, or a failed send).
     done: tokio::sync::Mutex<Option<tokio::task::JoinHandle<Outcome>>>,
     id: String,
+    stopped: Option<oneshot::Receiver<()>>,
 }
 
 impl RepoWriter {
@@ -50,12 +52,19 @@ impl RepoWriter {
     pub async fn start(repo: Arc<Repository>, meta: BackupMeta) -> OpResult<RepoWriter> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (id_tx, id_rx) = oneshot::channel();
-        let done = tokio::task::spawn_blocking(move || run(&repo, meta, rx, id_tx));
+        let (stopped_tx, stopped_rx) = oneshot::channel();
+        let done = tokio::task::spawn_blocking(move || {
+            let outcome = run(&repo, meta, rx, id_tx);
+            // The backup writer (and its temp pack) is gone by now.
+            let _ = stopped_tx.send(());
+            outcome
+        });
         match id_rx.await {
             Ok(id) => Ok(RepoWriter {
                 tx,
                 done: tokio::sync::Mutex::new(Some(done)),
                 id,
+                stopped: Some(stopped_rx),
             }),
             // The thread ended before beginning: its result says why.
             Err(_) => Err(finished_early(done).await),
@@ -64,6 +73,17 @@ impl RepoWriter {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Resolves once the writer thread has ended and cleaned up (after a commit, or
+    /// after the writer was dropped and the unfinished backup discarded).
+    pub fn stopped(&mut self) -> impl Future<Output = ()> + use<> {
+        let rx = self.stopped.take();
+        async move {
+            if let Some(rx) = rx {
+                let _ = rx.await;
+            }
+        }
     }
 
     pub async fn begin_disk(&self, info: DiskInfo, parent: Option<DiskMap>) -> OpResult<()> {

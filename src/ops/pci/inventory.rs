@@ -142,6 +142,27 @@ pub enum VmBacking {
     },
 }
 
+impl VmBacking {
+    /// One line for a table: what the device is backed by.
+    pub fn summary(&self) -> String {
+        match self {
+            VmBacking::DirectPath { id } => format!("passthrough {id}"),
+            VmBacking::Dynamic {
+                allowed,
+                assigned_id,
+            } => format!(
+                "dynamic passthrough of {} ({})",
+                allowed.join(" or "),
+                assigned_id
+                    .as_deref()
+                    .map_or("unassigned".to_string(), |id| format!("now {id}"))
+            ),
+            VmBacking::Vgpu { profile } => format!("vGPU {profile}"),
+            VmBacking::Other { backing } => backing.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VmPciDevice {
     pub key: i64,
@@ -470,15 +491,7 @@ fn decode_vm(o: &ObjectContent) -> VmPci {
         .filter_map(|d| d.i64_at("key"))
         .max()
         .unwrap_or(0);
-    let devices = all
-        .into_iter()
-        .filter(|d| d.xsi_type.as_deref() == Some("VirtualPCIPassthrough"))
-        .map(|d| VmPciDevice {
-            key: d.i64_at("key").unwrap_or(0),
-            label: d.str_at("deviceInfo.label").unwrap_or_default().to_string(),
-            backing: decode_backing(d.child("backing")),
-        })
-        .collect();
+    let devices = all.into_iter().filter_map(vm_pci_device).collect();
     VmPci {
         name: o.str("name").unwrap_or_default().to_string(),
         moref: o.obj.clone(),
@@ -491,6 +504,15 @@ fn decode_vm(o: &ObjectContent) -> VmPci {
         devices,
         max_key,
     }
+}
+
+/// A VM device, when it is a PCI passthrough device or vGPU.
+pub fn vm_pci_device(d: &Node) -> Option<VmPciDevice> {
+    (d.xsi_type.as_deref() == Some("VirtualPCIPassthrough")).then(|| VmPciDevice {
+        key: d.i64_at("key").unwrap_or(0),
+        label: d.str_at("deviceInfo.label").unwrap_or_default().to_string(),
+        backing: decode_backing(d.child("backing")),
+    })
 }
 
 fn decode_backing(backing: Option<&Node>) -> VmBacking {

@@ -19,24 +19,28 @@ pub struct ListFilter {
 
 /// Every PCI device of the hosts in scope, by endpoint, host and address.
 pub async fn list(fleet: &Fleet, scope: &Scope, filter: ListFilter) -> OpResult<Vec<PciDevice>> {
-    list_each(fleet, scope, filter).await?.strict()
+    Ok(list_each(fleet, scope, filter).await?.0.strict()?)
 }
 
-/// `list`, keeping the devices of the endpoints that answered when others fail.
+/// `list`, keeping the devices of the endpoints that answered when others fail, and how
+/// many hosts were scanned: a table shows which host a device is on whenever several
+/// were looked at, even when the filter left one host's devices.
 pub async fn list_each(
     fleet: &Fleet,
     scope: &Scope,
     filter: ListFilter,
-) -> OpResult<Gathered<PciDevice>> {
+) -> OpResult<(Gathered<PciDevice>, usize)> {
     let hosts = inventory::scan_each(fleet, scope).await?;
-    Ok(hosts.map_items(|hosts| {
+    let scanned = hosts.items.len();
+    let devices = hosts.map_items(|hosts| {
         hosts
             .into_iter()
             .flat_map(|h| h.devices)
             .filter(|d| !filter.gpus || d.is_gpu())
             .filter(|d| !filter.assignable || d.is_assignable())
             .collect()
-    }))
+    });
+    Ok((devices, scanned))
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,4 +6,4 @@ pub mod tree;
 pub use manage::{
     SnapshotSpec, create, finish_create, list, remove, remove_all, revert, start_create,
 };
-pub use tree::{Snapshot, find};
+pub use tree::{Snapshot, descendants, find};

@@ -119,6 +119,21 @@ pub fn find<'a>(snapshots: &'a [Snapshot], vm: &str, wanted: &str) -> OpResult<&
     }
 }
 
+/// Every snapshot under the one with `id` (children, their children…), in tree order:
+/// what a removal with children takes away besides it.
+pub fn descendants(snapshots: &[Snapshot], id: i64) -> Vec<Snapshot> {
+    let mut under = vec![id];
+    let mut out = Vec::new();
+    // Tree order lists parents before children, so one pass finds every level.
+    for s in snapshots {
+        if s.parent.is_some_and(|p| under.contains(&p)) {
+            under.push(s.id);
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +165,20 @@ mod tests {
         );
         assert!(list[0].quiesced && list[0].memory);
         assert!(list[0].age_seconds(chrono::Utc::now()).is_some());
+    }
+
+    #[test]
+    fn descendants_are_every_level_below() {
+        let node = xml::parse(TREE).unwrap();
+        let list = decode(Some(&node));
+        let ids = |id| {
+            descendants(&list, id)
+                .iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(1), vec![2, 3]);
+        assert_eq!(ids(2), Vec::<i64>::new());
     }
 
     #[test]

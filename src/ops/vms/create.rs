@@ -104,7 +104,7 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
         Some(name) => Some(pick_named(&hosts, Some(name), "host")?.clone()),
         None => None,
     };
-    let (pool, pool_name) = resource_pool(&client, spec, host.as_ref(), &endpoint).await?;
+    let (pool, pool_name) = resource_pool(&client, spec, host.as_ref(), &target.endpoint).await?;
 
     let datastores = inventory::objects(
         &client,
@@ -191,6 +191,13 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
     })
 }
 
+/// vSphere 8's configuration maximums per VM: checked before sending, because larger
+/// values are not always refused by the server (a simulator stores memoryMB wrapped to
+/// 32 bits).
+pub const MAX_CPUS: i64 = 768;
+pub const MAX_MEMORY_MB: i64 = 24 * 1024 * 1024;
+pub const MAX_DISK_GB: i64 = 62 * 1024;
+
 fn validate(spec: &CreateSpec) -> OpResult<()> {
     if spec.name.trim().is_empty() || spec.name.len() > 80 {
         return Err(OpError::invalid("a VM name must have 1 to 80 characters"));
@@ -201,22 +208,27 @@ fn validate(spec: &CreateSpec) -> OpResult<()> {
             spec.name
         )));
     }
-    if !(1..=768).contains(&spec.cpus) {
-        return Err(OpError::invalid(format!(
-            "--cpu {} is out of range (1 to 768)",
-            spec.cpus
-        )));
-    }
-    if spec.memory_mb < 4 || spec.memory_mb % 4 != 0 {
+    if !(1..=MAX_CPUS).contains(&spec.cpus) {
         return Err(OpError::Invalid {
-            message: format!("--memory {} MB is not valid", spec.memory_mb),
-            hint: Some("memory is in MB, at least 4 and a multiple of 4 (e.g. 4096)".into()),
+            message: format!("--cpu {} is out of range", spec.cpus),
+            hint: Some(format!("a VM has 1 to {MAX_CPUS} vCPUs (vSphere 8 limit)")),
         });
     }
-    if spec.disk_gb < 0 {
-        return Err(OpError::invalid(
-            "--disk must be a size in GB, 0 for no disk",
-        ));
+    if spec.memory_mb < 4 || spec.memory_mb % 4 != 0 || spec.memory_mb > MAX_MEMORY_MB {
+        return Err(OpError::Invalid {
+            message: format!("--memory {} MB is not valid", spec.memory_mb),
+            hint: Some(format!(
+                "memory is in MB, a multiple of 4 from 4 to {MAX_MEMORY_MB} (24 TB, the vSphere 8 limit), e.g. 4096"
+            )),
+        });
+    }
+    if !(0..=MAX_DISK_GB).contains(&spec.disk_gb) {
+        return Err(OpError::Invalid {
+            message: format!("--disk {} GB is not valid", spec.disk_gb),
+            hint: Some(format!(
+                "a disk is 1 to {MAX_DISK_GB} GB (62 TB, the vSphere limit for a virtual disk); 0 for no disk"
+            )),
+        });
     }
     Ok(())
 }
@@ -263,15 +275,15 @@ async fn resource_pool(
     client: &Client,
     spec: &CreateSpec,
     host: Option<&ObjectContent>,
-    endpoint: &str,
+    target: &std::sync::Arc<crate::ops::fleet::Endpoint>,
 ) -> OpResult<(MoRef, String)> {
+    let endpoint = target.name();
     let at = |e| OpError::vim(endpoint, e);
     if let Some(name) = &spec.resource_pool {
-        let pools = inventory::objects(client, "ResourcePool", &[])
-            .await
-            .map_err(at)?;
-        let pool = pick_named(&pools, Some(name), "resource pool")?;
-        return Ok((pool.obj.clone(), name.clone()));
+        // A path or a unique name, as `ceso rp` names pools.
+        let pools = crate::ops::pools::PoolInventory::read(target).await?;
+        let pool = pools.find(name)?;
+        return Ok((pool.moref(), pool.path.clone()));
     }
     // The root pool of the host's cluster / compute resource, or of the first one.
     let compute = match host.and_then(|h| h.moref("parent")) {

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::ops::error::OpResult;
 use crate::ops::fleet::WithEndpoint;
 use crate::ops::naming::names_of;
+use crate::ops::pci::inventory::{VmPciDevice, vm_pci_device};
 use crate::vim::{Client, MoRef, Node, ObjectContent};
 
 use super::VmRef;
@@ -22,6 +23,8 @@ pub const INFO_PATHS: &[&str] = &[
     "config.files.vmPathName",
     "config.changeTrackingEnabled",
     "config.memoryReservationLockedToMax",
+    "config.memoryAllocation.reservation",
+    "config.firmware",
     "config.template",
     "runtime.powerState",
     "runtime.host",
@@ -58,11 +61,17 @@ pub struct VmInfo {
     pub networks: Vec<String>,
     pub change_tracking: bool,
     pub memory_reservation_locked: bool,
+    /// Reserved memory in MB (all of it when locked to the maximum).
+    pub memory_reservation_mb: i64,
+    /// `bios` or `efi`.
+    pub firmware: String,
     pub template: bool,
     pub snapshots: usize,
     pub boot_time: String,
     pub disks: Vec<DiskInfo>,
     pub nics: Vec<NicInfo>,
+    /// PCI passthrough devices and vGPUs.
+    pub pci_devices: Vec<VmPciDevice>,
     pub devices: Vec<DeviceInfo>,
 }
 
@@ -91,6 +100,9 @@ pub struct DeviceInfo {
     pub kind: String,
     pub label: String,
     pub summary: String,
+    /// The device's backing as the server sent it (file, network, PCI id…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backing: Option<serde_json::Value>,
 }
 
 pub async fn info(vm: &VmRef) -> OpResult<VmInfo> {
@@ -144,6 +156,8 @@ async fn decode(
         memory_reservation_locked: p
             .bool("config.memoryReservationLockedToMax")
             .unwrap_or(false),
+        memory_reservation_mb: p.i64("config.memoryAllocation.reservation").unwrap_or(0),
+        firmware: text("config.firmware"),
         template: p.bool("config.template").unwrap_or(false),
         snapshots: p.get("snapshot").map(count_snapshots).unwrap_or(0),
         boot_time: text("runtime.bootTime"),
@@ -157,6 +171,7 @@ async fn decode(
             .filter(|d| d.child("macAddress").is_some() || d.child("addressType").is_some())
             .map(|d| nic(d, &name_of))
             .collect(),
+        pci_devices: devices.iter().filter_map(|d| vm_pci_device(d)).collect(),
         devices: devices
             .iter()
             .map(|d| DeviceInfo {
@@ -167,6 +182,7 @@ async fn decode(
                     .str_at("deviceInfo.summary")
                     .unwrap_or_default()
                     .to_string(),
+                backing: d.child("backing").map(Node::to_json),
             })
             .collect(),
     })

@@ -46,12 +46,18 @@ pub async fn list_each(
     }))
 }
 
-/// Every VM of one target, with host names resolved in the same round trip.
+/// Every VM of one target, with host names resolved in the same round trip. Objects are
+/// reduced to summaries as they stream in, so memory follows the summaries, not the page.
 pub async fn list_target(target: Target) -> OpResult<Vec<VmSummary>> {
     let name = target.endpoint.name().to_string();
     let client = target.endpoint.client().await?;
-    let objects = client
-        .collect_view(
+    #[derive(Default)]
+    struct Seen {
+        vms: Vec<(VmSummary, Option<MoRef>)>,
+        hosts: HashMap<MoRef, String>,
+    }
+    let seen = client
+        .collect_view_with(
             &client.content().root_folder,
             &[
                 PropertySpec {
@@ -63,24 +69,35 @@ pub async fn list_target(target: Target) -> OpResult<Vec<VmSummary>> {
                     paths: &["name"],
                 },
             ],
+            Seen::default,
+            |seen, o| match o.obj.kind.as_str() {
+                "VirtualMachine" => {
+                    let host = o.moref("runtime.host");
+                    seen.vms
+                        .push((VmSummary::from_props(&o, String::new(), name.clone()), host));
+                }
+                "HostSystem" => {
+                    let host_name = o.str("name").unwrap_or_default().to_string();
+                    seen.hosts.insert(o.obj, host_name);
+                }
+                _ => {}
+            },
         )
         .await
         .at(&name)?;
-    let hosts: HashMap<MoRef, String> = objects
-        .iter()
-        .filter(|o| o.obj.kind == "HostSystem")
-        .map(|o| (o.obj.clone(), o.str("name").unwrap_or_default().to_string()))
-        .collect();
-    let mut vms = Vec::new();
-    for o in objects.iter().filter(|o| o.obj.kind == "VirtualMachine") {
-        let host = o
-            .moref("runtime.host")
-            .and_then(|h| hosts.get(&h).cloned())
+    let mut vms = Vec::with_capacity(seen.vms.len());
+    for (mut vm, host) in seen.vms {
+        vm.host = host
+            .and_then(|h| seen.hosts.get(&h).cloned())
             .unwrap_or_default();
-        if target.host.as_ref().is_some_and(|wanted| *wanted != host) {
+        if target
+            .host
+            .as_ref()
+            .is_some_and(|wanted| *wanted != vm.host)
+        {
             continue;
         }
-        vms.push(VmSummary::from_props(o, host, name.clone()));
+        vms.push(vm);
     }
     Ok(vms)
 }

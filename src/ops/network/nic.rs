@@ -1,0 +1,357 @@
+//! A VM's network adapters: list, add, reconnect (`set`, keeping the MAC address and
+//! device key), remove. The network must exist on the VM's host (a standard port
+//! group there, or a distributed switch the host is a member of), checked before the
+//! VM is touched.
+
+use serde::Serialize;
+
+use crate::ops::devices::NicBacking;
+use crate::ops::error::{OpError, OpResult, close_names};
+use crate::ops::fleet::{Fleet, Scope, WithEndpoint};
+use crate::ops::progress::Progress;
+use crate::ops::vms::{self, VmRef, info::NicInfo};
+use crate::vim::{Node, Request, no_progress};
+
+use super::snapshot::{self, Snapshot};
+use super::spec_tree::{leaf, object, put, write};
+
+/// VirtualEthernetCard fields in WSDL order (VirtualDevice's, then the card's).
+const CARD: &[&str] = &[
+    "key",
+    "deviceInfo",
+    "backing",
+    "connectable",
+    "slotInfo",
+    "controllerKey",
+    "unitNumber",
+    "numaNode",
+    "deviceGroupInfo",
+    "addressType",
+    "macAddress",
+    "wakeOnLanEnabled",
+    "resourceAllocation",
+    "externalId",
+    "uptCompatibilityEnabled",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NicChange {
+    pub vm: String,
+    pub nic: String,
+    pub action: &'static str,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub mac: String,
+    pub dry_run: bool,
+}
+
+pub async fn list(fleet: &Fleet, scope: &Scope, vm: &str) -> OpResult<Vec<NicInfo>> {
+    let vm = vms::find_vm(fleet, scope, vm).await?;
+    Ok(vms::info(&vm).await?.nics)
+}
+
+/// `NAME` (a port group or DV port group) or `SWITCH/NAME` (a DV port group of that
+/// switch), checked against the VM's host.
+fn backing(snap: &Snapshot, host: &str, network: &str) -> OpResult<NicBacking> {
+    let (switch, name) = match network.split_once('/') {
+        Some((s, n)) => (Some(s), n),
+        None => (None, network),
+    };
+    let dv = snap
+        .dv_portgroups
+        .iter()
+        .filter(|p| !p.uplink && p.name == name && switch.is_none_or(|s| s == p.switch))
+        .collect::<Vec<_>>();
+    if let [pg] = dv.as_slice() {
+        let sw = snap
+            .switch(&pg.switch)
+            .ok_or_else(|| OpError::invalid(format!("port group {name} has no switch")))?;
+        if !sw.members.iter().any(|m| m.host == host) {
+            return Err(OpError::Refused {
+                message: format!(
+                    "host {host} is not a member of {}, so {name} is not reachable there",
+                    sw.name
+                ),
+                hint: Some(format!(
+                    "add it: `ceso dvs host add {} {host} --uplinks vmnicN`",
+                    sw.name
+                )),
+            });
+        }
+        return Ok(NicBacking::DvPortgroup {
+            name: pg.name.clone(),
+            switch_uuid: sw.uuid.clone(),
+            portgroup_key: pg.key.clone(),
+        });
+    }
+    if dv.len() > 1 {
+        return Err(OpError::Ambiguous {
+            kind: "DV port group",
+            name: name.to_string(),
+            candidates: dv
+                .iter()
+                .map(|p| format!("{}/{}", p.switch, p.name))
+                .collect(),
+        });
+    }
+    if switch.is_some() {
+        return Err(OpError::NotFound {
+            kind: "DV port group",
+            name: network.to_string(),
+            suggestions: close_names(network, snap.dv_portgroups.iter().map(|p| p.name.as_str())),
+        });
+    }
+    let entity = snap
+        .networks
+        .iter()
+        .find(|n| n.name == name && n.kind != "DistributedVirtualPortgroup");
+    let Some(entity) = entity else {
+        return Err(OpError::NotFound {
+            kind: "network",
+            name: name.to_string(),
+            suggestions: close_names(name, snap.networks.iter().map(|n| n.name.as_str())),
+        });
+    };
+    if entity.kind == "Network" && snap.host(host).is_some_and(|h| h.portgroup(name).is_none()) {
+        return Err(OpError::Refused {
+            message: format!("port group {name} does not exist on {host}, the VM's host"),
+            hint: Some(format!(
+                "create it there: `ceso network create {name} --host {host} --vlan-id N`"
+            )),
+        });
+    }
+    Ok(NicBacking::Network {
+        name: name.to_string(),
+        network: crate::vim::MoRef::new(entity.kind.clone(), entity.id.clone()),
+    })
+}
+
+fn backing_node(b: &NicBacking) -> Node {
+    match b {
+        NicBacking::Network { name, network } => object(
+            "backing",
+            Some("VirtualEthernetCardNetworkBackingInfo"),
+            vec![
+                leaf("deviceName", name),
+                Node {
+                    name: "network".into(),
+                    type_attr: Some(network.kind.clone()),
+                    text: network.value.clone(),
+                    ..Node::default()
+                },
+            ],
+        ),
+        NicBacking::DvPortgroup {
+            switch_uuid,
+            portgroup_key,
+            ..
+        } => object(
+            "backing",
+            Some("VirtualEthernetCardDistributedVirtualPortBackingInfo"),
+            vec![object(
+                "port",
+                None,
+                vec![
+                    leaf("switchUuid", switch_uuid),
+                    leaf("portgroupKey", portgroup_key),
+                ],
+            )],
+        ),
+    }
+}
+
+fn backing_name(b: &NicBacking) -> String {
+    match b {
+        NicBacking::Network { name, .. } | NicBacking::DvPortgroup { name, .. } => name.clone(),
+    }
+}
+
+struct Vm {
+    vm: VmRef,
+    snap: Snapshot,
+    devices: Vec<Node>,
+    nics: Vec<NicInfo>,
+}
+
+async fn load(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<Vm> {
+    let vm = vms::find_vm(fleet, scope, name).await?;
+    let snap = snapshot::read(&vm.endpoint).await?;
+    let client = vm.endpoint.client().await?;
+    let props = client
+        .properties(&vm.moref, &["config.hardware.device"])
+        .await
+        .at(vm.endpoint.name())?;
+    let devices = props
+        .get("config.hardware.device")
+        .map(|d| d.items().into_iter().cloned().collect())
+        .unwrap_or_default();
+    let nics = vms::info(&vm).await?.nics;
+    Ok(Vm {
+        vm,
+        snap,
+        devices,
+        nics,
+    })
+}
+
+impl Vm {
+    /// The NIC named by label ("Network adapter 1"), device key or MAC address.
+    fn nic(&self, which: &str) -> OpResult<(&NicInfo, &Node)> {
+        let nic = self
+            .nics
+            .iter()
+            .find(|n| {
+                n.label == which || n.key.to_string() == which || n.mac.eq_ignore_ascii_case(which)
+            })
+            .or(match self.nics.as_slice() {
+                [only] if which.is_empty() => Some(only),
+                _ => None,
+            })
+            .ok_or_else(|| OpError::NotFound {
+                kind: "network adapter",
+                name: which.to_string(),
+                suggestions: self
+                    .nics
+                    .iter()
+                    .map(|n| format!("{} ({})", n.label, n.mac))
+                    .collect(),
+            })?;
+        let node = self
+            .devices
+            .iter()
+            .find(|d| d.i64_at("key") == Some(nic.key))
+            .ok_or_else(|| OpError::invalid(format!("{} vanished from the VM", nic.label)))?;
+        Ok((nic, node))
+    }
+
+    async fn reconfigure(
+        &self,
+        operation: &str,
+        device: &Node,
+        progress: &dyn Progress,
+    ) -> OpResult<()> {
+        progress.step(&format!("Reconfiguring {}", self.vm.name));
+        let mut r = Request::new("ReconfigVM_Task", &self.vm.moref);
+        r.nest("spec", None, |r| {
+            r.nest("deviceChange", None, |r| {
+                r.text("operation", operation);
+                write(r, "device", None, device);
+            });
+        });
+        let client = self.vm.endpoint.client().await?;
+        client
+            .run_task(r, self.vm.endpoint.timeouts().task, &no_progress)
+            .await
+            .at(self.vm.endpoint.name())?;
+        Ok(())
+    }
+}
+
+/// Connect a NIC to another network; MAC address, key and type stay.
+pub async fn set(
+    fleet: &Fleet,
+    scope: &Scope,
+    vm: &str,
+    nic: &str,
+    network: &str,
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> OpResult<NicChange> {
+    let vm = load(fleet, scope, vm).await?;
+    let (info, node) = vm.nic(nic)?;
+    let b = backing(&vm.snap, &vm.vm.host, network)?;
+    let mut device = node.clone();
+    put(&mut device, CARD, backing_node(&b));
+    let out = NicChange {
+        vm: vm.vm.name.clone(),
+        nic: info.label.clone(),
+        action: "set",
+        before: Some(info.network.clone()),
+        after: Some(backing_name(&b)),
+        mac: info.mac.clone(),
+        dry_run,
+    };
+    if !dry_run {
+        vm.reconfigure("edit", &device, progress).await?;
+    }
+    Ok(out)
+}
+
+pub async fn add(
+    fleet: &Fleet,
+    scope: &Scope,
+    vm: &str,
+    network: &str,
+    kind: Option<&str>,
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> OpResult<NicChange> {
+    let vm = load(fleet, scope, vm).await?;
+    let b = backing(&vm.snap, &vm.vm.host, network)?;
+    let kind = match kind.unwrap_or("vmxnet3") {
+        "vmxnet3" => "VirtualVmxnet3",
+        "e1000e" => "VirtualE1000e",
+        "e1000" => "VirtualE1000",
+        other => {
+            return Err(OpError::invalid(format!(
+                "--type {other}: use vmxnet3, e1000e or e1000"
+            )));
+        }
+    };
+    let device = object(
+        "device",
+        Some(kind),
+        vec![
+            leaf("key", -1),
+            backing_node(&b),
+            object(
+                "connectable",
+                None,
+                vec![
+                    leaf("startConnected", true),
+                    leaf("allowGuestControl", true),
+                    leaf("connected", false),
+                ],
+            ),
+            leaf("addressType", "generated"),
+        ],
+    );
+    let out = NicChange {
+        vm: vm.vm.name.clone(),
+        nic: format!("Network adapter {}", vm.nics.len() + 1),
+        action: "add",
+        before: None,
+        after: Some(backing_name(&b)),
+        mac: String::new(),
+        dry_run,
+    };
+    if !dry_run {
+        vm.reconfigure("add", &device, progress).await?;
+    }
+    Ok(out)
+}
+
+pub async fn remove(
+    fleet: &Fleet,
+    scope: &Scope,
+    vm: &str,
+    nic: &str,
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> OpResult<NicChange> {
+    let vm = load(fleet, scope, vm).await?;
+    let (info, node) = vm.nic(nic)?;
+    let out = NicChange {
+        vm: vm.vm.name.clone(),
+        nic: info.label.clone(),
+        action: "remove",
+        before: Some(info.network.clone()),
+        after: None,
+        mac: info.mac.clone(),
+        dry_run,
+    };
+    if !dry_run {
+        vm.reconfigure("remove", node, progress).await?;
+    }
+    Ok(out)
+}

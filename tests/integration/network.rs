@@ -1,0 +1,742 @@
+//! `ceso network …`, `vswitch …`, `dvs …` and `vm nic …` against the simulator's
+//! networking extension (tests/vcsim/network.go).
+
+use serde_json::Value;
+
+use crate::sim::{Sim, exit};
+
+const CLUSTER: &str = "DC0_C0";
+
+fn json(sim: &Sim, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    sim.ceso().run(&all).ok().json()
+}
+
+/// Standard port groups and vSwitches of the cluster's hosts, as read over SOAP.
+fn cluster_network(sim: &Sim) -> (Value, Value) {
+    let list = json(sim, &["network", "list"]);
+    let standard: Vec<Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "standard")
+        .cloned()
+        .collect();
+    (
+        Value::Array(standard),
+        json(sim, &["vswitch", "list", "--cluster", CLUSTER]),
+    )
+}
+
+fn rows<'a>(list: &'a Value, name: &str) -> Vec<&'a Value> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == name)
+        .collect()
+}
+
+#[test]
+fn cluster_vlan_creation_where_host_3_of_4_fails_leaves_every_host_as_before() {
+    let sim = Sim::start(&["-host", "4", "-network-fail", "DC0_C0_H2"]);
+    let before = cluster_network(&sim);
+    let run = sim
+        .ceso()
+        .run(&[
+            "network",
+            "create",
+            "vlan100",
+            "--vlan-id",
+            "100",
+            "--cluster",
+            CLUSTER,
+            "--promiscuous",
+            "reject",
+        ])
+        .fails_with(exit::REFUSED);
+    run.stderr_has("failed on DC0_C0_H2")
+        .stderr_has("restored DC0_C0_H0, DC0_C0_H1")
+        .stderr_has("no host was left changed");
+    assert_eq!(cluster_network(&sim), before, "a host was left changed");
+    // An update that fails on host 3 puts the VLAN back on hosts 1 and 2.
+    sim.ceso()
+        .run(&[
+            "network",
+            "update",
+            "VM Network",
+            "--vlan-id",
+            "42",
+            "--cluster",
+            CLUSTER,
+        ])
+        .fails_with(exit::REFUSED);
+    assert_eq!(cluster_network(&sim), before);
+    // The dry run shows every host's before/after and changes nothing.
+    let dry = sim
+        .ceso()
+        .run(&[
+            "network",
+            "update",
+            "VM Network",
+            "--vlan-id",
+            "42",
+            "--cluster",
+            CLUSTER,
+            "--dry-run",
+        ])
+        .ok();
+    for h in ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2", "DC0_C0_H3"] {
+        dry.stdout_has(&format!("{h}: would change"));
+    }
+    dry.stdout_has("vlan: 0 -> 42");
+    assert_eq!(cluster_network(&sim), before);
+}
+
+#[test]
+fn a_host_that_cannot_be_restored_is_named() {
+    // H0 takes the change but refuses the undo; H2 refuses the change.
+    let sim = Sim::start(&["-host", "4", "-network-fail", "DC0_C0_H0:2,DC0_C0_H2"]);
+    let run = sim
+        .ceso()
+        .run(&[
+            "network",
+            "create",
+            "vlan7",
+            "--vlan-id",
+            "7",
+            "--cluster",
+            CLUSTER,
+        ])
+        .fails_with(exit::REFUSED);
+    run.stderr_has("restored DC0_C0_H1")
+        .stderr_has("COULD NOT RESTORE DC0_C0_H0");
+    let list = json(&sim, &["network", "list"]);
+    let hosts: Vec<&str> = rows(&list, "vlan7")
+        .iter()
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts,
+        ["DC0_C0_H0"],
+        "only the unrestorable host keeps the port group"
+    );
+}
+
+#[test]
+fn port_groups_across_a_cluster_with_policies_validation_and_check() {
+    let sim = Sim::vcenter();
+    let ceso = |args: &[&str]| sim.ceso().run(args);
+    // A vCenter with several hosts needs the hosts said.
+    ceso(&["network", "create", "x", "--vlan-id", "5"])
+        .fails_with(exit::USAGE)
+        .stderr_has("say which ones");
+    // Validation before anything is sent.
+    ceso(&[
+        "network",
+        "create",
+        "x",
+        "--vlan-id",
+        "4096",
+        "--cluster",
+        CLUSTER,
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("outside 0-4095");
+    ceso(&[
+        "network",
+        "create",
+        "x",
+        "--shaping",
+        "2000,1000,10",
+        "--cluster",
+        CLUSTER,
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("below the average");
+    ceso(&[
+        "network",
+        "create",
+        "x",
+        "--active",
+        "vmnic3",
+        "--cluster",
+        CLUSTER,
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("not an uplink");
+    ceso(&["network", "create", "VM Network", "--cluster", CLUSTER])
+        .fails_with(exit::USAGE)
+        .stderr_has("already exists");
+    ceso(&["network", "create", "x", "--cluster", "nope"]).fails_with(exit::NOT_FOUND);
+    assert!(rows(&json(&sim, &["network", "list"]), "x").is_empty());
+
+    ceso(&[
+        "network",
+        "create",
+        "db",
+        "--vlan-id",
+        "30",
+        "--cluster",
+        CLUSTER,
+        "--promiscuous",
+        "reject",
+        "--forged-transmits",
+        "reject",
+        "--shaping",
+        "100000,200000,1024",
+        "--notify-switches",
+        "no",
+    ])
+    .ok();
+    let list = json(&sim, &["network", "list"]);
+    let db = rows(&list, "db");
+    assert_eq!(db.len(), 3, "one row per host of the cluster: {db:?}");
+    for r in &db {
+        assert_eq!(r["vlan"], "30");
+        assert_eq!(r["policy"]["forged_transmits"], false);
+        assert_eq!(r["policy"]["shaping"]["peak_kbps"], 200000);
+        assert_eq!(r["policy"]["notify_switches"], false);
+        // Inherited from vSwitch0: the template's MAC changes accept.
+        assert_eq!(r["policy"]["mac_changes"], true);
+    }
+    // Only what is given changes; --inherit hands a setting back to the vSwitch.
+    ceso(&[
+        "network",
+        "update",
+        "db",
+        "--host",
+        "DC0_C0_H0",
+        "--inherit",
+        "forged-transmits",
+    ])
+    .ok();
+    let h0 = json(&sim, &["network", "list", "--host", "DC0_C0_H0"]);
+    let r = rows(&h0, "db")[0];
+    assert_eq!(
+        r["policy"]["forged_transmits"], true,
+        "inherited from vSwitch0"
+    );
+    assert_eq!(r["policy"]["notify_switches"], false);
+    assert_eq!(r["vlan"], "30");
+
+    // network check: the policy now differs, a port group exists on one host only, a VM
+    // is connected to it, and the DVS members have no uplinks.
+    ceso(&[
+        "network",
+        "create",
+        "lonely",
+        "--host",
+        "DC0_C0_H1",
+        "--vlan-id",
+        "9",
+    ])
+    .ok();
+    ceso(&[
+        "vm",
+        "nic",
+        "set",
+        "DC0_C0_RP0_VM0",
+        "ethernet-0",
+        "--network",
+        "lonely",
+    ])
+    .ok();
+    let check = ceso(&["network", "check", "--cluster", CLUSTER, "--json"]).fails_with(1);
+    let findings = check.json()["findings"].as_array().unwrap().clone();
+    let has =
+        |kind: &str, f: &dyn Fn(&Value) -> bool| findings.iter().any(|x| x["kind"] == kind && f(x));
+    assert!(
+        has("setting_differs", &|x| x["portgroup"] == "db"
+            && x["setting"] == "forged-transmits"),
+        "{findings:?}"
+    );
+    assert!(
+        has("portgroup_missing", &|x| x["portgroup"] == "lonely"
+            && x["missing_on"].as_array().unwrap().len() == 2),
+        "{findings:?}"
+    );
+    assert!(
+        has("vm_network_missing", &|x| x["vm"] == "DC0_C0_RP0_VM0"
+            && x["network"] == "lonely"),
+        "{findings:?}"
+    );
+    assert!(
+        has("dvs_member_without_uplinks", &|x| x["switch"] == "DVS0"),
+        "{findings:?}"
+    );
+    ceso(&["network", "check"])
+        .fails_with(1)
+        .stdout_has("is missing on");
+
+    // Fix everything: check passes with exit 0.
+    ceso(&[
+        "vm",
+        "nic",
+        "set",
+        "DC0_C0_RP0_VM0",
+        "ethernet-0",
+        "--network",
+        "DC0_DVPG0",
+    ])
+    .ok();
+    ceso(&[
+        "network",
+        "delete",
+        "lonely",
+        "--host",
+        "DC0_C0_H1",
+        "--yes",
+    ])
+    .ok();
+    ceso(&[
+        "network",
+        "update",
+        "db",
+        "--cluster",
+        CLUSTER,
+        "--forged-transmits",
+        "reject",
+    ])
+    .ok();
+    ceso(&[
+        "dvs",
+        "host",
+        "add",
+        "DVS0",
+        "DC0_H0",
+        "DC0_C0_H0",
+        "DC0_C0_H1",
+        "DC0_C0_H2",
+        "--uplinks",
+        "vmnic3",
+    ])
+    .ok();
+    ceso(&["network", "check"]).ok().stdout_has("consistent");
+    // Deleting a port group a VM uses is refused before anything changes.
+    ceso(&["network", "create", "busy", "--cluster", CLUSTER]).ok();
+    ceso(&[
+        "vm",
+        "nic",
+        "set",
+        "DC0_C0_RP0_VM1",
+        "ethernet-0",
+        "--network",
+        "busy",
+    ])
+    .ok();
+    ceso(&["network", "delete", "busy", "--cluster", CLUSTER, "--yes"])
+        .fails_with(exit::USAGE)
+        .stderr_has("VMs are connected");
+    assert_eq!(rows(&json(&sim, &["network", "list"]), "busy").len(), 3);
+}
+
+#[test]
+fn vswitches_are_created_with_uplinks_and_deleted_with_their_port_groups() {
+    let sim = Sim::vcenter();
+    let ceso = |args: &[&str]| sim.ceso().run(args);
+    ceso(&[
+        "vswitch",
+        "create",
+        "vSwitch1",
+        "--uplinks",
+        "vmnic9",
+        "--host",
+        "DC0_C0_H0",
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("does not exist");
+    ceso(&[
+        "vswitch",
+        "create",
+        "vSwitch1",
+        "--uplinks",
+        "vmnic0",
+        "--host",
+        "DC0_C0_H0",
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("already an uplink of vSwitch0");
+    ceso(&[
+        "vswitch",
+        "create",
+        "vSwitch1",
+        "--uplinks",
+        "vmnic1,vmnic2",
+        "--mtu",
+        "9000",
+        "--cluster",
+        CLUSTER,
+    ])
+    .ok();
+    let list = json(&sim, &["vswitch", "list", "--cluster", CLUSTER]);
+    let v1: Vec<&Value> = rows(&list, "vSwitch1");
+    assert_eq!(v1.len(), 3);
+    assert_eq!(v1[0]["mtu"], 9000);
+    assert_eq!(v1[0]["uplinks"], serde_json::json!(["vmnic1", "vmnic2"]));
+    ceso(&[
+        "network",
+        "create",
+        "storage",
+        "--vswitch",
+        "vSwitch1",
+        "--vlan-id",
+        "50",
+        "--load-balancing",
+        "explicit",
+        "--active",
+        "vmnic2",
+        "--standby",
+        "vmnic1",
+        "--cluster",
+        CLUSTER,
+    ])
+    .ok();
+    let list = json(&sim, &["network", "list"]);
+    let pg = &rows(&list, "storage")[0]["policy"];
+    assert_eq!(pg["active"], serde_json::json!(["vmnic2"]));
+    assert_eq!(pg["standby"], serde_json::json!(["vmnic1"]));
+    assert_eq!(pg["load_balancing"], "failover_explicit");
+    ceso(&["vswitch", "delete", "vSwitch1", "--cluster", CLUSTER])
+        .fails_with(exit::REFUSED)
+        .stderr_has("--yes");
+    ceso(&[
+        "vswitch",
+        "delete",
+        "vSwitch1",
+        "--cluster",
+        CLUSTER,
+        "--yes",
+    ])
+    .ok();
+    assert!(rows(&json(&sim, &["vswitch", "list"]), "vSwitch1").is_empty());
+    assert!(rows(&json(&sim, &["network", "list"]), "storage").is_empty());
+}
+
+#[test]
+fn dv_portgroup_policy_round_trip_keeps_unrelated_settings() {
+    let sim = Sim::vcenter();
+    let ceso = |args: &[&str]| sim.ceso().run(args);
+    ceso(&[
+        "dvs",
+        "portgroup",
+        "create",
+        "DVS0",
+        "web",
+        "--trunk",
+        "200-100",
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("runs backwards");
+    ceso(&[
+        "dvs",
+        "portgroup",
+        "create",
+        "DVS0",
+        "web",
+        "--trunk",
+        "100-200,150",
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("overlaps");
+    ceso(&[
+        "dvs",
+        "portgroup",
+        "create",
+        "DVS0",
+        "web",
+        "--vlan-id",
+        "4095",
+    ])
+    .fails_with(exit::USAGE);
+    ceso(&[
+        "dvs",
+        "portgroup",
+        "create",
+        "DVS0",
+        "web",
+        "--vlan-id",
+        "10",
+        "--ports",
+        "16",
+        "--binding",
+        "ephemeral",
+        "--promiscuous",
+        "reject",
+        "--shaping",
+        "1000,2000,64",
+        "--load-balancing",
+        "loadbased",
+        "--notify-switches",
+        "no",
+    ])
+    .ok();
+    let pg = |sim: &Sim| {
+        json(sim, &["dvs", "portgroup", "list", "DVS0"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "web")
+            .cloned()
+            .unwrap()
+    };
+    let before = pg(&sim);
+    assert_eq!(before["vlan"], serde_json::json!({"type": "id", "id": 10}));
+    // One setting changes; the simulator blanks whatever a spec omits, so this only
+    // passes when ceso reads, merges and sends the whole configuration.
+    let dry = ceso(&[
+        "dvs",
+        "portgroup",
+        "update",
+        "DVS0",
+        "web",
+        "--forged-transmits",
+        "reject",
+        "--trunk",
+        "100-200,300",
+        "--dry-run",
+    ])
+    .ok();
+    dry.stdout_has("forged-transmits: inherit -> reject")
+        .stdout_has("vlan: 10 -> trunk 100-200,300");
+    assert_eq!(pg(&sim), before, "--dry-run changed something");
+    ceso(&[
+        "dvs",
+        "portgroup",
+        "update",
+        "DVS0",
+        "web",
+        "--forged-transmits",
+        "reject",
+        "--trunk",
+        "100-200,300",
+    ])
+    .ok();
+    let after = pg(&sim);
+    assert_eq!(
+        after["vlan"]["ranges"],
+        serde_json::json!([[100, 200], [300, 300]])
+    );
+    assert_eq!(after["policy"]["forged_transmits"], false);
+    for kept in [
+        "promiscuous",
+        "shaping",
+        "shaping_in",
+        "load_balancing",
+        "notify_switches",
+    ] {
+        assert_eq!(
+            after["policy"][kept], before["policy"][kept],
+            "{kept} did not survive"
+        );
+    }
+    assert_eq!(after["ports"], 16);
+    assert_eq!(after["binding"], "ephemeral");
+    assert_ne!(after["config_version"], before["config_version"]);
+    // --inherit returns one setting to the switch default.
+    ceso(&[
+        "dvs",
+        "portgroup",
+        "update",
+        "DVS0",
+        "web",
+        "--inherit",
+        "promiscuous",
+    ])
+    .ok();
+    let inherited = pg(&sim);
+    assert_eq!(inherited["policy"]["promiscuous"], Value::Null);
+    assert_eq!(inherited["policy"]["forged_transmits"], false);
+    ceso(&["dvs", "portgroup", "delete", "DVS0", "web", "--yes"]).ok();
+    assert!(
+        json(&sim, &["dvs", "portgroup", "list", "DVS0"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != "web")
+    );
+}
+
+#[test]
+fn distributed_switch_membership_and_vm_nic_reconnection() {
+    let sim = Sim::vcenter();
+    let ceso = |args: &[&str]| sim.ceso().run(args);
+    ceso(&[
+        "dvs",
+        "create",
+        "DSwitch",
+        "--uplinks",
+        "2",
+        "--mtu",
+        "9000",
+    ])
+    .ok();
+    ceso(&[
+        "dvs",
+        "host",
+        "add",
+        "DSwitch",
+        "DC0_C0_H0",
+        "--uplinks",
+        "vmnic0",
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("already an uplink of vSwitch0");
+    // The simulator wants every host of the VM's cluster in the switch (vCenter only the VM's host).
+    ceso(&[
+        "dvs",
+        "host",
+        "add",
+        "DSwitch",
+        "DC0_C0_H0",
+        "DC0_C0_H1",
+        "DC0_C0_H2",
+        "--uplinks",
+        "vmnic1,vmnic2",
+    ])
+    .ok();
+    let info = json(&sim, &["dvs", "info", "DSwitch"]);
+    assert_eq!(info["max_mtu"], 9000);
+    assert_eq!(
+        info["uplink_names"],
+        serde_json::json!(["uplink1", "uplink2"])
+    );
+    let members = info["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert_eq!(
+        members[0]["uplinks"],
+        serde_json::json!(["vmnic1", "vmnic2"])
+    );
+    ceso(&[
+        "dvs",
+        "portgroup",
+        "create",
+        "DSwitch",
+        "app",
+        "--vlan-id",
+        "20",
+        "--active",
+        "uplink2",
+        "--standby",
+        "uplink1",
+    ])
+    .ok();
+    ceso(&[
+        "dvs",
+        "portgroup",
+        "create",
+        "DSwitch",
+        "bad",
+        "--active",
+        "uplink7",
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("not an uplink");
+
+    // Reconnect a NIC to the new DV port group: same MAC, same key.
+    let nics = json(&sim, &["vm", "nic", "list", "DC0_C0_RP0_VM1"]);
+    let vm_host = json(&sim, &["vm", "info", "DC0_C0_RP0_VM1"])["host"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nic = &nics[0];
+    {
+        ceso(&[
+            "vm",
+            "nic",
+            "set",
+            "DC0_C0_RP0_VM1",
+            nic["label"].as_str().unwrap(),
+            "--network",
+            "DSwitch/app",
+        ])
+        .ok();
+        let after = json(&sim, &["vm", "nic", "list", "DC0_C0_RP0_VM1"]);
+        assert_eq!(after[0]["mac"], nic["mac"]);
+        assert_eq!(after[0]["key"], nic["key"]);
+        assert_eq!(after[0]["network"], "app");
+        // A member host whose VM uses the switch cannot leave it.
+        ceso(&["dvs", "host", "remove", "DSwitch", &vm_host]).fails_with(exit::REFUSED);
+        ceso(&[
+            "vm",
+            "nic",
+            "set",
+            "DC0_C0_RP0_VM1",
+            nic["label"].as_str().unwrap(),
+            "--network",
+            "VM Network",
+        ])
+        .ok();
+    }
+    // A VM on a host outside the switch cannot be connected to it.
+    ceso(&["vm", "nic", "add", "DC0_H0_VM0", "--network", "app"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("not a member");
+    ceso(&["vm", "nic", "add", "DC0_H0_VM0", "--network", "VM Network"]).ok();
+    assert_eq!(
+        json(&sim, &["vm", "nic", "list", "DC0_H0_VM0"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    ceso(&[
+        "vm",
+        "nic",
+        "remove",
+        "DC0_H0_VM0",
+        "Network adapter 2",
+        "--yes",
+    ])
+    .fails_with(exit::NOT_FOUND);
+    let labels: Vec<String> = json(&sim, &["vm", "nic", "list", "DC0_H0_VM0"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["label"].as_str().unwrap().to_string())
+        .collect();
+    ceso(&["vm", "nic", "remove", "DC0_H0_VM0", &labels[1], "--yes"]).ok();
+    assert_eq!(
+        json(&sim, &["vm", "nic", "list", "DC0_H0_VM0"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    ceso(&[
+        "dvs",
+        "host",
+        "remove",
+        "DSwitch",
+        "DC0_C0_H0",
+        "DC0_C0_H1",
+        "DC0_C0_H2",
+    ])
+    .ok();
+    assert!(
+        json(&sim, &["dvs", "info", "DSwitch"])["members"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    ceso(&["dvs", "delete", "DSwitch", "--yes"]).ok();
+    assert!(
+        json(&sim, &["dvs", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["name"] != "DSwitch")
+    );
+}
+
+#[test]
+fn scripts_read_networks_and_the_check_report() {
+    let sim = Sim::vcenter();
+    let run = sim
+        .ceso()
+        .run(&["-c", "let r = network_check(#{cluster: \"DC0_C0\"}); let n = network_list(); `${r.consistent} ${r.findings.len()} ${n.filter(|x| x.name == \"VM Network\").len()}`"])
+        .ok();
+    // The model's switch members have no uplinks (3 cluster hosts); VM Network is on 4 hosts.
+    run.stdout_has("false 3 4");
+}
