@@ -19,7 +19,7 @@ pub struct ListFilter {
 
 /// Every PCI device of the hosts in scope, by endpoint, host and address.
 pub async fn list(fleet: &Fleet, scope: &Scope, filter: ListFilter) -> OpResult<Vec<PciDevice>> {
-    Ok(list_each(fleet, scope, filter).await?.0.strict()?)
+    list_each(fleet, scope, filter).await?.0.strict()
 }
 
 /// `list`, keeping the devices of the endpoints that answered when others fail, and how
