@@ -17,6 +17,8 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 4;
     pub const SERVER_FAULT: u8 = 5;
     pub const REFUSED: u8 = 6;
+    /// Some endpoints failed; the results of the others were printed.
+    pub const PARTIAL: u8 = 7;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -86,4 +88,37 @@ fn prompt_password(label: &str) -> Option<Secret> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = ONE_AT_A_TIME.lock().ok()?;
     rpassword::prompt_password(label).ok().map(Secret::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+
+    /// The README's exit-code table lists every code the program uses, and only those.
+    #[test]
+    fn the_readme_table_and_the_codes_agree() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("Exit codes (commands and scripts alike):")
+            .nth(1)
+            .expect("README has the exit-code table");
+        let listed: Vec<u8> = table
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.split('|').nth(1)?.trim().parse().ok())
+            .collect();
+        let used = [
+            0,
+            exit::FAILURE,
+            exit::USAGE,
+            exit::CONNECTION,
+            exit::NOT_FOUND,
+            exit::SERVER_FAULT,
+            exit::REFUSED,
+            exit::PARTIAL,
+            exit::INTERRUPTED,
+        ];
+        assert_eq!(listed, used);
+    }
 }

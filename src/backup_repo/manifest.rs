@@ -37,14 +37,21 @@ pub struct VmInfo {
 }
 
 impl VmInfo {
-    /// Key that groups backups of the same VM (for retention): the UUID, or
-    /// the name when the UUID is unknown.
-    pub fn group_key(&self) -> &str {
-        if self.uuid.is_empty() {
+    /// Key that groups backups of the same VM (for retention): the endpoint and the
+    /// UUID (the name when the UUID is unknown). Copies of a VM keep its UUID: on two
+    /// endpoints they are two VMs.
+    pub fn group_key(&self) -> String {
+        let id = if self.uuid.is_empty() {
             &self.name
         } else {
             &self.uuid
-        }
+        };
+        format!("{}/{id}", self.endpoint)
+    }
+
+    /// The same VM as `other`: same endpoint, same UUID (or name when unknown).
+    pub fn same_vm(&self, other: &VmInfo) -> bool {
+        self.group_key() == other.group_key()
     }
 
     /// Whether a user-given `--vm` value designates this VM (name, UUID or moref).
@@ -148,8 +155,13 @@ pub struct Manifest {
     pub format: u32,
     pub id: String,
     pub vm: VmInfo,
+    /// Full precision (older manifests: seconds).
     #[serde(with = "rfc3339")]
     pub created: DateTime<Utc>,
+    /// Order of creation in this repository, for backups whose times tie (0 in
+    /// manifests written before it existed).
+    #[serde(default)]
+    pub seq: u64,
     pub kind: BackupKind,
     pub mode: BackupMode,
     /// Whether the snapshot was quiesced (guest file systems frozen).
@@ -281,6 +293,7 @@ pub struct ManifestSummary {
     pub id: String,
     pub vm: VmInfo,
     pub created: DateTime<Utc>,
+    pub seq: u64,
     pub kind: BackupKind,
     pub mode: BackupMode,
     pub quiesced: bool,
@@ -321,6 +334,8 @@ impl ManifestSummary {
             vm: VmInfo,
             #[serde(with = "rfc3339")]
             created: DateTime<Utc>,
+            #[serde(default)]
+            seq: u64,
             kind: BackupKind,
             mode: BackupMode,
             quiesced: bool,
@@ -343,6 +358,7 @@ impl ManifestSummary {
             id: h.id,
             vm: h.vm,
             created: h.created,
+            seq: h.seq,
             kind: h.kind,
             mode: h.mode,
             quiesced: h.quiesced,
@@ -411,13 +427,15 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-/// RFC 3339 timestamps in UTC with second precision, e.g. `2026-11-22T03:15:00Z`.
+/// RFC 3339 timestamps in UTC with the precision they have, e.g.
+/// `2026-11-22T03:15:00.123456789Z` (`2026-11-22T03:15:00Z` for whole seconds, as
+/// older manifests store them).
 pub mod rfc3339 {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -430,7 +448,15 @@ pub mod rfc3339 {
 
 /// Formats a timestamp the way manifests store it.
 pub fn format_time(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Oldest first: by creation time, then sequence, then id.
+pub fn creation_order(
+    a: (&DateTime<Utc>, u64, &str),
+    b: (&DateTime<Utc>, u64, &str),
+) -> std::cmp::Ordering {
+    a.0.cmp(b.0).then(a.1.cmp(&b.1)).then_with(|| a.2.cmp(b.2))
 }
 
 #[cfg(test)]
@@ -451,6 +477,7 @@ mod tests {
                 endpoint: "vc.example".into(),
             },
             created: Utc.with_ymd_and_hms(2026, 11, 22, 3, 15, 0).unwrap(),
+            seq: 0,
             kind: BackupKind::Incremental,
             mode: BackupMode::Hot,
             quiesced: true,

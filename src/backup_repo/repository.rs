@@ -29,6 +29,9 @@ const REPO_KIND: &str = "ceso-backup-repository";
 const PACKS_DIR: &str = "packs";
 const BACKUPS_DIR: &str = "backups";
 const LOCK_FILE: &str = "lock";
+/// The last creation sequence number given out (see `Manifest::seq`).
+const SEQUENCE_FILE: &str = "sequence";
+const SEQUENCE_LOCK: &str = "sequence.lock";
 
 /// Contents of `ceso-repo.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +114,7 @@ pub struct BackupMeta {
     pub quiesced: bool,
     /// Backup this one is based on (incremental), informational.
     pub parent: Option<String>,
-    /// Creation time (truncated to seconds); `new` uses now.
+    /// Creation time (full precision); `new` uses now.
     pub created: DateTime<Utc>,
 }
 
@@ -366,9 +369,9 @@ impl Repository {
                 }),
             }
         }
-        listing
-            .backups
-            .sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+        listing.backups.sort_by(|a, b| {
+            manifest::creation_order((&a.created, a.seq, &a.id), (&b.created, b.seq, &b.id))
+        });
         Ok(listing)
     }
 
@@ -542,8 +545,9 @@ impl Repository {
             .filter(|s| vm.is_none_or(|f| s.vm.matches(f)))
             .map(|s| RetentionInput {
                 id: s.id.clone(),
-                group: s.vm.group_key().to_string(),
+                group: s.vm.group_key(),
                 created: s.created,
+                seq: s.seq,
             })
             .collect();
         let decisions = apply_policy(&inputs, policy)?;
@@ -570,14 +574,35 @@ impl Repository {
         })
     }
 
+    /// The next creation sequence number of this repository (1, 2, …), counted in
+    /// `sequence` under its own lock so concurrent backups each get their own.
+    fn next_seq(&self) -> Result<u64> {
+        let _lock = RepoLock::acquire(
+            &self.root.join(SEQUENCE_LOCK),
+            LockMode::Exclusive,
+            "backup",
+        )?;
+        let path = self.root.join(SEQUENCE_FILE);
+        let last = match fs::read_to_string(&path) {
+            Ok(text) => text
+                .trim()
+                .parse::<u64>()
+                .map_err(|e| RepoError::invalid(&path, format!("not a sequence number: {e}")))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(RepoError::io("read", path, e)),
+        };
+        let next = last + 1;
+        fsutil::write_atomic(&self.root, SEQUENCE_FILE, format!("{next}\n").as_bytes())?;
+        Ok(next)
+    }
+
     /// Starts writing a backup. Holds the shared lock until committed or
     /// dropped, so gc/prune cannot remove chunks it relies on.
     pub fn begin_backup(&self, meta: BackupMeta) -> Result<BackupWriter<'_>> {
         let lock = self.lock(LockMode::Shared, "backup")?;
         fsutil::ensure_dir(&self.backups_dir())?;
         fsutil::ensure_dir(self.store.root())?;
-        let mut meta = meta;
-        meta.created = meta.created.trunc_subsecs(0);
+        let seq = self.next_seq()?;
         let mut id = manifest::new_id(meta.created, &meta.vm.name);
         let mut tries = 0;
         while self.manifest_path(&id).exists() {
@@ -593,6 +618,7 @@ impl Repository {
             repo: self,
             _lock: lock,
             id,
+            seq,
             meta,
             started: Instant::now(),
             chunks: ChunkWriter::new(self.store.clone())?,
@@ -703,6 +729,7 @@ pub struct BackupWriter<'r> {
     repo: &'r Repository,
     _lock: RepoLock,
     id: String,
+    seq: u64,
     meta: BackupMeta,
     started: Instant,
     chunks: ChunkWriter,
@@ -835,6 +862,7 @@ impl<'r> BackupWriter<'r> {
             id: self.id,
             vm: self.meta.vm,
             created: self.meta.created,
+            seq: self.seq,
             kind: self.meta.kind,
             mode: self.meta.mode,
             quiesced: self.meta.quiesced,

@@ -39,9 +39,11 @@ impl RetentionPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionInput {
     pub id: String,
-    /// Backups are grouped by this key (the VM's UUID, or its name).
+    /// Backups are grouped by this key (the VM's endpoint and UUID, or name).
     pub group: String,
     pub created: DateTime<Utc>,
+    /// Order of creation where times tie.
+    pub seq: u64,
 }
 
 /// The decision for one backup.
@@ -95,8 +97,11 @@ pub fn apply_policy(
     }
     let mut out = Vec::with_capacity(backups.len());
     for (_, mut list) in groups {
-        // Newest first; ties broken by id so the result is deterministic.
-        list.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+        // Newest first: by full-precision time, then creation sequence, then id (so
+        // the result is deterministic even for old manifests without a sequence).
+        list.sort_by(|a, b| {
+            super::manifest::creation_order((&b.created, b.seq, &b.id), (&a.created, a.seq, &a.id))
+        });
         let mut rules = [
             (Rule::Last, policy.keep_last, None::<String>),
             (Rule::Daily, policy.keep_daily, None),
@@ -145,7 +150,32 @@ mod tests {
             id: format!("{}-{group}", t.format("%Y%m%dT%H%M%SZ")),
             group: group.into(),
             created: t,
+            seq: 0,
         }
+    }
+
+    #[test]
+    fn sub_second_times_then_the_sequence_decide_not_the_id() {
+        let t = at(2026, 1, 1, 3);
+        let named = |id: &str, created, seq| RetentionInput {
+            id: id.into(),
+            group: "a".into(),
+            created,
+            seq,
+        };
+        // Ids sort the other way round: "zz" was made first.
+        let b = vec![
+            named("zz", t + chrono::Duration::milliseconds(100), 1),
+            named("aa", t + chrono::Duration::milliseconds(900), 2),
+            named("mm", t, 7),
+            named("kk", t, 6),
+        ];
+        let keep_one = RetentionPolicy {
+            keep_last: 1,
+            ..Default::default()
+        };
+        assert_eq!(kept(&apply_policy(&b, &keep_one).unwrap()), ["aa"]);
+        assert_eq!(kept(&apply_policy(&b[2..], &keep_one).unwrap()), ["mm"]);
     }
 
     fn kept(d: &[RetentionDecision]) -> Vec<String> {

@@ -90,6 +90,9 @@ pub enum Command {
     /// GPUs: vGPU profiles the hosts offer
     #[command(subcommand)]
     Gpu(GpuCommand),
+    /// Datastores: capacity, free space, hosts and VMs using them
+    #[command(subcommand)]
+    Datastore(DatastoreCommand),
     /// Resource pools: list, info, create, update, delete
     #[command(subcommand)]
     Rp(super::rp::RpCommand),
@@ -130,6 +133,168 @@ pub enum Command {
         /// Folder to write into (created if missing)
         dir: PathBuf,
     },
+}
+
+impl ScriptArgs {
+    /// The flags given before `run` (`ceso --dry-run run FILE`) count as well as those
+    /// after it.
+    pub fn merged(&self, outer: &ScriptArgs) -> ScriptArgs {
+        ScriptArgs {
+            max_operations: self.max_operations.or(outer.max_operations),
+            max_call_depth: self.max_call_depth.or(outer.max_call_depth),
+            max_string_size: self.max_string_size.or(outer.max_string_size),
+            max_array_size: self.max_array_size.or(outer.max_array_size),
+            allow_shell: self.allow_shell || outer.allow_shell,
+            allow_write: self.allow_write || outer.allow_write,
+            dry_run: self.dry_run || outer.dry_run,
+        }
+    }
+}
+
+impl Command {
+    /// The command's own `--dry-run` flag; None for commands that change nothing.
+    /// `ceso --dry-run COMMAND` sets it, so the global flag means the same before the
+    /// subcommand as after it. Every command is listed (no catch-all): a new changing
+    /// command must say here where its flag is.
+    pub fn dry_run_flag(&mut self) -> Option<&mut bool> {
+        match self {
+            Command::Host(cmd) => match cmd {
+                HostCommand::Add { dry_run, .. } => Some(dry_run),
+                HostCommand::List { .. } | HostCommand::Info { .. } => None,
+            },
+            Command::Vm(cmd) => match cmd {
+                VmCommand::Create(args) => Some(&mut args.dry_run),
+                VmCommand::Start(args)
+                | VmCommand::Stop(args)
+                | VmCommand::Restart(args)
+                | VmCommand::Suspend(args) => Some(&mut args.dry_run),
+                VmCommand::Delete { dry_run, .. } => Some(dry_run),
+                VmCommand::AttachPci(args) => Some(&mut args.dry_run),
+                VmCommand::DetachPci(args) => Some(&mut args.dry_run),
+                VmCommand::Move(args) => Some(&mut args.dry_run),
+                VmCommand::Balance(args) => Some(&mut args.dry_run),
+                VmCommand::Nic(cmd) => {
+                    use super::network_args::NicCommand as N;
+                    match cmd {
+                        N::Add { dry_run, .. }
+                        | N::Set { dry_run, .. }
+                        | N::Remove { dry_run, .. } => Some(dry_run),
+                        N::List { .. } => None,
+                    }
+                }
+                VmCommand::List { .. } | VmCommand::Info { .. } => None,
+            },
+            Command::Snapshot(cmd) => match cmd {
+                SnapshotCommand::Create { dry_run, .. }
+                | SnapshotCommand::Revert { dry_run, .. }
+                | SnapshotCommand::Delete { dry_run, .. } => Some(dry_run),
+                SnapshotCommand::List { .. } => None,
+            },
+            Command::Backup(cmd) => match cmd {
+                BackupCommand::Create(args) => Some(&mut args.dry_run),
+                BackupCommand::Delete { dry_run, .. } => Some(dry_run),
+                BackupCommand::Prune(args) => Some(&mut args.dry_run),
+                BackupCommand::Restore(args) => Some(&mut args.dry_run),
+                BackupCommand::List { .. }
+                | BackupCommand::Info { .. }
+                | BackupCommand::Verify { .. } => None,
+            },
+            Command::Pci(cmd) => match cmd {
+                PciCommand::Enable { dry_run, .. } | PciCommand::Disable { dry_run, .. } => {
+                    Some(dry_run)
+                }
+                PciCommand::List { .. } | PciCommand::Info { .. } => None,
+            },
+            Command::Gpu(GpuCommand::Profiles { .. }) => None,
+            Command::Datastore(DatastoreCommand::List { .. }) => None,
+            Command::Rp(cmd) => {
+                use super::rp::RpCommand as R;
+                match cmd {
+                    R::Create { dry_run, .. }
+                    | R::Update { dry_run, .. }
+                    | R::Delete { dry_run, .. } => Some(dry_run),
+                    R::List { .. } | R::Info { .. } => None,
+                }
+            }
+            Command::Cluster(cmd) => {
+                use super::cluster::ClusterCommand as C;
+                match cmd {
+                    C::Update { dry_run, .. } => Some(dry_run),
+                    C::List { .. } | C::Info { .. } => None,
+                }
+            }
+            Command::Drs(cmd) => {
+                use super::drs::{DrsCommand as D, GroupCommand as G, RuleCommand as R};
+                match cmd {
+                    D::Group(
+                        G::Create { dry_run, .. }
+                        | G::Delete { dry_run, .. }
+                        | G::Add { dry_run, .. }
+                        | G::Remove { dry_run, .. },
+                    )
+                    | D::Rule(
+                        R::Create { dry_run, .. }
+                        | R::Delete { dry_run, .. }
+                        | R::Enable { dry_run, .. }
+                        | R::Disable { dry_run, .. },
+                    )
+                    | D::Apply { dry_run, .. } => Some(dry_run),
+                    D::Group(G::List { .. })
+                    | D::Rule(R::List { .. })
+                    | D::Check { .. }
+                    | D::Recommendations { .. } => None,
+                }
+            }
+            Command::Network(cmd) => {
+                use super::network_args::NetworkCommand as N;
+                match cmd {
+                    N::Create(args) => Some(&mut args.dry_run),
+                    N::Update(args) => Some(&mut args.dry_run),
+                    N::Delete { dry_run, .. } => Some(dry_run),
+                    N::List { .. } | N::Check { .. } => None,
+                }
+            }
+            Command::Vswitch(cmd) => {
+                use super::network_args::VswitchCommand as V;
+                match cmd {
+                    V::Create { dry_run, .. } | V::Delete { dry_run, .. } => Some(dry_run),
+                    V::List { .. } => None,
+                }
+            }
+            Command::Dvs(cmd) => {
+                use super::network_args::{
+                    DvsCommand as D, DvsHostCommand as H, DvsPortgroupCommand as P,
+                };
+                match cmd {
+                    D::Create { dry_run, .. }
+                    | D::Update { dry_run, .. }
+                    | D::Delete { dry_run, .. }
+                    | D::Host(H::Add { dry_run, .. } | H::Remove { dry_run, .. })
+                    | D::Portgroup(
+                        P::Create { dry_run, .. }
+                        | P::Update { dry_run, .. }
+                        | P::Delete { dry_run, .. },
+                    ) => Some(dry_run),
+                    D::List { .. } | D::Info { .. } | D::Portgroup(P::List { .. }) => None,
+                }
+            }
+            // Reads, and local files (the history database, reports): no vSphere change.
+            Command::Stats(_)
+            | Command::Monitor(_)
+            | Command::Capacity(_)
+            | Command::Place(_)
+            | Command::Inventory(_) => None,
+            Command::Optimize(cmd) => {
+                use super::placement::OptimizeCommand as O;
+                match cmd {
+                    O::Apply { dry_run, .. } => Some(dry_run),
+                    O::Analyze { .. } | O::Recommend { .. } => None,
+                }
+            }
+            Command::Run(args) => Some(&mut args.script.dry_run),
+            Command::Defs { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +357,15 @@ pub enum PciCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DatastoreCommand {
+    /// Datastores of the endpoints in scope: type, capacity, free space, hosts, VMs
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum GpuCommand {
     /// NVIDIA vGPU profiles the hosts offer now, with GPU, framebuffer and VMs using them
     Profiles {
@@ -247,6 +421,8 @@ pub enum HostCommand {
     Info {
         /// Endpoint name or ESXi host name
         name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
     },
     /// Add an endpoint to the config after checking that it answers
     Add {
@@ -272,6 +448,9 @@ pub enum HostCommand {
         /// Make it the default endpoint
         #[arg(long)]
         default: bool,
+        /// Check the connection and show the change to the config file; write nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -193,7 +193,9 @@ fn list(ctx: &Ctx, vm: Option<&str>, args: &RepoArgs) -> OpResult<()> {
         return Ok(());
     }
     ctx.out.table(
-        &["ID", "VM", "CREATED", "KIND", "MODE", "SIZE", "READ", "NEW"],
+        &[
+            "ID", "VM", "ENDPOINT", "CREATED", "KIND", "MODE", "SIZE", "READ", "NEW",
+        ],
         listing
             .backups
             .iter()
@@ -201,7 +203,8 @@ fn list(ctx: &Ctx, vm: Option<&str>, args: &RepoArgs) -> OpResult<()> {
                 vec![
                     b.id.clone(),
                     b.vm.clone(),
-                    b.created.replace('T', " "),
+                    b.endpoint.clone(),
+                    shown_time(&b.created),
                     b.kind.to_string(),
                     format!("{}{}", b.mode, if b.quiesced { " (quiesced)" } else { "" }),
                     bytes(b.size),
@@ -212,6 +215,16 @@ fn list(ctx: &Ctx, vm: Option<&str>, args: &RepoArgs) -> OpResult<()> {
             .collect(),
     );
     Ok(())
+}
+
+/// A stored time for a table: to the second (`--json` has full precision; rows are in
+/// creation order).
+fn shown_time(rfc3339: &str) -> String {
+    let seconds = match rfc3339.split_once('.') {
+        Some((whole, _)) => format!("{whole}Z"),
+        None => rfc3339.to_string(),
+    };
+    seconds.replace('T', " ")
 }
 
 fn info(ctx: &Ctx, id: &str, args: &RepoArgs) -> OpResult<()> {
@@ -364,7 +377,7 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> OpResult<()> {
         return Ok(());
     }
     ctx.out.table(
-        &["ID", "VM", "CREATED", "DECISION", "WHY"],
+        &["ID", "VM", "ENDPOINT", "CREATED", "DECISION", "WHY"],
         outcome
             .decisions
             .iter()
@@ -372,7 +385,8 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> OpResult<()> {
                 vec![
                     d.id.clone(),
                     d.vm.clone(),
-                    d.created.replace('T', " "),
+                    d.endpoint.clone(),
+                    shown_time(&d.created),
                     if d.keep { "keep" } else { "remove" }.into(),
                     d.reasons.join(", "),
                 ]

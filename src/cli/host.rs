@@ -13,43 +13,28 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
     match cmd {
         HostCommand::List { scope } => {
             let scope = ctx.scope(&scope);
-            let rows = ctx.app.block_on(hosts::list(&ctx.app.fleet, &scope))?;
+            let found = ctx.app.block_on(hosts::list(&ctx.app.fleet, &scope))?;
+            let rows = &found.items;
             if ctx.out.json {
-                ctx.out.json(&rows);
-                return Ok(());
+                ctx.out.json(rows);
+            } else {
+                table(ctx, rows);
             }
-            ctx.out.table(
-                &[
-                    "NAME", "ENDPOINT", "CLUSTER", "STATE", "MAINT", "VERSION", "CPU", "MEMORY",
-                    "VMS",
-                ],
-                rows.iter()
-                    .map(|h| match &h.error {
-                        Some(e) => vec![
-                            h.name.clone(),
-                            h.endpoint.clone(),
-                            String::new(),
-                            format!("unreachable: {e}"),
-                        ],
-                        None => vec![
-                            h.name.clone(),
-                            h.endpoint.clone(),
-                            h.cluster.clone(),
-                            h.connection_state.clone(),
-                            if h.maintenance { "yes" } else { "no" }.into(),
-                            h.version.clone(),
-                            format!("{}/{} MHz", h.cpu_usage_mhz, h.cpu_mhz),
-                            format!("{}/{}", h.memory_usage_mb, mb(h.memory_mb)),
-                            h.vms.to_string(),
-                        ],
-                    })
-                    .collect(),
-            );
-            Ok(())
+            // The rows already say what failed: no more lines, but an exit code that
+            // tells a partial answer (7), or no answer at all, from a whole one.
+            let mut errors = found.errors;
+            if found.answered == 0 && !errors.is_empty() {
+                return Err(errors.remove(0).error);
+            }
+            super::report::partial_failure(&errors)
         }
-        HostCommand::Info { name } => {
-            // One object, like `vm info` (an endpoint with several hosts is ambiguous).
-            let h = ctx.app.block_on(hosts::find(&ctx.app.fleet, &name))?;
+        HostCommand::Info { name, scope } => {
+            // One object, like `vm info` (an endpoint with several hosts is ambiguous);
+            // `--host` narrows where NAME is looked for.
+            let scope = ctx.scope(&scope);
+            let h = ctx
+                .app
+                .block_on(hosts::find(&ctx.app.fleet, &scope, &name))?;
             if ctx.out.json {
                 ctx.out.json(&h);
                 return Ok(());
@@ -99,6 +84,7 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
             insecure,
             thumbprint,
             default,
+            dry_run,
         } => {
             let path = ctx
                 .app
@@ -126,21 +112,60 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
                 password_command,
                 datacenter: None,
             };
-            let product = ctx.app.block_on(hosts::add(
+            let added = ctx.app.block_on(hosts::add(
                 &path,
                 NewHost { entry, password },
                 ctx.app.fleet.timeouts.connect,
+                dry_run,
             ))?;
             if ctx.out.json {
-                ctx.out
-                    .json(&serde_json::json!({"name": name, "product": product, "config": path}));
+                ctx.out.json(&added);
+            } else if dry_run {
+                println!(
+                    "{name} ({}) answers; would change {}:",
+                    added.product,
+                    path.display()
+                );
+                print!("{}", added.diff);
             } else {
-                ctx.out
-                    .done(&format!("added {name} ({product}) to {}", path.display()));
+                ctx.out.done(&format!(
+                    "added {name} ({}) to {}",
+                    added.product,
+                    path.display()
+                ));
             }
             Ok(())
         }
     }
+}
+
+fn table(ctx: &Ctx, rows: &[hosts::HostSummary]) {
+    ctx.out.table(
+        &[
+            "NAME", "ENDPOINT", "CLUSTER", "STATE", "MAINT", "VERSION", "CPU", "MEMORY", "VMS",
+        ],
+        rows.iter()
+            .map(|h| match &h.error {
+                Some(e) => vec![
+                    h.name.clone(),
+                    h.endpoint.clone(),
+                    String::new(),
+                    format!("{}: {e}", h.connection_state),
+                ],
+                None => vec![
+                    h.name.clone(),
+                    h.endpoint.clone(),
+                    h.cluster.clone(),
+                    h.connection_state.clone(),
+                    if h.maintenance { "yes" } else { "no" }.into(),
+                    h.version.clone(),
+                    format!("{}/{} MHz", h.cpu_usage_mhz, h.cpu_mhz),
+                    format!("{}/{}", h.memory_usage_mb, mb(h.memory_mb)),
+                    h.vms.to_string(),
+                ],
+            })
+            .collect(),
+    );
 }
 
 fn ask_password(user: &str, name: &str) -> OpResult<Secret> {

@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod charts;
 pub mod cluster;
 pub mod confirm;
+pub mod datastore;
 pub mod drs;
 pub mod dvs;
 pub mod host;
@@ -46,6 +47,12 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Whether output covers several endpoints (and so must name the endpoint in each
+    /// result): `--all-hosts` with more than one configured.
+    pub fn many_endpoints(&self, scope: &Scope) -> bool {
+        *scope == Scope::All && self.app.fleet.endpoints().len() > 1
+    }
+
     /// The subcommand's own `--host`/`--all-hosts` win over the global ones.
     pub fn scope(&self, local: &ScopeArgs) -> Scope {
         match scope_of(local) {
@@ -67,7 +74,7 @@ fn scope_of(args: &ScopeArgs) -> Scope {
 
 pub fn main() -> ExitCode {
     install_error_style();
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -78,6 +85,11 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    if cli.script.dry_run
+        && let Some(flag) = cli.command.as_mut().and_then(Command::dry_run_flag)
+    {
+        *flag = true;
+    }
     let scope = match &cli.command {
         Some(Command::Run(run)) if scope_of(&run.scope) != Scope::Default => scope_of(&run.scope),
         _ => scope_of(&cli.scope),
@@ -101,7 +113,9 @@ pub fn main() -> ExitCode {
     let done = match (cli.command, cli.eval) {
         (None, Some(text)) => Done::Script(script::eval(&app, text, &cli.script, cli.json)),
         (None, None) => Done::Script(script::shell_or_stdin(&app, &cli.script, cli.json)),
-        (Some(Command::Run(args)), _) => Done::Script(script::run_file(&app, args, cli.json)),
+        (Some(Command::Run(args)), _) => {
+            Done::Script(script::run_file(&app, args, &cli.script, cli.json))
+        }
         (Some(Command::Defs { dir }), _) => Done::Script(script::defs(&app, &dir)),
         (Some(Command::Host(cmd)), _) => Done::Command(host::run(&ctx, cmd)),
         (Some(Command::Vm(cmd)), _) => Done::Command(vm::run(&ctx, cmd)),
@@ -109,6 +123,7 @@ pub fn main() -> ExitCode {
         (Some(Command::Backup(cmd)), _) => Done::Command(backup::run(&ctx, cmd)),
         (Some(Command::Pci(cmd)), _) => Done::Command(pci::run(&ctx, cmd)),
         (Some(Command::Gpu(cmd)), _) => Done::Command(pci::run_gpu(&ctx, cmd)),
+        (Some(Command::Datastore(cmd)), _) => Done::Command(datastore::run(&ctx, cmd)),
         (Some(Command::Rp(cmd)), _) => Done::Command(rp::run(&ctx, cmd)),
         (Some(Command::Cluster(cmd)), _) => Done::Command(cluster::run(&ctx, cmd)),
         (Some(Command::Drs(cmd)), _) => Done::Command(drs::run(&ctx, cmd)),

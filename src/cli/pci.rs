@@ -43,14 +43,23 @@ fn yes_no(value: bool) -> String {
 }
 
 fn list(ctx: &Ctx, scope: &crate::ops::Scope, filter: ListFilter) -> OpResult<()> {
-    let (devices, scanned) =
-        ctx.app
-            .block_on(pci::list::list_scanned(&ctx.app.fleet, scope, filter))?;
+    let (found, scanned) = ctx
+        .app
+        .block_on(pci::list_each(&ctx.app.fleet, scope, filter))?;
+    let found = found.unless_all_failed()?;
     if ctx.out.json {
-        ctx.out.json(&devices);
-        return Ok(());
+        ctx.out.json_gathered(&found);
+    } else {
+        table(ctx, scope, &found.items, scanned);
     }
-    let many_hosts = scanned > 1;
+    super::report::endpoint_errors(&found.errors)
+}
+
+fn table(ctx: &Ctx, scope: &crate::ops::Scope, devices: &[PciDevice], scanned: usize) {
+    let many_endpoints =
+        ctx.many_endpoints(scope) || devices.iter().any(|d| d.endpoint != devices[0].endpoint);
+    let many_hosts =
+        many_endpoints || scanned > 1 || devices.iter().any(|d| d.host != devices[0].host);
     let mut headers = vec![
         "ADDRESS",
         "ID",
@@ -63,6 +72,9 @@ fn list(ctx: &Ctx, scope: &crate::ops::Scope, filter: ListFilter) -> OpResult<()
     ];
     if many_hosts {
         headers.insert(0, "HOST");
+    }
+    if many_endpoints {
+        headers.insert(0, "ENDPOINT");
     }
     let rows = devices
         .iter()
@@ -80,11 +92,13 @@ fn list(ctx: &Ctx, scope: &crate::ops::Scope, filter: ListFilter) -> OpResult<()
             if many_hosts {
                 row.insert(0, d.host.clone());
             }
+            if many_endpoints {
+                row.insert(0, d.endpoint.clone());
+            }
             row
         })
         .collect();
     ctx.out.table(&headers, rows);
-    Ok(())
 }
 
 fn device_cell(d: &PciDevice) -> String {

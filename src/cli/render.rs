@@ -25,6 +25,19 @@ impl Output {
         }
     }
 
+    /// The items of a multi-endpoint answer: a JSON array when every endpoint answered,
+    /// else `{"results": [...], "errors": [...]}` (and exit 7 says so).
+    pub fn json_gathered<T: Serialize>(&self, g: &crate::ops::Gathered<T>) {
+        if g.errors.is_empty() {
+            self.json(&g.items);
+        } else {
+            self.json(&serde_json::json!({
+                "results": g.items,
+                "errors": super::report::errors_json(&g.errors),
+            }));
+        }
+    }
+
     /// Print a table: `headers`, then one row of cells per item.
     pub fn table(&self, headers: &[&str], rows: Vec<Vec<String>>) {
         let mut table = Table::new();

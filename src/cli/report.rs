@@ -2,7 +2,7 @@
 
 use miette::{Diagnostic, Report};
 
-use crate::ops::OpError;
+use crate::ops::{EndpointError, OpError};
 use crate::vim;
 
 pub use crate::app::exit;
@@ -26,6 +26,8 @@ pub fn exit_code(e: &OpError) -> u8 {
         OpError::Refused { .. } => exit::REFUSED,
         OpError::Cancelled => exit::INTERRUPTED,
         OpError::Io(_) => exit::FAILURE,
+        OpError::Partial { .. } => exit::PARTIAL,
+        OpError::Context { source, .. } => exit_code(source),
     }
 }
 
@@ -61,6 +63,7 @@ pub fn report(e: OpError) -> Report {
         OpError::NotFound { .. } => Some("ceso::not_found".into()),
         OpError::Ambiguous { .. } => Some("ceso::ambiguous".into()),
         OpError::Refused { .. } => Some("ceso::refused".into()),
+        OpError::Partial { .. } => Some("ceso::partial".into()),
         _ => None,
     };
     let help = e.hint();
@@ -72,4 +75,52 @@ pub fn report(e: OpError) -> Report {
             help,
         }),
     }
+}
+
+/// After the results of the endpoints that answered: one line per endpoint that did not,
+/// and a partial failure (exit 7) when there was any.
+pub fn endpoint_errors(errors: &[EndpointError]) -> Result<(), OpError> {
+    for e in errors {
+        eprintln!("error: {}", endpoint_line(e));
+    }
+    partial_failure(errors)
+}
+
+/// The partial failure for `errors` (none: Ok), without printing them.
+pub fn partial_failure(errors: &[EndpointError]) -> Result<(), OpError> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = errors.iter().map(|e| e.endpoint.as_str()).collect();
+    Err(OpError::Partial {
+        message: format!(
+            "incomplete: {} endpoint(s) did not answer ({})",
+            errors.len(),
+            names.join(", ")
+        ),
+    })
+}
+
+/// `endpoint: what went wrong`, naming the endpoint once.
+pub fn endpoint_line(e: &EndpointError) -> String {
+    let text = e.error.to_string();
+    if text.starts_with(&format!("{}: ", e.endpoint)) {
+        text
+    } else {
+        format!("{}: {text}", e.endpoint)
+    }
+}
+
+/// The `errors` list of `--json` output.
+pub fn errors_json(errors: &[EndpointError]) -> serde_json::Value {
+    errors
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "endpoint": e.endpoint,
+                "error": endpoint_line(e),
+                "exit_code": exit_code(&e.error),
+            })
+        })
+        .collect()
 }

@@ -25,8 +25,8 @@ pub fn limits_and_policy(app: &App, args: &ScriptArgs) -> (Limits, Policy) {
     (limits, policy)
 }
 
-pub fn run_file(app: &App, args: RunArgs, json: bool) -> u8 {
-    let (limits, policy) = limits_and_policy(app, &args.script);
+pub fn run_file(app: &App, args: RunArgs, outer: &ScriptArgs, json: bool) -> u8 {
+    let (limits, policy) = limits_and_policy(app, &args.script.merged(outer));
     run::run(
         app,
         Request {

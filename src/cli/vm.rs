@@ -2,13 +2,14 @@
 
 use crate::ops::pci;
 use crate::ops::vms::{self, CreateSpec, PowerAction, VmRef};
-use crate::ops::{OpError, OpResult, Scope};
+use crate::ops::{EndpointError, OpError, OpResult, Scope};
 
 use super::Ctx;
 use super::args::{CreateArgs, PowerArgs, VmCommand};
 use super::confirm::{confirm, lowercase_first};
 use super::progress::TermProgress;
 use super::render::mb;
+use super::report;
 
 pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
     match cmd {
@@ -34,19 +35,26 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
 }
 
 fn list(ctx: &Ctx, scope: &Scope, pattern: Option<&str>) -> OpResult<()> {
-    let vms = ctx
+    let found = ctx
         .app
-        .block_on(vms::list(&ctx.app.fleet, scope, pattern))?;
+        .block_on(vms::list_each(&ctx.app.fleet, scope, pattern))?
+        .unless_all_failed()?;
     // Nothing matched is not an error (govc agrees), but an empty table alone looks like
     // a broken listing.
-    if let (Some(pattern), true) = (pattern, vms.is_empty()) {
+    if let (Some(pattern), true) = (pattern, found.items.is_empty() && found.errors.is_empty()) {
         eprintln!("note: no VM matches '{pattern}'");
     }
     if ctx.out.json {
-        ctx.out.json(&vms);
-        return Ok(());
+        ctx.out.json_gathered(&found);
+    } else {
+        table(ctx, scope, &found.items);
     }
-    let many_endpoints = vms.iter().any(|v| v.endpoint != vms[0].endpoint);
+    report::endpoint_errors(&found.errors)
+}
+
+fn table(ctx: &Ctx, scope: &Scope, vms: &[vms::VmSummary]) {
+    let many_endpoints =
+        ctx.many_endpoints(scope) || vms.iter().any(|v| v.endpoint != vms[0].endpoint);
     let mut headers = vec!["NAME", "POWER", "HOST", "CPU", "MEMORY", "GUEST OS", "IP"];
     if many_endpoints {
         headers.push("ENDPOINT");
@@ -71,7 +79,6 @@ fn list(ctx: &Ctx, scope: &Scope, pattern: Option<&str>) -> OpResult<()> {
             })
             .collect(),
     );
-    Ok(())
 }
 
 fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
@@ -317,23 +324,35 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
     Ok(())
 }
 
-/// Resolve names (exact or globs) to VMs, each once.
-fn resolve(ctx: &Ctx, scope: &Scope, names: &[String]) -> OpResult<Vec<VmRef>> {
+/// Resolve names (exact or globs) to VMs, each once, on the endpoints that answered;
+/// the others' errors (each endpoint once) beside them.
+fn resolve(
+    ctx: &Ctx,
+    scope: &Scope,
+    names: &[String],
+) -> OpResult<(Vec<VmRef>, Vec<EndpointError>)> {
     ctx.app.block_on(async {
         let mut out: Vec<VmRef> = Vec::new();
+        let mut errors: Vec<EndpointError> = Vec::new();
         for name in names {
-            for vm in vms::find_named(&ctx.app.fleet, scope, name).await? {
+            let found = vms::find_named_each(&ctx.app.fleet, scope, name).await?;
+            for vm in found.items {
                 vms::push_unique(&mut out, vm);
             }
+            for e in found.errors {
+                if !errors.iter().any(|o| o.endpoint == e.endpoint) {
+                    errors.push(e);
+                }
+            }
         }
-        Ok(out)
+        Ok((out, errors))
     })
 }
 
 fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> OpResult<()> {
     let action = action(args.force);
     let scope = ctx.scope(&args.scope);
-    let targets = resolve(ctx, &scope, &args.names)?;
+    let (targets, unanswered) = resolve(ctx, &scope, &args.names)?;
     if args.dry_run {
         let rows: Vec<_> = targets
             .iter()
@@ -346,13 +365,17 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
             })
             .collect();
         if ctx.out.json {
-            ctx.out.json(&serde_json::json!({"dry_run": true, "action": action.verb(), "vms": rows.iter().map(|r| serde_json::json!({"vm": r.0, "endpoint": r.1, "host": r.2})).collect::<Vec<_>>()}));
+            let mut plan = serde_json::json!({"dry_run": true, "action": action.verb(), "vms": rows.iter().map(|r| serde_json::json!({"vm": r.0, "endpoint": r.1, "host": r.2})).collect::<Vec<_>>()});
+            if !unanswered.is_empty() {
+                plan["errors"] = report::errors_json(&unanswered);
+            }
+            ctx.out.json(&plan);
         } else {
             for (name, endpoint, host) in rows {
                 println!("would {} {name} ({endpoint}/{host})", action.verb());
             }
         }
-        return Ok(());
+        return report::endpoint_errors(&unanswered);
     }
     let progress = TermProgress::new(ctx.out.json);
     let results = ctx.app.block_on(ctx.app.fleet.each(targets.clone(), |vm| {
@@ -375,18 +398,31 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
         }
     }
     if ctx.out.json {
-        ctx.out.json(&done);
+        if unanswered.is_empty() {
+            ctx.out.json(&done);
+        } else {
+            ctx.out.json(&serde_json::json!({
+                "results": done,
+                "errors": report::errors_json(&unanswered),
+            }));
+        }
     } else {
+        let many = ctx.many_endpoints(&scope) || !unanswered.is_empty();
         for r in &done {
-            if r.changed {
-                ctx.out
-                    .done(&format!("{}: {} → {}", r.vm, r.before, r.after));
+            let vm = if many {
+                format!("{} ({})", r.vm, r.endpoint)
             } else {
-                ctx.out.done(&format!("{}: already {}", r.vm, r.after));
+                r.vm.clone()
+            };
+            if r.changed {
+                ctx.out.done(&format!("{vm}: {} → {}", r.before, r.after));
+            } else {
+                ctx.out.done(&format!("{vm}: already {}", r.after));
             }
         }
     }
-    first_error.map_or(Ok(()), Err)
+    let partial = report::endpoint_errors(&unanswered);
+    first_error.map_or(partial, Err)
 }
 
 fn delete(ctx: &Ctx, scope: &Scope, name: &str, force: bool, dry_run: bool) -> OpResult<()> {

@@ -27,7 +27,8 @@ impl ConfigError {
         }
     }
 
-    /// An error at byte `offset` of the file `name` whose text is `text`.
+    /// An error at byte `offset` of the file `name` whose text is `text`. The snippet
+    /// shown never carries a password (URL user-info, `password:` values).
     pub fn at(
         name: &str,
         text: &str,
@@ -36,6 +37,8 @@ impl ConfigError {
         label: impl Into<String>,
         help: Option<String>,
     ) -> Self {
+        let (text, offset) = super::redact::config(text, offset.min(text.len()));
+        let text = text.as_str();
         let offset = offset.min(text.len());
         let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
         let len = (line_end - offset)

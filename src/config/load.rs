@@ -146,11 +146,7 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, ConfigError> {
             let offset = e.location().map_or(0, |l| l.index());
             let message = e.to_string();
             // serde_yaml appends " at line X column Y"; miette shows the place itself.
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
+            let message = super::redact::url(message.split(" at line ").next().unwrap_or(&message));
             let help = if message.contains("unknown field") {
                 Some(
                     "remove the key or fix its spelling; see the config reference in README.md"
@@ -456,13 +452,15 @@ pub fn sdk_url(host: &str) -> Result<(String, Option<String>, Option<Secret>), S
     } else {
         format!("https://{host}")
     };
+    // Messages show the address with its password masked.
+    let shown = super::redact::url(host);
     let mut url = url::Url::parse(&with_scheme)
-        .map_err(|e| format!("'{host}' is not an address or URL: {e}"))?;
+        .map_err(|e| format!("'{shown}' is not an address or URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("'{host}': only http and https URLs are supported"));
+        return Err(format!("'{shown}': only http and https URLs are supported"));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("'{host}' has no host name"));
+        return Err(format!("'{shown}' has no host name"));
     }
     let user = (!url.username().is_empty()).then(|| percent_decode(url.username()));
     let password = url.password().map(|p| Secret::new(percent_decode(p)));
@@ -488,7 +486,12 @@ fn env_endpoint(env: &dyn Env) -> Result<Option<EndpointSpec>, ConfigError> {
         (None, Some(url)) => ("GOVC", url),
         (None, None) => return Ok(None),
     };
-    let var = |suffix: &str| env.var(&format!("{prefix}_{suffix}"));
+    // CESO_ variables first, govc's as a fallback, whichever variable gave the URL:
+    // `CESO_URL` with `GOVC_INSECURE=1` is insecure, as the README's table says.
+    let var = |suffix: &str| {
+        env.var(&format!("CESO_{suffix}"))
+            .or_else(|| env.var(&format!("GOVC_{suffix}")))
+    };
     let (url, url_user, url_password) = sdk_url(&raw).map_err(|m| {
         ConfigError::plain(
             format!("{prefix}_URL: {m}"),
@@ -540,10 +543,8 @@ fn env_endpoint(env: &dyn Env) -> Result<Option<EndpointSpec>, ConfigError> {
     }))
 }
 
-/// Write the config atomically with mode 0600. Passwords are never part of it.
-pub fn save(path: &Path, config: &Config) -> Result<(), ConfigError> {
-    let text = serde_yaml::to_string(config)
-        .map_err(|e| ConfigError::plain(format!("cannot serialise config: {e}"), None))?;
+/// Write the config's text atomically with mode 0600. Passwords are never part of it.
+pub fn write_text(path: &Path, text: &str) -> Result<(), ConfigError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| ConfigError::plain(format!("cannot create {}: {e}", dir.display()), None))?;

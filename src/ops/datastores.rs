@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::error::{OpError, OpResult, close_names};
-use super::fleet::{Fleet, Scope, Target, WithEndpoint};
+use super::fleet::{Fleet, Gathered, Scope, Target, WithEndpoint};
 use super::inventory;
 
 const PATHS: &[&str] = &[
@@ -33,9 +33,16 @@ pub struct DatastoreSummary {
 
 /// Datastores of every endpoint in scope, sorted by name.
 pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<DatastoreSummary>> {
-    let mut all = fleet.gather(scope, list_target).await?;
-    all.sort_by(|a, b| a.name.cmp(&b.name).then(a.endpoint.cmp(&b.endpoint)));
-    Ok(all)
+    list_each(fleet, scope).await?.strict()
+}
+
+/// `list`, keeping the datastores of the endpoints that answered when others fail.
+pub async fn list_each(fleet: &Fleet, scope: &Scope) -> OpResult<Gathered<DatastoreSummary>> {
+    let all = fleet.gather_each(scope, list_target).await?;
+    Ok(all.map_items(|mut all| {
+        all.sort_by(|a, b| a.name.cmp(&b.name).then(a.endpoint.cmp(&b.endpoint)));
+        all
+    }))
 }
 
 async fn list_target(target: Target) -> OpResult<Vec<DatastoreSummary>> {

@@ -38,6 +38,18 @@ pub enum OpError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Some endpoints answered and their results were shown; these did not.
+    #[error("{message}")]
+    Partial { message: String },
+    /// What went wrong in the user's terms (e.g. "the backup was stored, but…"); the
+    /// cause decides the kind of failure (its exit code, its fault name in scripts).
+    #[error("{message}")]
+    Context {
+        message: String,
+        hint: Option<String>,
+        #[source]
+        source: Box<OpError>,
+    },
     #[error("interrupted")]
     Cancelled,
     #[error("{0}")]
@@ -74,11 +86,38 @@ impl OpError {
         }
     }
 
+    /// `message` and `hint` for the user, keeping this error as the cause.
+    pub fn context(self, message: impl Into<String>, hint: Option<String>) -> Self {
+        OpError::Context {
+            message: message.into(),
+            hint,
+            source: Box::new(self),
+        }
+    }
+
     /// The vSphere fault name behind this error, if any.
     pub fn fault_name(&self) -> Option<&str> {
         match self {
             OpError::Vim { source, .. } => source.fault_name(),
+            OpError::Context { source, .. } => source.fault_name(),
             _ => None,
+        }
+    }
+
+    /// How an endpoint that failed with this error is described (`host list`): a login
+    /// refused is not "unreachable".
+    pub fn failure_state(&self) -> &'static str {
+        use vim::Error as V;
+        match self {
+            OpError::Vim { source, .. } => match source {
+                V::Connect { .. } | V::Dropped { .. } | V::Timeout { .. } => "unreachable",
+                V::Tls { .. } => "certificate not trusted",
+                V::Fault { name, .. } if name == "InvalidLogin" => "login failed",
+                V::Http { .. } | V::Decode(_) => "not a vSphere SDK",
+                _ => "error",
+            },
+            OpError::Context { source, .. } => source.failure_state(),
+            _ => "error",
         }
     }
 
@@ -112,11 +151,15 @@ impl OpError {
             OpError::NotFound { kind, .. } => Some(match *kind {
                 "attached PCI device" => "`ceso vm info VM` lists the VM's devices".into(),
                 "vGPU profile" => "`ceso gpu profiles` lists the profiles the hosts offer".into(),
+                "snapshot" => "`ceso snapshot list VM` shows a VM's snapshots".into(),
                 "DRS recommendation" => "`ceso drs recommendations` lists the pending ones".into(),
                 "performance counter" => "`ceso stats counters` lists the server's counters".into(),
                 "object" => "name a host, VM, cluster or datastore (`ceso host list`, `ceso vm list`)".into(),
                 "history database" => "fill it first with `ceso stats collect`, or point --db at it".into(),
-                _ => format!("list what exists with `ceso {} list`", cli_noun(kind)),
+                _ => match cli_noun(kind) {
+                    Some(noun) => format!("list what exists with `ceso {noun} list`"),
+                    None => return None,
+                },
             }),
             OpError::Ambiguous { kind: "snapshot", .. } => {
                 Some("name the snapshot by its id (shown by `ceso snapshot list <vm>`)".into())
@@ -131,23 +174,34 @@ impl OpError {
             OpError::Ambiguous { .. } => Some("narrow it down with --host".into()),
             OpError::Invalid { hint, .. } | OpError::Refused { hint, .. } => hint.clone(),
             OpError::Config(e) => e.help.clone(),
+            OpError::Partial { .. } => Some(
+                "the results of the endpoints that answered are shown; check the failed ones with `ceso host list`".into(),
+            ),
+            OpError::Context { hint, source, .. } => hint.clone().or_else(|| source.hint()),
             OpError::Cancelled | OpError::Io(_) => None,
         }
     }
 }
 
-fn cli_noun(kind: &str) -> &str {
-    match kind {
-        "VM" => "vm",
-        "host" | "endpoint" => "host",
+/// The CLI noun whose `list` shows things of `kind`; None when there is no such command.
+fn cli_noun(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "VM" | "VirtualMachine" => "vm",
+        "host" | "endpoint" | "HostSystem" => "host",
         "PCI device" => "pci",
-        "snapshot" => "snapshot",
         "backup" => "backup",
-        "resource pool" => "rp",
+        "datastore" | "Datastore" => "datastore",
+        "network" | "Network" => "network",
+        "resource pool" | "ResourcePool" => "rp",
         "DRS rule" => "drs rule",
         "DRS group" | "VM group" | "host group" => "drs group",
-        other => other,
-    }
+        "cluster" | "ClusterComputeResource" => "cluster",
+        "distributed switch" => "dvs",
+        "DV port group" => "dvs portgroup",
+        "port group" => "network",
+        "vswitch" => "vswitch",
+        _ => return None,
+    })
 }
 
 pub type OpResult<T> = Result<T, OpError>;

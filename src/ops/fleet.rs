@@ -307,10 +307,34 @@ impl Fleet {
         F: Fn(Target) -> Fut,
         Fut: Future<Output = OpResult<Vec<T>>>,
     {
+        self.gather_each(scope, per_target).await?.strict()
+    }
+
+    /// Like `gather`, but keep the results of the targets that answered beside the
+    /// error of each one that did not (one dead endpoint must not hide the others).
+    pub async fn gather_each<T, F, Fut>(
+        &self,
+        scope: &Scope,
+        per_target: F,
+    ) -> OpResult<Gathered<T>>
+    where
+        F: Fn(Target) -> Fut,
+        Fut: Future<Output = OpResult<Vec<T>>>,
+    {
         let targets = self.targets(scope).await?;
-        let mut all = Vec::new();
-        for result in self.each(targets, per_target).await {
-            all.extend(result?);
+        let names: Vec<String> = targets
+            .iter()
+            .map(|t| t.endpoint.name().to_string())
+            .collect();
+        let mut all = Gathered::default();
+        for (endpoint, result) in names.into_iter().zip(self.each(targets, per_target).await) {
+            match result {
+                Ok(items) => {
+                    all.answered += 1;
+                    all.items.extend(items);
+                }
+                Err(error) => all.errors.push(EndpointError { endpoint, error }),
+            }
         }
         Ok(all)
     }
@@ -335,6 +359,59 @@ impl Fleet {
             .filter_map(|e| e.connected())
             .collect();
         futures::future::join_all(open.iter().map(|c| c.logout())).await;
+    }
+}
+
+/// An endpoint that did not answer, and why.
+#[derive(Debug)]
+pub struct EndpointError {
+    pub endpoint: String,
+    pub error: OpError,
+}
+
+/// What the endpoints of a scope answered: the items of those that did, the error of
+/// each that did not.
+#[derive(Debug)]
+pub struct Gathered<T> {
+    pub items: Vec<T>,
+    pub errors: Vec<EndpointError>,
+    /// How many targets answered.
+    pub answered: usize,
+}
+
+impl<T> Default for Gathered<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            errors: Vec::new(),
+            answered: 0,
+        }
+    }
+}
+
+impl<T> Gathered<T> {
+    /// All or nothing: the first error when any target failed.
+    pub fn strict(self) -> OpResult<Vec<T>> {
+        match self.errors.into_iter().next() {
+            Some(e) => Err(e.error),
+            None => Ok(self.items),
+        }
+    }
+
+    /// The answer, unless no target answered at all (then the first error).
+    pub fn unless_all_failed(mut self) -> OpResult<Self> {
+        if self.answered == 0 && !self.errors.is_empty() {
+            return Err(self.errors.remove(0).error);
+        }
+        Ok(self)
+    }
+
+    pub fn map_items<U>(self, f: impl FnOnce(Vec<T>) -> Vec<U>) -> Gathered<U> {
+        Gathered {
+            items: f(self.items),
+            errors: self.errors,
+            answered: self.answered,
+        }
     }
 }
 

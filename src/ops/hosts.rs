@@ -9,7 +9,7 @@ use crate::config::{self, Config};
 use crate::vim::{Client, ConnectOptions, MoRef, ObjectContent, Secret};
 
 use super::error::{OpError, OpResult};
-use super::fleet::{Fleet, Scope, Target, WithEndpoint};
+use super::fleet::{EndpointError, Fleet, Gathered, Scope, Target, WithEndpoint};
 use super::inventory;
 
 const HOST_PATHS: &[&str] = &[
@@ -79,8 +79,9 @@ pub struct HostInfo {
 }
 
 /// Hosts of every endpoint in scope (all configured endpoints by default). An endpoint
-/// that cannot be reached is a row with its error, not a failure of the whole list.
-pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostSummary>> {
+/// that cannot be reached is a row with its error, not a failure of the whole list; the
+/// errors are returned too, so surfaces can tell a partial answer from a whole one.
+pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Gathered<HostSummary>> {
     let scope = match scope {
         Scope::Default => &Scope::All,
         other => other,
@@ -89,22 +90,31 @@ pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostSummary>> {
     let results = fleet
         .each(targets.clone(), |t| async move { host_details(&t).await })
         .await;
-    let mut rows = Vec::new();
+    let mut rows = Gathered::default();
     for (target, result) in targets.iter().zip(results) {
         match result {
-            Ok(infos) => rows.extend(infos.into_iter().map(|i| i.summary)),
-            Err(e) => rows.push(unreachable_row(target, &e)),
+            Ok(infos) => {
+                rows.answered += 1;
+                rows.items.extend(infos.into_iter().map(|i| i.summary));
+            }
+            Err(e) => {
+                rows.items.push(failed_row(target, &e));
+                rows.errors.push(EndpointError {
+                    endpoint: target.endpoint.name().to_string(),
+                    error: e,
+                });
+            }
         }
     }
     Ok(rows)
 }
 
-fn unreachable_row(target: &Target, e: &OpError) -> HostSummary {
+fn failed_row(target: &Target, e: &OpError) -> HostSummary {
     HostSummary {
         name: target.endpoint.name().to_string(),
         endpoint: target.endpoint.name().to_string(),
         cluster: String::new(),
-        connection_state: "unreachable".into(),
+        connection_state: e.failure_state().into(),
         power_state: String::new(),
         maintenance: false,
         version: String::new(),
@@ -119,15 +129,41 @@ fn unreachable_row(target: &Target, e: &OpError) -> HostSummary {
 }
 
 /// Details of the host(s) named `name`: an endpoint's name (all its hosts) or an ESXi
-/// host's name inside a vCenter.
-pub async fn info(fleet: &Fleet, name: &str) -> OpResult<Vec<HostInfo>> {
-    let targets = fleet.targets(&Scope::Named(name.to_string())).await?;
+/// host's name inside a vCenter. `--host`/`--all-hosts` narrow where it is looked for.
+pub async fn info(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<Vec<HostInfo>> {
+    let targets: Vec<Target> = match scope {
+        Scope::Default => fleet.targets(&Scope::Named(name.to_string())).await?,
+        narrowed => fleet
+            .targets(narrowed)
+            .await?
+            .into_iter()
+            .filter(|t| t.host.as_deref().is_none_or(|h| h == name))
+            .map(|t| {
+                let host = (t.endpoint.name() != name).then(|| name.to_string());
+                Target {
+                    host: t.host.or(host),
+                    ..t
+                }
+            })
+            .collect(),
+    };
     let mut out = Vec::new();
     for result in fleet
         .each(targets, |t| async move { host_details(&t).await })
         .await
     {
         out.extend(result?);
+    }
+    if out.is_empty() {
+        let known = details(fleet, scope).await.unwrap_or_default();
+        return Err(OpError::NotFound {
+            kind: "host",
+            name: name.to_string(),
+            suggestions: super::error::close_names(
+                name,
+                known.iter().map(|h| h.summary.name.as_str()),
+            ),
+        });
     }
     Ok(out)
 }
@@ -211,20 +247,33 @@ pub struct NewHost {
     pub password: Secret,
 }
 
+/// What `host add` did (or, in a dry run, would do) to the config file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Added {
+    pub name: String,
+    pub product: String,
+    pub config: std::path::PathBuf,
+    /// The change as a unified diff.
+    pub diff: String,
+    pub dry_run: bool,
+}
+
 /// Verify that the new endpoint answers and accepts the credentials, then add it to the
-/// config file, keeping every other entry.
+/// config file as text at the end of its `hosts:` list: comments, order and every other
+/// entry stay as written. A dry run checks everything and writes nothing.
 pub async fn add(
     config_path: &Path,
     new: NewHost,
     connect_timeout: std::time::Duration,
-) -> OpResult<String> {
-    let mut config: Config = if config_path.exists() {
-        let text = std::fs::read_to_string(config_path)
-            .map_err(|e| OpError::Io(format!("cannot read {}: {e}", config_path.display())))?;
-        config::load::parse(config_path, &text)?.config
+    dry_run: bool,
+) -> OpResult<Added> {
+    let text = if config_path.exists() {
+        std::fs::read_to_string(config_path)
+            .map_err(|e| OpError::Io(format!("cannot read {}: {e}", config_path.display())))?
     } else {
-        Config::default()
+        String::new()
     };
+    let config: Config = config::load::parse(config_path, &text)?.config;
     if config.hosts.iter().any(|h| h.name == new.entry.name) {
         return Err(OpError::refused(
             format!(
@@ -235,11 +284,38 @@ pub async fn add(
             "choose another name, or edit the file",
         ));
     }
-    // Validate the entry exactly as loading would, before touching the network.
-    let mut probe = config.clone();
-    probe.hosts.push(new.entry.clone());
-    let probe_text = serde_yaml::to_string(&probe).map_err(|e| OpError::Io(e.to_string()))?;
-    let loaded = config::load::parse(config_path, &probe_text)?;
+    // A password in the address would be written to the file: refused, never echoed.
+    if let Ok((_, _, Some(_))) = config::load::sdk_url(&new.entry.host) {
+        return Err(OpError::Invalid {
+            message: format!(
+                "the address of '{}' carries a password; ceso never writes passwords",
+                new.entry.name
+            ),
+            hint: Some("give the address without the password and pass --password-env VAR".into()),
+        });
+    }
+    let edit = config::edit::append_host(&text, &new.entry).map_err(|why| OpError::Invalid {
+        message: format!(
+            "cannot add '{}' to {}: {why}",
+            new.entry.name,
+            config_path.display()
+        ),
+        hint: None,
+    })?;
+    // The edited text must load as the old config plus this entry, nothing else.
+    let loaded = config::load::parse(config_path, &edit.text)?;
+    let mut expected = config.clone();
+    expected.hosts.push(new.entry.clone());
+    if serde_json::to_value(&loaded.config).ok() != serde_json::to_value(&expected).ok() {
+        return Err(OpError::Invalid {
+            message: format!(
+                "cannot add '{}' to {} without changing other entries",
+                new.entry.name,
+                config_path.display()
+            ),
+            hint: Some("add the entry by hand".into()),
+        });
+    }
     let spec = loaded
         .endpoints
         .iter()
@@ -257,9 +333,16 @@ pub async fn add(
     .at(&new.entry.name)?;
     let product = client.content().about.full_name.clone();
     let _ = client.logout().await;
-    config.hosts.push(new.entry);
-    config::load::save(config_path, &config)?;
-    Ok(product)
+    if !dry_run {
+        config::load::write_text(config_path, &edit.text)?;
+    }
+    Ok(Added {
+        name: new.entry.name.clone(),
+        product,
+        config: config_path.to_path_buf(),
+        diff: config::edit::diff(&config_path.display().to_string(), &edit),
+        dry_run,
+    })
 }
 
 /// Full details of every host in scope (all endpoints by default). Unlike `list`, an
@@ -287,9 +370,9 @@ pub async fn details(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostInfo>> {
 }
 
 /// The one ESXi host called `name`: a host inside an endpoint, or an endpoint that is a
-/// single ESXi host.
-pub async fn find(fleet: &Fleet, name: &str) -> OpResult<HostInfo> {
-    let mut found = info(fleet, name).await?;
+/// single ESXi host, looked for within `scope`.
+pub async fn find(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<HostInfo> {
+    let mut found = info(fleet, scope, name).await?;
     if found.len() > 1 && found.iter().filter(|h| h.summary.name == name).count() == 1 {
         // An endpoint name was given, and one host inside it has that exact name.
         found.retain(|h| h.summary.name == name);

@@ -27,5 +27,5 @@ pub mod stats;
 pub mod vms;
 
 pub use error::{OpError, OpResult};
-pub use fleet::{Endpoint, Fleet, Scope, Target};
+pub use fleet::{Endpoint, EndpointError, Fleet, Gathered, Scope, Target};
 pub use progress::{Progress, Silent};

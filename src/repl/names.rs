@@ -50,6 +50,7 @@ impl InventoryNames {
                     .collect(),
                 Names::Hosts => hosts::list(&fleet, &scope)
                     .await?
+                    .items
                     .into_iter()
                     .map(|h| h.name)
                     .collect(),

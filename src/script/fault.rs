@@ -46,7 +46,21 @@ pub fn is_ceso_kind(fault: &str) -> bool {
 /// The map a script catches for an operation error.
 pub fn fault_map(e: &OpError) -> Map {
     let mut map = Map::new();
-    let (fault, object, endpoint): (String, Dynamic, Dynamic) = match e {
+    let (fault, object, endpoint) = classify(e);
+    map.insert("fault".into(), fault.into());
+    map.insert("message".into(), script_terms(&e.to_string()).into());
+    map.insert("object".into(), object);
+    map.insert("endpoint".into(), endpoint);
+    map.insert(
+        "hint".into(),
+        e.hint().map_or(Dynamic::UNIT, |h| script_terms(&h).into()),
+    );
+    map
+}
+
+/// The fault name, object and endpoint of an error (an error with context: its cause's).
+fn classify(e: &OpError) -> (String, Dynamic, Dynamic) {
+    match e {
         OpError::Vim { endpoint, source } => {
             let fault = match source {
                 vim::Error::Fault { name, .. } => name.clone(),
@@ -77,18 +91,11 @@ pub fn fault_map(e: &OpError) -> Map {
         OpError::Refused { .. } => (kinds::REFUSED.into(), Dynamic::UNIT, Dynamic::UNIT),
         OpError::Config(_) => (kinds::CONFIG.into(), Dynamic::UNIT, Dynamic::UNIT),
         OpError::Io(_) => (kinds::IO.into(), Dynamic::UNIT, Dynamic::UNIT),
+        OpError::Partial { .. } => (kinds::PARTIAL.into(), Dynamic::UNIT, Dynamic::UNIT),
+        OpError::Context { source, .. } => classify(source),
         // Interrupts are not faults: they never reach here (see ScriptCtx::run).
         OpError::Cancelled => ("Interrupted".into(), Dynamic::UNIT, Dynamic::UNIT),
-    };
-    map.insert("fault".into(), fault.into());
-    map.insert("message".into(), script_terms(&e.to_string()).into());
-    map.insert("object".into(), object);
-    map.insert("endpoint".into(), endpoint);
-    map.insert(
-        "hint".into(),
-        e.hint().map_or(Dynamic::UNIT, |h| script_terms(&h).into()),
-    );
-    map
+    }
 }
 
 /// CLI areas that are namespaces of script functions (`ceso vm stop` → `vm::stop`).

@@ -171,7 +171,7 @@ fn list(ctx: &ScriptCtx, opts: Opts) -> RhaiResultOf<Array> {
 
 fn find(ctx: &ScriptCtx, name: &str) -> RhaiResultOf<Host> {
     let fleet = ctx.fleet().clone();
-    ctx.run(async move { hosts::find(&fleet, name).await })
+    ctx.run(async move { hosts::find(&fleet, &crate::ops::Scope::Default, name).await })
         .map(|h| Host(Arc::new(h)))
 }
 
@@ -202,14 +202,15 @@ fn namespace(ctx: &ScriptCtx) -> Module {
     )
     .set_into_module(&mut m, move |name: &str| -> RhaiResultOf<Array> {
         let fleet = c.fleet().clone();
-        let infos = c.run(async move { hosts::info(&fleet, name).await })?;
+        let scope = c.scope().clone();
+        let infos = c.run(async move { hosts::info(&fleet, &scope, name).await })?;
         Ok(infos.iter().map(from_serialize).collect())
     });
     let c = ctx.clone();
     func(
         "add",
         &["name: String", "options: Map", "Map"],
-        "Add an endpoint to the config after checking that it answers, like `ceso host add`.\nOptions: host (address, required), user (required), password_env, password_command,\ninsecure, thumbprint, default. Needs --allow-write (it writes the config file).",
+        "Add an endpoint to the config after checking that it answers, like `ceso host add`.\nOptions: host (address, required), user (required), password_env, password_command,\ninsecure, thumbprint, default, dry_run (check and return the diff, write nothing).\nNeeds --allow-write (it writes the config file).",
     )
     .set_into_module(&mut m, move |name: &str, opts: Map| add(&c, name, opts));
     m
@@ -227,9 +228,13 @@ fn add(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Map> {
             "insecure",
             "thumbprint",
             "default",
+            "dry_run",
         ],
     )?;
-    ctx.require_write("host::add")?;
+    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
+    if !dry_run {
+        ctx.require_write("host::add")?;
+    }
     let required = |key: &str| -> RhaiResultOf<String> {
         opts.string(key)?.ok_or_else(|| {
             super::fault::script_error(format!("host::add: option '{key}' is required"))
@@ -270,11 +275,14 @@ fn add(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Map> {
     };
     let timeout = ctx.fleet().timeouts.connect;
     let target = path.clone();
-    let product =
-        ctx.run(async move { hosts::add(&target, NewHost { entry, password }, timeout).await })?;
+    let added = ctx.run(async move {
+        hosts::add(&target, NewHost { entry, password }, timeout, dry_run).await
+    })?;
     let mut m = Map::new();
     m.insert("name".into(), name.into());
-    m.insert("product".into(), product.into());
+    m.insert("product".into(), added.product.into());
     m.insert("config".into(), path.display().to_string().into());
+    m.insert("dry_run".into(), dry_run.into());
+    m.insert("diff".into(), added.diff.into());
     Ok(m)
 }

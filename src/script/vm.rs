@@ -137,6 +137,15 @@ fn register_finders(engine: &mut Engine, ctx: &ScriptCtx) {
     });
     let c = ctx.clone();
     func(
+        "vms",
+        &["options: Map", "Array"],
+        "Every VM of another scope: vms(#{all_hosts: true}) or vms(#{host: \"esx2\"}).",
+    )
+    .register_into_engine(engine, move |opts: Map| {
+        list(&c, None, Opts::new("vms", opts, SCOPE_OPTS)?)
+    });
+    let c = ctx.clone();
+    func(
         "vm",
         &["name: String", "Vm"],
         "The one VM called `name` (or with id `vm-42`). Throws NotFound or Ambiguous.",

@@ -12,6 +12,7 @@ mod network;
 mod pci;
 mod placement;
 mod repl;
+mod safety;
 mod script_examples;
 mod script_interrupt;
 mod script_run;

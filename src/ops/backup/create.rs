@@ -207,16 +207,19 @@ pub async fn create(
     } = match (outcome, cleanup) {
         (Ok(done), Ok(())) => done,
         (Ok(Done { manifest, .. }), Err(e)) => {
-            return Err(OpError::Refused {
-                message: format!(
-                    "backup {} was stored, but snapshot {snapshot_name} of {} could not be removed: {e}",
-                    manifest.id, vm.name
-                ),
-                hint: Some(format!(
+            // The backup exists and a snapshot is left: not "nothing changed" (6), but
+            // the cleanup's own failure decides the exit code.
+            let message = format!(
+                "backup {} was stored, but snapshot {snapshot_name} of {} could not be removed: {e}",
+                manifest.id, vm.name
+            );
+            return Err(e.context(
+                message,
+                Some(format!(
                     "remove it with `ceso snapshot delete {} {snapshot_name}`; the next backup of the VM also removes it",
                     vm.name
                 )),
-            });
+            ));
         }
         (Err(e), cleanup) => {
             // The unfinished backup is discarded (no manifest, temp pack removed)

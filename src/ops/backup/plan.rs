@@ -114,7 +114,7 @@ pub fn decide(
     let enable_cbt = use_cbt && !facts.info.change_tracking;
     let parent = match repo {
         Some(repo) if use_cbt && !options.full && facts.info.change_tracking => {
-            latest_backup(repo, &facts.identity.uuid)?
+            latest_backup(repo, &facts.identity)?
         }
         _ => None,
     };
@@ -146,9 +146,11 @@ pub fn decide(
     })
 }
 
-fn latest_backup(repo: &Repository, uuid: &str) -> OpResult<Option<Manifest>> {
-    let listing = repo.list(Some(uuid)).map_err(repo_error)?;
-    match listing.backups.last() {
+/// The newest backup of this VM: same endpoint and UUID (a copy of the VM elsewhere,
+/// with the same UUID, has other disks).
+fn latest_backup(repo: &Repository, vm: &engine::VmInfo) -> OpResult<Option<Manifest>> {
+    let listing = repo.list(Some(&vm.uuid)).map_err(repo_error)?;
+    match listing.backups.iter().rev().find(|b| b.vm.same_vm(vm)) {
         Some(last) => repo.load(&last.id).map(Some).map_err(repo_error),
         None => Ok(None),
     }

@@ -123,7 +123,10 @@ pub struct BackupSummary {
     pub vm_uuid: String,
     pub vm_id: String,
     pub endpoint: String,
+    /// RFC 3339, full precision.
     pub created: String,
+    /// Order of creation in the repository (0: written before ceso numbered them).
+    pub seq: u64,
     pub kind: BackupKind,
     pub mode: BackupMode,
     pub quiesced: bool,
@@ -148,6 +151,7 @@ impl From<&ManifestSummary> for BackupSummary {
             vm_id: s.vm.moref.clone(),
             endpoint: s.vm.endpoint.clone(),
             created: format_time(&s.created),
+            seq: s.seq,
             kind: s.kind,
             mode: s.mode,
             quiesced: s.quiesced,
@@ -299,6 +303,8 @@ pub fn delete(repo: &Repository, id: &str) -> OpResult<String> {
 pub struct PruneDecision {
     pub id: String,
     pub vm: String,
+    /// The endpoint the VM was backed up from (retention is per endpoint and VM).
+    pub endpoint: String,
     pub created: String,
     pub keep: bool,
     pub reasons: Vec<String>,
@@ -322,7 +328,7 @@ pub fn prune(
     vm: Option<&str>,
     dry_run: bool,
 ) -> OpResult<PruneOutcome> {
-    // Names of the VMs, for the report (decisions carry the group key: the VM's UUID).
+    // Names and endpoints of the VMs, for the report (decisions carry the group key).
     let listing = repo.list(None).map_err(repo_error)?;
     let report = repo.prune(policy, vm, dry_run).map_err(repo_error)?;
     let vm_of = |id: &str| {
@@ -330,7 +336,7 @@ pub fn prune(
             .backups
             .iter()
             .find(|b| b.id == id)
-            .map(|b| b.vm.name.clone())
+            .map(|b| (b.vm.name.clone(), b.vm.endpoint.clone()))
             .unwrap_or_default()
     };
     Ok(PruneOutcome {
@@ -338,12 +344,16 @@ pub fn prune(
         decisions: report
             .decisions
             .iter()
-            .map(|d| PruneDecision {
-                vm: vm_of(&d.id),
-                id: d.id.clone(),
-                created: format_time(&d.created),
-                keep: d.keep,
-                reasons: d.reasons.clone(),
+            .map(|d| {
+                let (vm, endpoint) = vm_of(&d.id);
+                PruneDecision {
+                    vm,
+                    endpoint,
+                    id: d.id.clone(),
+                    created: format_time(&d.created),
+                    keep: d.keep,
+                    reasons: d.reasons.clone(),
+                }
             })
             .collect(),
         removed: report.removed,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::ops::error::OpResult;
-use crate::ops::fleet::{Endpoint, Fleet, Scope, Target, WithEndpoint};
+use crate::ops::fleet::{Endpoint, Fleet, Gathered, Scope, Target, WithEndpoint};
 use crate::vim::{MoRef, Node, ObjectContent, PropertySpec};
 
 use super::gpu_table::{self, GpuModel};
@@ -249,14 +249,21 @@ fn root_of(devices: &[PciDevice], address: &str) -> String {
 
 /// Every host in scope with its PCI devices and VMs, sorted by endpoint and host name.
 pub async fn scan(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostPci>> {
-    let mut hosts = fleet.gather(scope, scan_target).await?;
-    hosts.sort_by(|a, b| {
-        a.endpoint
-            .name()
-            .cmp(b.endpoint.name())
-            .then(a.name.cmp(&b.name))
-    });
-    Ok(hosts)
+    scan_each(fleet, scope).await?.strict()
+}
+
+/// `scan`, keeping the hosts of the endpoints that answered when others fail.
+pub async fn scan_each(fleet: &Fleet, scope: &Scope) -> OpResult<Gathered<HostPci>> {
+    let hosts = fleet.gather_each(scope, scan_target).await?;
+    Ok(hosts.map_items(|mut hosts| {
+        hosts.sort_by(|a, b| {
+            a.endpoint
+                .name()
+                .cmp(b.endpoint.name())
+                .then(a.name.cmp(&b.name))
+        });
+        hosts
+    }))
 }
 
 /// The hosts of one target (all hosts of the endpoint, or the one `--host` named).

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::ops::error::{OpError, OpResult};
-use crate::ops::fleet::{Fleet, Scope};
+use crate::ops::fleet::{Fleet, Gathered, Scope};
 
 use super::inventory::{self, PciDevice, VmBacking, VmPciDevice};
 use super::selector::{self, Want};
@@ -19,24 +19,27 @@ pub struct ListFilter {
 
 /// Every PCI device of the hosts in scope, by endpoint, host and address.
 pub async fn list(fleet: &Fleet, scope: &Scope, filter: ListFilter) -> OpResult<Vec<PciDevice>> {
-    Ok(list_scanned(fleet, scope, filter).await?.0)
+    list_each(fleet, scope, filter).await?.0.strict()
 }
 
-/// The devices, and how many hosts were scanned: a table shows which host a device is
-/// on whenever several were looked at, even when the filter left one host's devices.
-pub async fn list_scanned(
+/// `list`, keeping the devices of the endpoints that answered when others fail, and how
+/// many hosts were scanned: a table shows which host a device is on whenever several
+/// were looked at, even when the filter left one host's devices.
+pub async fn list_each(
     fleet: &Fleet,
     scope: &Scope,
     filter: ListFilter,
-) -> OpResult<(Vec<PciDevice>, usize)> {
-    let hosts = inventory::scan(fleet, scope).await?;
-    let scanned = hosts.len();
-    let devices = hosts
-        .into_iter()
-        .flat_map(|h| h.devices)
-        .filter(|d| !filter.gpus || d.is_gpu())
-        .filter(|d| !filter.assignable || d.is_assignable())
-        .collect();
+) -> OpResult<(Gathered<PciDevice>, usize)> {
+    let hosts = inventory::scan_each(fleet, scope).await?;
+    let scanned = hosts.items.len();
+    let devices = hosts.map_items(|hosts| {
+        hosts
+            .into_iter()
+            .flat_map(|h| h.devices)
+            .filter(|d| !filter.gpus || d.is_gpu())
+            .filter(|d| !filter.assignable || d.is_assignable())
+            .collect()
+    });
     Ok((devices, scanned))
 }
 

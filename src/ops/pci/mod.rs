@@ -27,7 +27,7 @@ pub use attach::{AttachPlan, AttachRequest, AttachResult, attach};
 pub use create::{GpuPlan, GpuRequest};
 pub use detach::{DetachPlan, DetachResult};
 pub use inventory::{HostPci, PciDevice};
-pub use list::{ListFilter, PciInfo, info, list};
+pub use list::{ListFilter, PciInfo, info, list, list_each};
 pub use passthru::PassthruChange;
 pub use vgpu::{VgpuProfile, profiles};
 

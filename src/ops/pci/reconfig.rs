@@ -307,7 +307,10 @@ fn annotate(e: OpError, note: &str) -> OpError {
             message: join(message),
             hint,
         },
-        other => OpError::Io(join(other.to_string())),
+        other => {
+            let message = join(other.to_string());
+            other.context(message, None)
+        }
     }
 }
 

@@ -126,6 +126,28 @@ pub fn resolve(hosts: &[HostPci], text: &str, want: Want) -> OpResult<Picked> {
     let Some(&(first_host, first)) = candidates.first() else {
         return Err(not_found(hosts, text));
     };
+    // Changing a host's passthrough state on whichever host comes first is a guess:
+    // matches on several hosts are refused, listed, for the user to pick with --host.
+    if matches!(want, Want::Enable | Want::Disable)
+        && candidates.iter().any(|(i, _)| *i != first_host)
+    {
+        return Err(OpError::Ambiguous {
+            kind: "PCI device",
+            name: text.to_string(),
+            candidates: candidates
+                .iter()
+                .map(|(i, d)| {
+                    format!(
+                        "{} {} on {} ({})",
+                        d.address,
+                        d.display_name(),
+                        hosts[*i].name,
+                        hosts[*i].endpoint.name()
+                    )
+                })
+                .collect(),
+        });
+    }
     if let Some((i, d)) = candidates.iter().find(|(_, d)| suits(d, want)) {
         return Ok(Picked {
             host: *i,

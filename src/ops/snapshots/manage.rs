@@ -97,12 +97,13 @@ fn snapshot_error(vm: &VmRef, spec: &SnapshotSpec, e: crate::vim::Error) -> OpEr
             Some("ToolsUnavailable" | "ApplicationQuiesceFault" | "QuiesceDatastoreIOForHAFailed")
         );
     if quiesce_failed {
-        return OpError::Refused {
-            message: format!("cannot take a quiesced snapshot of {}: {e}", vm.name),
-            hint: Some(
+        let message = format!("cannot take a quiesced snapshot of {}: {e}", vm.name);
+        return OpError::vim(vm.endpoint.name(), e).context(
+            message,
+            Some(
                 "quiescing needs VMware Tools running in the guest; retry without --quiesce".into(),
             ),
-        };
+        );
     }
     OpError::vim(vm.endpoint.name(), e)
 }

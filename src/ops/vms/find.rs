@@ -2,14 +2,19 @@
 //! names (nothing matched) or every match with its host (ambiguous).
 
 use crate::ops::error::{OpError, OpResult, close_names};
-use crate::ops::fleet::{Fleet, Scope};
+use crate::ops::fleet::{EndpointError, Fleet, Gathered, Scope};
 use crate::vim::MoRef;
 
 use super::{VmRef, list::list_target};
 
 /// The one VM called `name` (or with moref id `name`, e.g. `vm-42`).
 pub async fn find_vm(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<VmRef> {
-    let mut matches = find_matching(fleet, scope, name, false).await?;
+    let matches = find_matching(fleet, scope, name, false).await?;
+    one(name, matches)
+}
+
+/// The one VM of `matches` (at least one), or Ambiguous listing every match.
+fn one(name: &str, mut matches: Vec<VmRef>) -> OpResult<VmRef> {
     match matches.len() {
         1 => Ok(matches.remove(0)),
         0 => unreachable!("find_matching returns NotFound"),
@@ -41,6 +46,30 @@ pub async fn find_named(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<Ve
     }
 }
 
+/// `find_named` that keeps the VMs found on the endpoints that answered when others
+/// fail (their errors are in the result); an error when nothing was found.
+pub async fn find_named_each(
+    fleet: &Fleet,
+    scope: &Scope,
+    name: &str,
+) -> OpResult<Gathered<VmRef>> {
+    let glob = name.contains(['*', '?', '[']);
+    let found = find_matching_each(fleet, scope, name, glob).await?;
+    if glob {
+        return Ok(found);
+    }
+    let Gathered {
+        items,
+        errors,
+        answered,
+    } = found;
+    Ok(Gathered {
+        items: vec![one(name, items)?],
+        errors,
+        answered,
+    })
+}
+
 /// Add `vm` to `list` unless the same VM (same endpoint and moref) is there already.
 pub fn push_unique(list: &mut Vec<VmRef>, vm: VmRef) {
     if !list
@@ -62,6 +91,19 @@ async fn find_matching(
     wanted: &str,
     glob: bool,
 ) -> OpResult<Vec<VmRef>> {
+    find_matching_each(fleet, scope, wanted, glob)
+        .await?
+        .strict()
+}
+
+/// The matches on the endpoints that answered (at least one), with the errors of the
+/// others. Nothing found: the first endpoint error, else NotFound.
+async fn find_matching_each(
+    fleet: &Fleet,
+    scope: &Scope,
+    wanted: &str,
+    glob: bool,
+) -> OpResult<Gathered<VmRef>> {
     let matcher = if glob {
         Some(
             glob::Pattern::new(wanted)
@@ -80,8 +122,20 @@ async fn find_matching(
     let moref = MoRef::parse(wanted);
     let mut found = Vec::new();
     let mut all_names = Vec::new();
-    for result in lists {
-        let (endpoint, vms) = result?;
+    let mut errors = Vec::new();
+    let mut answered = 0;
+    for (target, result) in targets.iter().zip(lists) {
+        let (endpoint, vms) = match result {
+            Ok(answer) => answer,
+            Err(error) => {
+                errors.push(EndpointError {
+                    endpoint: target.endpoint.name().to_string(),
+                    error,
+                });
+                continue;
+            }
+        };
+        answered += 1;
         for vm in vms {
             let hit = match &matcher {
                 Some(m) => m.matches(&vm.name),
@@ -105,11 +159,18 @@ async fn find_matching(
         }
     }
     if found.is_empty() {
+        if !errors.is_empty() {
+            return Err(errors.remove(0).error);
+        }
         return Err(OpError::NotFound {
             kind: "VM",
             name: wanted.to_string(),
             suggestions: close_names(wanted, all_names.iter().map(String::as_str)),
         });
     }
-    Ok(found)
+    Ok(Gathered {
+        items: found,
+        errors,
+        answered,
+    })
 }

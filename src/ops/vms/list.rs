@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::ops::error::{OpError, OpResult};
-use crate::ops::fleet::{Fleet, Scope, Target, WithEndpoint};
+use crate::ops::fleet::{Fleet, Gathered, Scope, Target, WithEndpoint};
 use crate::vim::{MoRef, PropertySpec};
 
 use super::VmSummary;
@@ -20,6 +20,15 @@ pub const SUMMARY_PATHS: &[&str] = &[
 
 /// VMs in scope whose name matches `pattern` (a glob; all when None), sorted by name.
 pub async fn list(fleet: &Fleet, scope: &Scope, pattern: Option<&str>) -> OpResult<Vec<VmSummary>> {
+    list_each(fleet, scope, pattern).await?.strict()
+}
+
+/// `list`, keeping the VMs of the endpoints that answered when others fail.
+pub async fn list_each(
+    fleet: &Fleet,
+    scope: &Scope,
+    pattern: Option<&str>,
+) -> OpResult<Gathered<VmSummary>> {
     let matcher = match pattern {
         Some(p) => Some(glob::Pattern::new(p).map_err(|e| OpError::Invalid {
             message: format!("invalid pattern '{p}': {e}"),
@@ -27,12 +36,14 @@ pub async fn list(fleet: &Fleet, scope: &Scope, pattern: Option<&str>) -> OpResu
         })?),
         None => None,
     };
-    let mut all = fleet.gather(scope, list_target).await?;
-    if let Some(m) = &matcher {
-        all.retain(|vm| m.matches(&vm.name));
-    }
-    all.sort_by(|a, b| a.name.cmp(&b.name).then(a.endpoint.cmp(&b.endpoint)));
-    Ok(all)
+    let all = fleet.gather_each(scope, list_target).await?;
+    Ok(all.map_items(|mut all| {
+        if let Some(m) = &matcher {
+            all.retain(|vm| m.matches(&vm.name));
+        }
+        all.sort_by(|a, b| a.name.cmp(&b.name).then(a.endpoint.cmp(&b.endpoint)));
+        all
+    }))
 }
 
 /// Every VM of one target, with host names resolved in the same round trip. Objects are

@@ -19,9 +19,9 @@ use super::fleet::Endpoint;
 
 pub use create::{CreatePlan, CreateSpec, create};
 pub use delete::delete;
-pub use find::{find_named, find_vm, find_vms, push_unique};
+pub use find::{find_named, find_named_each, find_vm, find_vms, push_unique};
 pub use info::{VmInfo, info};
-pub use list::list;
+pub use list::{list, list_each};
 pub use power::{PowerAction, PowerResult, power};
 pub use select::{FoundVm, select, select_one};
 

@@ -164,18 +164,20 @@ fn guest_op_error(
         } else {
             "restart"
         };
-        return OpError::Refused {
-            message: format!(
-                "cannot {} {} through the guest: {e}",
-                action.verb(),
-                vm.name
-            ),
-            hint: Some(format!(
+        // A vSphere fault (exit 5), not a refusal: the server said no.
+        let message = format!(
+            "cannot {} {} through the guest: {e}",
+            action.verb(),
+            vm.name
+        );
+        return OpError::vim(endpoint, e).context(
+            message,
+            Some(format!(
                 "VMware Tools must be running for a clean {}; `ceso vm {force} --force {}` does it at once",
                 action.verb(),
                 vm.name
             )),
-        };
+        );
     }
     OpError::vim(endpoint, e)
 }
