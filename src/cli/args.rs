@@ -303,6 +303,8 @@ pub enum VmCommand {
     DetachPci(DetachPciArgs),
     /// Move VMs into a resource pool of their cluster or host (MoveIntoResourcePool)
     Move(MoveArgs),
+    /// Migrate VMs to another host or datastore (vMotion with --live), or cold to another endpoint
+    Migrate(MigrateArgs),
     /// The VM's network adapters: list, add, reconnect, remove
     #[command(subcommand)]
     Nic(super::network_args::NicCommand),
@@ -317,6 +319,42 @@ pub struct MoveArgs {
     #[arg(long, value_name = "POOL")]
     pub resource_pool: String,
     /// Show where each VM would go and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// VM names or globs
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Target host: a host of the VM's vCenter, or a configured endpoint (ENDPOINT or ENDPOINT/HOST) for a cold migration
+    #[arg(long, value_name = "HOST")]
+    pub to_host: String,
+    /// Target datastore (default: where the files are, or the target's only/largest one between endpoints)
+    #[arg(long, value_name = "DS")]
+    pub datastore: Option<String>,
+    /// Target resource pool: a path or a unique name
+    #[arg(long, value_name = "POOL")]
+    pub resource_pool: Option<String>,
+    /// Move a powered-on VM while it runs (vMotion)
+    #[arg(long, conflicts_with = "cold")]
+    pub live: bool,
+    /// Cold migration between endpoints (the VM powered off, its files copied)
+    #[arg(long)]
+    pub cold: bool,
+    /// Between endpoints: connect NICs on OLD to NEW on the target (OLD=NEW,OLD2=NEW2)
+    #[arg(long, value_name = "OLD=NEW,…", value_delimiter = ',')]
+    pub network_map: Vec<String>,
+    /// Between endpoints: leave the source files (unregistered) instead of deleting them
+    #[arg(long)]
+    pub keep_source: bool,
+    /// Skip ceso's advisory checks (capacity, DRS "should" rules); never the server's
+    #[arg(long)]
+    pub force: bool,
+    /// Show the plan and every check, change nothing
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]

@@ -7,6 +7,7 @@ pub mod confirm;
 pub mod drs;
 pub mod dvs;
 pub mod host;
+pub mod migrate;
 pub mod network;
 pub mod network_args;
 pub mod nic;

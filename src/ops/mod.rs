@@ -10,6 +10,7 @@ pub mod error;
 pub mod fleet;
 pub mod hosts;
 pub mod inventory;
+pub mod migrate;
 pub mod naming;
 pub mod network;
 pub mod networks;
