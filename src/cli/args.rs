@@ -303,7 +303,7 @@ pub enum VmCommand {
     DetachPci(DetachPciArgs),
     /// Move VMs into a resource pool of their cluster or host (MoveIntoResourcePool)
     Move(MoveArgs),
-    /// Migrate VMs to another host or datastore (vMotion with --live), or cold to another endpoint
+    /// Migrate VMs to another host or datastore of their vCenter (vMotion with --live)
     Migrate(MigrateArgs),
     /// The VM's network adapters: list, add, reconnect, remove
     #[command(subcommand)]
@@ -330,27 +330,18 @@ pub struct MigrateArgs {
     /// VM names or globs
     #[arg(required = true)]
     pub names: Vec<String>,
-    /// Target host: a host of the VM's vCenter, or a configured endpoint (ENDPOINT or ENDPOINT/HOST) for a cold migration
+    /// Target host, on the VM's own endpoint
     #[arg(long, value_name = "HOST")]
     pub to_host: String,
-    /// Target datastore (default: where the files are, or the target's only/largest one between endpoints)
+    /// Target datastore (default: where the files are)
     #[arg(long, value_name = "DS")]
     pub datastore: Option<String>,
     /// Target resource pool: a path or a unique name
     #[arg(long, value_name = "POOL")]
     pub resource_pool: Option<String>,
     /// Move a powered-on VM while it runs (vMotion)
-    #[arg(long, conflicts_with = "cold")]
+    #[arg(long)]
     pub live: bool,
-    /// Cold migration between endpoints (the VM powered off, its files copied)
-    #[arg(long)]
-    pub cold: bool,
-    /// Between endpoints: connect NICs on OLD to NEW on the target (OLD=NEW,OLD2=NEW2)
-    #[arg(long, value_name = "OLD=NEW,…", value_delimiter = ',')]
-    pub network_map: Vec<String>,
-    /// Between endpoints: leave the source files (unregistered) instead of deleting them
-    #[arg(long)]
-    pub keep_source: bool,
     /// Skip ceso's advisory checks (capacity, DRS "should" rules); never the server's
     #[arg(long)]
     pub force: bool,

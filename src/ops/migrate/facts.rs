@@ -151,7 +151,10 @@ impl Inventory {
     }
 
     pub fn name(&self, m: &MoRef) -> String {
-        self.names.get(m).cloned().unwrap_or_else(|| m.value.clone())
+        self.names
+            .get(m)
+            .cloned()
+            .unwrap_or_else(|| m.value.clone())
     }
 
     /// The host called `wanted` (name or moref id).
@@ -216,10 +219,7 @@ impl Inventory {
             id: vm.moref.value.clone(),
             name: vm.name.clone(),
             powered_on: o.str("runtime.powerState") == Some("poweredOn"),
-            host_id: o
-                .moref("runtime.host")
-                .map(|h| h.value)
-                .unwrap_or_default(),
+            host_id: o.moref("runtime.host").map(|h| h.value).unwrap_or_default(),
             cpus: o.i64("config.hardware.numCPU").unwrap_or(0),
             memory_mb: o.i64("config.hardware.memoryMB").unwrap_or(0),
             datastores: o.morefs("datastore").iter().map(|m| self.name(m)).collect(),

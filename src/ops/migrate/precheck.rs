@@ -53,7 +53,11 @@ impl Check {
             (false, true) => "skip",
             (false, false) => "FAIL",
         };
-        let forced = if self.forced { " (skipped: --force)" } else { "" };
+        let forced = if self.forced {
+            " (skipped: --force)"
+        } else {
+            ""
+        };
         format!("{mark} {}: {}{forced}", self.name, self.reason)
     }
 }
@@ -183,13 +187,12 @@ fn datastore(i: &Input) -> Check {
 }
 
 fn networks(i: &Input) -> Check {
-    let missing: Vec<&str> = i
-        .vm
-        .networks
-        .iter()
-        .map(String::as_str)
-        .filter(|n| !i.target.networks.iter().any(|t| t == n))
-        .collect();
+    let missing: Vec<&str> =
+        i.vm.networks
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !i.target.networks.iter().any(|t| t == n))
+            .collect();
     let (ok, reason) = if i.vm.networks.is_empty() {
         (true, "the VM has no network".to_string())
     } else if missing.is_empty() {
@@ -337,5 +340,73 @@ fn none_if_empty(items: &[String]) -> String {
         "none".into()
     } else {
         items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> HostFacts {
+        HostFacts {
+            id: "host-2".into(),
+            name: "esx2".into(),
+            connection_state: "connected".into(),
+            datastores: vec!["ds1".into()],
+            networks: vec!["VM Network".into()],
+            memory_mb: 4096,
+            cpu_threads: 2,
+            ..HostFacts::default()
+        }
+    }
+
+    fn vm() -> VmFacts {
+        VmFacts {
+            id: "vm-1".into(),
+            name: "web".into(),
+            powered_on: true,
+            host_id: "host-1".into(),
+            cpus: 2,
+            memory_mb: 1024,
+            datastores: vec!["ds1".into()],
+            networks: vec!["VM Network".into()],
+            ..VmFacts::default()
+        }
+    }
+
+    fn checks(vm: &VmFacts, target: &HostFacts, force: bool) -> Vec<Check> {
+        run(&Input {
+            vm,
+            target,
+            datastore: None,
+            ratios: Ratios::default(),
+            drs: None,
+            force,
+        })
+    }
+
+    #[test]
+    fn a_fit_passes_every_check() {
+        assert!(checks(&vm(), &host(), false).iter().all(|c| c.ok));
+    }
+
+    #[test]
+    fn each_failure_is_a_line_and_force_skips_only_advisory_ones() {
+        let mut t = host();
+        t.maintenance = true;
+        t.networks.clear();
+        t.running_memory_mb = 6000;
+        let mut v = vm();
+        v.passthrough = vec!["PCI device 0".into()];
+        let all = checks(&v, &t, true);
+        let failed: Vec<&str> = all.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+        assert_eq!(failed, ["host", "network", "passthrough", "memory"]);
+        let blocking: Vec<&str> = all.iter().filter(|c| c.blocks()).map(|c| c.name).collect();
+        assert_eq!(blocking, ["host", "network", "passthrough"]);
+        assert!(
+            all[0]
+                .line()
+                .starts_with("FAIL host: esx2 is in maintenance mode")
+        );
     }
 }

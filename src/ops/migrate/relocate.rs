@@ -119,7 +119,10 @@ pub async fn plan(vm: &VmRef, spec: &MigrateSpec) -> OpResult<RelocatePlan> {
     });
     let relocate = Spec {
         host: moves_host.then(|| target.moref.clone()),
-        datastore: datastore.as_ref().filter(|_| moves_ds).map(|(_, m)| m.clone()),
+        datastore: datastore
+            .as_ref()
+            .filter(|_| moves_ds)
+            .map(|(_, m)| m.clone()),
         pool: pool.as_ref().map(|(_, m)| m.clone()),
     };
     checks.extend(server_checks(&client, &endpoint, vm, &relocate).await?);
@@ -193,7 +196,13 @@ async fn server_checks(
     let mut req = Request::new("CheckRelocate_Task", &checker);
     req.moref("vm", &vm.moref);
     req.nest("spec", None, |r| write_spec(r, spec));
-    for test in ["sourceTests", "hostTests", "resourcePoolTests", "datastoreTests", "networkTests"] {
+    for test in [
+        "sourceTests",
+        "hostTests",
+        "resourcePoolTests",
+        "datastoreTests",
+        "networkTests",
+    ] {
         req.text("testType", test);
     }
     let result = match client
