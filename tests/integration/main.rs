@@ -8,6 +8,7 @@ mod hostile;
 mod hostile_server;
 mod hosts;
 mod migrate;
+mod monitoring;
 mod network;
 mod pci;
 mod repl;
