@@ -173,6 +173,7 @@ impl Command {
                 VmCommand::DetachPci(args) => Some(&mut args.dry_run),
                 VmCommand::Move(args) => Some(&mut args.dry_run),
                 VmCommand::Balance(args) => Some(&mut args.dry_run),
+                VmCommand::Migrate(args) => Some(&mut args.dry_run),
                 VmCommand::Nic(cmd) => {
                     use super::network_args::NicCommand as N;
                     match cmd {
@@ -499,6 +500,8 @@ pub enum VmCommand {
     Move(MoveArgs),
     /// Lower the cluster imbalance: recommend migrations and run them (asks unless --yes)
     Balance(super::placement::BalanceArgs),
+    /// Migrate VMs to another host or datastore of their vCenter (vMotion with --live)
+    Migrate(MigrateArgs),
     /// The VM's network adapters: list, add, reconnect, remove
     #[command(subcommand)]
     Nic(super::network_args::NicCommand),
@@ -513,6 +516,33 @@ pub struct MoveArgs {
     #[arg(long, value_name = "POOL")]
     pub resource_pool: String,
     /// Show where each VM would go and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// VM names or globs
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Target host, on the VM's own endpoint
+    #[arg(long, value_name = "HOST")]
+    pub to_host: String,
+    /// Target datastore (default: where the files are)
+    #[arg(long, value_name = "DS")]
+    pub datastore: Option<String>,
+    /// Target resource pool: a path or a unique name
+    #[arg(long, value_name = "POOL")]
+    pub resource_pool: Option<String>,
+    /// Move a powered-on VM while it runs (vMotion)
+    #[arg(long)]
+    pub live: bool,
+    /// Skip ceso's advisory checks (capacity, DRS "should" rules); never the server's
+    #[arg(long)]
+    pub force: bool,
+    /// Show the plan and every check, change nothing
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]

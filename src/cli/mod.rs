@@ -10,6 +10,7 @@ pub mod datastore;
 pub mod drs;
 pub mod dvs;
 pub mod host;
+pub mod migrate;
 pub mod monitor;
 pub mod network;
 pub mod network_args;

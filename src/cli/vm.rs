@@ -30,6 +30,7 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
         VmCommand::DetachPci(args) => super::pci::detach(ctx, args),
         VmCommand::Move(args) => super::rp::move_vms(ctx, args),
         VmCommand::Balance(args) => super::placement::balance(ctx, args),
+        VmCommand::Migrate(args) => super::migrate::run(ctx, args),
         VmCommand::Nic(cmd) => super::nic::run(ctx, cmd),
     }
 }

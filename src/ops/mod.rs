@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod history;
 pub mod hosts;
 pub mod inventory;
+pub mod migrate;
 pub mod naming;
 pub mod network;
 pub mod networks;

@@ -36,6 +36,7 @@ pub mod backup;
 pub mod collect;
 pub mod datastore;
 pub mod host;
+pub mod migrate;
 pub mod network;
 pub mod pci;
 pub mod placement;

@@ -501,7 +501,7 @@ fn into_array(maps: Vec<Map>) -> Array {
 }
 
 /// Names, globs, a Vm or an array of any of these, resolved to VMs each once.
-fn resolve(
+pub(super) fn resolve(
     ctx: &ScriptCtx,
     what: Dynamic,
     scope: &Scope,
@@ -616,6 +616,7 @@ fn namespace(ctx: &ScriptCtx) -> Module {
         "Create a VM with the defaults (1 CPU, 1024 MB, no disk).",
     )
     .set_into_module(&mut m, move |name: &str| create(&c, name, Map::new()));
+    super::migrate::add_to(&mut m, ctx);
     m
 }
 

@@ -1,0 +1,107 @@
+//! `ceso vm migrate`: parse, resolve the VMs, call ops::migrate, render the checks.
+
+use crate::ops::migrate::{self, MigrateResult, MigrateSpec};
+use crate::ops::vms::{self, VmRef};
+use crate::ops::{OpError, OpResult};
+
+use super::Ctx;
+use super::args::MigrateArgs;
+use super::progress::TermProgress;
+
+pub fn run(ctx: &Ctx, args: MigrateArgs) -> OpResult<()> {
+    let scope = ctx.scope(&args.scope);
+    let fleet = &ctx.app.fleet;
+    let targets: Vec<VmRef> = ctx.app.block_on(async {
+        let mut out: Vec<VmRef> = Vec::new();
+        for name in &args.names {
+            for vm in vms::find_named(fleet, &scope, name).await? {
+                vms::push_unique(&mut out, vm);
+            }
+        }
+        Ok::<_, OpError>(out)
+    })?;
+    let spec = MigrateSpec {
+        to_host: Some(args.to_host.clone()),
+        datastore: args.datastore.clone(),
+        resource_pool: args.resource_pool.clone(),
+        live: args.live,
+        force: args.force,
+        ..MigrateSpec::default()
+    }
+    .with_config(&fleet.config);
+    let progress = TermProgress::new(ctx.out.json);
+    let results = ctx.app.block_on(migrate::migrate_vms(
+        fleet,
+        &targets,
+        &spec,
+        args.dry_run,
+        &progress,
+    ));
+    progress.finish();
+    report(ctx, &targets, results, args.dry_run)
+}
+
+/// Every VM's checks and outcome; the first failure is the command's error (the others
+/// are printed as they are).
+fn report(
+    ctx: &Ctx,
+    targets: &[VmRef],
+    results: Vec<OpResult<MigrateResult>>,
+    dry_run: bool,
+) -> OpResult<()> {
+    let mut first_error = None;
+    let mut done = Vec::new();
+    let several = targets.len() > 1;
+    for (vm, result) in targets.iter().zip(results) {
+        match result {
+            Ok(r) => done.push(r),
+            Err(e) => {
+                if several {
+                    eprintln!("{}: {e}", vm.name);
+                }
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if ctx.out.json {
+        ctx.out.json(&done);
+    } else {
+        for r in &done {
+            let p = &r.plan;
+            let what = describe(p);
+            if dry_run {
+                println!("would migrate {what}");
+                for c in &p.checks {
+                    println!("  {}", c.line());
+                }
+            } else {
+                for c in p.checks.iter().filter(|c| c.forced) {
+                    eprintln!("{}: {}", p.vm, c.line());
+                }
+                let verb = if p.changed { "migrated " } else { "" };
+                ctx.out.done(&format!("{verb}{what}"));
+            }
+        }
+        if dry_run && !done.is_empty() {
+            eprintln!("dry run: nothing was changed");
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn describe(p: &migrate::RelocatePlan) -> String {
+    if !p.changed {
+        return format!("{}: already on {}", p.vm, p.to_host);
+    }
+    let mut text = format!("{} ({}): {} → {}", p.vm, p.kind, p.from_host, p.to_host);
+    if let (Some(from), Some(to)) = (&p.from_datastore, &p.to_datastore) {
+        text.push_str(&format!(", [{from}] → [{to}]"));
+    }
+    if let Some(pool) = &p.to_pool {
+        text.push_str(&format!(", pool {pool}"));
+    }
+    text
+}
