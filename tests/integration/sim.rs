@@ -335,6 +335,8 @@ pub mod exit {
     pub const NOT_FOUND: i32 = 4;
     pub const SERVER_FAULT: i32 = 5;
     pub const REFUSED: i32 = 6;
+    /// Some endpoints answered, others did not.
+    pub const PARTIAL: i32 = 7;
 }
 
 /// Output lines without trailing spaces (tables pad their last column).

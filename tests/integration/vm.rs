@@ -161,11 +161,12 @@ fn create_start_stop_suspend_restart_delete() {
     sim.ceso().run(&["vm", "suspend", "web-01"]).ok();
     assert_eq!(state(&sim), "suspended");
     sim.ceso().run(&["vm", "start", "web-01"]).ok();
-    // Without guest tools a clean restart is refused, said once (with the hint).
+    // Without guest tools a clean restart is the server's fault (MethodNotFound, exit 5),
+    // said once (with the hint).
     let refused = sim
         .ceso()
         .run(&["vm", "restart", "web-01"])
-        .fails_with(exit::REFUSED);
+        .fails_with(exit::SERVER_FAULT);
     assert_eq!(
         refused.stderr.matches("cannot restart web-01").count(),
         1,

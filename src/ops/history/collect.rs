@@ -128,8 +128,11 @@ async fn read_target(
             let Some(first) = names(&s.kind).first().copied() else {
                 continue;
             };
-            let have = store.last_ts(&endpoint, &s.name, first, period)?;
-            if have.is_none() {
+            // Backfill unless the stored days already reach back far enough: a daily
+            // bucket rolled up from a few local hours (just after midnight) is no history.
+            let wanted = now.timestamp() - opts.backfill.min(keep);
+            let oldest = store.first_ts(&endpoint, &s.name, first, period)?;
+            if oldest.is_none_or(|ts| ts > wanted + period) {
                 specs.push(query::Spec {
                     entity: &s.moref,
                     counters: keys.of(&s.kind),

@@ -139,10 +139,34 @@ impl Store {
         counter: &str,
         tier: i64,
     ) -> OpResult<Option<i64>> {
+        self.edge_ts("max", endpoint, object, counter, tier)
+    }
+
+    /// The oldest stored sample of one series in one tier.
+    pub fn first_ts(
+        &self,
+        endpoint: &str,
+        object: &str,
+        counter: &str,
+        tier: i64,
+    ) -> OpResult<Option<i64>> {
+        self.edge_ts("min", endpoint, object, counter, tier)
+    }
+
+    fn edge_ts(
+        &self,
+        edge: &str,
+        endpoint: &str,
+        object: &str,
+        counter: &str,
+        tier: i64,
+    ) -> OpResult<Option<i64>> {
         self.conn
             .query_row(
-                "SELECT max(s.ts) FROM samples s JOIN series r ON r.id = s.series
-                 WHERE r.endpoint = ?1 AND r.object = ?2 AND r.counter = ?3 AND s.tier = ?4",
+                &format!(
+                    "SELECT {edge}(s.ts) FROM samples s JOIN series r ON r.id = s.series
+                     WHERE r.endpoint = ?1 AND r.object = ?2 AND r.counter = ?3 AND s.tier = ?4"
+                ),
                 params![endpoint, object, counter, tier],
                 |row| row.get::<_, Option<i64>>(0),
             )
