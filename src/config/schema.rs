@@ -300,6 +300,9 @@ pub struct Settings {
     /// Operations run at once over many objects or endpoints (default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
+    /// Keep sessions between commands in the user's cache dir (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_cache: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scripting: Option<Scripting>,
 }
