@@ -319,10 +319,9 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
         return Ok(());
     }
     let progress = TermProgress::new(ctx.out.json);
-    let results = ctx.app.block_on(ctx.app.fleet.each(targets.clone(), |vm| {
-        let progress = &progress;
-        async move { vms::power(&vm, action, progress).await }
-    }));
+    let results = ctx
+        .app
+        .block_on(vms::power_many(&ctx.app.fleet, &targets, action, &progress));
     progress.finish();
     let mut first_error = None;
     let mut done = Vec::new();

@@ -1,11 +1,13 @@
 //! Resolving a VM name given by the user: exact match, or a clear error that lists close
 //! names (nothing matched) or every match with its host (ambiguous).
 
-use crate::ops::error::{OpError, OpResult, close_names};
-use crate::ops::fleet::{Fleet, Scope};
-use crate::vim::MoRef;
+use std::collections::HashMap;
 
-use super::{VmRef, list::list_target};
+use crate::ops::error::{OpError, OpResult, close_names};
+use crate::ops::fleet::{Fleet, Scope, Target, WithEndpoint};
+use crate::vim::{MoRef, PropertySpec};
+
+use super::VmRef;
 
 /// The one VM called `name` (or with moref id `name`, e.g. `vm-42`).
 pub async fn find_vm(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<VmRef> {
@@ -70,39 +72,27 @@ async fn find_matching(
     } else {
         None
     };
+    let moref = MoRef::parse(wanted);
+    let hit = |id: &str, name: &str| match &matcher {
+        Some(m) => m.matches(name),
+        None => {
+            name == wanted
+                || id == wanted
+                || moref
+                    .as_ref()
+                    .is_some_and(|m| m.kind == "VirtualMachine" && m.value == id)
+        }
+    };
     let targets = fleet.targets(scope).await?;
     let lists = fleet
-        .each(targets.clone(), |t| async move {
-            let endpoint = t.endpoint.clone();
-            Ok((endpoint, list_target(t).await?))
-        })
+        .each(targets, |t| async move { find_in_target(t, &hit).await })
         .await;
-    let moref = MoRef::parse(wanted);
     let mut found = Vec::new();
     let mut all_names = Vec::new();
     for result in lists {
-        let (endpoint, vms) = result?;
-        for vm in vms {
-            let hit = match &matcher {
-                Some(m) => m.matches(&vm.name),
-                None => {
-                    vm.name == wanted
-                        || vm.id == wanted
-                        || moref
-                            .as_ref()
-                            .is_some_and(|m| m.kind == "VirtualMachine" && m.value == vm.id)
-                }
-            };
-            if hit {
-                found.push(VmRef {
-                    endpoint: endpoint.clone(),
-                    moref: MoRef::new("VirtualMachine", vm.id.clone()),
-                    name: vm.name.clone(),
-                    host: vm.host.clone(),
-                });
-            }
-            all_names.push(vm.name);
-        }
+        let (vms, names) = result?;
+        found.extend(vms);
+        all_names.extend(names);
     }
     if found.is_empty() {
         return Err(OpError::NotFound {
@@ -112,4 +102,87 @@ async fn find_matching(
         });
     }
     Ok(found)
+}
+
+/// The VMs of one target that `hit` (id, name) selects, and every VM name there (for
+/// suggestions). Two reads: the names of all VMs (and hosts), then the host and power
+/// state of the matches only, so a lookup costs the same whatever the VMs hold.
+async fn find_in_target(
+    target: Target,
+    hit: &(impl Fn(&str, &str) -> bool + Sync),
+) -> OpResult<(Vec<VmRef>, Vec<String>)> {
+    let endpoint = target.endpoint.clone();
+    let at = endpoint.name().to_string();
+    let client = endpoint.client().await?;
+    #[derive(Default)]
+    struct Seen {
+        matches: Vec<(MoRef, String)>,
+        names: Vec<String>,
+        hosts: HashMap<MoRef, String>,
+    }
+    let seen = client
+        .collect_view_with(
+            &client.content().root_folder,
+            &[
+                PropertySpec {
+                    kind: "VirtualMachine",
+                    paths: &["name"],
+                },
+                PropertySpec {
+                    kind: "HostSystem",
+                    paths: &["name"],
+                },
+            ],
+            Seen::default,
+            |seen, o| {
+                let name = o.str("name").unwrap_or_default().to_string();
+                match o.obj.kind.as_str() {
+                    "VirtualMachine" => {
+                        if hit(&o.obj.value, &name) {
+                            seen.matches.push((o.obj, name.clone()));
+                        }
+                        seen.names.push(name);
+                    }
+                    "HostSystem" => {
+                        seen.hosts.insert(o.obj, name);
+                    }
+                    _ => {}
+                }
+            },
+        )
+        .await
+        .at(&at)?;
+    let morefs: Vec<MoRef> = seen.matches.iter().map(|(m, _)| m.clone()).collect();
+    let details = client
+        .retrieve(
+            &morefs,
+            &[PropertySpec {
+                kind: "VirtualMachine",
+                paths: &["runtime.host", "runtime.powerState"],
+            }],
+        )
+        .await
+        .at(&at)?;
+    let mut vms = Vec::with_capacity(seen.matches.len());
+    for (moref, name) in seen.matches {
+        // A VM deleted between the two reads is not found.
+        let Some(d) = details.iter().find(|d| d.obj == moref) else {
+            continue;
+        };
+        let host = d
+            .moref("runtime.host")
+            .and_then(|h| seen.hosts.get(&h).cloned())
+            .unwrap_or_default();
+        if target.host.as_ref().is_some_and(|wanted| *wanted != host) {
+            continue;
+        }
+        vms.push(VmRef {
+            endpoint: endpoint.clone(),
+            moref,
+            name,
+            host,
+            power_state: d.str("runtime.powerState").map(str::to_string),
+        });
+    }
+    Ok((vms, seen.names))
 }
