@@ -10,6 +10,7 @@ mod hosts;
 mod network;
 mod pci;
 mod repl;
+mod round_trips;
 mod script_examples;
 mod script_interrupt;
 mod script_run;
