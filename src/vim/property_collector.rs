@@ -82,6 +82,28 @@ impl Client {
         if *root == self.content().root_folder {
             return self.collect_inventory(specs, init, add).await;
         }
+        self.container_view_with(root, specs, init, add).await
+    }
+
+    /// `collect_view` through a ContainerView even below the root folder: the server
+    /// then checks the types (CreateContainerView refuses an unknown one), which a
+    /// traversal would silently match with nothing. For types a user typed.
+    pub async fn collect_checked(
+        &self,
+        root: &MoRef,
+        specs: &[PropertySpec<'_>],
+    ) -> Result<Vec<ObjectContent>, Error> {
+        self.container_view_with(root, specs, Vec::new, Vec::push)
+            .await
+    }
+
+    async fn container_view_with<T: Send>(
+        &self,
+        root: &MoRef,
+        specs: &[PropertySpec<'_>],
+        init: impl Fn() -> T + Send + Sync,
+        add: impl FnMut(&mut T, ObjectContent) + Send,
+    ) -> Result<T, Error> {
         let view_manager = self
             .content()
             .view_manager

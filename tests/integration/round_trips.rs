@@ -169,3 +169,27 @@ fn the_cache_file_is_private_and_holds_no_password() {
     assert!(!text.contains("s3cret-Pa55word"), "{text}");
     assert!(text.contains("vmware") || text.contains("cookie"), "{text}");
 }
+
+#[test]
+fn an_inventory_path_is_found_by_the_search_index() {
+    let t = Counted::start(&[]);
+    t.calls(&["vm", "list"]);
+    std::fs::write(&t.log, "").expect("truncate");
+    let run = t
+        .ceso()
+        .run(&["vm", "info", "DC0/vm/DC0_H0_VM0", "--json"])
+        .ok();
+    assert_eq!(run.json()["name"], "DC0_H0_VM0", "{}", run.stdout);
+    let calls = requests(&t.log);
+    assert!(
+        calls.contains(&"FindByInventoryPath".to_string()),
+        "{calls:?}"
+    );
+    let missing = t.ceso().run(&["vm", "info", "DC0/vm/no-such-vm"]);
+    assert_eq!(missing.code, 4, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("DC0/vm/no-such-vm"),
+        "{}",
+        missing.stderr
+    );
+}

@@ -84,8 +84,17 @@ async fn find_matching(
         }
     };
     let targets = fleet.targets(scope).await?;
+    // An inventory path (`DC0/vm/folder/web-1`; a `/` in a name is `%2f` in vSphere)
+    // is resolved by the server's SearchIndex, whatever the size of the inventory.
+    let by_path = matcher.is_none() && wanted.contains('/');
     let lists = fleet
-        .each(targets, |t| async move { find_in_target(t, &hit).await })
+        .each(targets, |t| async move {
+            if by_path {
+                find_by_path(t, wanted).await
+            } else {
+                find_in_target(t, &hit).await
+            }
+        })
         .await;
     let mut found = Vec::new();
     let mut all_names = Vec::new();
@@ -102,6 +111,55 @@ async fn find_matching(
         });
     }
     Ok(found)
+}
+
+/// The VM at inventory path `path` in one target (none, or one).
+async fn find_by_path(target: Target, path: &str) -> OpResult<(Vec<VmRef>, Vec<String>)> {
+    let endpoint = target.endpoint.clone();
+    let at = endpoint.name().to_string();
+    let client = endpoint.client().await?;
+    let index = client
+        .content()
+        .manager("searchIndex")
+        .ok_or_else(|| OpError::invalid(format!("{at} has no SearchIndex")))?;
+    let mut req = crate::vim::Request::new("FindByInventoryPath", &index);
+    req.text("inventoryPath", path.trim_start_matches('/'));
+    let found = client
+        .call_returnval(req)
+        .await
+        .at(&at)?
+        .and_then(|n| n.as_moref())
+        .filter(|m| m.kind == "VirtualMachine");
+    let Some(moref) = found else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let props = client
+        .properties(&moref, &["name", "runtime.host", "runtime.powerState"])
+        .await
+        .at(&at)?;
+    let host = match props.moref("runtime.host") {
+        Some(h) => client
+            .properties(&h, &["name"])
+            .await
+            .at(&at)?
+            .str("name")
+            .unwrap_or_default()
+            .to_string(),
+        None => String::new(),
+    };
+    if target.host.as_ref().is_some_and(|wanted| *wanted != host) {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    Ok((
+        vec![VmRef {
+            endpoint: endpoint.clone(),
+            name: props.str("name").unwrap_or_default().to_string(),
+            power_state: props.str("runtime.powerState").map(str::to_string),
+            moref,
+            host,
+        }],
+        Vec::new(),
+    ))
 }
 
 /// The VMs of one target that `hit` (id, name) selects, and every VM name there (for
