@@ -11,6 +11,7 @@ pub mod app;
 pub mod backup_repo;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod ops;
 pub mod repl;
 pub mod script;

@@ -111,6 +111,13 @@ pub enum Command {
     /// Distributed switches, member hosts, distributed port groups
     #[command(subcommand)]
     Dvs(super::network_args::DvsCommand),
+    /// Performance statistics; `stats collect` keeps a history
+    Stats(super::stats::StatsArgs),
+    /// Live view of hosts and VMs: CPU, memory, network, disk latency
+    Monitor(super::monitor::MonitorArgs),
+    /// Capacity planning from the collected history
+    #[command(subcommand)]
+    Capacity(super::capacity::CapacityCommand),
     /// Run a Rhai script; the arguments after FILE are the script's (ARGS)
     Run(RunArgs),
     /// Write Rhai definition files (.d.rhai) for editors into DIR

@@ -2,11 +2,14 @@
 
 pub mod args;
 pub mod backup;
+pub mod capacity;
+pub mod charts;
 pub mod cluster;
 pub mod confirm;
 pub mod drs;
 pub mod dvs;
 pub mod host;
+pub mod monitor;
 pub mod network;
 pub mod network_args;
 pub mod nic;
@@ -18,6 +21,7 @@ pub mod report;
 pub mod rp;
 pub mod script;
 pub mod snapshot;
+pub mod stats;
 pub mod vm;
 pub mod vswitch;
 
@@ -111,6 +115,9 @@ pub fn main() -> ExitCode {
         (Some(Command::Network(cmd)), _) => Done::Script(network::run(&ctx, cmd)),
         (Some(Command::Vswitch(cmd)), _) => Done::Command(vswitch::run(&ctx, cmd)),
         (Some(Command::Dvs(cmd)), _) => Done::Command(dvs::run(&ctx, cmd)),
+        (Some(Command::Stats(args)), _) => Done::Command(stats::run(&ctx, args)),
+        (Some(Command::Capacity(cmd)), _) => Done::Command(capacity::run(&ctx, cmd)),
+        (Some(Command::Monitor(args)), _) => Done::Command(monitor::run(&ctx, args)),
     };
     app.close();
     match done {

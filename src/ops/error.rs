@@ -113,6 +113,9 @@ impl OpError {
                 "attached PCI device" => "`ceso vm info VM` lists the VM's devices".into(),
                 "vGPU profile" => "`ceso gpu profiles` lists the profiles the hosts offer".into(),
                 "DRS recommendation" => "`ceso drs recommendations` lists the pending ones".into(),
+                "performance counter" => "`ceso stats counters` lists the server's counters".into(),
+                "object" => "name a host, VM, cluster or datastore (`ceso host list`, `ceso vm list`)".into(),
+                "history database" => "fill it first with `ceso stats collect`, or point --db at it".into(),
                 _ => format!("list what exists with `ceso {} list`", cli_noun(kind)),
             }),
             OpError::Ambiguous { kind: "snapshot", .. } => {

@@ -2,12 +2,14 @@
 //! scripts and the REPL only parse, call these, and render.
 
 pub mod backup;
+pub mod capacity;
 pub mod clusters;
 pub mod datastores;
 pub mod devices;
 pub mod drs;
 pub mod error;
 pub mod fleet;
+pub mod history;
 pub mod hosts;
 pub mod inventory;
 pub mod naming;
@@ -20,6 +22,7 @@ pub mod progress;
 pub mod raw;
 pub mod snapshots;
 pub mod spec_diff;
+pub mod stats;
 pub mod vms;
 
 pub use error::{OpError, OpResult};

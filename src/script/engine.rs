@@ -54,6 +54,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::pools::register,
     },
     Binding {
+        area: "stats",
+        register: super::stats::register,
+    },
+    Binding {
         area: "collect",
         register: super::collect::register,
     },

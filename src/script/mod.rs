@@ -40,6 +40,7 @@ pub mod network;
 pub mod pci;
 pub mod pools;
 pub mod snapshots;
+pub mod stats;
 pub mod system;
 pub mod vm;
 

@@ -7,6 +7,7 @@ mod errors;
 mod hostile;
 mod hostile_server;
 mod hosts;
+mod monitoring;
 mod network;
 mod pci;
 mod repl;

@@ -1,0 +1,238 @@
+//! `ceso capacity report`: terminal summary with sparklines, `--json`, a self-contained
+//! HTML report with inline SVG charts, and PNG files of the same charts.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::metrics::sparkline::sparkline;
+use crate::ops::capacity::{self, CapacityQuery, Group, Report, Resource};
+use crate::ops::history::{self, Store};
+use crate::ops::{OpError, OpResult};
+
+use super::Ctx;
+use super::args::ScopeArgs;
+use super::charts;
+use super::stats::secs;
+
+#[derive(Debug, Subcommand)]
+pub enum CapacityCommand {
+    /// Per cluster (or standalone host): use trend with its fit, headroom within the overcommit ratios, days until CPU/memory run out, fastest-growing VMs
+    Report {
+        #[arg(long)]
+        cluster: Option<String>,
+        /// How far ahead to forecast
+        #[arg(long, default_value = "90d")]
+        horizon: String,
+        /// Write a self-contained HTML report with charts
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Write one PNG chart per cluster and resource into DIR
+        #[arg(long, value_name = "DIR")]
+        png: Option<PathBuf>,
+        /// How many of the fastest-growing VMs to list
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// History database (default: $XDG_DATA_HOME/ceso/history.sqlite)
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+pub fn run(ctx: &Ctx, cmd: CapacityCommand) -> OpResult<()> {
+    let CapacityCommand::Report {
+        cluster,
+        horizon,
+        html,
+        png,
+        top,
+        db,
+        scope,
+    } = cmd;
+    let q = CapacityQuery {
+        cluster,
+        horizon_days: secs("--horizon", &horizon)? as f64 / 86400.0,
+        top,
+    };
+    let store = Store::open_reader(&db.unwrap_or_else(history::default_path))?;
+    let report = ctx.app.block_on(capacity::report(
+        &ctx.app.fleet,
+        &ctx.scope(&scope),
+        &store,
+        &q,
+    ))?;
+    if let Some(path) = &html {
+        std::fs::write(path, html_report(&report)?)
+            .map_err(|e| OpError::Io(format!("{}: {e}", path.display())))?;
+    }
+    if let Some(dir) = &png {
+        std::fs::create_dir_all(dir).map_err(|e| OpError::Io(format!("{}: {e}", dir.display())))?;
+        for g in &report.groups {
+            for r in g.resources.iter().filter(|r| !r.usage.is_empty()) {
+                let file = dir.join(format!(
+                    "{}.png",
+                    file_name(&format!("{}-{}", g.name, r.name))
+                ));
+                charts::png(&file, &title(g, r), r, report.horizon_days)
+                    .map_err(|e| OpError::Io(format!("{}: {e}", file.display())))?;
+            }
+        }
+    }
+    if ctx.out.json {
+        ctx.out.json(&report);
+    } else {
+        summary(&report);
+    }
+    Ok(())
+}
+
+fn file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn title(g: &Group, r: &Resource) -> String {
+    format!("{} {}", g.name, r.name)
+}
+
+/// One sentence on when a resource runs out.
+pub fn outlook(r: &Resource, horizon: f64) -> String {
+    match &r.forecast {
+        None => "no forecast".into(),
+        Some(f) => {
+            let trend = format!(
+                "{:+.2} %/day, fit {} (R² {:.2}, {} days)",
+                f.trend.slope, f.quality, f.trend.r2, f.trend.points
+            );
+            match f.days_left {
+                Some(d) if f.within_horizon => format!("full in {d:.0} days; {trend}"),
+                Some(d) => {
+                    format!("full in {d:.0} days, beyond the {horizon:.0}-day horizon; {trend}")
+                }
+                None => format!("not rising; {trend}"),
+            }
+        }
+    }
+}
+
+fn summary(report: &Report) {
+    println!(
+        "capacity report, horizon {:.0} days, overcommit cpu {}x memory {}x",
+        report.horizon_days, report.overcommit.cpu, report.overcommit.memory
+    );
+    for g in &report.groups {
+        println!("\n{} ({}): {} host(s)", g.name, g.endpoint, g.hosts.len());
+        if let Some(why) = &g.insufficient {
+            println!("  too little history: {why}");
+        }
+        for r in &g.resources {
+            let values: Vec<f64> = r.usage.iter().map(|p| p.1).collect();
+            let now = r
+                .forecast
+                .as_ref()
+                .map(|f| f.now)
+                .or(values.last().copied());
+            println!(
+                "  {:<6} {:>6} used  {}  allocated {:.0} of {:.0} {} ({:.0} headroom)",
+                r.name,
+                now.map(|v| format!("{v:.1}%"))
+                    .unwrap_or_else(|| "-".into()),
+                sparkline(&values, 30),
+                r.allocated,
+                r.allocatable,
+                r.allocated_unit,
+                r.headroom
+            );
+            println!("         {}", outlook(r, report.horizon_days));
+        }
+        if !g.top_vms.is_empty() {
+            println!("  fastest-growing VMs (memory MB/day, CPU MHz/day):");
+            for v in &g.top_vms {
+                println!(
+                    "    {:<24} {:+8.1} {:+8.1}",
+                    v.name, v.memory_mb_per_day, v.cpu_mhz_per_day
+                );
+            }
+        }
+    }
+}
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn html_report(report: &Report) -> OpResult<String> {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ceso capacity report</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>\
+         <h1>Capacity report</h1><p>Generated {} · horizon {:.0} days · overcommit CPU {}x, memory {}x</p>",
+        report.generated.format("%Y-%m-%d %H:%M UTC"),
+        report.horizon_days,
+        report.overcommit.cpu,
+        report.overcommit.memory
+    );
+    for g in &report.groups {
+        let _ = write!(
+            h,
+            "<h2>{} <small>({})</small></h2><p>Hosts: {}</p>",
+            esc(&g.name),
+            esc(&g.endpoint),
+            esc(&g.hosts.join(", "))
+        );
+        if let Some(why) = &g.insufficient {
+            let _ = write!(
+                h,
+                "<p class=\"insufficient\"><b>Too little history:</b> {}</p>",
+                esc(why)
+            );
+        }
+        h.push_str("<table><tr><th>resource</th><th>allocated</th><th>allocatable</th><th>headroom</th><th>outlook</th></tr>");
+        for r in &g.resources {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{:.0} {}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td></tr>",
+                r.name,
+                r.allocated,
+                r.allocated_unit,
+                r.allocatable,
+                r.headroom,
+                esc(&outlook(r, report.horizon_days))
+            );
+        }
+        h.push_str("</table>");
+        for r in g.resources.iter().filter(|r| !r.usage.is_empty()) {
+            let svg = charts::svg(&title(g, r), r, report.horizon_days).map_err(OpError::Io)?;
+            let _ = write!(h, "<figure>{svg}</figure>");
+        }
+        if !g.top_vms.is_empty() {
+            h.push_str("<h3>Fastest-growing VMs</h3><table><tr><th>VM</th><th>memory MB/day</th><th>CPU MHz/day</th></tr>");
+            for v in &g.top_vms {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{:+.1}</td><td>{:+.1}</td></tr>",
+                    esc(&v.name),
+                    v.memory_mb_per_day,
+                    v.cpu_mhz_per_day
+                );
+            }
+            h.push_str("</table>");
+        }
+    }
+    h.push_str("</body></html>\n");
+    Ok(h)
+}

@@ -1,0 +1,8 @@
+//! Pure engines for monitoring: durations as people write them, roll-ups of samples
+//! into coarser buckets, least-squares trends with their fit, sparklines. No I/O.
+
+pub mod capacity;
+pub mod duration;
+pub mod fit;
+pub mod rollup;
+pub mod sparkline;
