@@ -34,6 +34,8 @@ pub struct App {
 pub struct AppOptions {
     pub config: Option<PathBuf>,
     pub scope: Scope,
+    /// `--no-session-cache`: overrides `settings.session_cache`.
+    pub no_session_cache: bool,
 }
 
 impl App {
@@ -46,7 +48,14 @@ impl App {
             .map_err(|e| {
                 ConfigError::plain(format!("cannot start the async runtime: {e}"), None)
             })?;
-        let loaded = config::load::load(options.config.as_deref(), &config::load::ProcessEnv)?;
+        let mut loaded = config::load::load(options.config.as_deref(), &config::load::ProcessEnv)?;
+        if options.no_session_cache {
+            loaded
+                .config
+                .settings
+                .get_or_insert_with(Default::default)
+                .session_cache = Some(false);
+        }
         let config_path = options
             .config
             .clone()
@@ -70,7 +79,7 @@ impl App {
         self.runtime.handle().clone()
     }
 
-    /// Log out of every session opened.
+    /// Log out of every session opened (cached sessions stay for the next command).
     pub fn close(&self) {
         let fleet = self.fleet.clone();
         self.block_on(async move {

@@ -24,6 +24,9 @@ pub struct Cli {
     /// Do not ask before destructive changes
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+    /// Log in afresh and log out at exit instead of reusing the cached session
+    #[arg(long, global = true, env = "CESO_NO_SESSION_CACHE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_session_cache: bool,
     /// Evaluate a script (usually one expression) and print its value
     #[arg(short = 'c', value_name = "SCRIPT")]
     pub eval: Option<String>,

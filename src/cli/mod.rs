@@ -98,6 +98,7 @@ pub fn main() -> ExitCode {
     let app = match App::new(AppOptions {
         config: cli.config.clone(),
         scope: scope.clone(),
+        no_session_cache: cli.no_session_cache,
     }) {
         Ok(app) => app,
         Err(e) => {

@@ -489,7 +489,8 @@ fn run_apply(ctx: &Ctx, source: &Source, moves: &[PlannedMove], dry_run: bool) -
         }
         return Ok(());
     }
-    if !dry_run {
+    // `optimization.auto_balance: true` is the operator's standing consent to move VMs.
+    if !dry_run && !ctx.app.fleet.config.optimization().auto_balance {
         confirm(ctx.yes, &format!("Migrate {} VM(s)", moves.len()))?;
     }
     let policy = policies(ctx, &source.policy)?;

@@ -213,6 +213,7 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
             vms::create::validate(&spec)?;
             if target.host.is_none()
                 && spec.resource_pool.is_none()
+                && fleet.config.load_balance()
                 && target.endpoint.client().await?.content().is_vcenter()
             {
                 let p = crate::ops::placement::choose_host(
@@ -379,10 +380,9 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
         return report::endpoint_errors(&unanswered);
     }
     let progress = TermProgress::new(ctx.out.json);
-    let results = ctx.app.block_on(ctx.app.fleet.each(targets.clone(), |vm| {
-        let progress = &progress;
-        async move { vms::power(&vm, action, progress).await }
-    }));
+    let results = ctx
+        .app
+        .block_on(vms::power_many(&ctx.app.fleet, &targets, action, &progress));
     progress.finish();
     let mut first_error = None;
     let mut done = Vec::new();

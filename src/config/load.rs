@@ -76,6 +76,16 @@ impl LoadedConfig {
             .is_none_or(|o| o.enabled)
     }
 
+    /// `phase4.multi_host.load_balance` (true when absent): new VMs are placed by the
+    /// engine when no host is named.
+    pub fn load_balance(&self) -> bool {
+        self.config
+            .phase4
+            .as_ref()
+            .and_then(|p| p.multi_host.as_ref())
+            .is_none_or(|m| m.load_balance)
+    }
+
     pub fn settings(&self) -> super::schema::Settings {
         self.config.settings.clone().unwrap_or_default()
     }

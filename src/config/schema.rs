@@ -240,7 +240,8 @@ pub struct VmBackup {
 pub struct MultiHost {
     #[serde(default = "yes")]
     pub enabled: bool,
-    #[serde(default)]
+    /// `vm create` without a host lets the placement engine pick one.
+    #[serde(default = "yes")]
     pub load_balance: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<Migration>,
@@ -272,6 +273,7 @@ pub struct Networking {
 pub struct Optimization {
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Applying a balance plan needs no confirmation (like DRS fully automated).
     #[serde(default)]
     pub auto_balance: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,6 +362,9 @@ pub struct Settings {
     /// Operations run at once over many objects or endpoints (default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
+    /// Keep sessions between commands in the user's cache dir (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_cache: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scripting: Option<Scripting>,
 }

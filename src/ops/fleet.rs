@@ -12,7 +12,7 @@ use futures::StreamExt;
 use tokio::sync::OnceCell;
 
 use crate::config::{EndpointSpec, LoadedConfig, PasswordSource};
-use crate::vim::{self, Client, ConnectOptions, Secret};
+use crate::vim::{self, Client, ConnectOptions, Secret, SessionCache};
 
 use super::error::{OpError, OpResult, close_names};
 use super::password::{self, no_password};
@@ -42,6 +42,7 @@ pub struct Endpoint {
     timeouts: Timeouts,
     prompt: Option<PasswordPrompt>,
     client: OnceCell<Arc<Client>>,
+    session_cache: Option<SessionCache>,
 }
 
 impl Endpoint {
@@ -63,7 +64,7 @@ impl Endpoint {
                     connect_timeout: self.timeouts.connect,
                     call_timeout: self.timeouts.call,
                 };
-                Client::connect(options)
+                Client::connect_cached(options, self.session_cache.clone())
                     .await
                     .map_err(|e| OpError::vim(&self.spec.name, e))
             })
@@ -152,6 +153,12 @@ impl Fleet {
             })
             .unwrap_or(16)
             .max(1);
+        let session_cache = settings
+            .session_cache
+            .unwrap_or(true)
+            .then(SessionCache::default_dir)
+            .flatten()
+            .map(SessionCache::new);
         let endpoints = config
             .endpoints
             .iter()
@@ -161,6 +168,7 @@ impl Fleet {
                     timeouts,
                     prompt: prompt.clone(),
                     client: OnceCell::new(),
+                    session_cache: session_cache.clone(),
                 })
             })
             .collect();
@@ -351,7 +359,7 @@ impl Fleet {
             .await
     }
 
-    /// Log out of every open session (best effort).
+    /// Log out of every open session that is not cached (best effort).
     pub async fn close(&self) {
         let open: Vec<_> = self
             .endpoints

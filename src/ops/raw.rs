@@ -45,8 +45,9 @@ pub async fn collect(
             async move {
                 let endpoint = t.endpoint.name().to_string();
                 let client = t.endpoint.client().await?;
+                // A type the user typed: the server checks it.
                 let objects = client
-                    .collect_view(
+                    .collect_checked(
                         &client.content().root_folder,
                         &[PropertySpec { kind, paths }],
                     )

@@ -5,6 +5,7 @@
 //! re-established once, transparently, by whichever call notices first.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, RwLock};
@@ -17,6 +18,7 @@ use super::error::Error;
 use super::moref::MoRef;
 use super::secret::Secret;
 use super::service_content::ServiceContent;
+use super::session_cache::SessionCache;
 use super::tls::{self, TlsMode};
 use super::xml::Node;
 
@@ -43,6 +45,11 @@ pub struct Client {
     relogin: Mutex<()>,
     content: ServiceContent,
     trace: bool,
+    /// Where the session is kept between commands (None: `--no-session-cache`).
+    cache: Option<SessionCache>,
+    /// The session lives in the cache: logging out at exit would kill it for the next
+    /// command, so it is left to expire on the server (govc does the same).
+    persisted: AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -56,15 +63,32 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Retrieve the service content and log in.
     pub async fn connect(opts: ConnectOptions) -> Result<Arc<Client>, Error> {
+        Self::connect_cached(opts, None).await
+    }
+
+    /// Retrieve the service content and reuse the session cached for this URL and user,
+    /// or log in (and cache the new session). A cached session is not checked here: the
+    /// first call it fails with NotAuthenticated logs in again, so a valid one costs
+    /// no round trip.
+    pub async fn connect_cached(
+        opts: ConnectOptions,
+        cache: Option<SessionCache>,
+    ) -> Result<Arc<Client>, Error> {
         let http = tls::http_client(&opts.tls, opts.connect_timeout)?;
         let trace = std::env::var_os("CESO_TRACE").is_some();
+        let cached = cache
+            .as_ref()
+            .and_then(|c| c.load(&opts.url, &opts.user))
+            .map(|s| s.expose().to_string());
         let mut client = Client {
             http,
             soap_action: "urn:vim25".into(),
-            cookie: RwLock::new(None),
+            persisted: AtomicBool::new(cached.is_some()),
+            cookie: RwLock::new(cached),
             relogin: Mutex::new(()),
             content: placeholder_content(),
             trace,
+            cache,
             opts,
         };
         let service = MoRef::new("ServiceInstance", "ServiceInstance");
@@ -82,7 +106,11 @@ impl Client {
             })?;
         client.soap_action = format!("urn:vim25/{}", content.about.api_version);
         client.content = content;
-        client.login().await?;
+        if !client.persisted.load(Ordering::Relaxed) {
+            client.login().await?;
+        } else if client.trace {
+            eprintln!("[ceso] {}: reusing the cached session", client.opts.url);
+        }
         Ok(Arc::new(client))
     }
 
@@ -121,6 +149,11 @@ impl Client {
         req.text("userName", &self.opts.user)
             .text("password", self.opts.password.expose());
         *self.cookie.write().await = None;
+        // Whatever happens next, a cached cookie is no longer worth anything.
+        self.persisted.store(false, Ordering::Relaxed);
+        if let Some(cache) = &self.cache {
+            cache.forget(&self.opts.url, &self.opts.user);
+        }
         self.send(&req.finish()).await.map_err(|e| match e {
             Error::Fault { name, .. } if name == "InvalidLogin" => Error::Fault {
                 message: format!(
@@ -133,6 +166,10 @@ impl Client {
             },
             other => other,
         })?;
+        if let (Some(cache), Some(cookie)) = (&self.cache, self.cookie.read().await.as_ref()) {
+            let stored = cache.store(&self.opts.url, &self.opts.user, cookie);
+            self.persisted.store(stored, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -156,7 +193,11 @@ impl Client {
         self.login().await
     }
 
+    /// End the session, unless it is cached for the next command.
     pub async fn logout(&self) -> Result<(), Error> {
+        if self.persisted.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         if let Some(manager) = self.content.session_manager.clone() {
             self.call(Request::new("Logout", &manager)).await?;
         }

@@ -79,6 +79,31 @@ impl Client {
         init: impl Fn() -> T + Send + Sync,
         add: impl FnMut(&mut T, ObjectContent) + Send,
     ) -> Result<T, Error> {
+        if *root == self.content().root_folder {
+            return self.collect_inventory(specs, init, add).await;
+        }
+        self.container_view_with(root, specs, init, add).await
+    }
+
+    /// `collect_view` through a ContainerView even below the root folder: the server
+    /// then checks the types (CreateContainerView refuses an unknown one), which a
+    /// traversal would silently match with nothing. For types a user typed.
+    pub async fn collect_checked(
+        &self,
+        root: &MoRef,
+        specs: &[PropertySpec<'_>],
+    ) -> Result<Vec<ObjectContent>, Error> {
+        self.container_view_with(root, specs, Vec::new, Vec::push)
+            .await
+    }
+
+    async fn container_view_with<T: Send>(
+        &self,
+        root: &MoRef,
+        specs: &[PropertySpec<'_>],
+        init: impl Fn() -> T + Send + Sync,
+        add: impl FnMut(&mut T, ObjectContent) + Send,
+    ) -> Result<T, Error> {
         let view_manager = self
             .content()
             .view_manager
@@ -115,6 +140,28 @@ impl Client {
         let result = self.retrieve_pages(req, init, add).await;
         let _ = self.call(Request::new("DestroyView", &view)).await;
         result
+    }
+
+    /// The whole inventory in one round trip: a traversal from the root folder reaches
+    /// every managed entity a recursive ContainerView of it would hold, without the
+    /// CreateContainerView and DestroyView calls (2 of a listing's 3 round trips).
+    async fn collect_inventory<T: Send>(
+        &self,
+        specs: &[PropertySpec<'_>],
+        init: impl Fn() -> T + Send + Sync,
+        add: impl FnMut(&mut T, ObjectContent) + Send,
+    ) -> Result<T, Error> {
+        let root = self.content().root_folder.clone();
+        let mut req = Request::new("RetrievePropertiesEx", &self.content().property_collector);
+        req.nest("specSet", None, |r| {
+            write_prop_specs(r, specs);
+            r.nest("objectSet", None, |r| {
+                r.moref("obj", &root).text("skip", true);
+                write_inventory_traversal(r);
+            });
+        });
+        write_options(&mut req);
+        self.retrieve_pages(req, init, add).await
     }
 
     /// Read `paths` of specific objects (all of one type per spec).
@@ -225,6 +272,45 @@ impl Client {
                 None => return Ok(acc),
             }
         }
+    }
+}
+
+/// Inventory traversal: (name, type, path, the specs followed from what it reaches).
+/// Folders hold datacenters, folders, VMs, vApps, compute resources, datastores and
+/// networks; datacenters their four folders; compute resources their hosts and root
+/// pool; pools (vApps are pools) their child pools and VMs.
+const INVENTORY_TRAVERSAL: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "folder",
+        "Folder",
+        "childEntity",
+        &[
+            "folder", "dcVm", "dcHost", "dcDs", "dcNet", "crHost", "crRp", "rpRp", "rpVm",
+        ],
+    ),
+    ("dcVm", "Datacenter", "vmFolder", &["folder"]),
+    ("dcHost", "Datacenter", "hostFolder", &["folder"]),
+    ("dcDs", "Datacenter", "datastoreFolder", &["folder"]),
+    ("dcNet", "Datacenter", "networkFolder", &["folder"]),
+    ("crHost", "ComputeResource", "host", &[]),
+    ("crRp", "ComputeResource", "resourcePool", &["rpRp", "rpVm"]),
+    ("rpRp", "ResourcePool", "resourcePool", &["rpRp", "rpVm"]),
+    ("rpVm", "ResourcePool", "vm", &[]),
+];
+
+fn write_inventory_traversal(r: &mut Request) {
+    for (name, kind, path, next) in INVENTORY_TRAVERSAL {
+        r.nest("selectSet", Some("TraversalSpec"), |r| {
+            r.text("name", name)
+                .text("type", kind)
+                .text("path", path)
+                .text("skip", false);
+            for spec in *next {
+                r.nest("selectSet", Some("SelectionSpec"), |r| {
+                    r.text("name", spec);
+                });
+            }
+        });
     }
 }
 

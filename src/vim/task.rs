@@ -51,24 +51,8 @@ impl Client {
                 state: state.clone(),
                 percent: info.i64_at("progress"),
             });
-            match state.as_str() {
-                "success" => {
-                    let at = info.children.iter().position(|c| c.name == "result");
-                    return Ok(at.map(|i| info.children.swap_remove(i)));
-                }
-                "error" => {
-                    let message = info.str_at("error.localizedMessage").unwrap_or_default();
-                    return Err(match info.path("error.fault") {
-                        Some(fault) => Error::from_fault_node(fault, message),
-                        None => Error::Fault {
-                            name: "SystemError".into(),
-                            message: message.to_string(),
-                            object: None,
-                            detail: Box::default(),
-                        },
-                    });
-                }
-                _ => {}
+            if let Some(done) = task_outcome(&mut info) {
+                return done;
             }
             if started.elapsed() >= timeout {
                 return Err(Error::Timeout {
@@ -86,6 +70,55 @@ impl Client {
         }
     }
 
+    /// Wait for many tasks at once: one read of all their `info` per poll, whatever their
+    /// number. Outcomes in the order of `tasks`.
+    pub async fn wait_tasks(
+        &self,
+        tasks: &[MoRef],
+        timeout: Duration,
+    ) -> Result<Vec<Result<Option<Node>, Error>>, Error> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(25);
+        let mut outcomes: Vec<Option<Result<Option<Node>, Error>>> =
+            tasks.iter().map(|_| None).collect();
+        loop {
+            let pending: Vec<MoRef> = tasks
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| o.is_none())
+                .map(|(t, _)| t.clone())
+                .collect();
+            if pending.is_empty() {
+                return Ok(outcomes.into_iter().flatten().collect());
+            }
+            let spec = super::PropertySpec {
+                kind: "Task",
+                paths: &["info"],
+            };
+            for object in self.retrieve(&pending, &[spec]).await? {
+                let Some(i) = tasks.iter().position(|t| *t == object.obj) else {
+                    continue;
+                };
+                if let Some((_, mut info)) = object.props.into_iter().next() {
+                    outcomes[i] = task_outcome(&mut info);
+                }
+            }
+            if outcomes.iter().any(Option::is_none) && started.elapsed() >= timeout {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "waiting for {} tasks; they are still running on the server",
+                        outcomes.iter().filter(|o| o.is_none()).count()
+                    ),
+                    secs: timeout.as_secs(),
+                });
+            }
+            if outcomes.iter().any(Option::is_none) {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+
     /// Call a `*_Task` method and wait for it.
     pub async fn run_task(
         &self,
@@ -100,5 +133,28 @@ impl Client {
             .and_then(|n| n.as_moref())
             .ok_or_else(|| Error::Decode(format!("{method} returned no task")))?;
         self.wait_task(&task, timeout, progress).await
+    }
+}
+
+/// A finished task's result (success) or fault (error); None while it runs.
+fn task_outcome(info: &mut Node) -> Option<Result<Option<Node>, Error>> {
+    match info.text_of("state").unwrap_or_default() {
+        "success" => {
+            let at = info.children.iter().position(|c| c.name == "result");
+            Some(Ok(at.map(|i| info.children.swap_remove(i))))
+        }
+        "error" => {
+            let message = info.str_at("error.localizedMessage").unwrap_or_default();
+            Some(Err(match info.path("error.fault") {
+                Some(fault) => Error::from_fault_node(fault, message),
+                None => Error::Fault {
+                    name: "SystemError".into(),
+                    message: message.to_string(),
+                    object: None,
+                    detail: Box::default(),
+                },
+            }))
+        }
+        _ => None,
     }
 }

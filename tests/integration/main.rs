@@ -13,6 +13,7 @@ mod network;
 mod pci;
 mod placement;
 mod repl;
+mod round_trips;
 mod safety;
 mod script_examples;
 mod script_interrupt;

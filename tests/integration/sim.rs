@@ -161,6 +161,7 @@ impl Ceso {
         cmd.env("HOME", home.path())
             .env("XDG_CONFIG_HOME", home.path().join("config"))
             .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         Ceso { cmd, home }

@@ -107,6 +107,11 @@ func (h *sdkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	method, derr := simulator.UnmarshalBody(types.TypeFunc(), body)
+	if derr == nil {
+		logRequest(method)
+	} else {
+		logRequest(nil)
+	}
 
 	d := h.delay
 	if derr == nil {

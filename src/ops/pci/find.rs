@@ -80,6 +80,7 @@ pub async fn find_vm(
                 moref: vm.moref.clone(),
                 name: vm.name.clone(),
                 host: host.name.clone(),
+                power_state: None,
             };
             Ok(Found {
                 hosts,

@@ -96,6 +96,7 @@ pub async fn apply(
             moref,
             name: m.vm.clone(),
             host: m.from.clone(),
+            power_state: None,
         };
         migrate(&vm, &host, &m.to, progress).await?;
         steps.push(step(m, StepOutcome::Migrated, gain, None));

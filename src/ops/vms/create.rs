@@ -414,5 +414,7 @@ pub async fn create(
         moref,
         name: plan.name.clone(),
         host: host_name,
+        // CreateVM_Task makes a powered-off VM.
+        power_state: Some("poweredOff".into()),
     })
 }

@@ -1,11 +1,13 @@
 //! Resolving a VM name given by the user: exact match, or a clear error that lists close
 //! names (nothing matched) or every match with its host (ambiguous).
 
-use crate::ops::error::{OpError, OpResult, close_names};
-use crate::ops::fleet::{EndpointError, Fleet, Gathered, Scope};
-use crate::vim::MoRef;
+use std::collections::HashMap;
 
-use super::{VmRef, list::list_target};
+use crate::ops::error::{OpError, OpResult, close_names};
+use crate::ops::fleet::{EndpointError, Fleet, Gathered, Scope, Target, WithEndpoint};
+use crate::vim::{MoRef, PropertySpec};
+
+use super::VmRef;
 
 /// The one VM called `name` (or with moref id `name`, e.g. `vm-42`).
 pub async fn find_vm(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<VmRef> {
@@ -112,50 +114,46 @@ async fn find_matching_each(
     } else {
         None
     };
+    let moref = MoRef::parse(wanted);
+    let hit = |id: &str, name: &str| match &matcher {
+        Some(m) => m.matches(name),
+        None => {
+            name == wanted
+                || id == wanted
+                || moref
+                    .as_ref()
+                    .is_some_and(|m| m.kind == "VirtualMachine" && m.value == id)
+        }
+    };
     let targets = fleet.targets(scope).await?;
+    let endpoints: Vec<String> = targets
+        .iter()
+        .map(|t| t.endpoint.name().to_string())
+        .collect();
+    // An inventory path (`DC0/vm/folder/web-1`; a `/` in a name is `%2f` in vSphere)
+    // is resolved by the server's SearchIndex, whatever the size of the inventory.
+    let by_path = matcher.is_none() && wanted.contains('/');
     let lists = fleet
-        .each(targets.clone(), |t| async move {
-            let endpoint = t.endpoint.clone();
-            Ok((endpoint, list_target(t).await?))
+        .each(targets, |t| async move {
+            if by_path {
+                find_by_path(t, wanted).await
+            } else {
+                find_in_target(t, &hit).await
+            }
         })
         .await;
-    let moref = MoRef::parse(wanted);
     let mut found = Vec::new();
     let mut all_names = Vec::new();
     let mut errors = Vec::new();
     let mut answered = 0;
-    for (target, result) in targets.iter().zip(lists) {
-        let (endpoint, vms) = match result {
-            Ok(answer) => answer,
-            Err(error) => {
-                errors.push(EndpointError {
-                    endpoint: target.endpoint.name().to_string(),
-                    error,
-                });
-                continue;
+    for (endpoint, result) in endpoints.into_iter().zip(lists) {
+        match result {
+            Ok((vms, names)) => {
+                answered += 1;
+                found.extend(vms);
+                all_names.extend(names);
             }
-        };
-        answered += 1;
-        for vm in vms {
-            let hit = match &matcher {
-                Some(m) => m.matches(&vm.name),
-                None => {
-                    vm.name == wanted
-                        || vm.id == wanted
-                        || moref
-                            .as_ref()
-                            .is_some_and(|m| m.kind == "VirtualMachine" && m.value == vm.id)
-                }
-            };
-            if hit {
-                found.push(VmRef {
-                    endpoint: endpoint.clone(),
-                    moref: MoRef::new("VirtualMachine", vm.id.clone()),
-                    name: vm.name.clone(),
-                    host: vm.host.clone(),
-                });
-            }
-            all_names.push(vm.name);
+            Err(error) => errors.push(EndpointError { endpoint, error }),
         }
     }
     if found.is_empty() {
@@ -173,4 +171,136 @@ async fn find_matching_each(
         errors,
         answered,
     })
+}
+
+/// The VM at inventory path `path` in one target (none, or one).
+async fn find_by_path(target: Target, path: &str) -> OpResult<(Vec<VmRef>, Vec<String>)> {
+    let endpoint = target.endpoint.clone();
+    let at = endpoint.name().to_string();
+    let client = endpoint.client().await?;
+    let index = client
+        .content()
+        .manager("searchIndex")
+        .ok_or_else(|| OpError::invalid(format!("{at} has no SearchIndex")))?;
+    let mut req = crate::vim::Request::new("FindByInventoryPath", &index);
+    req.text("inventoryPath", path.trim_start_matches('/'));
+    let found = client
+        .call_returnval(req)
+        .await
+        .at(&at)?
+        .and_then(|n| n.as_moref())
+        .filter(|m| m.kind == "VirtualMachine");
+    let Some(moref) = found else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let props = client
+        .properties(&moref, &["name", "runtime.host", "runtime.powerState"])
+        .await
+        .at(&at)?;
+    let host = match props.moref("runtime.host") {
+        Some(h) => client
+            .properties(&h, &["name"])
+            .await
+            .at(&at)?
+            .str("name")
+            .unwrap_or_default()
+            .to_string(),
+        None => String::new(),
+    };
+    if target.host.as_ref().is_some_and(|wanted| *wanted != host) {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    Ok((
+        vec![VmRef {
+            endpoint: endpoint.clone(),
+            name: props.str("name").unwrap_or_default().to_string(),
+            power_state: props.str("runtime.powerState").map(str::to_string),
+            moref,
+            host,
+        }],
+        Vec::new(),
+    ))
+}
+
+/// The VMs of one target that `hit` (id, name) selects, and every VM name there (for
+/// suggestions). Two reads: the names of all VMs (and hosts), then the host and power
+/// state of the matches only, so a lookup costs the same whatever the VMs hold.
+async fn find_in_target(
+    target: Target,
+    hit: &(impl Fn(&str, &str) -> bool + Sync),
+) -> OpResult<(Vec<VmRef>, Vec<String>)> {
+    let endpoint = target.endpoint.clone();
+    let at = endpoint.name().to_string();
+    let client = endpoint.client().await?;
+    #[derive(Default)]
+    struct Seen {
+        matches: Vec<(MoRef, String)>,
+        names: Vec<String>,
+        hosts: HashMap<MoRef, String>,
+    }
+    let seen = client
+        .collect_view_with(
+            &client.content().root_folder,
+            &[
+                PropertySpec {
+                    kind: "VirtualMachine",
+                    paths: &["name"],
+                },
+                PropertySpec {
+                    kind: "HostSystem",
+                    paths: &["name"],
+                },
+            ],
+            Seen::default,
+            |seen, o| {
+                let name = o.str("name").unwrap_or_default().to_string();
+                match o.obj.kind.as_str() {
+                    "VirtualMachine" => {
+                        if hit(&o.obj.value, &name) {
+                            seen.matches.push((o.obj, name.clone()));
+                        }
+                        seen.names.push(name);
+                    }
+                    "HostSystem" => {
+                        seen.hosts.insert(o.obj, name);
+                    }
+                    _ => {}
+                }
+            },
+        )
+        .await
+        .at(&at)?;
+    let morefs: Vec<MoRef> = seen.matches.iter().map(|(m, _)| m.clone()).collect();
+    let details = client
+        .retrieve(
+            &morefs,
+            &[PropertySpec {
+                kind: "VirtualMachine",
+                paths: &["runtime.host", "runtime.powerState"],
+            }],
+        )
+        .await
+        .at(&at)?;
+    let mut vms = Vec::with_capacity(seen.matches.len());
+    for (moref, name) in seen.matches {
+        // A VM deleted between the two reads is not found.
+        let Some(d) = details.iter().find(|d| d.obj == moref) else {
+            continue;
+        };
+        let host = d
+            .moref("runtime.host")
+            .and_then(|h| seen.hosts.get(&h).cloned())
+            .unwrap_or_default();
+        if target.host.as_ref().is_some_and(|wanted| *wanted != host) {
+            continue;
+        }
+        vms.push(VmRef {
+            endpoint: endpoint.clone(),
+            moref,
+            name,
+            host,
+            power_state: d.str("runtime.powerState").map(str::to_string),
+        });
+    }
+    Ok((vms, seen.names))
 }

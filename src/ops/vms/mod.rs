@@ -7,6 +7,7 @@ pub mod info;
 pub mod list;
 pub mod migrate;
 pub mod power;
+pub mod power_many;
 pub mod select;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use find::{find_named, find_named_each, find_vm, find_vms, push_unique};
 pub use info::{VmInfo, info};
 pub use list::{list, list_each};
 pub use power::{PowerAction, PowerResult, power};
+pub use power_many::power_many;
 pub use select::{FoundVm, select, select_one};
 
 /// A VM found on an endpoint: what operations need to act on it.
@@ -32,6 +34,9 @@ pub struct VmRef {
     pub moref: MoRef,
     pub name: String,
     pub host: String,
+    /// `runtime.powerState` as read by the lookup that made this reference, in the same
+    /// command; None when unknown or possibly stale (read again before relying on it).
+    pub power_state: Option<String>,
 }
 
 impl std::fmt::Debug for VmRef {

@@ -59,12 +59,16 @@ pub async fn power(
     let timeouts = vm.endpoint.timeouts();
     let state =
         |p: &crate::vim::ObjectContent| p.str("runtime.powerState").unwrap_or_default().to_string();
-    let before = state(
-        &client
-            .properties(&vm.moref, &["runtime.powerState"])
-            .await
-            .at(&endpoint)?,
-    );
+    // The lookup that found the VM read its state a moment ago: no second read.
+    let before = match &vm.power_state {
+        Some(known) => known.clone(),
+        None => state(
+            &client
+                .properties(&vm.moref, &["runtime.powerState"])
+                .await
+                .at(&endpoint)?,
+        ),
+    };
     let already = match action {
         PowerAction::On => before == "poweredOn",
         PowerAction::Off { .. } => before == "poweredOff",
@@ -133,12 +137,14 @@ pub async fn power(
             }
         }
     }
-    let after = state(
-        &client
-            .properties(&vm.moref, &["runtime.powerState"])
-            .await
-            .at(&endpoint)?,
-    );
+    // A task that succeeded left the VM in its target state; reading it back would
+    // cost a round trip per VM and say nothing new.
+    let after = match action {
+        PowerAction::On | PowerAction::Restart { .. } => "poweredOn",
+        PowerAction::Off { .. } => "poweredOff",
+        PowerAction::Suspend => "suspended",
+    }
+    .to_string();
     Ok(PowerResult {
         vm: vm.name.clone(),
         endpoint,

@@ -49,6 +49,8 @@ pub async fn select_target(target: Target, pattern: Option<&str>) -> OpResult<Ve
                 moref: MoRef::new("VirtualMachine", summary.id.clone()),
                 name: summary.name.clone(),
                 host: summary.host.clone(),
+                // Scripts keep VMs for a long time: never trust this state later.
+                power_state: None,
             },
             summary,
         })

@@ -1,0 +1,195 @@
+//! Round trips per command, counted by the simulator (-request-log: one line per SOAP
+//! request), and the session cache that makes most of them unnecessary.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::sim::{Ceso, Sim};
+
+struct Counted {
+    sim: Sim,
+    log: PathBuf,
+    cache: tempfile::TempDir,
+}
+
+impl Counted {
+    fn start(args: &[&str]) -> Counted {
+        let cache = tempfile::tempdir().expect("cache dir");
+        let log = cache.path().join("requests.log");
+        let log_arg = log.display().to_string();
+        let mut all = vec!["-request-log", log_arg.as_str()];
+        all.extend_from_slice(args);
+        let sim = Sim::start(&all);
+        Counted { sim, log, cache }
+    }
+
+    /// ceso with the cache directory shared by every run of this test.
+    fn ceso(&self) -> Ceso {
+        let mut c = self.sim.ceso();
+        c.env("XDG_CACHE_HOME", self.cache.path().join("xdg"));
+        c
+    }
+
+    /// The SOAP methods `args` sent, in order.
+    fn calls(&self, args: &[&str]) -> Vec<String> {
+        std::fs::write(&self.log, "").expect("truncate the request log");
+        self.ceso().run(args).ok();
+        requests(&self.log)
+    }
+
+    fn sessions_dir(&self) -> PathBuf {
+        self.cache.path().join("xdg/ceso/sessions")
+    }
+}
+
+fn requests(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .expect("request log")
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+fn cache_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn commands_stay_within_their_round_trip_budget() {
+    let t = Counted::start(&["-vm", "4"]);
+    // The first command logs in and caches the session; it does not log out.
+    let first = t.calls(&["vm", "list"]);
+    assert!(first.contains(&"Login".to_string()), "{first:?}");
+    assert!(!first.contains(&"Logout".to_string()), "{first:?}");
+
+    let list = t.calls(&["vm", "list", "--json"]);
+    assert!(list.len() <= 2, "vm list with a cached session: {list:?}");
+    assert!(!list.iter().any(|m| m == "Login" || m == "Logout"));
+    assert!(!list.iter().any(|m| m.contains("View")), "{list:?}");
+
+    let info = t.calls(&["vm", "info", "DC0_H0_VM0"]);
+    assert!(info.len() <= 5, "vm info with a cached session: {info:?}");
+
+    // One VM: 1 connection + 2 lookup + 2 power (task, one poll).
+    let stop_one = t.calls(&["vm", "stop", "--force", "DC0_H0_VM0"]);
+    assert!(stop_one.len() <= 5, "{stop_one:?}");
+    let start_one = t.calls(&["vm", "start", "DC0_H0_VM0"]);
+    assert!(start_one.len() <= 5, "{start_one:?}");
+
+    // Four VMs: at most 2 per VM beyond the fixed 3.
+    let stop_four = t.calls(&["vm", "stop", "--force", "DC0_C0_RP0_VM*"]);
+    assert_eq!(
+        stop_four.iter().filter(|m| *m == "PowerOffVM_Task").count(),
+        4
+    );
+    assert!(stop_four.len() <= 3 + 2 * 4, "{stop_four:?}");
+    // vCenter starts them with one PowerOnMultiVM_Task.
+    let start_four = t.calls(&["vm", "start", "DC0_C0_RP0_VM*"]);
+    assert!(
+        start_four.contains(&"PowerOnMultiVM_Task".to_string()),
+        "{start_four:?}"
+    );
+    assert!(
+        !start_four.contains(&"PowerOnVM_Task".to_string()),
+        "{start_four:?}"
+    );
+    assert!(start_four.len() <= 3 + 2 * 4, "{start_four:?}");
+    let listed = t
+        .ceso()
+        .run(&["vm", "list", "DC0_C0_RP0_VM*", "--json"])
+        .ok();
+    let states: Vec<_> = listed
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["power_state"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(states, vec!["poweredOn"; 4]);
+
+    // Without the cache: a login and a logout around the same command.
+    let uncached = t.calls(&["vm", "list", "--no-session-cache"]);
+    assert_eq!(
+        uncached.first().map(String::as_str),
+        Some("RetrieveServiceContent")
+    );
+    assert!(uncached.contains(&"Login".to_string()), "{uncached:?}");
+    assert_eq!(uncached.last().map(String::as_str), Some("Logout"));
+}
+
+#[test]
+fn a_stale_cached_session_is_replaced_by_a_fresh_login() {
+    let t = Counted::start(&[]);
+    t.calls(&["vm", "list"]);
+    let files = cache_files(&t.sessions_dir());
+    assert_eq!(files.len(), 1, "one session file per URL and user");
+    let before = std::fs::read_to_string(&files[0]).expect("cache file");
+    // The server no longer knows the cached session (expired, terminated, restarted).
+    let stale: serde_json::Value = serde_json::from_str(&before).expect("cache is JSON");
+    let mut stale = stale;
+    stale["cookie"] = "52a1b2c3-0000-0000-0000-000000000000".into();
+    std::fs::write(&files[0], stale.to_string()).expect("write stale cookie");
+
+    let calls = t.calls(&["vm", "info", "DC0_H0_VM0"]);
+    assert_eq!(
+        calls.iter().filter(|m| *m == "Login").count(),
+        1,
+        "one fresh login: {calls:?}"
+    );
+    let after = std::fs::read_to_string(&files[0]).expect("cache file");
+    assert_ne!(after, stale.to_string(), "the new session is cached");
+    // And reused by the next command.
+    let next = t.calls(&["vm", "list"]);
+    assert!(!next.contains(&"Login".to_string()), "{next:?}");
+}
+
+#[test]
+fn the_cache_file_is_private_and_holds_no_password() {
+    let t = Counted::start(&[]);
+    let mut ceso = t.ceso();
+    ceso.env("CESO_PASSWORD", "s3cret-Pa55word");
+    ceso.run(&["vm", "list"]).ok();
+    let files = cache_files(&t.sessions_dir());
+    assert_eq!(files.len(), 1);
+    let mode = std::fs::metadata(&files[0])
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "cache file mode");
+    let dir_mode = std::fs::metadata(t.sessions_dir())
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700, "cache dir mode");
+    let text = std::fs::read_to_string(&files[0]).expect("read");
+    assert!(!text.contains("s3cret-Pa55word"), "{text}");
+    assert!(text.contains("vmware") || text.contains("cookie"), "{text}");
+}
+
+#[test]
+fn an_inventory_path_is_found_by_the_search_index() {
+    let t = Counted::start(&[]);
+    t.calls(&["vm", "list"]);
+    std::fs::write(&t.log, "").expect("truncate");
+    let run = t
+        .ceso()
+        .run(&["vm", "info", "DC0/vm/DC0_H0_VM0", "--json"])
+        .ok();
+    assert_eq!(run.json()["name"], "DC0_H0_VM0", "{}", run.stdout);
+    let calls = requests(&t.log);
+    assert!(
+        calls.contains(&"FindByInventoryPath".to_string()),
+        "{calls:?}"
+    );
+    let missing = t.ceso().run(&["vm", "info", "DC0/vm/no-such-vm"]);
+    assert_eq!(missing.code, 4, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("DC0/vm/no-such-vm"),
+        "{}",
+        missing.stderr
+    );
+}
