@@ -121,6 +121,15 @@ impl Opts {
         }
     }
 
+    /// true, false, or not given (None): for options that leave things as they are.
+    pub fn opt_flag(&self, key: &str) -> RhaiResultOf<Option<bool>> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_unit() => Ok(None),
+            Some(_) => self.flag(key).map(Some),
+        }
+    }
+
     pub fn int(&self, key: &str) -> RhaiResultOf<Option<i64>> {
         match self.map.get(key) {
             None => Ok(None),

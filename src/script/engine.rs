@@ -54,6 +54,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::pools::register,
     },
     Binding {
+        area: "drs",
+        register: super::drs::register,
+    },
+    Binding {
         area: "stats",
         register: super::stats::register,
     },

@@ -35,6 +35,7 @@ pub mod stdlib;
 pub mod backup;
 pub mod collect;
 pub mod datastore;
+pub mod drs;
 pub mod host;
 pub mod network;
 pub mod pci;
