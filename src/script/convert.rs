@@ -153,6 +153,15 @@ impl Opts {
         }
     }
 
+    /// A string, or a number or true/false as its text (`cpu_limit: 2000`, `failback: true`),
+    /// for options the CLI takes as text.
+    pub fn text(&self, key: &str) -> RhaiResultOf<Option<String>> {
+        match self.map.get(key) {
+            Some(v) if v.is_int() || v.is_bool() => Ok(Some(v.to_string())),
+            _ => self.string(key),
+        }
+    }
+
     /// A string or an array of strings (`gpu: "a100"` or `gpu: ["a100", "a100"]`).
     pub fn list(&self, key: &str) -> RhaiResultOf<Vec<String>> {
         match self.map.get(key) {

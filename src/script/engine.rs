@@ -38,6 +38,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::network::register,
     },
     Binding {
+        area: "network_change",
+        register: super::network_change::register,
+    },
+    Binding {
         area: "snapshot",
         register: super::snapshots::register,
     },

@@ -38,6 +38,7 @@ pub mod datastore;
 pub mod drs;
 pub mod host;
 pub mod network;
+pub mod network_change;
 pub mod pci;
 pub mod pools;
 pub mod snapshots;

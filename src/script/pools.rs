@@ -161,23 +161,15 @@ const ALLOC_OPTS: &[&str] = &[
     "dry_run",
 ];
 
-/// A string option that may also be given as a number (`cpu_shares: 6000`, `cpu_limit: 2000`).
-fn text(opts: &Opts, key: &str) -> RhaiResultOf<Option<String>> {
-    match opts.int(key) {
-        Ok(Some(n)) => Ok(Some(n.to_string())),
-        _ => opts.string(key),
-    }
-}
-
 /// `#{cpu_shares, cpu_reservation, …, expandable}` as the CLI's allocation flags.
 fn pool_change(opts: &Opts) -> RhaiResultOf<PoolChange> {
     let expandable = opts.opt_flag("expandable")?;
     let one = |r: &str| -> RhaiResultOf<AllocationChange> {
         AllocationChange::from_text(
             &format!("{r}_"),
-            text(opts, &format!("{r}_shares"))?.as_deref(),
+            opts.text(&format!("{r}_shares"))?.as_deref(),
             opts.int(&format!("{r}_reservation"))?,
-            text(opts, &format!("{r}_limit"))?.as_deref(),
+            opts.text(&format!("{r}_limit"))?.as_deref(),
             expandable,
         )
         .map_err(|e| fault::to_rhai(&e))

@@ -740,3 +740,79 @@ fn scripts_read_networks_and_the_check_report() {
     // The model's switch members have no uplinks (3 cluster hosts); VM Network is on 4 hosts.
     run.stdout_has("false 3 4");
 }
+
+#[test]
+fn scripts_change_port_groups_and_vswitches() {
+    let sim = Sim::vcenter();
+    let script = format!(
+        r#"
+        let out = #{{}};
+        out.vswitch = vswitch::create("vSwitch1", #{{uplinks: ["vmnic1", "vmnic2"], mtu: 9000, cluster: "{CLUSTER}"}}).hosts.len();
+        network::create("storage", #{{vswitch: "vSwitch1", vlan_id: 50, load_balancing: "explicit",
+            active: ["vmnic2"], standby: ["vmnic1"], notify_switches: false, cluster: "{CLUSTER}"}});
+        network::create("db", #{{vlan_id: 30, promiscuous: "reject", cluster: "{CLUSTER}"}});
+        out.updated = network::update("db", #{{vlan_id: 31, rename: "db2", cluster: "{CLUSTER}"}}).dry_run;
+        network::create("tmp", #{{host: "DC0_C0_H0"}});
+        network::delete("tmp", #{{host: "DC0_C0_H0"}});
+        vswitch::create("vSwitch2", #{{uplinks: "vmnic3", host: "DC0_C0_H1"}});
+        vswitch::delete("vSwitch2", #{{host: "DC0_C0_H1"}});
+        out
+    "#
+    );
+    let out = sim.ceso().run(&["--json", "-c", &script]).ok().json();
+    assert_eq!(out["vswitch"], 3);
+    assert_eq!(out["updated"], false);
+
+    let list = json(&sim, &["network", "list"]);
+    let storage = rows(&list, "storage");
+    assert_eq!(storage.len(), 3, "on every host of the cluster");
+    let pg = &storage[0]["policy"];
+    assert_eq!(storage[0]["vlan"], "50");
+    assert_eq!(pg["active"], serde_json::json!(["vmnic2"]));
+    assert_eq!(pg["standby"], serde_json::json!(["vmnic1"]));
+    assert_eq!(pg["load_balancing"], "failover_explicit");
+    assert_eq!(pg["notify_switches"], false);
+    assert!(rows(&list, "db").is_empty(), "renamed");
+    let db2 = rows(&list, "db2");
+    assert_eq!(db2.len(), 3);
+    assert_eq!(db2[0]["vlan"], "31");
+    assert_eq!(db2[0]["policy"]["promiscuous"], false);
+    assert!(rows(&list, "tmp").is_empty());
+    let switches = json(&sim, &["vswitch", "list", "--cluster", CLUSTER]);
+    let v1 = rows(&switches, "vSwitch1");
+    assert_eq!(v1.len(), 3);
+    assert_eq!(v1[0]["mtu"], 9000);
+    assert!(rows(&switches, "vSwitch2").is_empty());
+}
+
+#[test]
+fn script_network_changes_honour_dry_run() {
+    let sim = Sim::vcenter();
+    sim.ceso()
+        .run(&[
+            "network",
+            "create",
+            "db",
+            "--vlan-id",
+            "30",
+            "--cluster",
+            CLUSTER,
+        ])
+        .ok();
+    let before = cluster_network(&sim);
+    let script = format!(
+        r#"
+        if !DRY_RUN {{ throw "expected DRY_RUN"; }}
+        network::create("web", #{{vlan_id: 10, cluster: "{CLUSTER}"}});
+        network::update("db", #{{vlan_id: 31, cluster: "{CLUSTER}"}});
+        network::delete("db", #{{cluster: "{CLUSTER}"}});
+        vswitch::create("vSwitch1", #{{uplinks: ["vmnic1"], cluster: "{CLUSTER}"}});
+        vswitch::delete("vSwitch0", #{{host: "DC0_C0_H0"}});
+        network::update("db", #{{promiscuous: "accept", cluster: "{CLUSTER}", dry_run: true}}).dry_run
+    "#
+    );
+    let run = sim.ceso().run(&["--dry-run", "--json", "-c", &script]).ok();
+    assert_eq!(run.stdout.trim(), "true");
+    run.stderr_has("would change");
+    assert_eq!(cluster_network(&sim), before, "a dry run changes nothing");
+}
