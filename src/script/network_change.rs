@@ -1,10 +1,13 @@
 //! The changing `network` and `vswitch` verbs in scripts, under the CLI's names, with
 //! its flags as option keys: `network::create` / `update` / `delete` (standard port
-//! groups) and `vswitch::create` / `delete`, on `host`, `cluster` or `all_hosts`. Each
-//! returns the per-host report of the CLI's `--json` and honours `dry_run` / DRY_RUN.
+//! groups) and `vswitch::create` / `delete`, on `host`, `cluster` or `all_hosts`;
+//! `dvs::portgroup_create` / `update` / `delete`; `vm::nic_add` / `nic_set` / `nic_remove`.
+//! Each returns what the CLI's `--json` shows and honours `dry_run` / DRY_RUN.
 
 use rhai::{Engine, Map, Module};
 
+use crate::ops::network::dvs::{self, DvPortgroupChange};
+use crate::ops::network::nic;
 use crate::ops::network::policy::{PolicyChange, PolicyInput};
 use crate::ops::network::vswitch::{self, VswitchCreate};
 use crate::ops::network::{HostSelector, PortgroupChange, portgroup};
@@ -37,6 +40,7 @@ const POLICY_OPTS: &[&str] = &[
 pub fn register(engine: &mut Engine, ctx: &ScriptCtx) {
     engine.register_static_module("network", network_namespace(ctx).into());
     engine.register_static_module("vswitch", vswitch_namespace(ctx).into());
+    engine.register_static_module("dvs", dvs_namespace(ctx).into());
 }
 
 fn options(function: &'static str, opts: Map, own: &[&str]) -> RhaiResultOf<Opts> {
@@ -231,4 +235,244 @@ fn vswitch_namespace(ctx: &ScriptCtx) -> Module {
         vswitch_delete,
     );
     m
+}
+
+/// Say a switch-level or NIC change on a dry run; the change as a map.
+fn said<T: serde::Serialize>(ctx: &ScriptCtx, dry_run: bool, lines: Vec<String>, value: &T) -> Map {
+    if dry_run {
+        for line in lines {
+            ctx.say(&line);
+        }
+    }
+    from_serialize(value).try_cast::<Map>().unwrap_or_default()
+}
+
+fn dv_change(
+    ctx: &ScriptCtx,
+    switch: &str,
+    name: &str,
+    opts: Map,
+    update: bool,
+) -> RhaiResultOf<Map> {
+    let (function, own): (&'static str, &[&str]) = if update {
+        (
+            "dvs::portgroup_update",
+            &["vlan_id", "trunk", "pvlan", "ports", "binding", "rename"],
+        )
+    } else {
+        (
+            "dvs::portgroup_create",
+            &["vlan_id", "trunk", "pvlan", "ports", "binding"],
+        )
+    };
+    let own: Vec<&str> = own.iter().chain(POLICY_OPTS).copied().collect();
+    let opts = options(function, opts, &own)?;
+    let change = DvPortgroupChange {
+        switch: switch.to_string(),
+        name: name.to_string(),
+        rename: opts.string("rename")?,
+        vlan: dvs::dv_vlan(
+            opts.int("vlan_id")?,
+            opts.string("trunk")?.as_deref(),
+            opts.int("pvlan")?,
+        )
+        .map_err(|e| fault::to_rhai(&e))?,
+        ports: opts.int("ports")?,
+        binding: opts.string("binding")?,
+        policy: policy(&opts)?,
+    };
+    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
+    let (fleet, scope, tracker) = (ctx.fleet().clone(), scope_of(ctx, &opts)?, ctx.track(name));
+    let c = ctx.run(async move {
+        if update {
+            dvs::portgroup_update(&fleet, &scope, &change, dry_run, &tracker).await
+        } else {
+            dvs::portgroup_create(&fleet, &scope, &change, dry_run, &tracker).await
+        }
+    })?;
+    let lines = c
+        .changes
+        .iter()
+        .map(|d| {
+            format!(
+                "would change {} of {}: {} -> {}",
+                d.setting, c.object, d.before, d.after
+            )
+        })
+        .collect();
+    Ok(said(ctx, dry_run, lines, &c))
+}
+
+fn dv_delete(ctx: &ScriptCtx, switch: &str, name: &str, opts: Map) -> RhaiResultOf<Map> {
+    let opts = Opts::new(
+        "dvs::portgroup_delete",
+        opts,
+        &["host", "all_hosts", "dry_run"],
+    )?;
+    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
+    let (fleet, scope, tracker) = (ctx.fleet().clone(), scope_of(ctx, &opts)?, ctx.track(name));
+    let (switch, name) = (switch.to_string(), name.to_string());
+    let c = ctx.run(async move {
+        dvs::portgroup_delete(&fleet, &scope, &switch, &name, dry_run, &tracker).await
+    })?;
+    let lines = vec![format!(
+        "would delete port group {} of {}",
+        c.object, c.switch
+    )];
+    Ok(said(ctx, dry_run, lines, &c))
+}
+
+fn dvs_namespace(ctx: &ScriptCtx) -> Module {
+    let mut m = Module::new();
+    for update in [false, true] {
+        let c = ctx.clone();
+        let (name, doc) = if update {
+            (
+                "portgroup_update",
+                "Change a distributed port group, like `ceso dvs portgroup update DVS NAME`: settings not\nnamed survive. Options as dvs::portgroup_create, and rename.",
+            )
+        } else {
+            (
+                "portgroup_create",
+                "Create a distributed port group, like `ceso dvs portgroup create DVS NAME`. Options: vlan_id,\ntrunk (\"100-200,300\"), pvlan, ports, binding (static/ephemeral), the policies of network::create\n(shaping_in, shaping_out too), host or all_hosts, dry_run.",
+            )
+        };
+        func(
+            name,
+            &["dvs: String", "name: String", "options: Map", "Map"],
+            doc,
+        )
+        .set_into_module(&mut m, move |switch: &str, pg: &str, opts: Map| {
+            dv_change(&c, switch, pg, opts, update)
+        });
+        let c = ctx.clone();
+        func(name, &["dvs: String", "name: String", "Map"], doc)
+            .set_into_module(&mut m, move |switch: &str, pg: &str| {
+                dv_change(&c, switch, pg, Map::new(), update)
+            });
+    }
+    let c = ctx.clone();
+    func(
+        "portgroup_delete",
+        &["dvs: String", "name: String", "options: Map", "Map"],
+        "Delete a distributed port group, like `ceso dvs portgroup delete`. Options: dry_run.",
+    )
+    .set_into_module(&mut m, move |switch: &str, pg: &str, opts: Map| {
+        dv_delete(&c, switch, pg, opts)
+    });
+    let c = ctx.clone();
+    func(
+        "portgroup_delete",
+        &["dvs: String", "name: String", "Map"],
+        "Delete a distributed port group.",
+    )
+    .set_into_module(&mut m, move |switch: &str, pg: &str| {
+        dv_delete(&c, switch, pg, Map::new())
+    });
+    m
+}
+
+enum NicVerb {
+    Add,
+    Set,
+    Remove,
+}
+
+/// `vm::nic_add(vm, #{network, type})`, `vm::nic_set(vm, nic, #{network})`, `vm::nic_remove(vm, nic)`.
+fn nic_change(
+    ctx: &ScriptCtx,
+    verb: NicVerb,
+    vm: &str,
+    which: &str,
+    opts: Map,
+) -> RhaiResultOf<Map> {
+    let (function, own): (&'static str, &[&str]) = match verb {
+        NicVerb::Add => (
+            "vm::nic_add",
+            &["network", "type", "host", "all_hosts", "dry_run"],
+        ),
+        NicVerb::Set => ("vm::nic_set", &["network", "host", "all_hosts", "dry_run"]),
+        NicVerb::Remove => ("vm::nic_remove", &["host", "all_hosts", "dry_run"]),
+    };
+    let opts = Opts::new(function, opts, own)?;
+    let network = match verb {
+        NicVerb::Remove => String::new(),
+        _ => opts.string("network")?.ok_or_else(|| {
+            super::fault::script_error(format!(
+                "{function}: give the #{{network: \"...\"}} to connect to"
+            ))
+        })?,
+    };
+    let kind = opts.string("type")?;
+    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
+    let (fleet, scope, tracker) = (ctx.fleet().clone(), scope_of(ctx, &opts)?, ctx.track(vm));
+    let (vm, which) = (vm.to_string(), which.to_string());
+    let c = ctx.run(async move {
+        match verb {
+            NicVerb::Add => {
+                nic::add(
+                    &fleet,
+                    &scope,
+                    &vm,
+                    &network,
+                    kind.as_deref(),
+                    dry_run,
+                    &tracker,
+                )
+                .await
+            }
+            NicVerb::Set => {
+                nic::set(&fleet, &scope, &vm, &which, &network, dry_run, &tracker).await
+            }
+            NicVerb::Remove => nic::remove(&fleet, &scope, &vm, &which, dry_run, &tracker).await,
+        }
+    })?;
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    let lines = vec![format!(
+        "{} {} would {} {} -> {}",
+        c.vm,
+        c.nic,
+        c.action,
+        show(&c.before),
+        show(&c.after)
+    )];
+    Ok(said(ctx, dry_run, lines, &c))
+}
+
+/// The `vm::nic_*` functions, added to the `vm::` namespace by vm.rs.
+pub fn nic_functions(m: &mut Module, ctx: &ScriptCtx) {
+    let c = ctx.clone();
+    func(
+        "nic_add",
+        &["vm: String", "options: Map", "Map"],
+        "Add a network adapter, like `ceso vm nic add VM --network NAME`. Options: network (a port\ngroup or SWITCH/PORTGROUP), type (vmxnet3, e1000e, …), host, dry_run.",
+    )
+    .set_into_module(m, move |vm: &str, opts: Map| nic_change(&c, NicVerb::Add, vm, "", opts));
+    let c = ctx.clone();
+    func(
+        "nic_set",
+        &["vm: String", "nic: String", "options: Map", "Map"],
+        "Connect an adapter to another network keeping its MAC, like `ceso vm nic set VM NIC\n--network NAME`. Options: network, host, dry_run.",
+    )
+    .set_into_module(m, move |vm: &str, which: &str, opts: Map| {
+        nic_change(&c, NicVerb::Set, vm, which, opts)
+    });
+    let c = ctx.clone();
+    func(
+        "nic_remove",
+        &["vm: String", "nic: String", "options: Map", "Map"],
+        "Remove an adapter, like `ceso vm nic remove VM NIC`. Options: host, dry_run.",
+    )
+    .set_into_module(m, move |vm: &str, which: &str, opts: Map| {
+        nic_change(&c, NicVerb::Remove, vm, which, opts)
+    });
+    let c = ctx.clone();
+    func(
+        "nic_remove",
+        &["vm: String", "nic: String", "Map"],
+        "Remove an adapter.",
+    )
+    .set_into_module(m, move |vm: &str, which: &str| {
+        nic_change(&c, NicVerb::Remove, vm, which, Map::new())
+    });
 }

@@ -526,6 +526,7 @@ fn resolve(
 /// `vm::…`: the CLI's `ceso vm` verbs, taking names/globs like the command line.
 fn namespace(ctx: &ScriptCtx) -> Module {
     let mut m = Module::new();
+    super::network_change::nic_functions(&mut m, ctx);
     for with_opts in [false, true] {
         let c = ctx.clone();
         let doc = "Move VMs (names or globs, a String or an Array) into a resource pool, like\n`ceso vm move NAMES… --resource-pool POOL`. Options: dry_run. One map per VM.";

@@ -816,3 +816,105 @@ fn script_network_changes_honour_dry_run() {
     run.stderr_has("would change");
     assert_eq!(cluster_network(&sim), before, "a dry run changes nothing");
 }
+
+#[test]
+fn scripts_change_dv_port_groups_and_vm_nics() {
+    let sim = Sim::vcenter();
+    let vm = "DC0_C0_RP0_VM0";
+    let script = format!(
+        r#"
+        let out = #{{}};
+        dvs::portgroup_create("DVS0", "web", #{{vlan_id: 10, ports: 16, binding: "ephemeral", promiscuous: "reject"}});
+        out.changes = dvs::portgroup_update("DVS0", "web", #{{trunk: "100-200,300", forged_transmits: "reject"}}).changes.len();
+        dvs::portgroup_create("DVS0", "tmp");
+        dvs::portgroup_delete("DVS0", "tmp");
+        network::create("db", #{{cluster: "{CLUSTER}"}});
+        vm::nic_add("{vm}", #{{network: "VM Network"}});
+        vm::nic_set("{vm}", "ethernet-0", #{{network: "db"}});
+        out
+    "#
+    );
+    let out = sim.ceso().run(&["--json", "-c", &script]).ok().json();
+    assert_eq!(out["changes"], 2, "{out:#}");
+
+    let pgs = json(&sim, &["dvs", "portgroup", "list", "DVS0"]);
+    let names: Vec<&str> = pgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"tmp"), "{names:?}");
+    let web = pgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "web")
+        .unwrap();
+    assert_eq!(
+        web["vlan"]["ranges"],
+        serde_json::json!([[100, 200], [300, 300]])
+    );
+    assert_eq!(web["ports"], 16);
+    assert_eq!(web["binding"], "ephemeral");
+    assert_eq!(web["policy"]["promiscuous"], false, "kept");
+    assert_eq!(web["policy"]["forged_transmits"], false);
+
+    let nics = json(&sim, &["vm", "nic", "list", vm]);
+    let nics = nics.as_array().unwrap();
+    assert_eq!(nics.len(), 2, "{nics:#?}");
+    let (set, added): (Vec<&Value>, Vec<&Value>) =
+        nics.iter().partition(|n| n["label"] == "ethernet-0");
+    assert_eq!(set[0]["network"], "db", "{nics:#?}");
+    assert_eq!(added[0]["network"], "VM Network");
+    let added = added[0]["label"].as_str().unwrap();
+    sim.ceso()
+        .run(&["-c", &format!(r#"vm::nic_remove("{vm}", "{added}");"#)])
+        .ok();
+    let nics = json(&sim, &["vm", "nic", "list", vm]);
+    assert_eq!(nics.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn script_dv_port_group_and_nic_changes_honour_dry_run() {
+    let sim = Sim::vcenter();
+    let vm = "DC0_C0_RP0_VM0";
+    sim.ceso()
+        .run(&[
+            "dvs",
+            "portgroup",
+            "create",
+            "DVS0",
+            "web",
+            "--vlan-id",
+            "10",
+        ])
+        .ok();
+    sim.ceso()
+        .run(&["network", "create", "db", "--cluster", CLUSTER])
+        .ok();
+    let read = |sim: &Sim| {
+        serde_json::json!([
+            json(sim, &["dvs", "portgroup", "list", "DVS0"]),
+            json(sim, &["vm", "nic", "list", vm]),
+        ])
+    };
+    let before = read(&sim);
+    let label = before[1][0]["label"].as_str().unwrap().to_string();
+    let script = format!(
+        r#"
+        if !DRY_RUN {{ throw "expected DRY_RUN"; }}
+        dvs::portgroup_create("DVS0", "app", #{{vlan_id: 20}});
+        dvs::portgroup_update("DVS0", "web", #{{vlan_id: 11}});
+        dvs::portgroup_delete("DVS0", "web");
+        vm::nic_add("{vm}", #{{network: "VM Network"}});
+        vm::nic_set("{vm}", "{label}", #{{network: "db"}}).dry_run;
+        vm::nic_remove("{vm}", "{label}", #{{dry_run: true}}).dry_run
+    "#
+    );
+    let run = sim.ceso().run(&["--dry-run", "--json", "-c", &script]).ok();
+    assert_eq!(run.stdout.trim(), "true");
+    run.stderr_has("would change vlan");
+    run.stderr_has("would remove");
+    assert_eq!(read(&sim), before, "a dry run changes nothing");
+}
