@@ -6,7 +6,9 @@
 
 use rhai::{Engine, Map, Module};
 
-use crate::ops::network::dvs::{self, DvPortgroupChange};
+use crate::ops::network::dvs::{
+    self, DvPortgroupChange, DvsChange, DvsCreate, Membership, MembershipChange,
+};
 use crate::ops::network::nic;
 use crate::ops::network::policy::{PolicyChange, PolicyInput};
 use crate::ops::network::vswitch::{self, VswitchCreate};
@@ -281,26 +283,14 @@ fn dv_change(
         binding: opts.string("binding")?,
         policy: policy(&opts)?,
     };
-    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
-    let (fleet, scope, tracker) = (ctx.fleet().clone(), scope_of(ctx, &opts)?, ctx.track(name));
-    let c = ctx.run(async move {
+    let fleet = ctx.fleet().clone();
+    switch_change(ctx, &opts, name, |scope, dry_run, tracker| async move {
         if update {
             dvs::portgroup_update(&fleet, &scope, &change, dry_run, &tracker).await
         } else {
             dvs::portgroup_create(&fleet, &scope, &change, dry_run, &tracker).await
         }
-    })?;
-    let lines = c
-        .changes
-        .iter()
-        .map(|d| {
-            format!(
-                "would change {} of {}: {} -> {}",
-                d.setting, c.object, d.before, d.after
-            )
-        })
-        .collect();
-    Ok(said(ctx, dry_run, lines, &c))
+    })
 }
 
 fn dv_delete(ctx: &ScriptCtx, switch: &str, name: &str, opts: Map) -> RhaiResultOf<Map> {
@@ -322,8 +312,154 @@ fn dv_delete(ctx: &ScriptCtx, switch: &str, name: &str, opts: Map) -> RhaiResult
     Ok(said(ctx, dry_run, lines, &c))
 }
 
+/// Run a switch-level change (dry-run or not) and return it as a map.
+fn switch_change<F, Fut>(ctx: &ScriptCtx, opts: &Opts, object: &str, change: F) -> RhaiResultOf<Map>
+where
+    F: FnOnce(crate::ops::Scope, bool, super::in_flight::Tracker) -> Fut,
+    Fut: std::future::Future<Output = crate::ops::OpResult<DvsChange>>,
+{
+    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
+    let c = ctx.run(change(scope_of(ctx, opts)?, dry_run, ctx.track(object)))?;
+    let lines = c
+        .changes
+        .iter()
+        .map(|d| {
+            format!(
+                "would change {} of {}: {} -> {}",
+                d.setting, c.object, d.before, d.after
+            )
+        })
+        .collect();
+    Ok(said(ctx, dry_run, lines, &c))
+}
+
+fn dvs_create(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Map> {
+    let opts = Opts::new(
+        "dvs::create",
+        opts,
+        &[
+            "uplinks",
+            "mtu",
+            "datacenter",
+            "host",
+            "all_hosts",
+            "dry_run",
+        ],
+    )?;
+    let uplinks = match opts.int("uplinks")? {
+        None => 2,
+        Some(n) => u32::try_from(n).map_err(|_| {
+            super::fault::script_error(format!(
+                "dvs::create: uplinks {n} is not a number of uplink ports"
+            ))
+        })?,
+    };
+    let req = DvsCreate {
+        name: name.to_string(),
+        uplinks,
+        mtu: opts.int("mtu")?,
+        datacenter: opts.string("datacenter")?,
+    };
+    let fleet = ctx.fleet().clone();
+    switch_change(ctx, &opts, name, |scope, dry_run, tracker| async move {
+        dvs::create(&fleet, &scope, &req, dry_run, &tracker).await
+    })
+}
+
+fn dvs_update(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Map> {
+    let own: Vec<&str> = ["mtu", "host", "all_hosts", "dry_run"]
+        .iter()
+        .chain(POLICY_OPTS)
+        .copied()
+        .collect();
+    let opts = Opts::new("dvs::update", opts, &own)?;
+    let (mtu, policy) = (opts.int("mtu")?, policy(&opts)?);
+    let (fleet, n) = (ctx.fleet().clone(), name.to_string());
+    switch_change(ctx, &opts, name, |scope, dry_run, tracker| async move {
+        dvs::update(&fleet, &scope, &n, mtu, &policy, dry_run, &tracker).await
+    })
+}
+
+fn dvs_delete(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Map> {
+    let opts = Opts::new("dvs::delete", opts, &["host", "all_hosts", "dry_run"])?;
+    let (fleet, n) = (ctx.fleet().clone(), name.to_string());
+    switch_change(ctx, &opts, name, |scope, dry_run, tracker| async move {
+        dvs::delete(&fleet, &scope, &n, dry_run, &tracker).await
+    })
+}
+
+fn dvs_hosts(
+    ctx: &ScriptCtx,
+    switch: &str,
+    hosts: rhai::Array,
+    opts: Map,
+    op: Membership,
+) -> RhaiResultOf<Map> {
+    let (function, own): (&'static str, &[&str]) = match op {
+        Membership::Add => (
+            "dvs::host_add",
+            &["uplinks", "host", "all_hosts", "dry_run"],
+        ),
+        Membership::Remove => ("dvs::host_remove", &["host", "all_hosts", "dry_run"]),
+    };
+    let opts = Opts::new(function, opts, own)?;
+    let change = MembershipChange {
+        switch: switch.to_string(),
+        hosts: super::convert::strings(hosts, function)?,
+        uplinks: opts.list("uplinks")?,
+        op,
+    };
+    let fleet = ctx.fleet().clone();
+    switch_change(ctx, &opts, switch, |scope, dry_run, tracker| async move {
+        dvs::hosts(&fleet, &scope, &change, dry_run, &tracker).await
+    })
+}
+
 fn dvs_namespace(ctx: &ScriptCtx) -> Module {
     let mut m = Module::new();
+    add(
+        &mut m,
+        ctx,
+        "create",
+        "Create a distributed switch, like `ceso dvs create`. Options: uplinks (number of uplink ports,\ndefault 2), mtu, datacenter, dry_run.",
+        dvs_create,
+    );
+    add(
+        &mut m,
+        ctx,
+        "update",
+        "Change a distributed switch's MTU and default policies, like `ceso dvs update`. Options: mtu,\nthe policies of network::create, dry_run.",
+        dvs_update,
+    );
+    add(
+        &mut m,
+        ctx,
+        "delete",
+        "Delete a distributed switch, like `ceso dvs delete`. Options: dry_run.",
+        dvs_delete,
+    );
+    for (name, op) in [
+        ("host_add", Membership::Add),
+        ("host_remove", Membership::Remove),
+    ] {
+        let c = ctx.clone();
+        let doc = if matches!(op, Membership::Add) {
+            "Add hosts to a distributed switch, like `ceso dvs host add DVS HOSTS… --uplinks NICS`.\nOptions: uplinks (physical NICs each host gives), dry_run."
+        } else {
+            "Remove hosts from a distributed switch, like `ceso dvs host remove`. Options: dry_run."
+        };
+        func(
+            name,
+            &["dvs: String", "hosts: Array", "options: Map", "Map"],
+            doc,
+        )
+        .set_into_module(
+            &mut m,
+            move |switch: &str, hosts: rhai::Array, opts: Map| {
+                dvs_hosts(&c, switch, hosts, opts, op)
+            },
+        );
+    }
     for update in [false, true] {
         let c = ctx.clone();
         let (name, doc) = if update {

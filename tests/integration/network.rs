@@ -918,3 +918,44 @@ fn script_dv_port_group_and_nic_changes_honour_dry_run() {
     run.stderr_has("would remove");
     assert_eq!(read(&sim), before, "a dry run changes nothing");
 }
+
+#[test]
+fn scripts_create_distributed_switches_and_their_members() {
+    let sim = Sim::vcenter();
+    let script = r#"
+        dvs::create("DSwitch", #{uplinks: 2, mtu: 9000});
+        dvs::host_add("DSwitch", ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"], #{uplinks: ["vmnic1", "vmnic2"]});
+        dvs::host_remove("DSwitch", ["DC0_C0_H2"], #{});
+        dvs::update("DSwitch", #{promiscuous: "reject"});
+        dvs::create("Gone");
+        dvs::delete("Gone");
+        // Under a dry run nothing changes.
+        dvs::update("DSwitch", #{mtu: 1500, dry_run: true});
+        dvs::host_remove("DSwitch", ["DC0_C0_H0"], #{dry_run: true}).dry_run
+    "#;
+    let run = sim.ceso().run(&["--json", "-c", script]).ok();
+    assert_eq!(run.stdout.trim(), "true");
+    run.stderr_has("would change");
+    let info = json(&sim, &["dvs", "info", "DSwitch"]);
+    assert_eq!(info["max_mtu"], 9000, "the dry run kept the MTU");
+    let members: Vec<&str> = info["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, ["DC0_C0_H0", "DC0_C0_H1"]);
+    assert_eq!(
+        info["members"][0]["uplinks"],
+        serde_json::json!(["vmnic1", "vmnic2"])
+    );
+    let all = json(&sim, &["dvs", "list"]);
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert!(names.contains(&"DSwitch"), "{all:#}");
+    assert!(!names.contains(&"Gone"), "{all:#}");
+}
