@@ -2,9 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use crate::ops::pools::{
-    self, AllocationChange, Pool, PoolChange, Resource, Shares, allocation::parse_limit, manage,
-};
+use crate::ops::pools::{self, AllocationChange, Pool, PoolChange, Resource, manage};
 use crate::ops::vms::{self, VmRef};
 use crate::ops::{OpError, OpResult};
 
@@ -105,41 +103,20 @@ impl AllocArgs {
             (_, true) => Some(false),
             _ => None,
         };
-        let one = |shares: &Option<String>,
-                   reservation: Option<i64>,
-                   limit: &Option<String>,
-                   resource: Resource|
-         -> OpResult<AllocationChange> {
-            let prefix = if resource == Resource::Cpu {
-                "--cpu"
-            } else {
-                "--memory"
-            };
-            Ok(AllocationChange {
-                shares: shares
-                    .as_deref()
-                    .map(|s| Shares::parse(s, &format!("{prefix}-shares")))
-                    .transpose()?,
-                reservation,
-                limit: limit
-                    .as_deref()
-                    .map(|l| parse_limit(l, &format!("{prefix}-limit")))
-                    .transpose()?,
-                expandable,
-            })
-        };
         Ok(PoolChange {
-            cpu: one(
-                &self.cpu_shares,
+            cpu: AllocationChange::from_text(
+                "--cpu-",
+                self.cpu_shares.as_deref(),
                 self.cpu_reservation,
-                &self.cpu_limit,
-                Resource::Cpu,
+                self.cpu_limit.as_deref(),
+                expandable,
             )?,
-            memory: one(
-                &self.memory_shares,
+            memory: AllocationChange::from_text(
+                "--memory-",
+                self.memory_shares.as_deref(),
                 self.memory_reservation,
-                &self.memory_limit,
-                Resource::Memory,
+                self.memory_limit.as_deref(),
+                expandable,
             )?,
         })
     }

@@ -121,6 +121,15 @@ impl Opts {
         }
     }
 
+    /// true, false, or not given (None): for options that leave things as they are.
+    pub fn opt_flag(&self, key: &str) -> RhaiResultOf<Option<bool>> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_unit() => Ok(None),
+            Some(_) => self.flag(key).map(Some),
+        }
+    }
+
     pub fn int(&self, key: &str) -> RhaiResultOf<Option<i64>> {
         match self.map.get(key) {
             None => Ok(None),
@@ -141,6 +150,15 @@ impl Opts {
                 .into_string()
                 .map(Some)
                 .map_err(|ty| self.wrong(key, "a string", ty)),
+        }
+    }
+
+    /// A string, or a number or true/false as its text (`cpu_limit: 2000`, `failback: true`),
+    /// for options the CLI takes as text.
+    pub fn text(&self, key: &str) -> RhaiResultOf<Option<String>> {
+        match self.map.get(key) {
+            Some(v) if v.is_int() || v.is_bool() => Ok(Some(v.to_string())),
+            _ => self.string(key),
         }
     }
 

@@ -38,6 +38,10 @@ pub const BINDINGS: &[Binding] = &[
         register: super::network::register,
     },
     Binding {
+        area: "network_change",
+        register: super::network_change::register,
+    },
+    Binding {
         area: "snapshot",
         register: super::snapshots::register,
     },
@@ -52,6 +56,10 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         area: "pools",
         register: super::pools::register,
+    },
+    Binding {
+        area: "drs",
+        register: super::drs::register,
     },
     Binding {
         area: "stats",

@@ -1,19 +1,23 @@
-//! Resource pools and DRS in scripts, under the CLI's names: `rp(name)` / `rps()` with
-//! `pool.vms()`, `drs_rules()`, `drs_groups()`, `drs_check()`, and `drs::create_rule`
-//! / `drs::delete_rule` (dry-run like the CLI).
+//! Resource pools and DRS reads in scripts, under the CLI's names: `rp(name)` / `rps()`
+//! with `pool.vms()`, `drs_rules()`, `drs_groups()`, `drs_check()`, the `rp::` verbs
+//! (`rp::create`, `rp::update`, `rp::delete`) and `vm::move` (dry-run like the CLI).
+//! The `drs::` and `cluster::` verbs are in drs.rs.
 
 use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, Map, Module};
 
-use crate::ops::drs::{self, rules};
-use crate::ops::pools::{self, Pool};
+use crate::ops::OpResult;
+use crate::ops::drs;
+use crate::ops::pools::{self, AllocationChange, Pool, PoolChange, manage, moves};
+use crate::ops::spec_diff::SpecDiff;
+use crate::ops::vms::{self, VmRef};
 use crate::vim::MoRef;
 
 use super::convert::{Opts, from_serialize};
 use super::ctx::{RhaiResultOf, ScriptCtx};
 use super::doc::func;
-use super::fault::script_error;
+use super::fault;
 use super::object::{ScriptObject, register_object};
 
 #[derive(Debug, Clone)]
@@ -135,7 +139,7 @@ pub fn register(engine: &mut Engine, ctx: &ScriptCtx) {
         })?;
         Ok::<_, Box<rhai::EvalAltResult>>(from_serialize(&report))
     });
-    engine.register_static_module("drs", namespace(ctx).into());
+    engine.register_static_module("rp", namespace(ctx).into());
 }
 
 fn snapshot(ctx: &ScriptCtx) -> RhaiResultOf<drs::Snapshot> {
@@ -146,67 +150,183 @@ fn snapshot(ctx: &ScriptCtx) -> RhaiResultOf<drs::Snapshot> {
     })
 }
 
-fn create_rule(ctx: &ScriptCtx, opts: Map) -> RhaiResultOf<Map> {
-    let opts = Opts::new(
-        "drs::create_rule",
-        opts,
-        &[
-            "name",
-            "keep_together",
-            "separate",
-            "mandatory",
-            "disabled",
-            "dry_run",
-        ],
-    )?;
-    let name = opts
-        .string("name")?
-        .ok_or_else(|| script_error("drs::create_rule: give the rule a #{name: \"...\"}"))?;
-    let rule = match (opts.list("keep_together")?, opts.list("separate")?) {
-        (vms, none) if !vms.is_empty() && none.is_empty() => rules::NewRule::KeepTogether(vms),
-        (none, vms) if none.is_empty() && !vms.is_empty() => rules::NewRule::Separate(vms),
-        _ => {
-            return Err(script_error(
-                "drs::create_rule: give one of keep_together: [...] or separate: [...]",
-            ));
-        }
+const ALLOC_OPTS: &[&str] = &[
+    "cpu_shares",
+    "memory_shares",
+    "cpu_reservation",
+    "memory_reservation",
+    "cpu_limit",
+    "memory_limit",
+    "expandable",
+    "dry_run",
+];
+
+/// `#{cpu_shares, cpu_reservation, …, expandable}` as the CLI's allocation flags.
+fn pool_change(opts: &Opts) -> RhaiResultOf<PoolChange> {
+    let expandable = opts.opt_flag("expandable")?;
+    let one = |r: &str| -> RhaiResultOf<AllocationChange> {
+        AllocationChange::from_text(
+            &format!("{r}_"),
+            opts.text(&format!("{r}_shares"))?.as_deref(),
+            opts.int(&format!("{r}_reservation"))?,
+            opts.text(&format!("{r}_limit"))?.as_deref(),
+            expandable,
+        )
+        .map_err(|e| fault::to_rhai(&e))
     };
-    let spec = rules::RuleSpec {
-        name,
-        rule,
-        enabled: !opts.flag("disabled")?,
-        mandatory: opts.flag("mandatory")?,
-    };
-    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
-    let (fleet, scope) = (ctx.fleet().clone(), ctx.scope().clone());
-    let tracker = ctx.track(&spec.name);
-    let plan = ctx.run(async move {
-        let target = fleet.target(&scope).await?;
-        let (cluster, s) = drs::load(&target, None).await?;
-        let plan = rules::plan_create(&s, &spec)?;
-        if !dry_run {
-            rules::apply(&cluster, &plan, &tracker).await?;
-        }
-        Ok(plan)
-    })?;
+    Ok(PoolChange {
+        cpu: one("cpu")?,
+        memory: one("memory")?,
+    })
+}
+
+/// The plan as a map with `dry_run`; on a dry run each line of the diff is said.
+pub(super) fn planned<T: serde::Serialize>(
+    ctx: &ScriptCtx,
+    plan: &T,
+    diff: &SpecDiff,
+    dry_run: bool,
+) -> Map {
     if dry_run {
-        for line in plan.diff.lines() {
+        for line in diff.lines() {
             ctx.say(&format!("would send {line}"));
         }
     }
-    let mut m = from_serialize(&plan).try_cast::<Map>().unwrap_or_default();
+    let mut m = from_serialize(plan).try_cast::<Map>().unwrap_or_default();
     m.insert("dry_run".into(), dry_run.into());
-    Ok(m)
+    m
 }
 
+fn create(ctx: &ScriptCtx, path: &str, opts: Map) -> RhaiResultOf<Map> {
+    let opts = Opts::new("rp::create", opts, ALLOC_OPTS)?;
+    let change = pool_change(&opts)?;
+    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
+    let (fleet, scope, path) = (ctx.fleet().clone(), ctx.scope().clone(), path.to_string());
+    let tracker = ctx.track(&path);
+    let plan = ctx.run(async move {
+        let target = fleet.target(&scope).await?;
+        let plan = manage::plan_create(&target, &path, &change).await?;
+        if !dry_run {
+            pools::create(&target, &plan, &tracker).await?;
+        }
+        Ok(plan)
+    })?;
+    Ok(planned(ctx, &plan, &plan.diff, dry_run))
+}
+
+fn update(ctx: &ScriptCtx, pool: &str, opts: Map) -> RhaiResultOf<Map> {
+    let opts = Opts::new("rp::update", opts, ALLOC_OPTS)?;
+    let change = pool_change(&opts)?;
+    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
+    let (fleet, scope, pool) = (ctx.fleet().clone(), ctx.scope().clone(), pool.to_string());
+    let tracker = ctx.track(&pool);
+    let plan = ctx.run(async move {
+        let target = fleet.target(&scope).await?;
+        let plan = manage::plan_update(&target, &pool, &change).await?;
+        if !dry_run {
+            pools::update(&target, &plan, &change, &tracker).await?;
+        }
+        Ok(plan)
+    })?;
+    Ok(planned(ctx, &plan, &plan.diff, dry_run))
+}
+
+fn delete(ctx: &ScriptCtx, pool: &str, opts: Map) -> RhaiResultOf<Map> {
+    let opts = Opts::new("rp::delete", opts, &["dry_run"])?;
+    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
+    let (fleet, scope, pool) = (ctx.fleet().clone(), ctx.scope().clone(), pool.to_string());
+    let tracker = ctx.track(&pool);
+    let plan = ctx.run(async move {
+        let target = fleet.target(&scope).await?;
+        let plan = manage::plan_delete(&target, &pool).await?;
+        if !dry_run {
+            pools::delete(&target, &plan, &tracker).await?;
+        }
+        Ok(plan)
+    })?;
+    Ok(planned(ctx, &plan, &plan.diff, dry_run))
+}
+
+/// `vm::move(names, pool)`: like `ceso vm move NAMES… --resource-pool POOL`.
+pub fn move_vms(ctx: &ScriptCtx, names: Vec<String>, pool: &str, opts: Map) -> RhaiResultOf<Array> {
+    let opts = Opts::new("vm::move", opts, &["dry_run"])?;
+    let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
+    let (fleet, scope, pool) = (ctx.fleet().clone(), ctx.scope().clone(), pool.to_string());
+    let tracker = ctx.track(&pool);
+    let rows = ctx.run(async move {
+        let mut targets: Vec<VmRef> = Vec::new();
+        for name in &names {
+            for vm in vms::find_named(&fleet, &scope, name).await? {
+                vms::push_unique(&mut targets, vm);
+            }
+        }
+        let pool = pool.as_str();
+        let results = if dry_run {
+            fleet
+                .each(
+                    targets,
+                    |vm| async move { moves::plan_move(&vm, pool).await },
+                )
+                .await
+        } else {
+            pools::move_vms(&fleet, &targets, pool, &tracker).await
+        };
+        results.into_iter().collect::<OpResult<Vec<_>>>()
+    })?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            if dry_run {
+                if r.changed {
+                    ctx.say(&format!("would move {} from {} to {}", r.vm, r.from, r.to));
+                } else {
+                    ctx.say(&format!("{} is already in {}", r.vm, r.to));
+                }
+            }
+            let mut m = from_serialize(r).try_cast::<Map>().unwrap_or_default();
+            m.insert("dry_run".into(), dry_run.into());
+            Dynamic::from(m)
+        })
+        .collect())
+}
+
+/// `rp::…`: the CLI's `ceso rp` verbs.
 fn namespace(ctx: &ScriptCtx) -> Module {
     let mut m = Module::new();
     let c = ctx.clone();
     func(
-        "create_rule",
-        &["options: Map", "Map"],
-        "Create a VM-VM rule on the default cluster, like `ceso drs rule create`. Options: name,\nkeep_together or separate (VM names or globs), mandatory, disabled, dry_run.",
+        "create",
+        &["path: String", "options: Map", "Map"],
+        "Create a pool, like `ceso rp create PARENT/NAME`. Options (the CLI's flags): cpu_shares,\nmemory_shares (low/normal/high or a number), cpu_reservation (MHz), memory_reservation (MB),\ncpu_limit, memory_limit (a number or \"unlimited\"), expandable, dry_run.",
     )
-    .set_into_module(&mut m, move |opts: Map| create_rule(&c, opts));
+    .set_into_module(&mut m, move |path: &str, opts: Map| create(&c, path, opts));
+    let c = ctx.clone();
+    func(
+        "create",
+        &["path: String", "Map"],
+        "Create a pool with default allocation.",
+    )
+    .set_into_module(&mut m, move |path: &str| create(&c, path, Map::new()));
+    let c = ctx.clone();
+    func(
+        "update",
+        &["pool: String", "options: Map", "Map"],
+        "Change a pool's allocation, like `ceso rp update`: only what is given changes. Options as\nrp::create.",
+    )
+    .set_into_module(&mut m, move |pool: &str, opts: Map| update(&c, pool, opts));
+    let c = ctx.clone();
+    func(
+        "delete",
+        &["pool: String", "Map"],
+        "Delete a pool, like `ceso rp delete`; its VMs and child pools move to the parent.",
+    )
+    .set_into_module(&mut m, move |pool: &str| delete(&c, pool, Map::new()));
+    let c = ctx.clone();
+    func(
+        "delete",
+        &["pool: String", "options: Map", "Map"],
+        "Delete a pool. Options: dry_run.",
+    )
+    .set_into_module(&mut m, move |pool: &str, opts: Map| delete(&c, pool, opts));
     m
 }

@@ -535,6 +535,35 @@ pub(super) fn resolve(
 /// `vm::…`: the CLI's `ceso vm` verbs, taking names/globs like the command line.
 fn namespace(ctx: &ScriptCtx) -> Module {
     let mut m = Module::new();
+    super::network_change::nic_functions(&mut m, ctx);
+    for with_opts in [false, true] {
+        let c = ctx.clone();
+        let doc = "Move VMs (names or globs, a String or an Array) into a resource pool, like\n`ceso vm move NAMES… --resource-pool POOL`. Options: dry_run. One map per VM.";
+        let move_fn = move |names: Dynamic, pool: &str, opts: Map| -> RhaiResultOf<Array> {
+            let names = match names.clone().try_cast::<Array>() {
+                Some(items) => super::convert::strings(items, "vm::move")?,
+                None => vec![names.into_string().map_err(|ty| {
+                    script_error(format!(
+                        "vm::move: names must be a string or an array, not a {ty}"
+                    ))
+                })?],
+            };
+            super::pools::move_vms(&c, names, pool, opts)
+        };
+        if with_opts {
+            func(
+                "move",
+                &["names: Array", "pool: String", "options: Map", "Array"],
+                doc,
+            )
+            .set_into_module(&mut m, move_fn);
+        } else {
+            func("move", &["names: Array", "pool: String", "Array"], doc)
+                .set_into_module(&mut m, move |names: Dynamic, pool: &str| {
+                    move_fn(names, pool, Map::new())
+                });
+        }
+    }
     let c = ctx.clone();
     func(
         "list",

@@ -740,3 +740,222 @@ fn scripts_read_networks_and_the_check_report() {
     // The model's switch members have no uplinks (3 cluster hosts); VM Network is on 4 hosts.
     run.stdout_has("false 3 4");
 }
+
+#[test]
+fn scripts_change_port_groups_and_vswitches() {
+    let sim = Sim::vcenter();
+    let script = format!(
+        r#"
+        let out = #{{}};
+        out.vswitch = vswitch::create("vSwitch1", #{{uplinks: ["vmnic1", "vmnic2"], mtu: 9000, cluster: "{CLUSTER}"}}).hosts.len();
+        network::create("storage", #{{vswitch: "vSwitch1", vlan_id: 50, load_balancing: "explicit",
+            active: ["vmnic2"], standby: ["vmnic1"], notify_switches: false, cluster: "{CLUSTER}"}});
+        network::create("db", #{{vlan_id: 30, promiscuous: "reject", cluster: "{CLUSTER}"}});
+        out.updated = network::update("db", #{{vlan_id: 31, rename: "db2", cluster: "{CLUSTER}"}}).dry_run;
+        network::create("tmp", #{{host: "DC0_C0_H0"}});
+        network::delete("tmp", #{{host: "DC0_C0_H0"}});
+        vswitch::create("vSwitch2", #{{uplinks: "vmnic3", host: "DC0_C0_H1"}});
+        vswitch::delete("vSwitch2", #{{host: "DC0_C0_H1"}});
+        out
+    "#
+    );
+    let out = sim.ceso().run(&["--json", "-c", &script]).ok().json();
+    assert_eq!(out["vswitch"], 3);
+    assert_eq!(out["updated"], false);
+
+    let list = json(&sim, &["network", "list"]);
+    let storage = rows(&list, "storage");
+    assert_eq!(storage.len(), 3, "on every host of the cluster");
+    let pg = &storage[0]["policy"];
+    assert_eq!(storage[0]["vlan"], "50");
+    assert_eq!(pg["active"], serde_json::json!(["vmnic2"]));
+    assert_eq!(pg["standby"], serde_json::json!(["vmnic1"]));
+    assert_eq!(pg["load_balancing"], "failover_explicit");
+    assert_eq!(pg["notify_switches"], false);
+    assert!(rows(&list, "db").is_empty(), "renamed");
+    let db2 = rows(&list, "db2");
+    assert_eq!(db2.len(), 3);
+    assert_eq!(db2[0]["vlan"], "31");
+    assert_eq!(db2[0]["policy"]["promiscuous"], false);
+    assert!(rows(&list, "tmp").is_empty());
+    let switches = json(&sim, &["vswitch", "list", "--cluster", CLUSTER]);
+    let v1 = rows(&switches, "vSwitch1");
+    assert_eq!(v1.len(), 3);
+    assert_eq!(v1[0]["mtu"], 9000);
+    assert!(rows(&switches, "vSwitch2").is_empty());
+}
+
+#[test]
+fn script_network_changes_honour_dry_run() {
+    let sim = Sim::vcenter();
+    sim.ceso()
+        .run(&[
+            "network",
+            "create",
+            "db",
+            "--vlan-id",
+            "30",
+            "--cluster",
+            CLUSTER,
+        ])
+        .ok();
+    let before = cluster_network(&sim);
+    let script = format!(
+        r#"
+        if !DRY_RUN {{ throw "expected DRY_RUN"; }}
+        network::create("web", #{{vlan_id: 10, cluster: "{CLUSTER}"}});
+        network::update("db", #{{vlan_id: 31, cluster: "{CLUSTER}"}});
+        network::delete("db", #{{cluster: "{CLUSTER}"}});
+        vswitch::create("vSwitch1", #{{uplinks: ["vmnic1"], cluster: "{CLUSTER}"}});
+        vswitch::delete("vSwitch0", #{{host: "DC0_C0_H0"}});
+        network::update("db", #{{promiscuous: "accept", cluster: "{CLUSTER}", dry_run: true}}).dry_run
+    "#
+    );
+    let run = sim.ceso().run(&["--dry-run", "--json", "-c", &script]).ok();
+    assert_eq!(run.stdout.trim(), "true");
+    run.stderr_has("would change");
+    assert_eq!(cluster_network(&sim), before, "a dry run changes nothing");
+}
+
+#[test]
+fn scripts_change_dv_port_groups_and_vm_nics() {
+    let sim = Sim::vcenter();
+    let vm = "DC0_C0_RP0_VM0";
+    let script = format!(
+        r#"
+        let out = #{{}};
+        dvs::portgroup_create("DVS0", "web", #{{vlan_id: 10, ports: 16, binding: "ephemeral", promiscuous: "reject"}});
+        out.changes = dvs::portgroup_update("DVS0", "web", #{{trunk: "100-200,300", forged_transmits: "reject"}}).changes.len();
+        dvs::portgroup_create("DVS0", "tmp");
+        dvs::portgroup_delete("DVS0", "tmp");
+        network::create("db", #{{cluster: "{CLUSTER}"}});
+        vm::nic_add("{vm}", #{{network: "VM Network"}});
+        vm::nic_set("{vm}", "ethernet-0", #{{network: "db"}});
+        out
+    "#
+    );
+    let out = sim.ceso().run(&["--json", "-c", &script]).ok().json();
+    assert_eq!(out["changes"], 2, "{out:#}");
+
+    let pgs = json(&sim, &["dvs", "portgroup", "list", "DVS0"]);
+    let names: Vec<&str> = pgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"tmp"), "{names:?}");
+    let web = pgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "web")
+        .unwrap();
+    assert_eq!(
+        web["vlan"]["ranges"],
+        serde_json::json!([[100, 200], [300, 300]])
+    );
+    assert_eq!(web["ports"], 16);
+    assert_eq!(web["binding"], "ephemeral");
+    assert_eq!(web["policy"]["promiscuous"], false, "kept");
+    assert_eq!(web["policy"]["forged_transmits"], false);
+
+    let nics = json(&sim, &["vm", "nic", "list", vm]);
+    let nics = nics.as_array().unwrap();
+    assert_eq!(nics.len(), 2, "{nics:#?}");
+    let (set, added): (Vec<&Value>, Vec<&Value>) =
+        nics.iter().partition(|n| n["label"] == "ethernet-0");
+    assert_eq!(set[0]["network"], "db", "{nics:#?}");
+    assert_eq!(added[0]["network"], "VM Network");
+    let added = added[0]["label"].as_str().unwrap();
+    sim.ceso()
+        .run(&["-c", &format!(r#"vm::nic_remove("{vm}", "{added}");"#)])
+        .ok();
+    let nics = json(&sim, &["vm", "nic", "list", vm]);
+    assert_eq!(nics.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn script_dv_port_group_and_nic_changes_honour_dry_run() {
+    let sim = Sim::vcenter();
+    let vm = "DC0_C0_RP0_VM0";
+    sim.ceso()
+        .run(&[
+            "dvs",
+            "portgroup",
+            "create",
+            "DVS0",
+            "web",
+            "--vlan-id",
+            "10",
+        ])
+        .ok();
+    sim.ceso()
+        .run(&["network", "create", "db", "--cluster", CLUSTER])
+        .ok();
+    let read = |sim: &Sim| {
+        serde_json::json!([
+            json(sim, &["dvs", "portgroup", "list", "DVS0"]),
+            json(sim, &["vm", "nic", "list", vm]),
+        ])
+    };
+    let before = read(&sim);
+    let label = before[1][0]["label"].as_str().unwrap().to_string();
+    let script = format!(
+        r#"
+        if !DRY_RUN {{ throw "expected DRY_RUN"; }}
+        dvs::portgroup_create("DVS0", "app", #{{vlan_id: 20}});
+        dvs::portgroup_update("DVS0", "web", #{{vlan_id: 11}});
+        dvs::portgroup_delete("DVS0", "web");
+        vm::nic_add("{vm}", #{{network: "VM Network"}});
+        vm::nic_set("{vm}", "{label}", #{{network: "db"}}).dry_run;
+        vm::nic_remove("{vm}", "{label}", #{{dry_run: true}}).dry_run
+    "#
+    );
+    let run = sim.ceso().run(&["--dry-run", "--json", "-c", &script]).ok();
+    assert_eq!(run.stdout.trim(), "true");
+    run.stderr_has("would change vlan");
+    run.stderr_has("would remove");
+    assert_eq!(read(&sim), before, "a dry run changes nothing");
+}
+
+#[test]
+fn scripts_create_distributed_switches_and_their_members() {
+    let sim = Sim::vcenter();
+    let script = r#"
+        dvs::create("DSwitch", #{uplinks: 2, mtu: 9000});
+        dvs::host_add("DSwitch", ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"], #{uplinks: ["vmnic1", "vmnic2"]});
+        dvs::host_remove("DSwitch", ["DC0_C0_H2"], #{});
+        dvs::update("DSwitch", #{promiscuous: "reject"});
+        dvs::create("Gone");
+        dvs::delete("Gone");
+        // Under a dry run nothing changes.
+        dvs::update("DSwitch", #{mtu: 1500, dry_run: true});
+        dvs::host_remove("DSwitch", ["DC0_C0_H0"], #{dry_run: true}).dry_run
+    "#;
+    let run = sim.ceso().run(&["--json", "-c", script]).ok();
+    assert_eq!(run.stdout.trim(), "true");
+    run.stderr_has("would change");
+    let info = json(&sim, &["dvs", "info", "DSwitch"]);
+    assert_eq!(info["max_mtu"], 9000, "the dry run kept the MTU");
+    let members: Vec<&str> = info["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, ["DC0_C0_H0", "DC0_C0_H1"]);
+    assert_eq!(
+        info["members"][0]["uplinks"],
+        serde_json::json!(["vmnic1", "vmnic2"])
+    );
+    let all = json(&sim, &["dvs", "list"]);
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert!(names.contains(&"DSwitch"), "{all:#}");
+    assert!(!names.contains(&"Gone"), "{all:#}");
+}

@@ -580,3 +580,139 @@ fn scripts_reach_pools_and_rules() {
     // Both cluster VMs start on hosts vcsim picks; the check reflects whichever.
     assert!(out["ok"].is_boolean());
 }
+
+#[test]
+fn scripts_change_pools_groups_rules_and_clusters() {
+    let sim = Sim::vcenter();
+    let vms = cluster_vms(&sim);
+    let (a, b) = (&vms[0].0, &vms[1].0);
+    let script = format!(
+        r#"
+        let out = #{{}};
+        out.created = rp::create("prod", #{{cpu_shares: "high", memory_limit: 4096, expandable: false}}).path;
+        rp::create("prod/scratch");
+        out.updated = rp::update("prod", #{{cpu_reservation: 500}}).cpu.reservation;
+        out.moved = vm::move(["{a}"], "prod").map(|r| r.to);
+        rp::delete("scratch");
+        drs::create_group("web", #{{vms: ["{a}"]}});
+        drs::add("web", ["{b}"]);
+        drs::create_group("pinned", #{{hosts: ["DC0_C0_H0", "DC0_C0_H1"]}});
+        drs::remove("pinned", ["DC0_C0_H1"]);
+        drs::create_group("gone", #{{hosts: ["DC0_C0_H2"]}});
+        drs::delete_group("gone");
+        drs::create_rule(#{{name: "on-h0", vm_group: "web", host_group: "pinned", should: true}});
+        drs::create_rule(#{{name: "apart", separate: ["{a}", "{b}"]}});
+        drs::disable_rule("apart");
+        drs::create_rule(#{{name: "tmp", keep_together: ["{a}", "{b}"]}});
+        drs::delete_rule("tmp");
+        out.cluster = cluster::update("{CLUSTER}", #{{drs_automation: "manual", drs_threshold: 5}}).drs_automation;
+        out
+    "#
+    );
+    let out = sim.ceso().run(&["--json", "-c", &script]).ok().json();
+    assert_eq!(out["created"], format!("{ROOT}/prod"));
+    assert_eq!(out["updated"], 500);
+    assert_eq!(out["moved"], serde_json::json!([format!("{ROOT}/prod")]));
+    assert_eq!(out["cluster"], "manual");
+
+    // Read back over SOAP through the CLI.
+    let prod = sim
+        .ceso()
+        .run(&["rp", "info", "prod", "--json"])
+        .ok()
+        .json();
+    assert_eq!(prod["cpu"]["shares_level"], "high");
+    assert_eq!(prod["cpu"]["reservation"], 500);
+    assert_eq!(prod["memory"]["limit"], 4096);
+    assert_eq!(prod["cpu"]["expandable"], false);
+    assert_eq!(prod["vms"], serde_json::json!([a]));
+    assert_eq!(prod["pools"], serde_json::json!([]), "scratch was deleted");
+    let groups = sim
+        .ceso()
+        .run(&["drs", "group", "list", "--json"])
+        .ok()
+        .json();
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "pinned"]);
+    assert_eq!(groups[0]["members"], serde_json::json!([a, b]));
+    assert_eq!(groups[1]["members"], serde_json::json!(["DC0_C0_H0"]));
+    let rules = sim
+        .ceso()
+        .run(&["drs", "rule", "list", "--json"])
+        .ok()
+        .json();
+    let rules = rules.as_array().unwrap();
+    assert_eq!(rules.len(), 2, "{rules:#?}");
+    let on_h0 = rules.iter().find(|r| r["name"] == "on-h0").unwrap();
+    assert_eq!(on_h0["vm_group"], "web");
+    let apart = rules.iter().find(|r| r["name"] == "apart").unwrap();
+    assert_eq!(apart["enabled"], false);
+    let cluster = sim
+        .ceso()
+        .run(&["cluster", "info", CLUSTER, "--json"])
+        .ok()
+        .json();
+    assert_eq!(cluster["drs_threshold"], 5);
+}
+
+#[test]
+fn script_pool_drs_and_cluster_changes_honour_dry_run() {
+    let sim = Sim::vcenter();
+    sim.ceso().run(&["rp", "create", "prod"]).ok();
+    sim.ceso()
+        .run(&["drs", "group", "create", "web", "--vms", "DC0_C0_RP0_VM0"])
+        .ok();
+    sim.ceso()
+        .run(&["drs", "group", "create", "hosts", "--hosts", "DC0_C0_H0"])
+        .ok();
+    sim.ceso()
+        .run(&[
+            "drs",
+            "rule",
+            "create",
+            "apart",
+            "--separate",
+            "DC0_C0_RP0_VM0,DC0_C0_RP0_VM1",
+        ])
+        .ok();
+    let read = |sim: &Sim| {
+        let run = |args: &[&str]| sim.ceso().run(args).ok().json();
+        serde_json::json!([
+            run(&["rp", "list", "--json"]),
+            run(&["drs", "group", "list", "--json"]),
+            run(&["drs", "rule", "list", "--json"]),
+            run(&["cluster", "info", CLUSTER, "--json"]),
+            run(&["vm", "info", "DC0_C0_RP0_VM0", "--json"])["resource_pool"],
+        ])
+    };
+    let before = read(&sim);
+    // DRY_RUN (ceso --dry-run) for most, the dry_run option for the rest.
+    let script = format!(
+        r#"
+        if !DRY_RUN {{ throw "expected DRY_RUN"; }}
+        rp::create("test");
+        rp::update("prod", #{{cpu_shares: "low"}});
+        rp::delete("prod");
+        vm::move("DC0_C0_RP0_VM0", "prod");
+        drs::create_group("more", #{{hosts: ["DC0_C0_H1"]}});
+        drs::add("web", ["DC0_C0_RP0_VM1"]);
+        drs::remove("web", ["DC0_C0_RP0_VM0"]);
+        drs::delete_group("web");
+        drs::disable_rule("apart");
+        drs::delete_rule("apart");
+        drs::create_rule(#{{name: "x", vm_group: "web", host_group: "hosts", must: true}});
+        cluster::update("{CLUSTER}", #{{drs: false}});
+        rp::update("prod", #{{memory_limit: 1024, dry_run: true}}).dry_run
+    "#
+    );
+    let run = sim.ceso().run(&["--dry-run", "--json", "-c", &script]).ok();
+    assert_eq!(run.stdout.trim(), "true");
+    run.stderr_has("would send");
+    run.stderr_has("would move DC0_C0_RP0_VM0");
+    assert_eq!(read(&sim), before, "a dry run changes nothing");
+}

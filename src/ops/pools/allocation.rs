@@ -180,6 +180,27 @@ pub struct AllocationChange {
 }
 
 impl AllocationChange {
+    /// A change from option text (`--cpu-shares high`, `cpu_shares: "high"`); `prefix`
+    /// names the options in errors (`--cpu-`, `cpu_`).
+    pub fn from_text(
+        prefix: &str,
+        shares: Option<&str>,
+        reservation: Option<i64>,
+        limit: Option<&str>,
+        expandable: Option<bool>,
+    ) -> OpResult<Self> {
+        Ok(AllocationChange {
+            shares: shares
+                .map(|s| Shares::parse(s, &format!("{prefix}shares")))
+                .transpose()?,
+            reservation,
+            limit: limit
+                .map(|l| parse_limit(l, &format!("{prefix}limit")))
+                .transpose()?,
+            expandable,
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == AllocationChange::default()
     }
