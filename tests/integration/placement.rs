@@ -409,3 +409,54 @@ fn script_functions_find_optimal_host_and_recommend_migrations() {
         .ok();
     out.stdout_has("3 true true f64");
 }
+
+#[test]
+fn load_balance_and_auto_balance_settings_are_honoured() {
+    let sim = Sim::start(&["-vm", "9"]);
+    let hot = skew(&sim);
+    let before = analyze(&sim);
+
+    // multi_host.load_balance: false: vm create leaves the host to vCenter.
+    let with = |extra: &str| {
+        let mut c = sim.ceso();
+        c.env("VC_PW", "pass").config(&format!(
+            "hosts:\n  - name: vc\n    host: {}\n    user: user\n    password_env: VC_PW\nphase4:\n{extra}",
+            sim.url
+        ));
+        c
+    };
+    let mut manual = with("  multi_host:\n    load_balance: false\n");
+    let create = manual
+        .run(&[
+            "vm",
+            "create",
+            "new-2",
+            "--cpu",
+            "1",
+            "--memory",
+            "256",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(create["placement"].is_null(), "{create}");
+
+    // optimization.auto_balance: true is standing consent: no --yes needed.
+    let mut auto = with("  optimization:\n    auto_balance: true\n");
+    let done = auto
+        .run(&["vm", "balance", "--cluster", "DC0_C0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(done["complete"], true, "{done}");
+    let after = analyze(&sim);
+    assert!(
+        after["imbalance"]["total"].as_f64().unwrap()
+            < before["imbalance"]["total"].as_f64().unwrap(),
+        "{after}"
+    );
+    assert!(
+        vms_by_host(&sim).iter().filter(|(_, h)| *h == hot).count() < 3,
+        "VMs stayed on {hot}"
+    );
+}
