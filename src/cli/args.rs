@@ -568,8 +568,11 @@ pub struct CreateArgs {
     #[arg(long)]
     pub datastore: Option<String>,
     /// Network or port group name
-    #[arg(long)]
+    #[arg(long, conflicts_with = "portgroup")]
     pub network: Option<String>,
+    /// A distributed port group as SWITCH/NAME (names repeat across switches)
+    #[arg(long, value_name = "DVS/NAME", value_parser = switch_portgroup)]
+    pub portgroup: Option<String>,
     /// Resource pool: a path (DC0/Cluster1/Resources/prod) or a unique name
     #[arg(long, value_name = "POOL")]
     pub resource_pool: Option<String>,
@@ -792,4 +795,14 @@ pub struct RestoreArgs {
     pub repo: RepoArgs,
     #[command(flatten)]
     pub scope: ScopeArgs,
+}
+
+/// `--portgroup DVS/NAME`: both parts given.
+fn switch_portgroup(text: &str) -> Result<String, String> {
+    match text.split_once('/') {
+        Some((switch, name)) if !switch.is_empty() && !name.is_empty() => Ok(text.to_string()),
+        _ => Err(format!(
+            "'{text}' is not SWITCH/PORTGROUP (e.g. DSwitch/prod-100); a plain network name goes in --network"
+        )),
+    }
 }

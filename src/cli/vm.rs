@@ -187,7 +187,7 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
         memory_mb: args.memory,
         disk_gb: args.disk,
         datastore: args.datastore.clone(),
-        network: args.network.clone(),
+        network: args.network.clone().or_else(|| args.portgroup.clone()),
         resource_pool: args.resource_pool.clone(),
         guest_id: args.guest_id.clone(),
     };
@@ -225,7 +225,12 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
                         memory_mb: u64::try_from(spec.memory_mb.max(0)).unwrap_or(0),
                         powered_on: true,
                         datastores: spec.datastore.iter().cloned().collect(),
-                        networks: spec.network.iter().cloned().collect(),
+                        // `SWITCH/PORTGROUP`: hosts see the port group by its name.
+                        networks: spec
+                            .network
+                            .iter()
+                            .map(|n| n.rsplit('/').next().unwrap_or(n).to_string())
+                            .collect(),
                         ..Default::default()
                     },
                     &policy,

@@ -959,3 +959,66 @@ fn scripts_create_distributed_switches_and_their_members() {
     assert!(names.contains(&"DSwitch"), "{all:#}");
     assert!(!names.contains(&"Gone"), "{all:#}");
 }
+
+#[test]
+fn vm_create_on_a_dv_port_group_named_by_its_switch() {
+    let sim = Sim::vcenter();
+    let ceso = |args: &[&str]| sim.ceso().run(args);
+    // Port group names are unique per datacenter (vCenter refuses a duplicate), so
+    // SWITCH/NAME says which switch the operator means and is checked against it.
+    ceso(&["dvs", "create", "DSwitch-A"]).ok();
+    ceso(&["dvs", "create", "DSwitch-B"]).ok();
+    ceso(&[
+        "dvs",
+        "host",
+        "add",
+        "DSwitch-A",
+        "DC0_C0_H0",
+        "DC0_C0_H1",
+        "DC0_C0_H2",
+        "--uplinks",
+        "vmnic1",
+    ])
+    .ok();
+    ceso(&[
+        "dvs",
+        "portgroup",
+        "create",
+        "DSwitch-A",
+        "app",
+        "--vlan-id",
+        "30",
+    ])
+    .ok();
+    ceso(&["vm", "create", "pg-1", "--portgroup", "app"])
+        .fails_with(exit::USAGE)
+        .stderr_has("SWITCH/PORTGROUP");
+    ceso(&[
+        "vm",
+        "create",
+        "pg-1",
+        "--cpu",
+        "1",
+        "--memory",
+        "128",
+        "--portgroup",
+        "DSwitch-B/app",
+    ])
+    .fails_with(exit::NOT_FOUND)
+    .stderr_has("app");
+    ceso(&[
+        "vm",
+        "create",
+        "pg-1",
+        "--cpu",
+        "1",
+        "--memory",
+        "128",
+        "--portgroup",
+        "DSwitch-A/app",
+    ])
+    .ok();
+    let nics = json(&sim, &["vm", "nic", "list", "pg-1"]);
+    let text = nics.to_string();
+    assert!(text.contains("app"), "{nics}");
+}

@@ -311,13 +311,38 @@ async fn resource_pool(
     ))
 }
 
-/// Find a network by name: a standard port group or a distributed port group.
+/// Find a network by name: a standard port group or a distributed port group, or
+/// `SWITCH/PORTGROUP` for the distributed port group of that switch (names repeat
+/// across switches).
 pub async fn nic_backing(client: &Client, name: &str, endpoint: &str) -> OpResult<NicBacking> {
     let at = |e| OpError::vim(endpoint, e);
-    let networks = inventory::objects(client, "Network", &[])
-        .await
-        .map_err(at)?;
-    let network = pick_named(&networks, Some(name), "network")?;
+    let network = match name.split_once('/') {
+        Some((switch, portgroup)) => {
+            let switches = inventory::objects(client, "DistributedVirtualSwitch", &[])
+                .await
+                .map_err(at)?;
+            let switch = pick_named(&switches, Some(switch), "distributed switch")?;
+            let portgroups = inventory::objects(
+                client,
+                "DistributedVirtualPortgroup",
+                &["config.distributedVirtualSwitch"],
+            )
+            .await
+            .map_err(at)?;
+            let on_switch: Vec<ObjectContent> = portgroups
+                .into_iter()
+                .filter(|p| p.moref("config.distributedVirtualSwitch") == Some(switch.obj.clone()))
+                .collect();
+            pick_named(&on_switch, Some(portgroup), "DV port group")?.clone()
+        }
+        None => {
+            let networks = inventory::objects(client, "Network", &[])
+                .await
+                .map_err(at)?;
+            pick_named(&networks, Some(name), "network")?.clone()
+        }
+    };
+    let name = network.str("name").unwrap_or(name);
     if network.obj.kind == "DistributedVirtualPortgroup" {
         let pg = client
             .properties(
