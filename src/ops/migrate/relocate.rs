@@ -277,14 +277,33 @@ pub async fn run(vm: &VmRef, plan: &RelocatePlan, progress: &dyn Progress) -> Op
     if !plan.changed {
         return Ok(());
     }
+    let step = format!("Migrating {} to {} ({})", vm.name, plan.to_host, plan.kind);
+    relocate(vm, &plan.spec, &step, progress).await
+}
+
+/// Move a VM to another host of its cluster, keeping its storage and pool (only
+/// `spec.host`): the placement engine's step, which checks the move itself.
+pub async fn to_host(
+    vm: &VmRef,
+    host: &MoRef,
+    host_name: &str,
+    progress: &dyn Progress,
+) -> OpResult<()> {
+    let spec = Spec {
+        host: Some(host.clone()),
+        ..Spec::default()
+    };
+    let step = format!("Migrating {} to {host_name}", vm.name);
+    relocate(vm, &spec, &step, progress).await
+}
+
+/// One RelocateVM_Task, waited for.
+async fn relocate(vm: &VmRef, spec: &Spec, step: &str, progress: &dyn Progress) -> OpResult<()> {
     let client = vm.endpoint.client().await?;
     let mut req = Request::new("RelocateVM_Task", &vm.moref);
-    req.nest("spec", None, |r| write_spec(r, &plan.spec));
+    req.nest("spec", None, |r| write_spec(r, spec));
     req.text("priority", "defaultPriority");
-    progress.step(&format!(
-        "Migrating {} to {} ({})",
-        vm.name, plan.to_host, plan.kind
-    ));
+    progress.step(step);
     client
         .run_task(req, vm.endpoint.timeouts().task, &|t| progress.task(t))
         .await

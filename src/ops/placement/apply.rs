@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use crate::ops::error::{OpError, OpResult};
 use crate::ops::fleet::{Fleet, Scope};
+use crate::ops::migrate::relocate;
 use crate::ops::progress::Progress;
-use crate::ops::vms::{VmRef, migrate::migrate};
+use crate::ops::vms::VmRef;
 use crate::placement::filter::{self, Candidate};
 use crate::placement::{Policy, State, imbalance};
 
@@ -98,7 +99,7 @@ pub async fn apply(
             host: m.from.clone(),
             power_state: None,
         };
-        migrate(&vm, &host, &m.to, progress).await?;
+        relocate::to_host(&vm, &host, &m.to, progress).await?;
         steps.push(step(m, StepOutcome::Migrated, gain, None));
     }
     if !dry_run

@@ -5,7 +5,6 @@ pub mod delete;
 pub mod find;
 pub mod info;
 pub mod list;
-pub mod migrate;
 pub mod power;
 pub mod power_many;
 pub mod select;
