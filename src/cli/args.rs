@@ -530,7 +530,8 @@ pub struct MigrateArgs {
     /// VM names or globs
     #[arg(required = true)]
     pub names: Vec<String>,
-    /// Target host, on the VM's own endpoint
+    /// Target host: a host of the VM's endpoint, or another endpoint (ENDPOINT or
+    /// ENDPOINT/HOST), which makes it a cold migration (--cold)
     #[arg(long, value_name = "HOST")]
     pub to_host: String,
     /// Target datastore (default: where the files are)
@@ -545,6 +546,18 @@ pub struct MigrateArgs {
     /// Skip ceso's advisory checks (capacity, DRS "should" rules); never the server's
     #[arg(long)]
     pub force: bool,
+    /// Between endpoints: copy every file of the VM, register it there, then remove the source
+    #[arg(long, conflicts_with = "live")]
+    pub cold: bool,
+    /// With --cold: shut a running guest down first (it is powered on again on the target)
+    #[arg(long, requires = "cold")]
+    pub shutdown: bool,
+    /// With --cold: unregister the source but keep its files
+    #[arg(long, requires = "cold")]
+    pub keep_source: bool,
+    /// With --cold: networks to change on the way, OLD=NEW (comma-separated or repeated)
+    #[arg(long, value_name = "OLD=NEW", value_delimiter = ',', requires = "cold")]
+    pub network_map: Vec<String>,
     /// Show the plan and every check, change nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -1,6 +1,6 @@
 //! `ceso vm migrate`: parse, resolve the VMs, call ops::migrate, render the checks.
 
-use crate::ops::migrate::{self, MigrateResult, MigrateSpec};
+use crate::ops::migrate::{self, MigrateResult, MigrateSpec, Planned};
 use crate::ops::vms::{self, VmRef};
 use crate::ops::{OpError, OpResult};
 
@@ -26,6 +26,10 @@ pub fn run(ctx: &Ctx, args: MigrateArgs) -> OpResult<()> {
         resource_pool: args.resource_pool.clone(),
         live: args.live,
         force: args.force,
+        cold: args.cold,
+        shutdown: args.shutdown,
+        keep_source: args.keep_source,
+        network_map: migrate::parse_network_map(&args.network_map)?,
         ..MigrateSpec::default()
     }
     .with_config(&fleet.config);
@@ -67,19 +71,33 @@ fn report(
         ctx.out.json(&done);
     } else {
         for r in &done {
-            let p = &r.plan;
-            let what = describe(p);
+            let what = describe(&r.plan);
             if dry_run {
                 println!("would migrate {what}");
-                for c in &p.checks {
+                if let Planned::Cold(p) = &r.plan {
+                    for f in &p.files {
+                        println!("  copy {} → {} ({} bytes)", f.source, f.target, f.size);
+                    }
+                    for n in &p.networks {
+                        println!("  {} ({}): {} → {}", n.nic, n.mac, n.from, n.to);
+                    }
+                }
+                for c in r.plan.checks() {
                     println!("  {}", c.line());
                 }
             } else {
-                for c in p.checks.iter().filter(|c| c.forced) {
-                    eprintln!("{}: {}", p.vm, c.line());
+                for c in r.plan.checks().iter().filter(|c| c.forced) {
+                    eprintln!("{}: {}", r.plan.vm(), c.line());
                 }
-                let verb = if p.changed { "migrated " } else { "" };
+                let changed = match &r.plan {
+                    Planned::Relocate(p) => p.changed,
+                    Planned::Cold(_) => true,
+                };
+                let verb = if changed { "migrated " } else { "" };
                 ctx.out.done(&format!("{verb}{what}"));
+                if let Some(o) = &r.outcome {
+                    report_cold(o);
+                }
             }
         }
         if dry_run && !done.is_empty() {
@@ -92,7 +110,37 @@ fn report(
     }
 }
 
-fn describe(p: &migrate::RelocatePlan) -> String {
+/// What a cold migration did, on stderr (stdout stays the one-line summary).
+fn report_cold(o: &migrate::ColdOutcome) {
+    let resumed = if o.files_resumed > 0 {
+        format!(" ({} already copied by an earlier run)", o.files_resumed)
+    } else {
+        String::new()
+    };
+    let source = match o.source {
+        "deleted" => "unregistered and deleted",
+        "kept" => "unregistered, files kept",
+        _ => "unregistered, files left",
+    };
+    eprintln!(
+        "  {} file(s), {} bytes copied and verified{resumed}; source {source}",
+        o.files_copied, o.bytes_copied
+    );
+    for line in o.changes.iter().chain(&o.notes) {
+        eprintln!("  {line}");
+    }
+}
+
+fn describe(planned: &Planned) -> String {
+    let p = match planned {
+        Planned::Cold(c) => {
+            return format!(
+                "{} ({}): {} on {} → {} on {}, {}",
+                c.vm, c.kind, c.from_host, c.from_endpoint, c.to_host, c.to_endpoint, c.folder
+            );
+        }
+        Planned::Relocate(p) => p,
+    };
     if !p.changed {
         return format!("{}: already on {}", p.vm, p.to_host);
     }

@@ -103,3 +103,25 @@ pub fn pick<T>(
         }),
     }
 }
+
+/// Delete a datastore file or folder (FileManager.DeleteDatastoreFile_Task, which
+/// removes a folder with everything in it).
+pub async fn delete_file(
+    endpoint: &crate::ops::fleet::Endpoint,
+    datacenter: &crate::vim::MoRef,
+    path: &crate::vim::DatastorePath,
+) -> OpResult<()> {
+    let client = endpoint.client().await?;
+    let manager = client
+        .content()
+        .manager("fileManager")
+        .ok_or_else(|| OpError::invalid(format!("{} has no file manager", endpoint.name())))?;
+    let mut req = crate::vim::Request::new("DeleteDatastoreFile_Task", &manager);
+    req.text("name", path.to_string())
+        .moref("datacenter", datacenter);
+    client
+        .run_task(req, endpoint.timeouts().task, &crate::vim::no_progress)
+        .await
+        .at(endpoint.name())?;
+    Ok(())
+}

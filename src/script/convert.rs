@@ -111,6 +111,11 @@ impl Opts {
         }
     }
 
+    /// The value as given (None when absent or unit), for options of several shapes.
+    pub fn raw(&self, key: &str) -> Option<&Dynamic> {
+        self.map.get(key).filter(|v| !v.is_unit())
+    }
+
     pub fn flag(&self, key: &str) -> RhaiResultOf<bool> {
         match self.map.get(key) {
             None => Ok(false),

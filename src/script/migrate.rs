@@ -15,6 +15,10 @@ const OPTIONS: &[&str] = &[
     "resource_pool",
     "live",
     "force",
+    "cold",
+    "shutdown",
+    "keep_source",
+    "network_map",
     "dry_run",
 ];
 
@@ -24,7 +28,7 @@ pub fn add_to(m: &mut Module, ctx: &ScriptCtx) {
     func(
         "migrate",
         &["vms: Dynamic", "options: Map", "Array"],
-        "Migrate VMs like `ceso vm migrate`: names, globs, a Vm or an array. Options: to_host\n(required), datastore, resource_pool, live (vMotion of a running VM), force (skip ceso's\nadvisory checks), dry_run. Returns one map per VM with its checks; a failed check is a fault.",
+        "Migrate VMs like `ceso vm migrate`: names, globs, a Vm or an array. Options: to_host\n(required), datastore, resource_pool, live (vMotion of a running VM), force (skip ceso's\nadvisory checks), cold (between endpoints: copy the files), shutdown, keep_source,\nnetwork_map (#{old: \"new\"}), dry_run. Returns one map per VM with its checks; a failed check is a fault.",
     )
     .set_into_module(m, move |what: Dynamic, opts: Map| migrate_vms(&c, what, opts));
 }
@@ -40,6 +44,10 @@ fn migrate_vms(ctx: &ScriptCtx, what: Dynamic, opts: Map) -> RhaiResultOf<Array>
         resource_pool: opts.string("resource_pool")?,
         live: opts.flag("live")?,
         force: opts.flag("force")?,
+        cold: opts.flag("cold")?,
+        shutdown: opts.flag("shutdown")?,
+        keep_source: opts.flag("keep_source")?,
+        network_map: network_map(&opts)?,
         ..MigrateSpec::default()
     }
     .with_config(&ctx.fleet().config);
@@ -57,10 +65,28 @@ fn migrate_vms(ctx: &ScriptCtx, what: Dynamic, opts: Map) -> RhaiResultOf<Array>
         if dry_run {
             ctx.say(&format!(
                 "would migrate {} to {}",
-                r.plan.vm, r.plan.to_host
+                r.plan.vm(),
+                r.plan.to_host()
             ));
         }
         out.push(from_serialize(&r));
     }
     Ok(out)
+}
+
+/// `network_map: #{"VM Network": "prod"}` (or an array of "OLD=NEW" strings).
+fn network_map(opts: &Opts) -> RhaiResultOf<Vec<(String, String)>> {
+    let Some(value) = opts.raw("network_map") else {
+        return Ok(Vec::new());
+    };
+    let items: Vec<String> = if let Some(map) = value.clone().try_cast::<Map>() {
+        map.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+    } else if let Some(list) = value.clone().try_cast::<Array>() {
+        list.into_iter().map(|v| v.to_string()).collect()
+    } else {
+        return Err(script_error(
+            "vm::migrate: network_map is a map #{old: \"new\"} or an array of \"OLD=NEW\"",
+        ));
+    };
+    migrate::parse_network_map(&items).map_err(|e| to_rhai(&e))
 }

@@ -2,6 +2,7 @@
 
 mod backup;
 mod client;
+mod cold_migrate;
 mod demo;
 mod errors;
 mod hostile;

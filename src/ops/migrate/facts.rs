@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::ops::error::{OpError, OpResult, close_names};
-use crate::ops::fleet::WithEndpoint;
+use crate::ops::fleet::{Endpoint, WithEndpoint};
 use crate::ops::vms::VmRef;
 use crate::vim::{MoRef, PropertySpec};
 
@@ -49,8 +49,14 @@ const VM_PATHS: &[&str] = &[
 
 impl Inventory {
     pub async fn read(vm: &VmRef) -> OpResult<Self> {
-        let endpoint = vm.endpoint.name().to_string();
-        let client = vm.endpoint.client().await?;
+        Self::read_endpoint(&vm.endpoint, Some(&vm.moref)).await
+    }
+
+    /// One endpoint's inventory; `moving` (the VM being migrated) is left out of the
+    /// hosts' running load.
+    pub async fn read_endpoint(endpoint: &Endpoint, moving: Option<&MoRef>) -> OpResult<Self> {
+        let client = endpoint.client().await?;
+        let endpoint = endpoint.name().to_string();
         let specs = [
             PropertySpec {
                 kind: "HostSystem",
@@ -105,7 +111,7 @@ impl Inventory {
                     .filter(|v| {
                         v.moref("runtime.host").as_ref() == Some(&h.obj)
                             && v.str("runtime.powerState") == Some("poweredOn")
-                            && v.obj != vm.moref
+                            && Some(&v.obj) != moving
                     })
                     .fold((0, 0), |(c, m), v| {
                         (

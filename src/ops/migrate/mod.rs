@@ -2,18 +2,24 @@
 //! RelocateVM_Task (vMotion with `--live`) after a precheck (`precheck`, over facts read
 //! by `facts`); between endpoints it is a cold migration over datastore HTTP (`cold`).
 
+pub mod cold;
+pub mod copy;
 pub mod facts;
+pub mod journal;
 pub mod precheck;
 pub mod relocate;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::LoadedConfig;
-use crate::ops::error::OpResult;
-use crate::ops::fleet::Fleet;
+use crate::ops::error::{OpError, OpResult};
+use crate::ops::fleet::{Endpoint, Fleet};
 use crate::ops::progress::Progress;
 use crate::ops::vms::VmRef;
 
+pub use cold::{ColdOutcome, ColdPlan};
 pub use precheck::{Check, Kind, Ratios};
 pub use relocate::RelocatePlan;
 
@@ -29,6 +35,16 @@ pub struct MigrateSpec {
     /// `phase4.multi_host.migration.check_compatibility`: false skips ceso's advisory
     /// checks as `--force` does.
     pub check_compatibility: bool,
+    /// `--cold`: copy the VM's files to another endpoint.
+    pub cold: bool,
+    /// `--shutdown`: shut a running VM's guest down first (and power it on after).
+    pub shutdown: bool,
+    /// `--keep-source`: unregister the source but keep its files.
+    pub keep_source: bool,
+    /// `--network-map OLD=NEW,…`
+    pub network_map: Vec<(String, String)>,
+    /// `phase4.multi_host.migration.preserve_mac`: the copy keeps the source's MACs.
+    pub preserve_mac: bool,
 }
 
 impl MigrateSpec {
@@ -48,16 +64,71 @@ impl MigrateSpec {
             .and_then(|p| p.multi_host.as_ref())
             .and_then(|m| m.migration.as_ref())
             .is_none_or(|m| m.check_compatibility);
+        self.preserve_mac = phase4
+            .and_then(|p| p.multi_host.as_ref())
+            .and_then(|m| m.migration.as_ref())
+            .is_none_or(|m| m.preserve_mac);
         self
     }
+}
+
+/// `OLD=NEW` pairs of `--network-map` (comma-separated lists are split by the caller).
+pub fn parse_network_map(items: &[String]) -> OpResult<Vec<(String, String)>> {
+    items
+        .iter()
+        .filter(|i| !i.trim().is_empty())
+        .map(|item| match item.split_once('=') {
+            Some((old, new)) if !old.trim().is_empty() && !new.trim().is_empty() => {
+                Ok((old.trim().to_string(), new.trim().to_string()))
+            }
+            _ => Err(crate::ops::OpError::Invalid {
+                message: format!("--network-map {item}: expected OLD=NEW"),
+                hint: Some("e.g. --network-map 'VM Network=prod-vlan10,backup=backup-net'".into()),
+            }),
+        })
+        .collect()
 }
 
 /// One VM's migration, planned or done.
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrateResult {
     #[serde(flatten)]
-    pub plan: RelocatePlan,
+    pub plan: Planned,
     pub dry_run: bool,
+    /// What a cold migration between endpoints did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<ColdOutcome>,
+}
+
+/// Inside one endpoint (RelocateVM_Task) or between two (a cold copy).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Planned {
+    Relocate(Box<RelocatePlan>),
+    Cold(Box<ColdPlan>),
+}
+
+impl Planned {
+    pub fn vm(&self) -> &str {
+        match self {
+            Planned::Relocate(p) => &p.vm,
+            Planned::Cold(p) => &p.vm,
+        }
+    }
+
+    pub fn to_host(&self) -> &str {
+        match self {
+            Planned::Relocate(p) => &p.to_host,
+            Planned::Cold(p) => &p.to_host,
+        }
+    }
+
+    pub fn checks(&self) -> &[Check] {
+        match self {
+            Planned::Relocate(p) => &p.checks,
+            Planned::Cold(p) => &p.checks,
+        }
+    }
 }
 
 /// Plan (and unless `dry_run`, run) the migration of each VM, concurrently within the
@@ -69,13 +140,99 @@ pub async fn migrate_vms(
     dry_run: bool,
     progress: &dyn Progress,
 ) -> Vec<OpResult<MigrateResult>> {
+    let to_host = spec.to_host.clone().unwrap_or_default();
+    let elsewhere = other_endpoint(fleet, &to_host);
     fleet
-        .each(vms.to_vec(), |vm| async move {
-            let plan = relocate::plan(&vm, spec).await?;
-            if !dry_run {
-                relocate::run(&vm, &plan, progress).await?;
+        .each(vms.to_vec(), |vm| {
+            let elsewhere = elsewhere.clone();
+            let to_host = to_host.clone();
+            async move {
+                let target = match elsewhere {
+                    Some(t) if t.0.name() != vm.endpoint.name() => Some(t),
+                    _ => None,
+                };
+                if let Some((endpoint, host)) = target {
+                    return cold_one(&vm, &endpoint, host.as_deref(), spec, dry_run, progress)
+                        .await;
+                }
+                match relocate::plan(&vm, spec).await {
+                    Ok(plan) => {
+                        if !dry_run {
+                            relocate::run(&vm, &plan, progress).await?;
+                        }
+                        Ok(MigrateResult {
+                            plan: Planned::Relocate(Box::new(plan)),
+                            dry_run,
+                            outcome: None,
+                        })
+                    }
+                    // Not a host of the VM's endpoint: perhaps one of another endpoint.
+                    Err(OpError::NotFound { kind: "host", .. }) if fleet.endpoints().len() > 1 => {
+                        let found = crate::ops::hosts::find(
+                            fleet,
+                            &crate::ops::fleet::Scope::Default,
+                            &to_host,
+                        )
+                        .await?;
+                        let endpoint = fleet
+                            .endpoint(&found.summary.endpoint)
+                            .cloned()
+                            .ok_or_else(|| {
+                                OpError::invalid(format!("no endpoint {}", found.summary.endpoint))
+                            })?;
+                        if endpoint.name() == vm.endpoint.name() {
+                            return Err(OpError::NotFound {
+                                kind: "host",
+                                name: to_host.clone(),
+                                suggestions: Vec::new(),
+                            });
+                        }
+                        cold_one(
+                            &vm,
+                            &endpoint,
+                            Some(&found.summary.name),
+                            spec,
+                            dry_run,
+                            progress,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
-            Ok(MigrateResult { plan, dry_run })
         })
         .await
+}
+
+/// `--to-host ENDPOINT` or `--to-host ENDPOINT/HOST`: a host of another configured
+/// endpoint (None: a host name, looked up on the VM's own endpoint first).
+fn other_endpoint(fleet: &Fleet, to_host: &str) -> Option<(Arc<Endpoint>, Option<String>)> {
+    if let Some(e) = fleet.endpoint(to_host) {
+        return Some((e.clone(), None));
+    }
+    let (endpoint, host) = to_host.split_once('/')?;
+    fleet
+        .endpoint(endpoint)
+        .map(|e| (e.clone(), Some(host.to_string())))
+}
+
+async fn cold_one(
+    vm: &VmRef,
+    endpoint: &Arc<Endpoint>,
+    host: Option<&str>,
+    spec: &MigrateSpec,
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> OpResult<MigrateResult> {
+    let plan = cold::plan(vm, endpoint, host, spec).await?;
+    let outcome = if dry_run {
+        None
+    } else {
+        Some(cold::run(vm, &plan, progress).await?)
+    };
+    Ok(MigrateResult {
+        plan: Planned::Cold(Box::new(plan)),
+        dry_run,
+        outcome,
+    })
 }

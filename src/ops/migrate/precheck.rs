@@ -120,6 +120,8 @@ pub struct Input<'a> {
     /// The target's cluster rules, when the target host is in a cluster.
     pub drs: Option<&'a Snapshot>,
     pub force: bool,
+    /// The VM is off while it moves (a cold migration), even if it runs before and after.
+    pub cold: bool,
 }
 
 /// Every check, in a fixed order (cheap and decisive first).
@@ -220,7 +222,7 @@ fn passthrough(i: &Input) -> Option<Check> {
     if i.vm.passthrough.is_empty() || i.vm.host_id == i.target.id {
         return None;
     }
-    Some(if i.vm.powered_on {
+    Some(if i.vm.powered_on && !i.cold {
         Check::new(
             "passthrough",
             Kind::Required,
@@ -382,6 +384,7 @@ mod tests {
             ratios: Ratios::default(),
             drs: None,
             force,
+            cold: false,
         })
     }
 

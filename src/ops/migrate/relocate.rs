@@ -116,6 +116,7 @@ pub async fn plan(vm: &VmRef, spec: &MigrateSpec) -> OpResult<RelocatePlan> {
         ratios: spec.ratios,
         drs: drs.as_ref(),
         force: spec.force || !spec.check_compatibility,
+        cold: false,
     });
     let relocate = Spec {
         host: moves_host.then(|| target.moref.clone()),

@@ -174,7 +174,10 @@ struct Vm {
 }
 
 async fn load(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<Vm> {
-    let vm = vms::find_vm(fleet, scope, name).await?;
+    load_ref(vms::find_vm(fleet, scope, name).await?).await
+}
+
+async fn load_ref(vm: VmRef) -> OpResult<Vm> {
     let snap = snapshot::read(&vm.endpoint).await?;
     let client = vm.endpoint.client().await?;
     let props = client
@@ -354,4 +357,88 @@ pub async fn remove(
         vm.reconfigure("remove", node, progress).await?;
     }
     Ok(out)
+}
+
+/// Whether `network` (a name or `SWITCH/NAME`) can back a NIC on `host` of this
+/// endpoint: the name it resolves to, or why not.
+pub async fn reachable(
+    endpoint: &std::sync::Arc<crate::ops::fleet::Endpoint>,
+    host: &str,
+    network: &str,
+) -> OpResult<String> {
+    let snap = snapshot::read(endpoint).await?;
+    Ok(backing_name(&backing(&snap, host, network)?))
+}
+
+/// What one NIC of a VM should become (matched by MAC address, else by position).
+#[derive(Debug, Clone)]
+pub struct NicWant {
+    pub mac: String,
+    pub network: String,
+    /// Pin `mac` (addressType manual) when the server gave the NIC another one.
+    pub keep_mac: bool,
+}
+
+/// Bring a VM's NICs to what `wanted` says in one ReconfigVM_Task (nothing is sent when
+/// they already are). Returns one line per NIC changed.
+pub async fn rewire(
+    vm: &VmRef,
+    wanted: &[NicWant],
+    progress: &dyn Progress,
+) -> OpResult<Vec<String>> {
+    let loaded = load_ref(vm.clone()).await?;
+    let mut nics: Vec<&NicInfo> = loaded.nics.iter().collect();
+    nics.sort_by_key(|n| n.key);
+    let mut edits = Vec::new();
+    let mut lines = Vec::new();
+    for (i, want) in wanted.iter().enumerate() {
+        let nic = nics
+            .iter()
+            .find(|n| n.mac.eq_ignore_ascii_case(&want.mac))
+            .or_else(|| nics.get(i))
+            .ok_or_else(|| {
+                OpError::Io(format!(
+                    "{} has {} network adapters, {} expected",
+                    vm.name,
+                    nics.len(),
+                    wanted.len()
+                ))
+            })?;
+        let (_, node) = loaded.nic(&nic.key.to_string())?;
+        let mut device = node.clone();
+        let mut changed = Vec::new();
+        if nic.network != want.network {
+            let b = backing(&loaded.snap, &vm.host, &want.network)?;
+            put(&mut device, CARD, backing_node(&b));
+            changed.push(format!("{} → {}", nic.network, backing_name(&b)));
+        }
+        if want.keep_mac && !nic.mac.eq_ignore_ascii_case(&want.mac) {
+            put(&mut device, CARD, leaf("addressType", "manual"));
+            put(&mut device, CARD, leaf("macAddress", &want.mac));
+            changed.push(format!("MAC {} → {}", nic.mac, want.mac));
+        }
+        if !changed.is_empty() {
+            lines.push(format!("{}: {}", nic.label, changed.join(", ")));
+            edits.push(device);
+        }
+    }
+    if edits.is_empty() {
+        return Ok(lines);
+    }
+    progress.step(&format!("Reconnecting the network adapters of {}", vm.name));
+    let mut r = Request::new("ReconfigVM_Task", &vm.moref);
+    r.nest("spec", None, |r| {
+        for device in &edits {
+            r.nest("deviceChange", None, |r| {
+                r.text("operation", "edit");
+                write(r, "device", None, device);
+            });
+        }
+    });
+    let client = vm.endpoint.client().await?;
+    client
+        .run_task(r, vm.endpoint.timeouts().task, &no_progress)
+        .await
+        .at(vm.endpoint.name())?;
+    Ok(lines)
 }

@@ -7,6 +7,7 @@ pub mod info;
 pub mod list;
 pub mod power;
 pub mod power_many;
+pub mod register;
 pub mod select;
 
 use std::sync::Arc;

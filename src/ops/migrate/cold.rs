@@ -1,0 +1,900 @@
+//! Cold migration between endpoints (two ESXi hosts, ESXi → vCenter, vCenter A → B),
+//! which no vSphere API does: copy every file of the powered-off VM over datastore HTTP
+//! (hashed on both ends), register the copy on the target (RegisterVM_Task) with the
+//! same UUID and MACs, remap its networks, power it on if it ran, and only then
+//! unregister and delete the source.
+//!
+//! Whatever fails, exactly one registered copy of the VM is left, and the error says
+//! where it is and what was left on the other side. Copied files are recorded in a
+//! journal (`journal`) as they are verified, so a killed run continues where it stopped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::ops::drs;
+use crate::ops::error::{OpError, OpResult};
+use crate::ops::fleet::{Endpoint, Target, WithEndpoint};
+use crate::ops::inventory;
+use crate::ops::network::nic::{self, NicWant};
+use crate::ops::progress::Progress;
+use crate::ops::vms::register::{self, Placement};
+use crate::ops::vms::{self, PowerAction, VmRef};
+use crate::ops::{datastores, vms::VmInfo};
+use crate::vim::{DatastorePath, MoRef, Node};
+
+use super::MigrateSpec;
+use super::copy::{self, Side};
+use super::facts::Inventory;
+use super::journal::Journal;
+use super::precheck::{self, Check, HostFacts, Input, Kind, VmFacts};
+
+/// Files that belong to the running VM, not to the VM: ESXi makes them anew.
+const NOT_COPIED: &[&str] = &["log", "swap", "uwswap", "core", "stat", "screenshot"];
+
+/// What a cold migration would do (shown by --dry-run) and, after it, did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColdPlan {
+    pub vm: String,
+    pub kind: &'static str,
+    pub from_endpoint: String,
+    pub from_host: String,
+    pub to_endpoint: String,
+    pub to_host: String,
+    pub to_datastore: String,
+    /// The VM's folder on the target datastore.
+    pub folder: String,
+    pub files: Vec<PlannedFile>,
+    pub bytes: u64,
+    pub networks: Vec<NetworkMove>,
+    /// The guest is shut down first (`--shutdown`).
+    pub shutdown: bool,
+    /// Powered on at the target (it ran before).
+    pub power_on: bool,
+    /// The source is unregistered but its files stay (`--keep-source`).
+    pub keep_source: bool,
+    pub preserve_mac: bool,
+    pub uuid: String,
+    /// Files an earlier, interrupted run already copied and verified.
+    pub resumed: usize,
+    pub checks: Vec<Check>,
+    #[serde(skip)]
+    refs: Refs,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedFile {
+    pub source: String,
+    pub target: String,
+    pub size: u64,
+    pub kind: String,
+}
+
+/// One NIC's network, before and after.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkMove {
+    pub nic: String,
+    pub mac: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// What the run needs that the user does not see.
+#[derive(Clone)]
+struct Refs {
+    source_dc: MoRef,
+    source_dc_name: String,
+    target: Arc<Endpoint>,
+    target_dc: MoRef,
+    target_dc_name: String,
+    host: MoRef,
+    pool: MoRef,
+    folder: MoRef,
+    vmx: DatastorePath,
+    source_dir: DatastorePath,
+}
+
+impl std::fmt::Debug for Refs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} → {} on {}",
+            self.source_dir,
+            self.vmx,
+            self.target.name()
+        )
+    }
+}
+
+/// What a cold migration did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColdOutcome {
+    /// The VM's id on the target.
+    pub id: String,
+    pub files_copied: usize,
+    pub files_resumed: usize,
+    pub bytes_copied: u64,
+    pub powered_on: bool,
+    /// `deleted`, or `kept` (unregistered, `--keep-source`), or `left` (could not be deleted).
+    pub source: &'static str,
+    pub changes: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Read, decide and check; nothing is changed. `target` is the other endpoint and the
+/// host there (None: its only host).
+pub async fn plan(
+    vm: &VmRef,
+    target: &Arc<Endpoint>,
+    host: Option<&str>,
+    spec: &MigrateSpec,
+) -> OpResult<ColdPlan> {
+    let from = vm.endpoint.name().to_string();
+    let to = target.name().to_string();
+    let source = vms::info(vm).await?;
+    let running = source.power_state == "poweredOn";
+    if !spec.cold {
+        return Err(OpError::refused(
+            format!(
+                "{} is on {from}, {} is on {to}: between endpoints only a cold migration is possible (every file is copied); nothing was changed",
+                vm.name,
+                host.unwrap_or(&to)
+            ),
+            "pass --cold (and --shutdown for a running VM)",
+        ));
+    }
+    if source.power_state == "suspended" {
+        return Err(OpError::refused(
+            format!("{} is suspended; it was not migrated", vm.name),
+            format!(
+                "resume and shut it down first, or power it off (`ceso vm stop --force {}`)",
+                vm.name
+            ),
+        ));
+    }
+    if running && !spec.shutdown {
+        return Err(OpError::refused(
+            format!(
+                "{} is powered on; a cold migration needs it off, and it was not migrated",
+                vm.name
+            ),
+            "pass --shutdown to shut the guest down first (it is powered on again on the target), or stop it yourself",
+        ));
+    }
+    if source.snapshots > 0 {
+        return Err(OpError::refused(
+            format!(
+                "{} has {} snapshot(s); it was not migrated",
+                vm.name, source.snapshots
+            ),
+            format!(
+                "consolidate first (`ceso snapshot remove-all {}`): a cold migration copies one disk chain",
+                vm.name
+            ),
+        ));
+    }
+    let source_client = vm.endpoint.client().await?;
+    let (source_dc, source_dc_name) = inventory::datacenter_of(&source_client, &vm.moref)
+        .await
+        .at(&from)?;
+    let vmx = DatastorePath::parse(&source.vmx_path).ok_or_else(|| {
+        OpError::invalid(format!(
+            "{} has no .vmx path ({})",
+            vm.name, source.vmx_path
+        ))
+    })?;
+    let dir = vmx
+        .path
+        .rsplit_once('/')
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_default();
+    if dir.is_empty() {
+        return Err(OpError::invalid(format!(
+            "{}'s configuration {vmx} is not inside a folder",
+            vm.name
+        )));
+    }
+    let layout = source_client
+        .properties(&vm.moref, &["layoutEx.file"])
+        .await
+        .at(&from)?;
+
+    // The target side.
+    let inv = Inventory::read_endpoint(target, None).await?;
+    let place = match host {
+        Some(h) => inv.host(h)?,
+        None => match inv.hosts.as_slice() {
+            [only] => only,
+            many => {
+                return Err(OpError::Invalid {
+                    message: format!("{to} has {} hosts: say which one", many.len()),
+                    hint: Some(format!(
+                        "--to-host {to}/HOST, one of: {}",
+                        many.iter()
+                            .map(|h| h.facts.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                });
+            }
+        },
+    };
+    let target_client = target.client().await?;
+    let (target_dc, target_dc_name) = inventory::datacenter_of(&target_client, &place.moref)
+        .await
+        .at(&to)?;
+    let folder = target_client
+        .properties(&target_dc, &["vmFolder"])
+        .await
+        .at(&to)?
+        .moref("vmFolder")
+        .ok_or_else(|| {
+            OpError::invalid(format!(
+                "datacenter {target_dc_name} on {to} has no VM folder"
+            ))
+        })?;
+    let pool = place.root_pool.clone().ok_or_else(|| {
+        OpError::invalid(format!(
+            "{} on {to} has no resource pool",
+            place.compute_name
+        ))
+    })?;
+    let datastore = match &spec.datastore {
+        Some(ds) => ds.clone(),
+        None => roomiest(&target_client, &to, &inv, &place.facts).await?,
+    };
+
+    let mut checks = Vec::new();
+    let mut files = Vec::new();
+    let mut outside = Vec::new();
+    for f in layout
+        .get("layoutEx.file")
+        .map(Node::items)
+        .unwrap_or_default()
+    {
+        let kind = f.str_at("type").unwrap_or_default().to_string();
+        if NOT_COPIED.contains(&kind.as_str()) {
+            continue;
+        }
+        let Some(path) = f.str_at("name").and_then(DatastorePath::parse) else {
+            continue;
+        };
+        let Some(base) = path
+            .path
+            .strip_prefix(&format!("{dir}/"))
+            .filter(|b| path.datastore == vmx.datastore && !b.contains('/'))
+        else {
+            outside.push(path.to_string());
+            continue;
+        };
+        files.push(PlannedFile {
+            source: path.to_string(),
+            target: DatastorePath {
+                datastore: datastore.clone(),
+                path: format!("{dir}/{base}"),
+            }
+            .to_string(),
+            size: f
+                .i64_at("size")
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0),
+            kind,
+        });
+    }
+    if !files.iter().any(|f| f.kind == "config") {
+        return Err(OpError::Invalid {
+            message: format!(
+                "{from} lists no configuration file for {} (layoutEx.file)",
+                vm.name
+            ),
+            hint: Some("the server must report the VM's files to copy them".into()),
+        });
+    }
+    checks.push(Check {
+        name: "files",
+        kind: Kind::Required,
+        ok: outside.is_empty(),
+        forced: false,
+        reason: if outside.is_empty() {
+            format!("{} files in [{}] {dir}", files.len(), vmx.datastore)
+        } else {
+            format!(
+                "{} outside the VM's folder; move them into it first (storage relocation)",
+                outside.join(", ")
+            )
+        },
+    });
+
+    // Networks: the same names on the target unless --network-map says otherwise.
+    let mut networks = Vec::new();
+    let mut unreachable = Vec::new();
+    for n in &source.nics {
+        let wanted = spec
+            .network_map
+            .iter()
+            .find(|(old, _)| *old == n.network)
+            .map_or_else(|| n.network.clone(), |(_, new)| new.clone());
+        match nic::reachable(target, &place.facts.name, &wanted).await {
+            Ok(name) => networks.push(NetworkMove {
+                nic: n.label.clone(),
+                mac: n.mac.clone(),
+                from: n.network.clone(),
+                to: name,
+            }),
+            Err(e) => unreachable.push(format!("{} ({wanted}): {e}", n.label)),
+        }
+    }
+
+    // ceso's checks over the two inventories (the VM is off while it moves).
+    let facts = VmFacts {
+        id: vm.moref.value.clone(),
+        name: vm.name.clone(),
+        powered_on: running,
+        // Another endpoint: never "the same host" even when both are ha-host.
+        host_id: format!("{from}/{}", vm.host),
+        cpus: source.cpus,
+        memory_mb: source.memory_mb,
+        datastores: vec![datastore.clone()],
+        networks: networks.iter().map(|n| n.to.clone()).collect(),
+        passthrough: source.pci_devices.iter().map(|d| d.label.clone()).collect(),
+    };
+    let rules = if place.in_cluster {
+        let t = Target {
+            endpoint: target.clone(),
+            host: None,
+        };
+        Some(drs::load(&t, Some(&place.compute_name)).await?.1)
+    } else {
+        None
+    };
+    checks.extend(precheck::run(&Input {
+        vm: &facts,
+        target: &place.facts,
+        datastore: Some(&datastore),
+        ratios: spec.ratios,
+        drs: rules.as_ref(),
+        force: spec.force || !spec.check_compatibility,
+        cold: true,
+    }));
+    if !unreachable.is_empty() {
+        checks.retain(|c| c.name != "network");
+        checks.push(Check {
+            name: "network",
+            kind: Kind::Required,
+            ok: false,
+            forced: false,
+            reason: format!(
+                "{}; map them with --network-map OLD=NEW",
+                unreachable.join("; ")
+            ),
+        });
+    }
+
+    // Nothing of that name there, and the folder is free (or ours, from a killed run).
+    let taken = inventory::objects(&target_client, "VirtualMachine", &[])
+        .await
+        .at(&to)?
+        .iter()
+        .any(|o| o.str("name") == Some(vm.name.as_str()));
+    checks.push(Check {
+        name: "name",
+        kind: Kind::Required,
+        ok: !taken,
+        forced: false,
+        reason: if taken {
+            format!("{to} already has a VM named {}", vm.name)
+        } else {
+            format!("no VM named {} on {to}", vm.name)
+        },
+    });
+    let target_vmx = DatastorePath {
+        datastore: datastore.clone(),
+        path: vmx.path.clone(),
+    };
+    let journal = journal_for(vm, &source, &to, &target_vmx);
+    let exists = target_client
+        .file_size(&target_dc_name, &target_vmx)
+        .await
+        .at(&to)?
+        .is_some();
+    let resumed = files
+        .iter()
+        .filter(|f| journal.verified(&f.target).is_some())
+        .count();
+    checks.push(Check {
+        name: "folder",
+        kind: Kind::Required,
+        ok: !exists || !journal.is_empty(),
+        forced: false,
+        reason: match (exists, journal.is_empty()) {
+            (true, true) => format!("{target_vmx} already exists on {to} (not copied by ceso); remove it or pick another --datastore"),
+            (_, false) => format!("resuming: {resumed} of {} files already copied and verified", files.len()),
+            (false, true) => format!("[{datastore}] {dir} is free on {to}"),
+        },
+    });
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    let needed: u64 = files
+        .iter()
+        .filter(|f| journal.verified(&f.target).is_none())
+        .map(|f| f.size)
+        .sum();
+    let free = free_space(&target_client, &to, &inv, &datastore).await?;
+    checks.push(Check {
+        name: "space",
+        kind: Kind::Required,
+        ok: free >= needed,
+        forced: false,
+        reason: format!(
+            "{} MB to copy, {} MB free on {datastore}",
+            needed.div_ceil(1 << 20),
+            free >> 20
+        ),
+    });
+
+    let plan = ColdPlan {
+        vm: vm.name.clone(),
+        kind: "cold (between endpoints)",
+        from_endpoint: from,
+        from_host: vm.host.clone(),
+        to_endpoint: to,
+        to_host: place.facts.name.clone(),
+        to_datastore: datastore.clone(),
+        folder: format!("[{datastore}] {dir}"),
+        files,
+        bytes,
+        networks,
+        shutdown: running,
+        power_on: running,
+        keep_source: spec.keep_source,
+        preserve_mac: spec.preserve_mac,
+        uuid: source.uuid.clone(),
+        resumed,
+        checks,
+        refs: Refs {
+            source_dc,
+            source_dc_name,
+            target: target.clone(),
+            target_dc,
+            target_dc_name,
+            host: place.moref.clone(),
+            pool,
+            folder,
+            vmx: target_vmx,
+            source_dir: DatastorePath {
+                datastore: vmx.datastore.clone(),
+                path: dir,
+            },
+        },
+    };
+    let failed: Vec<String> = plan
+        .checks
+        .iter()
+        .filter(|c| c.blocks())
+        .map(Check::line)
+        .collect();
+    if !failed.is_empty() {
+        return Err(OpError::refused(
+            format!(
+                "{} cannot move to {} on {}; nothing was changed:\n{}",
+                vm.name,
+                plan.to_host,
+                plan.to_endpoint,
+                failed.join("\n")
+            ),
+            "fix what the FAIL lines name; --force skips only ceso's advisory checks",
+        ));
+    }
+    Ok(plan)
+}
+
+/// The journal of this VM's migration to that folder.
+fn journal_for(vm: &VmRef, source: &VmInfo, to: &str, vmx: &DatastorePath) -> Journal {
+    let id = if source.instance_uuid.is_empty() {
+        &source.uuid
+    } else {
+        &source.instance_uuid
+    };
+    Journal::open(
+        &[
+            vm.endpoint.name(),
+            &vm.moref.value,
+            id,
+            to,
+            &vmx.to_string(),
+        ],
+        &vm.name,
+    )
+}
+
+/// The target host's datastore with the most free space.
+async fn roomiest(
+    client: &crate::vim::Client,
+    endpoint: &str,
+    inv: &Inventory,
+    host: &HostFacts,
+) -> OpResult<String> {
+    let mut best: Option<(u64, String)> = None;
+    for name in &host.datastores {
+        let free = free_space(client, endpoint, inv, name).await?;
+        if best.as_ref().is_none_or(|(f, _)| free > *f) {
+            best = Some((free, name.clone()));
+        }
+    }
+    best.map(|(_, n)| n).ok_or_else(|| OpError::Refused {
+        message: format!("{} on {endpoint} has no datastore", host.name),
+        hint: Some("mount one, or pick another host".into()),
+    })
+}
+
+async fn free_space(
+    client: &crate::vim::Client,
+    endpoint: &str,
+    inv: &Inventory,
+    datastore: &str,
+) -> OpResult<u64> {
+    let ds = inv.datastore(datastore)?;
+    Ok(client
+        .properties(&ds, &["summary.freeSpace"])
+        .await
+        .at(endpoint)?
+        .i64("summary.freeSpace")
+        .and_then(|f| u64::try_from(f).ok())
+        .unwrap_or(0))
+}
+
+/// Carry out a plan. On failure exactly one registered copy is left; the error says
+/// which and what remains on the other side.
+pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResult<ColdOutcome> {
+    let refs = &plan.refs;
+    let target = refs.target.clone();
+    let target_vmx = refs.vmx.clone();
+    let mut journal = {
+        let info = vms::info(vm).await?;
+        journal_for(vm, &info, target.name(), &target_vmx)
+    };
+    let mut notes = Vec::new();
+    if plan.shutdown {
+        vms::power(vm, PowerAction::Off { force: false }, progress).await?;
+    }
+
+    // 1. Copy.
+    let copied = match copy_files(vm, plan, &target, &mut journal, progress).await {
+        Ok(c) => c,
+        Err((e, partial)) => {
+            let again = power_back(vm, plan).await;
+            let mut left = Vec::new();
+            if let Some(p) = partial {
+                match datastores::delete_file(&target, &refs.target_dc, &p).await {
+                    Ok(()) => left.push(format!("the partial copy {p} was removed")),
+                    Err(d) => left.push(format!("the partial copy {p} could not be removed: {d}")),
+                }
+            }
+            if !journal.is_empty() {
+                left.push(format!(
+                    "{} verified file(s) stay in {} on {} for a resumed run (run the same command again; or delete the folder)",
+                    journal.len(),
+                    plan.folder,
+                    plan.to_endpoint
+                ));
+            }
+            return Err(context(
+                format!(
+                    "copying {} to {} failed; the VM is still registered on {}{again}{}",
+                    vm.name,
+                    plan.to_endpoint,
+                    plan.from_endpoint,
+                    sentence(&left)
+                ),
+                e,
+            ));
+        }
+    };
+
+    // 2. Register the copy.
+    let placement = Placement {
+        folder: &refs.folder,
+        pool: &refs.pool,
+        host: &refs.host,
+        host_name: &plan.to_host,
+    };
+    let new = match register::register(&target, &target_vmx, &vm.name, &placement, progress).await {
+        Ok(new) => new,
+        Err(e) => {
+            let removed = remove_folder(&target, refs, plan).await;
+            journal.remove();
+            let again = power_back(vm, plan).await;
+            return Err(context(
+                format!(
+                    "registering {} on {} failed; the VM is still registered on {}{again}; {removed}",
+                    vm.name, plan.to_endpoint, plan.from_endpoint
+                ),
+                e,
+            ));
+        }
+    };
+
+    // 3. Same UUID and MACs, networks remapped, powered on: or roll the copy back.
+    let changes = match finish_target(&new, plan, progress).await {
+        Ok(changes) => changes,
+        Err(e) => {
+            let back = roll_back(&new, vm, plan, refs).await;
+            journal.remove();
+            return Err(context(
+                format!(
+                    "{} on {} could not be completed; {back}",
+                    vm.name, plan.to_endpoint
+                ),
+                e,
+            ));
+        }
+    };
+
+    // 4. Only now: the source leaves its inventory, then its files go.
+    if let Err(e) = register::unregister(vm, progress).await {
+        let back = roll_back(&new, vm, plan, refs).await;
+        journal.remove();
+        return Err(context(
+            format!(
+                "{} could not be unregistered from {}; {back}",
+                vm.name, plan.from_endpoint
+            ),
+            e,
+        ));
+    }
+    journal.remove();
+    let source = if plan.keep_source {
+        notes.push(format!(
+            "the source files stay in {} on {} (unregistered)",
+            refs.source_dir, plan.from_endpoint
+        ));
+        "kept"
+    } else {
+        match datastores::delete_file(&vm.endpoint, &refs.source_dc, &refs.source_dir).await {
+            Ok(()) => "deleted",
+            Err(e) => {
+                notes.push(format!(
+                    "the migration is complete, but the source files {} on {} could not be deleted ({e}); remove them by hand",
+                    refs.source_dir, plan.from_endpoint
+                ));
+                "left"
+            }
+        }
+    };
+    Ok(ColdOutcome {
+        id: new.moref.value.clone(),
+        files_copied: copied.files,
+        files_resumed: copied.resumed,
+        bytes_copied: copied.bytes,
+        powered_on: plan.power_on,
+        source,
+        changes,
+        notes,
+    })
+}
+
+struct Copied {
+    files: usize,
+    resumed: usize,
+    bytes: u64,
+}
+
+/// Copy every planned file not verified by an earlier run. On failure: the error and
+/// the target file that may be partly written.
+async fn copy_files(
+    vm: &VmRef,
+    plan: &ColdPlan,
+    target: &Arc<Endpoint>,
+    journal: &mut Journal,
+    progress: &dyn Progress,
+) -> Result<Copied, (OpError, Option<DatastorePath>)> {
+    let refs = &plan.refs;
+    let source_client = vm.endpoint.client().await.map_err(|e| (e, None))?;
+    let target_client = target.client().await.map_err(|e| (e, None))?;
+    let moved = Arc::new(AtomicU64::new(0));
+    let mut out = Copied {
+        files: 0,
+        resumed: 0,
+        bytes: 0,
+    };
+    let total: u64 = plan.bytes;
+    for f in &plan.files {
+        let (Some(from), Some(to)) = (
+            DatastorePath::parse(&f.source),
+            DatastorePath::parse(&f.target),
+        ) else {
+            return Err((
+                OpError::invalid(format!("bad datastore path {} or {}", f.source, f.target)),
+                None,
+            ));
+        };
+        let dst = Side {
+            client: &target_client,
+            endpoint: target.name(),
+            datacenter: &refs.target_dc_name,
+            file: &to,
+        };
+        if let Some(done) = journal.verified(&f.target).cloned() {
+            // Still there and still the same size: trust the earlier hash check.
+            let size = target_client
+                .file_size(&refs.target_dc_name, &to)
+                .await
+                .at(target.name())
+                .map_err(|e| (e, None))?;
+            if size == Some(done.size) {
+                out.resumed += 1;
+                moved.fetch_add(done.size, Ordering::Relaxed);
+                progress.bytes(moved.load(Ordering::Relaxed), total);
+                continue;
+            }
+            journal.forget(&f.target).map_err(|e| (e, None))?;
+        }
+        let src = Side {
+            client: &source_client,
+            endpoint: vm.endpoint.name(),
+            datacenter: &refs.source_dc_name,
+            file: &from,
+        };
+        progress.step(&format!("Copying {} to {}", f.source, target.name()));
+        let before = moved.load(Ordering::Relaxed);
+        let copy = copy::copy(&src, &dst, &moved);
+        tokio::pin!(copy);
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let verified = loop {
+            tokio::select! {
+                result = &mut copy => break result,
+                _ = tick.tick() => progress.bytes(moved.load(Ordering::Relaxed), total),
+            }
+        };
+        let verified = verified.map_err(|e| (e, Some(to.clone())))?;
+        out.bytes += moved.load(Ordering::Relaxed) - before;
+        out.files += 1;
+        journal.record(&f.target, verified).map_err(|e| (e, None))?;
+    }
+    progress.bytes(moved.load(Ordering::Relaxed), total);
+    Ok(out)
+}
+
+/// UUID, MACs and networks of the registered copy as on the source; then power on.
+async fn finish_target(
+    new: &VmRef,
+    plan: &ColdPlan,
+    progress: &dyn Progress,
+) -> OpResult<Vec<String>> {
+    let wanted: Vec<NicWant> = plan
+        .networks
+        .iter()
+        .map(|n| NicWant {
+            mac: n.mac.clone(),
+            network: n.to.clone(),
+            keep_mac: plan.preserve_mac,
+        })
+        .collect();
+    let mut changes = nic::rewire(new, &wanted, progress).await?;
+    let info = vms::info(new).await?;
+    if !plan.uuid.is_empty() && !info.uuid.eq_ignore_ascii_case(&plan.uuid) {
+        set_uuid(new, &plan.uuid, progress).await?;
+        changes.push(format!("BIOS UUID {} → {}", info.uuid, plan.uuid));
+    }
+    if plan.preserve_mac {
+        // Read back: the guarantee is what the server reports, not what was sent.
+        let after = vms::info(new).await?;
+        for n in &plan.networks {
+            if !after
+                .nics
+                .iter()
+                .any(|a| a.mac.eq_ignore_ascii_case(&n.mac))
+            {
+                return Err(OpError::Io(format!(
+                    "{} has no NIC with the MAC address {} after registration",
+                    plan.to_endpoint, n.mac
+                )));
+            }
+        }
+    }
+    if plan.power_on {
+        vms::power(new, PowerAction::On, progress).await?;
+    }
+    Ok(changes)
+}
+
+async fn set_uuid(vm: &VmRef, uuid: &str, progress: &dyn Progress) -> OpResult<()> {
+    let client = vm.endpoint.client().await?;
+    let mut req = crate::vim::Request::new("ReconfigVM_Task", &vm.moref);
+    req.nest("spec", None, |r| {
+        r.text("uuid", uuid);
+    });
+    client
+        .run_task(req, vm.endpoint.timeouts().task, &|t| progress.task(t))
+        .await
+        .at(vm.endpoint.name())?;
+    Ok(())
+}
+
+/// Undo a registered copy: power it off, destroy it (files too); the source, still
+/// registered, is powered on again if it ran. Returns what the user must know.
+async fn roll_back(new: &VmRef, vm: &VmRef, plan: &ColdPlan, refs: &Refs) -> String {
+    let quiet = crate::ops::progress::Silent;
+    let new = &VmRef {
+        power_state: None,
+        ..new.clone()
+    };
+    let _ = vms::power(new, PowerAction::Off { force: true }, &quiet).await;
+    let removed = match vms::delete(new, true, &quiet).await {
+        Ok(()) => format!("the copy on {} was removed", plan.to_endpoint),
+        Err(e) => match register::unregister(new, &quiet).await {
+            Ok(()) => {
+                let files = remove_folder(&refs.target, refs, plan).await;
+                format!(
+                    "the copy on {} was unregistered ({e}); {files}",
+                    plan.to_endpoint
+                )
+            }
+            Err(u) => format!(
+                "the copy on {} could NOT be removed ({e}; {u}): two registered copies exist, delete the one on {} (`ceso --host {} vm delete {}`)",
+                plan.to_endpoint, plan.to_endpoint, plan.to_endpoint, vm.name
+            ),
+        },
+    };
+    let again = power_back(vm, plan).await;
+    format!(
+        "the VM is still registered on {}{again}; {removed}",
+        plan.from_endpoint
+    )
+}
+
+/// Delete the target folder; says what happened.
+async fn remove_folder(target: &Arc<Endpoint>, refs: &Refs, plan: &ColdPlan) -> String {
+    let vmx = &refs.vmx;
+    let dir = DatastorePath {
+        datastore: vmx.datastore.clone(),
+        path: vmx
+            .path
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default(),
+    };
+    match datastores::delete_file(target, &refs.target_dc, &dir).await {
+        Ok(()) => format!(
+            "the copied files in {dir} on {} were removed",
+            plan.to_endpoint
+        ),
+        Err(e) => format!(
+            "the copied files in {dir} on {} could not be removed ({e}); delete that folder",
+            plan.to_endpoint
+        ),
+    }
+}
+
+/// Power the source on again when the migration shut it down.
+async fn power_back(vm: &VmRef, plan: &ColdPlan) -> String {
+    if !plan.shutdown {
+        return String::new();
+    }
+    // The lookup's power state is stale now: read it again.
+    let vm = VmRef {
+        power_state: None,
+        ..vm.clone()
+    };
+    match vms::power(&vm, PowerAction::On, &crate::ops::progress::Silent).await {
+        Ok(_) => " (powered on again)".into(),
+        Err(e) => format!(" (it could not be powered on again: {e})"),
+    }
+}
+
+fn context(message: String, source: OpError) -> OpError {
+    OpError::Context {
+        message,
+        hint: None,
+        source: Box::new(source),
+    }
+}
+
+fn sentence(parts: &[String]) -> String {
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join("; "))
+    }
+}

@@ -1,0 +1,412 @@
+//! `ceso vm migrate --cold` between two standalone ESXi simulators: every file copied
+//! over datastore HTTP, the VM registered on the target with the same UUID and MAC,
+//! the source removed, and, when a step fails, exactly one registered copy left.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::sim::{Ceso, Run, Sim, exit};
+
+const VM: &str = "ha-host_VM0";
+
+/// Two ESXi hosts: `esx1` (the source, 2 VMs with 2 MiB disks) and `esx2` (no VMs,
+/// two datastores), each with extra simulator flags.
+struct Pair {
+    a: Sim,
+    b: Sim,
+    yaml: String,
+    /// Kept across commands: the migration journal lives under its XDG state dir.
+    home: tempfile::TempDir,
+}
+
+impl Pair {
+    fn start(a_flags: &[&str], b_flags: &[&str]) -> Pair {
+        let a = Sim::start(&[&["-esx", "-disk-mb", "2"], a_flags].concat());
+        let b = Sim::start(&[&["-esx", "-vm", "0", "-ds", "2"], b_flags].concat());
+        let mut yaml = String::from("hosts:\n");
+        for (name, sim) in [("esx1", &a), ("esx2", &b)] {
+            yaml.push_str(&format!(
+                "  - name: {name}\n    host: {}\n    user: root\n    password_env: ESXI_PW\n",
+                sim.url
+            ));
+        }
+        Pair {
+            a,
+            b,
+            yaml,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn ceso(&self) -> Ceso {
+        let mut c = Ceso::new();
+        c.config(&self.yaml);
+        c.env("ESXI_PW", "secret")
+            .env("HOME", self.home.path())
+            .env("XDG_STATE_HOME", self.home.path().join("state"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.ceso().run(args)
+    }
+
+    /// `vm migrate VM --to-host esx2 --cold --datastore LocalDS_1 …` from esx1.
+    fn migrate(&self, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "--host",
+            "esx1",
+            "vm",
+            "migrate",
+            VM,
+            "--to-host",
+            "esx2",
+            "--cold",
+            "--datastore",
+            "LocalDS_1",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    fn stop_source(&self) {
+        self.run(&["--host", "esx1", "vm", "stop", "--force", VM])
+            .ok();
+    }
+
+    /// The VM's `vm info` on one endpoint, or None when it has no such VM.
+    fn info(&self, endpoint: &str) -> Option<Value> {
+        let list = self
+            .run(&["--host", endpoint, "vm", "list", "--json"])
+            .ok()
+            .json();
+        let there = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"].as_str() == Some(VM));
+        there.then(|| {
+            self.run(&["--host", endpoint, "vm", "info", VM, "--json"])
+                .ok()
+                .json()
+        })
+    }
+
+    fn journal_entries(&self) -> usize {
+        let dir = self.home.path().join("state/ceso/migrations");
+        std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+                    .map(|j| j["files"].as_object().map_or(0, |f| f.len()))
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// The VM's folder under a datastore of a simulator (None when absent).
+fn vm_dir(sim: &Sim, datastore: &str) -> Option<PathBuf> {
+    std::fs::read_dir(&sim.dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(datastore))
+        .map(|e| e.path().join(VM))
+        .find(|p| p.exists())
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Fill the source disk with content that is not zeros (vcsim's disks are empty).
+fn scribble_source_disk(pair: &Pair) -> Vec<u8> {
+    let data: Vec<u8> = (0..2u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let path = format!("{VM}/disk1-flat.vmdk");
+    let mut stream = TcpStream::connect(pair.a.authority()).expect("connect to the simulator");
+    let head = format!(
+        "PUT /folder/{path}?dcPath=ha-datacenter&dsName=LocalDS_0 HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        pair.a.authority(),
+        data.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&data).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 2"), "PUT {path}: {answer}");
+    data
+}
+
+fn mac(info: &Value) -> String {
+    info["nics"][0]["mac"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_cold_migration_copies_every_byte_and_keeps_uuid_and_mac() {
+    let pair = Pair::start(&[], &[]);
+    pair.stop_source();
+    let disk = scribble_source_disk(&pair);
+    let before = pair.info("esx1").expect("the VM on esx1");
+
+    // The plan first: every file, every check, nothing changed.
+    let dry = pair.migrate(&["--dry-run"]).ok();
+    dry.stdout_has("copy [LocalDS_0] ha-host_VM0/disk1-flat.vmdk → [LocalDS_1] ha-host_VM0/disk1-flat.vmdk (2097152 bytes)")
+        .stdout_has("ok   name: no VM named ha-host_VM0 on esx2")
+        .stdout_has("ok   network: VM Network present on");
+    assert!(pair.info("esx2").is_none(), "a dry run registered the VM");
+    assert!(
+        vm_dir(&pair.b, "LocalDS_1").is_none(),
+        "a dry run copied files"
+    );
+
+    let run = pair.migrate(&[]).ok();
+    run.stderr_has("source unregistered and deleted");
+
+    assert!(
+        pair.info("esx1").is_none(),
+        "the source is still registered"
+    );
+    assert!(
+        vm_dir(&pair.a, "LocalDS_0").is_none(),
+        "the source files are still there"
+    );
+    let after = pair.info("esx2").expect("the VM registered on esx2");
+    assert_eq!(after["uuid"], before["uuid"], "BIOS UUID changed");
+    assert_eq!(mac(&after), mac(&before), "MAC address changed");
+    assert_eq!(after["memory_mb"], before["memory_mb"]);
+    assert_eq!(after["cpus"], before["cpus"]);
+    assert_eq!(after["nics"][0]["network"], "VM Network");
+    assert_eq!(
+        after["vmx_path"], "[LocalDS_1] ha-host_VM0/ha-host_VM0.vmx",
+        "registered from the copied configuration"
+    );
+    assert_eq!(
+        after["disks"][0]["file"], "[LocalDS_1] ha-host_VM0/disk1.vmdk",
+        "the disk is the copied one"
+    );
+    let dir = vm_dir(&pair.b, "LocalDS_1").expect("the VM folder on esx2");
+    let copied = std::fs::read(dir.join("disk1-flat.vmdk")).unwrap();
+    assert!(
+        copied == disk,
+        "the target disk differs from the source disk"
+    );
+    assert!(
+        !file_names(&dir)
+            .iter()
+            .any(|f| f.ends_with(".log") && f != "vmware.log"),
+        "{:?}",
+        file_names(&dir)
+    );
+    assert_eq!(
+        pair.journal_entries(),
+        0,
+        "the journal outlived the migration"
+    );
+}
+
+#[test]
+fn a_running_vm_needs_shutdown_and_runs_again_on_the_target() {
+    let pair = Pair::start(&[], &[]);
+    let refused = pair.migrate(&[]).fails_with(exit::REFUSED);
+    refused.stderr_has("--shutdown");
+    assert!(pair.info("esx2").is_none());
+
+    // Without --cold, moving between endpoints is refused with the reason.
+    pair.run(&["--host", "esx1", "vm", "migrate", VM, "--to-host", "esx2"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("--cold");
+
+    pair.migrate(&["--shutdown"]).ok();
+    let after = pair.info("esx2").expect("the VM on esx2");
+    assert_eq!(after["power_state"], "poweredOn");
+    assert!(pair.info("esx1").is_none());
+}
+
+#[test]
+fn networks_are_remapped_and_a_missing_network_is_refused_before_copying() {
+    let pair = Pair::start(&[], &[]);
+    pair.stop_source();
+    pair.run(&[
+        "--host",
+        "esx2",
+        "network",
+        "create",
+        "prod",
+        "--vswitch",
+        "vSwitch0",
+        "--vlan-id",
+        "10",
+    ])
+    .ok();
+
+    let refused = pair
+        .migrate(&["--network-map", "VM Network=nope"])
+        .fails_with(exit::REFUSED);
+    refused
+        .stderr_has("FAIL network")
+        .stderr_has("--network-map");
+    assert!(
+        vm_dir(&pair.b, "LocalDS_1").is_none(),
+        "files were copied before the refusal"
+    );
+
+    pair.run(&[
+        "--host",
+        "esx1",
+        "vm",
+        "migrate",
+        VM,
+        "--to-host",
+        "esx2",
+        "--cold",
+        "--network-map",
+        "bad",
+    ])
+    .fails_with(exit::USAGE)
+    .stderr_has("OLD=NEW");
+
+    let before = pair.info("esx1").unwrap();
+    pair.migrate(&["--network-map", "VM Network=prod"]).ok();
+    let after = pair.info("esx2").unwrap();
+    assert_eq!(after["nics"][0]["network"], "prod");
+    assert_eq!(mac(&after), mac(&before), "the remap changed the MAC");
+}
+
+#[test]
+fn a_name_taken_on_the_target_is_refused_before_any_byte_is_copied() {
+    // The target has its own ha-host_VM0.
+    let a = Pair::start(&[], &["-vm", "1"]);
+    a.stop_source();
+    let refused = a
+        .run(&[
+            "--host",
+            "esx1",
+            "vm",
+            "migrate",
+            VM,
+            "--to-host",
+            "esx2",
+            "--cold",
+        ])
+        .fails_with(exit::REFUSED);
+    refused.stderr_has("esx2 already has a VM named ha-host_VM0");
+    assert!(a.info("esx1").is_some());
+    assert_eq!(a.journal_entries(), 0);
+}
+
+#[test]
+fn a_dropped_copy_keeps_the_source_and_the_next_run_resumes() {
+    let pair = Pair::start(&["-drop-download", "disk1-flat.vmdk:65536"], &[]);
+    pair.stop_source();
+    let disk = scribble_source_disk(&pair);
+    let failed = pair.migrate(&[]).fails_with(exit::CONNECTION);
+    failed
+        .stderr_has("the VM is still registered on esx1")
+        .stderr_has("partial copy");
+    assert!(pair.info("esx1").is_some(), "the source is gone");
+    assert!(
+        pair.info("esx2").is_none(),
+        "a half-copied VM was registered"
+    );
+    let verified = pair.journal_entries();
+    assert!(
+        verified > 0,
+        "no file was recorded as verified before the drop"
+    );
+
+    let resumed = pair.migrate(&[]).ok();
+    resumed.stderr_has(&format!("({verified} already copied by an earlier run)"));
+    let dir = vm_dir(&pair.b, "LocalDS_1").unwrap();
+    assert!(std::fs::read(dir.join("disk1-flat.vmdk")).unwrap() == disk);
+    assert!(pair.info("esx1").is_none());
+}
+
+#[test]
+fn a_killed_run_continues_from_the_verified_files() {
+    let pair = Pair::start(&["-stall-download", "disk1-flat.vmdk:4096"], &[]);
+    pair.stop_source();
+    let disk = scribble_source_disk(&pair);
+    let mut child = pair.ceso().spawn(&[
+        "--host",
+        "esx1",
+        "vm",
+        "migrate",
+        VM,
+        "--to-host",
+        "esx2",
+        "--cold",
+        "--datastore",
+        "LocalDS_1",
+    ]);
+    // The copy stalls inside the flat extent: wait for the files before it to be recorded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pair.journal_entries() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no file was verified within 60 s"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ceso ended instead of stalling"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let verified = pair.journal_entries();
+
+    let resumed = pair.migrate(&[]).ok();
+    resumed.stderr_has(&format!("({verified} already copied by an earlier run)"));
+    let dir = vm_dir(&pair.b, "LocalDS_1").unwrap();
+    assert!(std::fs::read(dir.join("disk1-flat.vmdk")).unwrap() == disk);
+    assert!(pair.info("esx1").is_none());
+    assert!(pair.info("esx2").is_some());
+}
+
+#[test]
+fn a_failed_registration_leaves_only_the_source() {
+    let pair = Pair::start(&[], &["-fail-method", "RegisterVM_Task"]);
+    pair.stop_source();
+    let failed = pair.migrate(&[]).fails_with(exit::SERVER_FAULT);
+    failed
+        .stderr_has("registering ha-host_VM0 on esx2 failed")
+        .stderr_has("the copied files in [LocalDS_1] ha-host_VM0 on esx2 were removed");
+    assert!(pair.info("esx1").is_some());
+    assert!(pair.info("esx2").is_none());
+    assert!(
+        vm_dir(&pair.b, "LocalDS_1").is_none(),
+        "the copy was left behind"
+    );
+    assert_eq!(pair.journal_entries(), 0);
+}
+
+#[test]
+fn a_failed_unregister_of_the_source_removes_the_copy_again() {
+    let pair = Pair::start(&["-fail-method", "UnregisterVM"], &[]);
+    let failed = pair.migrate(&["--shutdown"]).fails_with(exit::SERVER_FAULT);
+    failed
+        .stderr_has("could not be unregistered from esx1")
+        .stderr_has("the VM is still registered on esx1 (powered on again)")
+        .stderr_has("the copy on esx2 was removed");
+    let source = pair.info("esx1").expect("the source is registered");
+    assert_eq!(source["power_state"], "poweredOn");
+    assert!(pair.info("esx2").is_none());
+    assert!(vm_dir(&pair.b, "LocalDS_1").is_none());
+}
