@@ -581,7 +581,7 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
             }
             return Err(context(
                 format!(
-                    "copying {} to {} failed; the VM is still registered on {}{again}{}",
+                    "copying {} to {} failed ({e}); the VM is still registered on {}{again}{}",
                     vm.name,
                     plan.to_endpoint,
                     plan.from_endpoint,
@@ -607,7 +607,7 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
             let again = power_back(vm, plan).await;
             return Err(context(
                 format!(
-                    "registering {} on {} failed; the VM is still registered on {}{again}; {removed}",
+                    "registering {} on {} failed ({e}); the VM is still registered on {}{again}; {removed}",
                     vm.name, plan.to_endpoint, plan.from_endpoint
                 ),
                 e,
@@ -623,7 +623,7 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
             journal.remove();
             return Err(context(
                 format!(
-                    "{} on {} could not be completed; {back}",
+                    "{} on {} could not be completed ({e}); {back}",
                     vm.name, plan.to_endpoint
                 ),
                 e,
@@ -637,7 +637,7 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
         journal.remove();
         return Err(context(
             format!(
-                "{} could not be unregistered from {}; {back}",
+                "{} could not be unregistered from {} ({e}); {back}",
                 vm.name, plan.from_endpoint
             ),
             e,
