@@ -282,22 +282,6 @@ pub async fn run(vm: &VmRef, plan: &RelocatePlan, progress: &dyn Progress) -> Op
     relocate(vm, &plan.spec, &step, progress).await
 }
 
-/// Move a VM to another host of its cluster, keeping its storage and pool (only
-/// `spec.host`): the placement engine's step, which checks the move itself.
-pub async fn to_host(
-    vm: &VmRef,
-    host: &MoRef,
-    host_name: &str,
-    progress: &dyn Progress,
-) -> OpResult<()> {
-    let spec = Spec {
-        host: Some(host.clone()),
-        ..Spec::default()
-    };
-    let step = format!("Migrating {} to {host_name}", vm.name);
-    relocate(vm, &spec, &step, progress).await
-}
-
 /// One RelocateVM_Task, waited for.
 async fn relocate(vm: &VmRef, spec: &Spec, step: &str, progress: &dyn Progress) -> OpResult<()> {
     let client = vm.endpoint.client().await?;

@@ -1,13 +1,14 @@
 //! Running a migration plan: each step re-checked against the inventory as it is now
 //! (read again from the servers before every migration), stopping at the first step
 //! reality has overtaken: the VM is elsewhere, the target cannot take it any more, or
-//! the move no longer lowers the imbalance.
+//! the move no longer lowers the imbalance — and then through `vm migrate`'s own
+//! precheck, so a step the migration would refuse stops the plan.
 
 use serde::Serialize;
 
 use crate::ops::error::{OpError, OpResult};
 use crate::ops::fleet::{Fleet, Scope};
-use crate::ops::migrate::relocate;
+use crate::ops::migrate::{MigrateSpec, relocate};
 use crate::ops::progress::Progress;
 use crate::ops::vms::VmRef;
 use crate::placement::filter::{self, Candidate};
@@ -87,11 +88,12 @@ pub async fn apply(
             .get(&m.vm)
             .cloned()
             .ok_or_else(|| OpError::invalid(format!("{} vanished while being read", m.vm)))?;
-        let (_, host) = g
-            .hosts
-            .get(&m.to)
-            .cloned()
-            .ok_or_else(|| OpError::invalid(format!("{} vanished while being read", m.to)))?;
+        if !g.hosts.contains_key(&m.to) {
+            return Err(OpError::invalid(format!(
+                "{} vanished while being read",
+                m.to
+            )));
+        }
         let vm = VmRef {
             endpoint,
             moref,
@@ -99,7 +101,23 @@ pub async fn apply(
             host: m.from.clone(),
             power_state: None,
         };
-        relocate::to_host(&vm, &host, &m.to, progress).await?;
+        // The migration's own precheck too (host state, datastores, networks,
+        // passthrough, capacity, DRS rules, the server's checks): a refusal is drift.
+        let spec = MigrateSpec {
+            to_host: Some(m.to.clone()),
+            live: true,
+            ..MigrateSpec::default()
+        }
+        .with_config(&fleet.config);
+        match relocate::plan(&vm, &spec).await {
+            Ok(plan) => relocate::run(&vm, &plan, progress).await?,
+            Err(e @ OpError::Refused { .. }) => {
+                steps.push(step(m, StepOutcome::Stopped, gain, Some(e.to_string())));
+                complete = false;
+                break;
+            }
+            Err(e) => return Err(e),
+        }
         steps.push(step(m, StepOutcome::Migrated, gain, None));
     }
     if !dry_run
