@@ -460,3 +460,85 @@ fn load_balance_and_auto_balance_settings_are_honoured() {
         "VMs stayed on {hot}"
     );
 }
+
+/// vCenter custom attributes are the placement engine's tags (`host.tags.rack` in a
+/// policy): set with SetField here as an operator would in the vSphere Client or with
+/// `govc fields.set`.
+#[test]
+fn custom_attributes_are_tags_for_policies() {
+    let sim = Sim::vcenter();
+    let soap = crate::sim::Soap::login(&sim);
+    let added = soap.call(
+        r#"<AddCustomFieldDef xmlns="urn:vim25"><_this type="CustomFieldsManager">CustomFieldsManager</_this><name>rack</name><moType>HostSystem</moType></AddCustomFieldDef>"#,
+    );
+    let key = added
+        .split("<key>")
+        .nth(1)
+        .and_then(|rest| rest.split("</key>").next())
+        .unwrap_or_else(|| panic!("no key in {added}"))
+        .to_string();
+    for (host, rack) in [
+        ("DC0_C0_H0", "r1"),
+        ("DC0_C0_H1", "r2"),
+        ("DC0_C0_H2", "r1"),
+    ] {
+        let info = sim
+            .ceso()
+            .run(&["host", "info", host, "--json"])
+            .ok()
+            .json();
+        let id = info[0]["id"]
+            .as_str()
+            .or(info["id"].as_str())
+            .unwrap_or_else(|| panic!("no id: {info}"))
+            .to_string();
+        let set = soap.call(&format!(
+            r#"<SetField xmlns="urn:vim25"><_this type="CustomFieldsManager">CustomFieldsManager</_this><entity type="HostSystem">{id}</entity><key>{key}</key><value>{rack}</value></SetField>"#
+        ));
+        assert!(set.contains("SetFieldResponse"), "SetField: {set}");
+    }
+    let dump = sim.ceso().run(&["inventory", "dump"]).ok().json();
+    let tagged: Vec<(String, String)> = dump["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .filter_map(|h| {
+            Some((
+                h["name"].as_str()?.to_string(),
+                h["tags"]["rack"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    assert!(
+        tagged.contains(&("DC0_C0_H1".into(), "r2".into())),
+        "{tagged:?}"
+    );
+    assert_eq!(tagged.len(), 3, "{tagged:?}");
+
+    let dir = tempfile::tempdir().expect("temp");
+    let policy = dir.path().join("rack.rhai");
+    std::fs::write(
+        &policy,
+        "fn score(vm, host) { if host.tags.rack == \"r2\" { 100 } else { 0 } }\n",
+    )
+    .unwrap();
+    let out = sim
+        .ceso()
+        .run(&[
+            "place",
+            "app-1",
+            "--cpus",
+            "1",
+            "--memory",
+            "256",
+            "--cluster",
+            "DC0_C0",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(out["ranked"][0]["host"], "DC0_C0_H1", "{out}");
+    assert_eq!(out["ranked"][0]["policy_score"], 100.0, "{out}");
+}

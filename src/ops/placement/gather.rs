@@ -25,6 +25,7 @@ const HOST_PATHS: &[&str] = &[
     "runtime.inMaintenanceMode",
     "datastore",
     "network",
+    "customValue",
 ];
 const VM_PATHS: &[&str] = &[
     "name",
@@ -40,6 +41,7 @@ const VM_PATHS: &[&str] = &[
     "summary.quickStats.overallCpuUsage",
     "summary.quickStats.guestMemoryUsage",
     "summary.quickStats.hostMemoryUsage",
+    "customValue",
 ];
 const CLUSTER_PATHS: &[&str] = &["name", "host", "configurationEx"];
 
@@ -111,6 +113,8 @@ pub async fn part(target: &Target) -> OpResult<Part> {
             c.morefs("host").into_iter().map(move |h| (h, name.clone()))
         })
         .collect();
+    let fields = custom_fields(&client).await.at(&endpoint)?;
+    let tags = |o: &ObjectContent| custom_values(o, &fields);
     let pci = scan_target(target.clone()).await?;
     let mut free: HashMap<String, Vec<String>> = HashMap::new();
     let mut vm_devices: HashMap<MoRef, Vec<String>> = HashMap::new();
@@ -185,7 +189,7 @@ pub async fn part(target: &Target) -> OpResult<Part> {
             datastores: names_of(h, "datastore"),
             networks: names_of(h, "network"),
             free_devices: free.remove(&name).unwrap_or_default(),
-            tags: BTreeMap::new(),
+            tags: tags(h),
             usage,
             name,
         });
@@ -233,7 +237,7 @@ pub async fn part(target: &Target) -> OpResult<Part> {
             datastores: names_of(v, "datastore"),
             networks: names_of(v, "network"),
             devices: vm_devices.remove(&v.obj).unwrap_or_default(),
-            tags: BTreeMap::new(),
+            tags: tags(v),
             usage,
             name,
         });
@@ -318,4 +322,39 @@ pub async fn part(target: &Target) -> OpResult<Part> {
         }
     }
     Ok(out)
+}
+
+/// The names of vCenter's custom attributes by key (CustomFieldsManager.field); none on
+/// a server without custom attributes (standalone ESXi).
+async fn custom_fields(
+    client: &crate::vim::Client,
+) -> Result<HashMap<i64, String>, crate::vim::Error> {
+    let Some(manager) = client.content().manager("customFieldsManager") else {
+        return Ok(HashMap::new());
+    };
+    let props = client.properties(&manager, &["field"]).await?;
+    Ok(props
+        .get("field")
+        .map(crate::vim::Node::items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|f| Some((f.i64_at("key")?, f.str_at("name")?.to_string())))
+        .collect())
+}
+
+/// An object's custom attributes as placement tags (`rack: r1`); the last value set
+/// for a key wins.
+fn custom_values(o: &ObjectContent, fields: &HashMap<i64, String>) -> BTreeMap<String, String> {
+    o.get("customValue")
+        .map(crate::vim::Node::items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| {
+            let name = fields.get(&v.i64_at("key")?)?;
+            Some((
+                name.clone(),
+                v.str_at("value").unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
 }
