@@ -135,6 +135,7 @@ func installCBT(m *simulator.Model) {
 func syncVM(vm *simulator.VirtualMachine) {
 	normalizeDisks(vm)
 	cbt.syncTracking(vm)
+	writeVMX(vm)
 	refreshLayout(vm, cbt.snapshotFiles())
 }
 

@@ -13,8 +13,6 @@ package main
 // PowerOnMultiVM: the stock NotImplemented task error is kept in -esx mode.
 
 import (
-	"context"
-
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -32,19 +30,8 @@ func powerOnMultiVM(call *soapCall) soap.HasFault {
 	if !ok {
 		return &methods.PowerOnMultiVM_TaskBody{Fault_: simulator.Fault("", &types.ManagedObjectNotFound{Obj: this})}
 	}
-	// The per-VM power-ons post events in the caller's name: give them a session (the
-	// simulator checked the cookie already; its user name is not exported, so events
-	// carry the configured -username, or "vcsim").
-	user := opts.username
-	if user == "" {
-		user = "vcsim"
-	}
-	key := ""
-	if c, err := call.Request.Cookie(soap.SessionCookieName); err == nil {
-		key = c.Value
-	}
-	session := &simulator.Session{UserSession: types.UserSession{Key: key, UserName: user}, Registry: simulator.Map}
-	ctx := &simulator.Context{Context: context.Background(), Map: simulator.Map, Caller: &this, Session: session}
+	// The per-VM power-ons post events in the caller's name (see callContext).
+	ctx := callContext(call)
 	task := simulator.CreateTask(dc, "powerOnMultiVM", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 		if simulator.Map.IsESX() {
 			return nil, new(types.NotImplemented)
