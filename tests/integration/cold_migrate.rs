@@ -116,7 +116,11 @@ fn vm_dir(sim: &Sim, datastore: &str) -> Option<PathBuf> {
     std::fs::read_dir(&sim.dir)
         .ok()?
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().ends_with(datastore))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .contains(&format!("-{datastore}-"))
+        })
         .map(|e| e.path().join(VM))
         .find(|p| p.exists())
 }
