@@ -407,6 +407,7 @@ fn render_plan(ctx: &Ctx, plan: &Plan, cluster: Option<&str>) {
             "after": plan.after,
             "stopped": plan.stopped,
             "migration_cost": plan.migration_cost,
+            "move_threshold": plan.move_threshold,
             "demand": plan.demand,
         }));
         return;

@@ -42,8 +42,25 @@ impl Default for BalanceOptions {
     }
 }
 
-/// 0.001 of total imbalance (0.1 percentage point of load standard deviation).
+/// 0.001 of total imbalance (0.1 percentage point of load standard deviation) on a
+/// cluster of `REFERENCE_HOSTS` hosts.
 pub const DEFAULT_MIGRATION_COST: f64 = 0.001;
+
+/// The cluster size the migration cost is stated for.
+pub const REFERENCE_HOSTS: usize = 8;
+
+/// The least gain a move must bring among `hosts` hosts. Moving the same VM between the
+/// same two hosts changes the standard deviation over n hosts by about 1/n (the sum of
+/// squared deviations changes by the same amount, then is divided by n): an unscaled
+/// cost would call a move worth making on 8 hosts worthless on 64. So the cost is
+/// stated for `REFERENCE_HOSTS` hosts and scaled down for larger inventories.
+pub fn move_threshold(migration_cost: f64, hosts: usize) -> f64 {
+    if hosts <= REFERENCE_HOSTS {
+        migration_cost
+    } else {
+        migration_cost * REFERENCE_HOSTS as f64 / hosts as f64
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Move {
@@ -63,6 +80,9 @@ pub struct Plan {
     pub after: Imbalance,
     pub moves: Vec<Move>,
     pub migration_cost: f64,
+    /// The least gain a move had to bring here: the migration cost scaled to the
+    /// number of hosts (`move_threshold`).
+    pub move_threshold: f64,
     /// Why the plan ends here.
     pub stopped: String,
     pub demand: DemandSources,
@@ -139,9 +159,15 @@ pub fn recommend_migrations(
     options: BalanceOptions,
     policy: &dyn Policy,
 ) -> Result<Plan, PlacementError> {
+    let configured_cost = options.migration_cost;
     let mut st = State::new(inv)?;
     let before = imbalance(&st);
     let clusters = cluster_ids(inv);
+    let hosts = st.eligible.iter().filter(|&&e| e).count();
+    let options = BalanceOptions {
+        migration_cost: move_threshold(options.migration_cost, hosts),
+        ..options
+    };
     let mut moves = Vec::new();
     let mut stopped = "no move lowers the imbalance by more than the migration cost".to_string();
     while moves.len() < options.max_moves {
@@ -170,7 +196,8 @@ pub fn recommend_migrations(
         before,
         after: imbalance(&st),
         moves,
-        migration_cost: options.migration_cost,
+        migration_cost: configured_cost,
+        move_threshold: options.migration_cost,
         stopped,
         demand: st.sources(),
     })

@@ -267,7 +267,7 @@ fn plan_lowers_imbalance_with_gains_that_add_up() {
     let gains: f64 = plan.moves.iter().map(|m| m.gain).sum();
     assert!((plan.before.total - plan.after.total - gains).abs() < 1e-9);
     for m in &plan.moves {
-        assert!(m.gain > plan.migration_cost);
+        assert!(m.gain > plan.move_threshold);
     }
     // Replaying the plan on the inventory gives the imbalance it promised.
     let mut replay = inv.clone();
@@ -438,4 +438,20 @@ fn inventory_json_refuses_unknown_fields_and_defaults_the_rest() {
             .expect("parses");
     let e = State::new(&inv).err().expect("unknown host refused");
     assert!(e.to_string().contains("ghost"), "{e}");
+}
+
+#[test]
+fn the_migration_cost_is_stated_for_eight_hosts_and_scaled_to_larger_ones() {
+    use super::balance::{REFERENCE_HOSTS, move_threshold};
+    assert_eq!(move_threshold(0.001, 3), 0.001);
+    assert_eq!(move_threshold(0.001, REFERENCE_HOSTS), 0.001);
+    assert!((move_threshold(0.001, 64) - 0.000125).abs() < 1e-12);
+    // A plan reports both: what was configured and what a move had to beat.
+    let inv = skewed();
+    let plan = recommend_migrations(&inv, BalanceOptions::default(), &NoPolicy).expect("plan");
+    assert_eq!(
+        plan.migration_cost,
+        BalanceOptions::default().migration_cost
+    );
+    assert!(plan.move_threshold <= plan.migration_cost);
 }
