@@ -19,6 +19,7 @@ pub fn exit_code(e: &OpError) -> u8 {
             | vim::Error::Timeout { .. }
             | vim::Error::Http { .. }
             | vim::Error::Decode(_) => exit::CONNECTION,
+            vim::Error::NoPassword { .. } => exit::USAGE,
             vim::Error::Other(_) => exit::FAILURE,
         },
         OpError::NotFound { .. } | OpError::Ambiguous { .. } => exit::NOT_FOUND,

@@ -55,7 +55,18 @@ impl Endpoint {
     pub async fn client(&self) -> OpResult<Arc<Client>> {
         self.client
             .get_or_try_init(|| async {
-                let password = self.password().await?;
+                // A cached session needs no password: the prompt waits until a login
+                // does (the session expired, or the server forgot it).
+                let cached = matches!(self.spec.password, PasswordSource::Prompt)
+                    && self
+                        .session_cache
+                        .as_ref()
+                        .is_some_and(|c| c.load(&self.spec.url, &self.spec.user).is_some());
+                let (password, ask_password) = if cached {
+                    (Secret::new(String::new()), self.ask_password())
+                } else {
+                    (self.password().await?, None)
+                };
                 let options = ConnectOptions {
                     url: self.spec.url.clone(),
                     user: self.spec.user.clone(),
@@ -63,6 +74,7 @@ impl Endpoint {
                     tls: self.spec.tls.clone(),
                     connect_timeout: self.timeouts.connect,
                     call_timeout: self.timeouts.call,
+                    ask_password,
                 };
                 Client::connect_cached(options, self.session_cache.clone())
                     .await
@@ -79,6 +91,13 @@ impl Endpoint {
 
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts
+    }
+
+    /// The terminal prompt as the client's on-demand password.
+    fn ask_password(&self) -> Option<vim::AskPassword> {
+        let prompt = self.prompt.clone()?;
+        let label = format!("Password for {}@{}: ", self.spec.user, self.spec.name);
+        Some(vim::AskPassword(Arc::new(move || prompt(&label))))
     }
 
     async fn password(&self) -> OpResult<Secret> {

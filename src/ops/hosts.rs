@@ -328,6 +328,7 @@ pub async fn add(
         tls: spec.tls.clone(),
         connect_timeout,
         call_timeout: connect_timeout * 3,
+        ask_password: None,
     })
     .await
     .at(&new.entry.name)?;

@@ -71,6 +71,7 @@ fn classify(e: &OpError) -> (String, Dynamic, Dynamic) {
                 | vim::Error::Decode(_) => kinds::CONNECTION.into(),
                 vim::Error::Tls { .. } => kinds::TLS.into(),
                 vim::Error::Timeout { .. } => kinds::TIMEOUT.into(),
+                vim::Error::NoPassword { .. } => kinds::INVALID.into(),
                 vim::Error::Other(_) => kinds::FAILED.into(),
             };
             let object = match source {

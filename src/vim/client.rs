@@ -34,6 +34,19 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Upper bound for one SOAP round trip.
     pub call_timeout: Duration,
+    /// Asked for the password when a login needs one and `password` is empty: a
+    /// prompt is put off until a cached session turns out to be missing or expired.
+    pub ask_password: Option<AskPassword>,
+}
+
+/// Gets a password on demand (e.g. a terminal prompt); None when none was given.
+#[derive(Clone)]
+pub struct AskPassword(pub std::sync::Arc<dyn Fn() -> Option<Secret> + Send + Sync>);
+
+impl std::fmt::Debug for AskPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AskPassword")
+    }
 }
 
 pub struct Client {
@@ -43,6 +56,8 @@ pub struct Client {
     cookie: RwLock<Option<String>>,
     /// Serialises re-logins so concurrent calls that all see an expired session log in once.
     relogin: Mutex<()>,
+    /// The password `ask_password` gave.
+    asked: RwLock<Option<Secret>>,
     content: ServiceContent,
     trace: bool,
     /// Where the session is kept between commands (None: `--no-session-cache`).
@@ -86,6 +101,7 @@ impl Client {
             persisted: AtomicBool::new(cached.is_some()),
             cookie: RwLock::new(cached),
             relogin: Mutex::new(()),
+            asked: RwLock::new(None),
             content: placeholder_content(),
             trace,
             cache,
@@ -145,9 +161,10 @@ impl Client {
             .session_manager
             .clone()
             .ok_or_else(|| Error::Decode("the server has no SessionManager".into()))?;
+        let password = self.password().await?;
         let mut req = Request::new("Login", &manager);
         req.text("userName", &self.opts.user)
-            .text("password", self.opts.password.expose());
+            .text("password", password.expose());
         *self.cookie.write().await = None;
         // Whatever happens next, a cached cookie is no longer worth anything.
         self.persisted.store(false, Ordering::Relaxed);
@@ -171,6 +188,30 @@ impl Client {
             self.persisted.store(stored, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// The password for a login: the one given, else asked for once (and kept for
+    /// later re-logins).
+    async fn password(&self) -> Result<Secret, Error> {
+        if !self.opts.password.expose().is_empty() {
+            return Ok(self.opts.password.clone());
+        }
+        if let Some(known) = self.asked.read().await.clone() {
+            return Ok(known);
+        }
+        let Some(ask) = self.opts.ask_password.clone() else {
+            return Ok(self.opts.password.clone());
+        };
+        let answer = tokio::task::spawn_blocking(move || (ask.0)())
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| !s.expose().is_empty())
+            .ok_or_else(|| Error::NoPassword {
+                url: self.opts.url.clone(),
+            })?;
+        *self.asked.write().await = Some(answer.clone());
+        Ok(answer)
     }
 
     /// The current session id, to pass to `relogin` after a call saw it expire.

@@ -43,6 +43,12 @@ pub enum Error {
     },
     #[error("unexpected answer from the server: {0}")]
     Decode(String),
+    /// A login was needed (no session, or the cached one expired) and no password was
+    /// given or could be asked for.
+    #[error(
+        "{url}: a login is needed and no password was given (the cached session is missing or expired)"
+    )]
+    NoPassword { url: String },
     #[error("{0}")]
     Other(String),
 }

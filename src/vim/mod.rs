@@ -14,7 +14,7 @@ pub mod task;
 pub mod tls;
 pub mod xml;
 
-pub use client::{Client, ConnectOptions};
+pub use client::{AskPassword, Client, ConnectOptions};
 pub use datastore_files::DatastorePath;
 pub use envelope::Request;
 pub use error::Error;

@@ -18,6 +18,7 @@ async fn connect(sim: &Sim) -> std::sync::Arc<Client> {
         tls: TlsMode::Verify,
         connect_timeout: Duration::from_secs(5),
         call_timeout: Duration::from_secs(30),
+        ask_password: None,
     })
     .await
     .expect("connect")

@@ -200,6 +200,7 @@ fn an_expired_session_is_renewed_transparently() {
             tls: ceso::vim::TlsMode::Verify,
             connect_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(10),
+            ask_password: None,
         })
         .await
         .unwrap();

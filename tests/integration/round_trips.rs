@@ -193,3 +193,29 @@ fn an_inventory_path_is_found_by_the_search_index() {
         missing.stderr
     );
 }
+
+#[test]
+fn a_cached_session_needs_no_password_prompt() {
+    let t = Counted::start(&[]);
+    t.calls(&["vm", "list"]);
+    // No password anywhere: ceso would prompt, but the cached session is enough.
+    std::fs::write(&t.log, "").expect("truncate the request log");
+    let mut ceso = t.ceso();
+    ceso.env_remove("CESO_PASSWORD");
+    ceso.run(&["vm", "list"]).ok();
+    let calls = requests(&t.log);
+    assert!(!calls.contains(&"Login".to_string()), "{calls:?}");
+
+    // The session is gone: now a password is needed, and none can be asked for here.
+    let files = cache_files(&t.sessions_dir());
+    let mut stale: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).expect("cache file"))
+            .expect("cache is JSON");
+    stale["cookie"] = "52a1b2c3-0000-0000-0000-000000000000".into();
+    std::fs::write(&files[0], stale.to_string()).expect("write stale cookie");
+    let mut ceso = t.ceso();
+    ceso.env_remove("CESO_PASSWORD");
+    ceso.run(&["vm", "list"])
+        .fails_with(crate::sim::exit::USAGE)
+        .stderr_has("no password was given");
+}
