@@ -130,6 +130,8 @@ func (h *vmxTaskHooks) PutObject(item mo.Reference) {
 			defer restore()
 			return orig(task)
 		}
+	case "VirtualMachine.relocateVm":
+		wrapRelocate(t)
 	case "VirtualMachine.cloneVm":
 		vm, ok := simulator.Map.Get(*t.Info.Entity).(*simulator.VirtualMachine)
 		if !ok {
