@@ -151,8 +151,9 @@ func relocateStorage(task *simulator.Task, vm *simulator.VirtualMachine, spec *t
 	homeDir := path.Dir(home.Path)
 	srcHomeLocal := filepath.Join(dsURL(homeDS), filepath.FromSlash(homeDir))
 
-	// Target directories: the VM directory's name on each target datastore,
-	// "_N" appended when it exists there.
+	// Target directories: the VM directory's name on each target datastore.
+	// The new home gets a directory of its own ("_N" appended when the name
+	// exists there); disks moved alone go into that name's directory.
 	dirs := make(map[types.ManagedObjectReference]string)
 	dirOn := func(ds *simulator.Datastore) string {
 		if d, ok := dirs[ds.Self]; ok {
@@ -160,7 +161,7 @@ func relocateStorage(task *simulator.Task, vm *simulator.VirtualMachine, spec *t
 		}
 		base := path.Base(homeDir)
 		name := base
-		for i := 1; ; i++ {
+		for i := 1; moveHome && ds.Self == targetHome.Self; i++ {
 			if _, err := os.Stat(filepath.Join(dsURL(ds), name)); os.IsNotExist(err) {
 				break
 			}

@@ -549,6 +549,11 @@ props MIGB "$jarB" VirtualMachine "$vmB" layoutEx
 for f in ha-host_VM0.vmx disk1.vmdk disk1-flat.vmdk ha-host_VM0.nvram; do
 	grep -q "<name>\[LocalDS_0\] moved/$f</name>" <<<"$RESP" || fail "layoutEx of the registered VM lacks moved/$f: $RESP"
 done
+props MIGB "$jarB" VirtualMachine "$vmB" datastore
+dsB=$(grep -o '<ManagedObjectReference type="Datastore">[^<]*' <<<"$RESP" | sed 's/.*>//')
+[ -n "$dsB" ] || fail "registered VM lists no datastore: $RESP"
+props MIGB "$jarB" Datastore "$dsB" vm
+grep -q ">$vmB<" <<<"$RESP" || fail "the datastore does not list the registered VM: $RESP"
 cmp -s "$work/guest.img" <(curl -sS -r 0-65535 "$(folder_url MIGB ha-datacenter LocalDS_0 moved/disk1-flat.vmdk)") || fail "disk content not kept"
 curl -sS --fail "$(folder_url MIGB ha-datacenter LocalDS_0 moved/ha-host_VM0.vmx)" -o "$work/B.vmx" || fail "GET registered .vmx"
 diff "$work/A.vmx" "$work/B.vmx" >&2 || fail "the registered VM's .vmx differs from the source's (no round trip)"
