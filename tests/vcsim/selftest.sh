@@ -573,6 +573,84 @@ task_of MIGB "$jarB"
 [ "$TASK_FAULT" = InvalidArgument ] && [ "$(xget invalidProperty)" = path ] || fail "registering garbage: $RESP"
 ok "RegisterVM_Task faults: AlreadyExists, NotFound, InvalidArgument(path) for a file that is not a .vmx"
 
+# A .vmx with every kind of device the extension models registers and is
+# written back line for line (order aside).
+cat >"$work/rt.vmx" <<'VMX'
+.encoding = "UTF-8"
+config.version = "8"
+virtualHW.version = "19"
+nvram = "rt.nvram"
+pciBridge0.present = "TRUE"
+svga.present = "TRUE"
+displayName = "rt"
+guestOS = "ubuntu-64"
+memSize = "4096"
+numvcpus = "4"
+cpuid.coresPerSocket = "2"
+firmware = "efi"
+annotation = "line1|0Aline2"
+uuid.bios = "56 4d 11 22 33 44 55 66-77 88 99 aa bb cc dd ee"
+vc.uuid = "52 00 11 22 33 44 55 66-77 88 99 aa bb cc dd ef"
+ctkEnabled = "TRUE"
+scsi0.present = "TRUE"
+scsi0.virtualDev = "lsilogic"
+sata0.present = "TRUE"
+nvme0.present = "TRUE"
+scsi0:0.present = "TRUE"
+scsi0:0.deviceType = "scsi-hardDisk"
+scsi0:0.fileName = "rt.vmdk"
+scsi0:0.mode = "independent_persistent"
+scsi0:0.ctkEnabled = "TRUE"
+sata0:0.present = "TRUE"
+sata0:0.deviceType = "cdrom-image"
+sata0:0.fileName = "/vmfs/volumes/LocalDS_0/iso/x.iso"
+sata0:0.startConnected = "FALSE"
+nvme0:0.present = "TRUE"
+nvme0:0.fileName = "rt_1.vmdk"
+nvme0:0.ctkEnabled = "TRUE"
+ethernet0.present = "TRUE"
+ethernet0.virtualDev = "vmxnet3"
+ethernet0.networkName = "VM Network"
+ethernet0.addressType = "static"
+ethernet0.address = "00:50:56:01:02:03"
+ethernet0.startConnected = "TRUE"
+ethernet0.allowGuestConnectionControl = "TRUE"
+ethernet0.wakeOnPcktRcv = "FALSE"
+ethernet1.present = "TRUE"
+ethernet1.virtualDev = "e1000e"
+ethernet1.networkName = "Elsewhere"
+ethernet1.addressType = "vpx"
+ethernet1.generatedAddress = "00:50:56:aa:bb:cc"
+ethernet1.startConnected = "FALSE"
+ethernet1.allowGuestConnectionControl = "TRUE"
+VMX
+printf '# Disk DescriptorFile\nversion=1\nRW 8192 VMFS "rt-flat.vmdk"\nddb.uuid = "60 00 C2 91 11 11 11 11-22 22 22 22 22 22 22 22"\n' >"$work/rt.vmdk"
+head -c 8192 /dev/zero >"$work/rt_1-flat.vmdk"
+for f in rt.vmx rt.vmdk rt_1-flat.vmdk; do
+	[ "$(http_code MIGB PUT "$(folder_url MIGB ha-datacenter LocalDS_0 "rt/$f")" --data-binary @"$work/$f")" = 200 ] || fail "PUT rt/$f"
+done
+register MIGB "$jarB" ha-folder-vm ha-root-pool "[LocalDS_0] rt/rt.vmx"
+task_of MIGB "$jarB"
+[ "$TASK_STATE" = success ] || fail "registering rt.vmx: $RESP"
+vmRT=$TASK_RESULT
+curl -sS --fail "$(folder_url MIGB ha-datacenter LocalDS_0 rt/rt.vmx)" -o "$work/rt.out" || fail "GET rt.vmx"
+diff <(sort "$work/rt.vmx") <(sort "$work/rt.out") >&2 || fail "rt.vmx does not round-trip"
+for check in config.guestId=ubuntu64Guest config.firmware=efi config.hardware.numCoresPerSocket=2 config.hardware.numCPU=4 \
+	config.hardware.memoryMB=4096 config.version=vmx-19 config.changeTrackingEnabled=true \
+	config.uuid=564d1122-3344-5566-7788-99aabbccddee config.instanceUuid=52001122-3344-5566-7788-99aabbccddef; do
+	props MIGB "$jarB" VirtualMachine "$vmRT" "${check%%=*}"
+	[ "$(xget val)" = "${check#*=}" ] || fail "rt: ${check%%=*} is '$(xget val)', not '${check#*=}'"
+done
+props MIGB "$jarB" VirtualMachine "$vmRT" config.hardware.device
+devs=$(sed 's/<VirtualDevice /\n&/g' <<<"$RESP")
+grep 'type="VirtualDisk"><key>2000</key>' <<<"$devs" | grep -q '<label>Hard disk 1</label>.*<diskMode>independent_persistent</diskMode>.*<uuid>6000C291-1111-1111-2222-222222222222</uuid>.*<capacityInBytes>4194304</capacityInBytes>' ||
+	fail "rt: scsi0:0 disk: $devs"
+grep 'type="VirtualDisk"><key>32000</key>' <<<"$devs" | grep -q '<controllerKey>31000</controllerKey>.*<capacityInBytes>8192</capacityInBytes>' || fail "rt: nvme0:0 disk: $devs"
+grep 'type="VirtualCdrom"><key>16000</key>' <<<"$devs" | grep -q '<fileName>\[LocalDS_0\] iso/x.iso</fileName>.*<startConnected>false</startConnected>' || fail "rt: sata0:0 CD-ROM: $devs"
+grep 'type="VirtualVmxnet3"><key>4000</key>' <<<"$devs" | grep -q '<addressType>manual</addressType><macAddress>00:50:56:01:02:03</macAddress>' || fail "rt: static MAC: $devs"
+grep 'type="VirtualE1000e"><key>4001</key>' <<<"$devs" | grep -q '<addressType>assigned</addressType><macAddress>00:50:56:aa:bb:cc</macAddress>' || fail "rt: vpx MAC: $devs"
+ok "a .vmx with LSI Logic/SATA/NVMe, an ISO, vmxnet3 with a static MAC, e1000e with a vCenter MAC, EFI, CBT registers with those settings and round-trips"
+
 # A network the host does not have: registered, the NIC keeps the name; Destroy works.
 sed 's/^ethernet0.networkName = .*/ethernet0.networkName = "No Such Net"/; s/^displayName = .*/displayName = "orphan"/' "$work/A.vmx" >"$work/orphan.vmx"
 copy_vm MIGA ha-datacenter ha-host_VM0 MIGB ha-datacenter orphan disk1.vmdk disk1-flat.vmdk
