@@ -739,7 +739,14 @@ func registerFromVMX(task *simulator.Task, p *pendingRegister, orig func(*simula
 		return res, nil
 	}
 	setNvramName(vm.Self, nvram)
-	simulator.Map.WithLock(vm, func() { applyVMX(vm, plan) })
+	simulator.Map.WithLock(vm, func() {
+		applyVMX(vm, plan)
+		if req.AsTemplate { // stock registers a VM whatever asTemplate says
+			vm.Config.Template = true
+			vm.Summary.Config.Template = true
+			simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.template", Val: true}, {Name: "summary.config.template", Val: true}})
+		}
+	})
 	return res, nil
 }
 

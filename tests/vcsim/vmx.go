@@ -358,6 +358,9 @@ func renderVMX(vm *simulator.VirtualMachine) []byte {
 	if cbtEnabled(vm) {
 		w.set("ctkEnabled", "TRUE")
 	}
+	if c.Template {
+		w.set("templateVM", "TRUE")
+	}
 
 	devices := append([]types.BaseVirtualDevice(nil), c.Hardware.Device...)
 	sort.SliceStable(devices, func(i, j int) bool {
