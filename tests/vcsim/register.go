@@ -130,6 +130,8 @@ func (h *vmxTaskHooks) PutObject(item mo.Reference) {
 			defer restore()
 			return orig(task)
 		}
+	case "VirtualMachine.relocateVm":
+		wrapRelocate(t)
 	case "VirtualMachine.cloneVm":
 		vm, ok := simulator.Map.Get(*t.Info.Entity).(*simulator.VirtualMachine)
 		if !ok {
@@ -312,6 +314,20 @@ func slotInfo(cfg vmxConfig, prefix string) types.BaseVirtualDeviceBusSlotInfo {
 	return nil
 }
 
+// vmxDeviceKey is ESXi's device key for a deviceAddr match (kind, bus, unit).
+func vmxDeviceKey(m []string) int32 {
+	bus, unit := atoi32(m[2], 0), atoi32(m[3], 0)
+	switch m[1] {
+	case "scsi":
+		return 2000 + 16*bus + unit
+	case "ide":
+		return 3000 + 2*bus + unit
+	case "sata":
+		return 16000 + 30*bus + unit
+	}
+	return 32000 + 15*bus + unit // nvme
+}
+
 // planVMX resolves the controllers, disks and CD-ROMs of cfg. Faults: a disk
 // on a datastore this datacenter does not have (FileNotFound).
 func planVMX(cfg vmxConfig, dc *simulator.Datacenter, vmx object.DatastorePath) (*vmxPlan, types.BaseMethodFault) {
@@ -329,7 +345,10 @@ func planVMX(cfg vmxConfig, dc *simulator.Datacenter, vmx object.DatastorePath) 
 	for _, m := range sortedMatches(cfg, controllerAddr) {
 		kind, bus := m[1], atoi32(m[2], 0)
 		prefix := kind + m[2]
+		// ESXi's keys: SCSI 1000+bus, SATA 15000+bus, NVMe 31000+bus.
 		var c types.BaseVirtualController
+		var key int32
+		var label, summary string
 		switch kind {
 		case "scsi":
 			sc := types.VirtualSCSIController{SharedBus: types.VirtualSCSISharingNoSharing, ScsiCtlrUnitNumber: 7}
@@ -339,69 +358,52 @@ func planVMX(cfg vmxConfig, dc *simulator.Datacenter, vmx object.DatastorePath) 
 			case "physical":
 				sc.SharedBus = types.VirtualSCSISharingPhysicalSharing
 			}
-			sc.Key = 1000 + bus
-			sc.BusNumber = bus
-			label := fmt.Sprintf("SCSI controller %d", bus)
+			key, label = 1000, "SCSI controller %d"
 			switch strings.ToLower(cfg.get(prefix + ".virtualDev")) {
 			case "pvscsi":
-				c = &types.ParaVirtualSCSIController{VirtualSCSIController: sc}
-				sc.DeviceInfo = &types.Description{Label: label, Summary: "VMware paravirtual SCSI"}
+				c, summary = &types.ParaVirtualSCSIController{VirtualSCSIController: sc}, "VMware paravirtual SCSI"
 			case "lsisas1068":
-				c = &types.VirtualLsiLogicSASController{VirtualSCSIController: sc}
-				sc.DeviceInfo = &types.Description{Label: label, Summary: "LSI Logic SAS"}
+				c, summary = &types.VirtualLsiLogicSASController{VirtualSCSIController: sc}, "LSI Logic SAS"
 			case "buslogic":
-				c = &types.VirtualBusLogicController{VirtualSCSIController: sc}
-				sc.DeviceInfo = &types.Description{Label: label, Summary: "BusLogic"}
+				c, summary = &types.VirtualBusLogicController{VirtualSCSIController: sc}, "BusLogic"
 			default:
-				c = &types.VirtualLsiLogicController{VirtualSCSIController: sc}
-				sc.DeviceInfo = &types.Description{Label: label, Summary: "LSI Logic"}
+				c, summary = &types.VirtualLsiLogicController{VirtualSCSIController: sc}, "LSI Logic"
 			}
-			c.GetVirtualController().DeviceInfo = sc.DeviceInfo
 		case "sata":
-			a := &types.VirtualAHCIController{}
-			a.Key = 15000 + bus
-			a.BusNumber = bus
-			a.DeviceInfo = &types.Description{Label: fmt.Sprintf("SATA controller %d", bus), Summary: "AHCI"}
-			c = a
+			c, key, label, summary = &types.VirtualAHCIController{}, 15000, "SATA controller %d", "AHCI"
 		case "nvme":
-			n := &types.VirtualNVMEController{}
-			n.Key = 31000 + bus
-			n.BusNumber = bus
-			n.DeviceInfo = &types.Description{Label: fmt.Sprintf("NVME controller %d", bus), Summary: "NVME controller"}
-			c = n
+			c, key, label, summary = &types.VirtualNVMEController{}, 31000, "NVME controller %d", "NVME controller"
 		}
 		vc := c.GetVirtualController()
+		vc.Key = key + bus
+		vc.BusNumber = bus
+		vc.DeviceInfo = &types.Description{Label: fmt.Sprintf(label, bus), Summary: summary}
 		vc.ControllerKey = 100
 		vc.SlotInfo = slotInfo(cfg, prefix)
 		controllers[prefix] = c
 		plan.devices = append(plan.devices, c.(types.BaseVirtualDevice))
 	}
 
+	// Devices in key order (labels "Hard disk N" follow it, as on ESXi).
+	matches := sortedMatches(cfg, deviceAddr)
+	sort.SliceStable(matches, func(i, j int) bool { return vmxDeviceKey(matches[i]) < vmxDeviceKey(matches[j]) })
 	ndisk, ncdrom := 0, 0
-	for _, m := range sortedMatches(cfg, deviceAddr) {
+	for _, m := range matches {
 		kind, bus, unit := m[1], atoi32(m[2], 0), atoi32(m[3], 0)
 		at := fmt.Sprintf("%s%d:%d", kind, bus, unit)
-		var ctlKey, key int32
-		switch kind {
-		case "ide":
+		key := vmxDeviceKey(m)
+		var ctlKey int32
+		if kind == "ide" {
 			if bus > 1 || unit > 1 {
 				continue
 			}
-			ctlKey, key = 200+bus, 3000+2*bus+unit
-		default:
+			ctlKey = 200 + bus
+		} else {
 			c := controllers[fmt.Sprintf("%s%d", kind, bus)]
 			if c == nil {
 				continue // a device on a controller that is not present: ESXi ignores it too
 			}
 			ctlKey = c.GetVirtualController().Key
-			switch kind {
-			case "scsi":
-				key = 2000 + 16*bus + unit
-			case "sata":
-				key = 16000 + 30*bus + unit
-			case "nvme":
-				key = 32000 + 15*bus + unit
-			}
 		}
 		deviceType := strings.ToLower(cfg.get(at + ".deviceType"))
 		fileName := cfg.get(at + ".fileName")
@@ -737,7 +739,14 @@ func registerFromVMX(task *simulator.Task, p *pendingRegister, orig func(*simula
 		return res, nil
 	}
 	setNvramName(vm.Self, nvram)
-	simulator.Map.WithLock(vm, func() { applyVMX(vm, plan) })
+	simulator.Map.WithLock(vm, func() {
+		applyVMX(vm, plan)
+		if req.AsTemplate { // stock registers a VM whatever asTemplate says
+			vm.Config.Template = true
+			vm.Summary.Config.Template = true
+			simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.template", Val: true}, {Name: "summary.config.template", Val: true}})
+		}
+	})
 	return res, nil
 }
 

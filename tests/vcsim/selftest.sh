@@ -8,7 +8,9 @@
 # against the printed certificate and thumbprint); -delay; -stdin-exit and
 # SIGTERM clean up; several simulators at once; CBT: changeIds on snapshot
 # and VM, QueryChangedDiskAreas extents after uploads (looping on
-# startOffset+length), faults; removing snapshots keeps the disk files.
+# startOffset+length), faults; removing snapshots keeps the disk files;
+# .vmx files, RegisterVM_Task of a VM copied to another simulator; the
+# failure injection flags; RelocateVM_Task moving files.
 # Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -430,6 +432,350 @@ ok "vCenter ($VPX_URL) and ESXi ($ESX_URL) models answer at once"
 
 cbt_flow VPX DC0 DC0_H0_VM0 DC0_H0_VM1
 cbt_flow ESX ha-datacenter ha-host_VM0 ha-host_VM1
+
+# --- .vmx files, RegisterVM_Task from a copied VM, failure injection, storage relocation
+
+switch_sim() { # PREFIX: sets PC and SI
+	service_content "$1"
+	PC=$(xget propertyCollector)
+	SI=$(xget searchIndex)
+}
+use_sim() { # PREFIX JAR: logs in, sets PC and SI
+	login "$1" "$2"
+	switch_sim "$1"
+}
+
+# task_of PREFIX JAR: the task in RESP; sets TASK_STATE, TASK_RESULT, TASK_FAULT (xsi:type), RESP (info)
+task_of() {
+	[ "$CODE" = 200 ] || fail "$1: task method answered $CODE: $RESP"
+	local t
+	t=$(xget returnval)
+	props "$1" "$2" Task "$t" info
+	TASK_STATE=$(xget state)
+	TASK_RESULT=$(xget result)
+	TASK_FAULT=$(grep -o '<error><fault [^>]*type="[A-Za-z]*"' <<<"$RESP" | sed 's/.*type="//; s/"$//' || true)
+}
+
+# vmx_get FILE KEY: the value of KEY in a .vmx
+vmx_get() {
+	grep -i "^$2 = " "$1" | head -n1 | sed 's/^[^=]*= "//; s/"$//'
+}
+
+# as_vmx_uuid UUID: "564d...-..." -> "56 4d ..-.. .."
+as_vmx_uuid() {
+	local h=${1//-/}
+	echo "$h" | sed 's/../& /g; s/ $//' | awk '{ for (i = 1; i <= 16; i++) printf "%s%s", $i, (i == 8 ? "-" : (i < 16 ? " " : "\n")) }'
+}
+
+# copy_vm SRC SRC_DC SRC_DIR DST DST_DC DST_DIR FILE...: /folder GET on SRC, PUT on DST
+copy_vm() {
+	local src=$1 sdc=$2 sdir=$3 dst=$4 ddc=$5 ddir=$6 f
+	shift 6
+	for f in "$@"; do
+		curl -sS --fail "$(folder_url "$src" "$sdc" LocalDS_0 "$sdir/$f")" -o "$work/copy.$f" || fail "GET $sdir/$f from $src"
+		[ "$(http_code "$dst" PUT "$(folder_url "$dst" "$ddc" LocalDS_0 "$ddir/$f")" --data-binary @"$work/copy.$f")" = 200 ] ||
+			fail "PUT $ddir/$f to $dst"
+	done
+}
+
+register() { # PREFIX JAR FOLDER POOL PATH [NAME]
+	local name=""
+	[ -n "${6:-}" ] && name="<name>$6</name>"
+	call "$1" "$2" '<RegisterVM_Task xmlns="urn:vim25"><_this type="Folder">'"$3"'</_this><path>'"$5"'</path>'"$name"'<asTemplate>false</asTemplate><pool type="ResourcePool">'"$4"'</pool></RegisterVM_Task>'
+}
+
+vm_task() { # PREFIX JAR METHOD VM [BODY]
+	call "$1" "$2" '<'"$3"' xmlns="urn:vim25"><_this type="VirtualMachine">'"$4"'</_this>'"${5:-}"'</'"$3"'>'
+}
+
+start_sim MIGA -esx -disk-mb 2
+start_sim MIGB -esx
+jarA="$work/MIGA.jar"
+jarB="$work/MIGB.jar"
+login MIGB "$jarB"
+use_sim MIGA "$jarA"
+
+# 1. A model VM's .vmx says what the API says.
+vmA=$(find_vm MIGA "$jarA" ha-datacenter/vm/ha-host_VM0)
+vm_task MIGA "$jarA" PowerOffVM_Task "$vmA"
+task_of MIGA "$jarA"
+[ "$TASK_STATE" = success ] || fail "PowerOffVM_Task: $RESP"
+vm_task MIGA "$jarA" ReconfigVM_Task "$vmA" '<spec><numCPUs>2</numCPUs><memoryMB>256</memoryMB><annotation>moved "with" care|ok</annotation></spec>'
+task_of MIGA "$jarA"
+[ "$TASK_STATE" = success ] || fail "ReconfigVM_Task: $RESP"
+props MIGA "$jarA" VirtualMachine "$vmA" config.uuid
+uuidA=$(xget val)
+props MIGA "$jarA" VirtualMachine "$vmA" config.instanceUuid
+iuuidA=$(xget val)
+props MIGA "$jarA" VirtualMachine "$vmA" config.hardware.device
+macA=$(xget macAddress)
+[ -n "$macA" ] && [ -n "$uuidA" ] || fail "MIGA: no MAC or uuid: $RESP"
+curl -sS --fail "$(folder_url MIGA ha-datacenter LocalDS_0 ha-host_VM0/ha-host_VM0.vmx)" -o "$work/A.vmx" || fail "GET .vmx"
+[ "$(vmx_get "$work/A.vmx" uuid.bios)" = "$(as_vmx_uuid "$uuidA")" ] || fail ".vmx uuid.bios '$(vmx_get "$work/A.vmx" uuid.bios)' is not config.uuid $uuidA"
+[ "$(vmx_get "$work/A.vmx" vc.uuid)" = "$(as_vmx_uuid "$iuuidA")" ] || fail ".vmx vc.uuid is not config.instanceUuid $iuuidA"
+[ "$(vmx_get "$work/A.vmx" ethernet0.generatedAddress)" = "$macA" ] || fail ".vmx MAC is not $macA: $(cat "$work/A.vmx")"
+[ "$(vmx_get "$work/A.vmx" memSize)" = 256 ] && [ "$(vmx_get "$work/A.vmx" numvcpus)" = 2 ] || fail ".vmx memSize/numvcpus after ReconfigVM: $(cat "$work/A.vmx")"
+[ "$(vmx_get "$work/A.vmx" annotation)" = 'moved |22with|22 care|7Cok' ] || fail ".vmx annotation not escaped as ESXi does: $(vmx_get "$work/A.vmx" annotation)"
+[ "$(vmx_get "$work/A.vmx" scsi0:0.fileName)" = disk1.vmdk ] && [ "$(vmx_get "$work/A.vmx" ethernet0.networkName)" = "VM Network" ] ||
+	fail ".vmx disk/NIC: $(cat "$work/A.vmx")"
+ok "MIGA: ha-host_VM0.vmx has uuid.bios, vc.uuid, MAC $macA, memSize 256, numvcpus 2, the escaped annotation, disk1.vmdk"
+
+# 2. Copy its files (no vmware.log, no .nvram) to another host, register there.
+fill "$work/guest.img" 0 65536 005
+[ "$(http_code MIGA PUT "$(folder_url MIGA ha-datacenter LocalDS_0 ha-host_VM0/disk1-flat.vmdk)" --data-binary @"$work/guest.img")" = 200 ] || fail "PUT guest data"
+copy_vm MIGA ha-datacenter ha-host_VM0 MIGB ha-datacenter moved ha-host_VM0.vmx disk1.vmdk disk1-flat.vmdk
+register MIGB "$jarB" ha-folder-vm ha-root-pool "[LocalDS_0] moved/ha-host_VM0.vmx"
+task_of MIGB "$jarB"
+[ "$TASK_STATE" = success ] || fail "RegisterVM_Task of the copy: $RESP"
+vmB=$TASK_RESULT
+props MIGB "$jarB" VirtualMachine "$vmB" name
+[ "$(xget val)" = ha-host_VM0 ] || fail "registered VM's name is not the vmx displayName: $RESP"
+props MIGB "$jarB" VirtualMachine "$vmB" config.uuid
+[ "$(xget val)" = "$uuidA" ] || fail "registered config.uuid $(xget val) != $uuidA"
+props MIGB "$jarB" VirtualMachine "$vmB" config.instanceUuid
+[ "$(xget val)" = "$iuuidA" ] || fail "registered config.instanceUuid $(xget val) != $iuuidA"
+props MIGB "$jarB" VirtualMachine "$vmB" config.hardware.memoryMB
+[ "$(xget val)" = 256 ] || fail "registered memoryMB: $RESP"
+props MIGB "$jarB" VirtualMachine "$vmB" config.hardware.numCPU
+[ "$(xget val)" = 2 ] || fail "registered numCPU: $RESP"
+props MIGB "$jarB" VirtualMachine "$vmB" config.annotation
+[ "$(xget val)" = 'moved &#34;with&#34; care|ok' ] || fail "registered annotation: $RESP"
+props MIGB "$jarB" VirtualMachine "$vmB" config.hardware.device
+[ "$(xget macAddress)" = "$macA" ] && [ "$(xget addressType)" = generated ] || fail "registered NIC MAC/addressType: $RESP"
+grep -q '<network type="Network">HaNetwork-VM Network</network>' <<<"$RESP" || fail "registered NIC not on B's VM Network: $RESP"
+disk_of MIGB "$jarB" VirtualMachine "$vmB"
+[ "$DISK_FILE" = "[LocalDS_0] moved/disk1.vmdk" ] && [ "$DISK_CAP" = 2097152 ] || fail "registered disk '$DISK_FILE' $DISK_CAP bytes"
+props MIGB "$jarB" VirtualMachine "$vmB" layoutEx
+for f in ha-host_VM0.vmx disk1.vmdk disk1-flat.vmdk ha-host_VM0.nvram; do
+	grep -q "<name>\[LocalDS_0\] moved/$f</name>" <<<"$RESP" || fail "layoutEx of the registered VM lacks moved/$f: $RESP"
+done
+props MIGB "$jarB" VirtualMachine "$vmB" datastore
+dsB=$(grep -o '<ManagedObjectReference type="Datastore">[^<]*' <<<"$RESP" | sed 's/.*>//')
+[ -n "$dsB" ] || fail "registered VM lists no datastore: $RESP"
+props MIGB "$jarB" Datastore "$dsB" vm
+grep -q ">$vmB<" <<<"$RESP" || fail "the datastore does not list the registered VM: $RESP"
+cmp -s "$work/guest.img" <(curl -sS -r 0-65535 "$(folder_url MIGB ha-datacenter LocalDS_0 moved/disk1-flat.vmdk)") || fail "disk content not kept"
+curl -sS --fail "$(folder_url MIGB ha-datacenter LocalDS_0 moved/ha-host_VM0.vmx)" -o "$work/B.vmx" || fail "GET registered .vmx"
+diff "$work/A.vmx" "$work/B.vmx" >&2 || fail "the registered VM's .vmx differs from the source's (no round trip)"
+ok "MIGB: registered copy has uuid, instanceUuid, MAC, 256 MB, 2 CPUs, annotation, disk [LocalDS_0] moved/disk1.vmdk (2 MiB, content kept), layoutEx; its .vmx round-trips"
+
+# Faults.
+register MIGB "$jarB" ha-folder-vm ha-root-pool "[LocalDS_0] moved/ha-host_VM0.vmx"
+task_of MIGB "$jarB"
+[ "$TASK_FAULT" = AlreadyExists ] || fail "registering twice: $RESP"
+register MIGB "$jarB" ha-folder-vm ha-root-pool "[LocalDS_0] nowhere/none.vmx"
+task_of MIGB "$jarB"
+[ "$TASK_FAULT" = NotFound ] || fail "registering a missing file: $RESP"
+printf 'this is not a vmx\n' >"$work/bad.vmx"
+[ "$(http_code MIGB PUT "$(folder_url MIGB ha-datacenter LocalDS_0 bad/bad.vmx)" --data-binary @"$work/bad.vmx")" = 200 ] || fail "PUT bad.vmx"
+register MIGB "$jarB" ha-folder-vm ha-root-pool "[LocalDS_0] bad/bad.vmx"
+task_of MIGB "$jarB"
+[ "$TASK_FAULT" = InvalidArgument ] && [ "$(xget invalidProperty)" = path ] || fail "registering garbage: $RESP"
+ok "RegisterVM_Task faults: AlreadyExists, NotFound, InvalidArgument(path) for a file that is not a .vmx"
+
+# A .vmx with every kind of device the extension models registers and is
+# written back line for line (order aside).
+cat >"$work/rt.vmx" <<'VMX'
+.encoding = "UTF-8"
+config.version = "8"
+virtualHW.version = "19"
+nvram = "rt.nvram"
+pciBridge0.present = "TRUE"
+svga.present = "TRUE"
+displayName = "rt"
+guestOS = "ubuntu-64"
+memSize = "4096"
+numvcpus = "4"
+cpuid.coresPerSocket = "2"
+firmware = "efi"
+annotation = "line1|0Aline2"
+uuid.bios = "56 4d 11 22 33 44 55 66-77 88 99 aa bb cc dd ee"
+vc.uuid = "52 00 11 22 33 44 55 66-77 88 99 aa bb cc dd ef"
+ctkEnabled = "TRUE"
+scsi0.present = "TRUE"
+scsi0.virtualDev = "lsilogic"
+sata0.present = "TRUE"
+nvme0.present = "TRUE"
+scsi0:0.present = "TRUE"
+scsi0:0.deviceType = "scsi-hardDisk"
+scsi0:0.fileName = "rt.vmdk"
+scsi0:0.mode = "independent_persistent"
+scsi0:0.ctkEnabled = "TRUE"
+sata0:0.present = "TRUE"
+sata0:0.deviceType = "cdrom-image"
+sata0:0.fileName = "/vmfs/volumes/LocalDS_0/iso/x.iso"
+sata0:0.startConnected = "FALSE"
+nvme0:0.present = "TRUE"
+nvme0:0.fileName = "rt_1.vmdk"
+nvme0:0.ctkEnabled = "TRUE"
+ethernet0.present = "TRUE"
+ethernet0.virtualDev = "vmxnet3"
+ethernet0.networkName = "VM Network"
+ethernet0.addressType = "static"
+ethernet0.address = "00:50:56:01:02:03"
+ethernet0.startConnected = "TRUE"
+ethernet0.allowGuestConnectionControl = "TRUE"
+ethernet0.wakeOnPcktRcv = "FALSE"
+ethernet1.present = "TRUE"
+ethernet1.virtualDev = "e1000e"
+ethernet1.networkName = "Elsewhere"
+ethernet1.addressType = "vpx"
+ethernet1.generatedAddress = "00:50:56:aa:bb:cc"
+ethernet1.startConnected = "FALSE"
+ethernet1.allowGuestConnectionControl = "TRUE"
+VMX
+printf '# Disk DescriptorFile\nversion=1\nRW 8192 VMFS "rt-flat.vmdk"\nddb.uuid = "60 00 C2 91 11 11 11 11-22 22 22 22 22 22 22 22"\n' >"$work/rt.vmdk"
+head -c 8192 /dev/zero >"$work/rt_1-flat.vmdk"
+for f in rt.vmx rt.vmdk rt_1-flat.vmdk; do
+	[ "$(http_code MIGB PUT "$(folder_url MIGB ha-datacenter LocalDS_0 "rt/$f")" --data-binary @"$work/$f")" = 200 ] || fail "PUT rt/$f"
+done
+register MIGB "$jarB" ha-folder-vm ha-root-pool "[LocalDS_0] rt/rt.vmx"
+task_of MIGB "$jarB"
+[ "$TASK_STATE" = success ] || fail "registering rt.vmx: $RESP"
+vmRT=$TASK_RESULT
+curl -sS --fail "$(folder_url MIGB ha-datacenter LocalDS_0 rt/rt.vmx)" -o "$work/rt.out" || fail "GET rt.vmx"
+diff <(sort "$work/rt.vmx") <(sort "$work/rt.out") >&2 || fail "rt.vmx does not round-trip"
+for check in config.guestId=ubuntu64Guest config.firmware=efi config.hardware.numCoresPerSocket=2 config.hardware.numCPU=4 \
+	config.hardware.memoryMB=4096 config.version=vmx-19 config.changeTrackingEnabled=true \
+	config.uuid=564d1122-3344-5566-7788-99aabbccddee config.instanceUuid=52001122-3344-5566-7788-99aabbccddef; do
+	props MIGB "$jarB" VirtualMachine "$vmRT" "${check%%=*}"
+	[ "$(xget val)" = "${check#*=}" ] || fail "rt: ${check%%=*} is '$(xget val)', not '${check#*=}'"
+done
+props MIGB "$jarB" VirtualMachine "$vmRT" config.hardware.device
+devs=$(sed 's/<VirtualDevice /\n&/g' <<<"$RESP")
+grep 'type="VirtualDisk"><key>2000</key>' <<<"$devs" | grep -q '<label>Hard disk 1</label>.*<diskMode>independent_persistent</diskMode>.*<uuid>6000C291-1111-1111-2222-222222222222</uuid>.*<capacityInBytes>4194304</capacityInBytes>' ||
+	fail "rt: scsi0:0 disk: $devs"
+grep 'type="VirtualDisk"><key>32000</key>' <<<"$devs" | grep -q '<controllerKey>31000</controllerKey>.*<capacityInBytes>8192</capacityInBytes>' || fail "rt: nvme0:0 disk: $devs"
+grep 'type="VirtualCdrom"><key>16000</key>' <<<"$devs" | grep -q '<fileName>\[LocalDS_0\] iso/x.iso</fileName>.*<startConnected>false</startConnected>' || fail "rt: sata0:0 CD-ROM: $devs"
+grep 'type="VirtualVmxnet3"><key>4000</key>' <<<"$devs" | grep -q '<addressType>manual</addressType><macAddress>00:50:56:01:02:03</macAddress>' || fail "rt: static MAC: $devs"
+grep 'type="VirtualE1000e"><key>4001</key>' <<<"$devs" | grep -q '<addressType>assigned</addressType><macAddress>00:50:56:aa:bb:cc</macAddress>' || fail "rt: vpx MAC: $devs"
+ok "a .vmx with LSI Logic/SATA/NVMe, an ISO, vmxnet3 with a static MAC, e1000e with a vCenter MAC, EFI, CBT registers with those settings and round-trips"
+
+# A network the host does not have: registered, the NIC keeps the name; Destroy works.
+sed 's/^ethernet0.networkName = .*/ethernet0.networkName = "No Such Net"/; s/^displayName = .*/displayName = "orphan"/' "$work/A.vmx" >"$work/orphan.vmx"
+copy_vm MIGA ha-datacenter ha-host_VM0 MIGB ha-datacenter orphan disk1.vmdk disk1-flat.vmdk
+[ "$(http_code MIGB PUT "$(folder_url MIGB ha-datacenter LocalDS_0 orphan/orphan.vmx)" --data-binary @"$work/orphan.vmx")" = 200 ] || fail "PUT orphan.vmx"
+register MIGB "$jarB" ha-folder-vm ha-root-pool "[LocalDS_0] orphan/orphan.vmx"
+task_of MIGB "$jarB"
+[ "$TASK_STATE" = success ] || fail "registering a VM on a missing network: $RESP"
+vmO=$TASK_RESULT
+props MIGB "$jarB" VirtualMachine "$vmO" config.hardware.device
+grep -q '<deviceName>No Such Net</deviceName>' <<<"$RESP" || fail "NIC lost its network name: $RESP"
+props MIGB "$jarB" VirtualMachine "$vmO" network
+grep -q '<ManagedObjectReference ' <<<"$RESP" && fail "VM lists a network it cannot have: $RESP"
+vm_task MIGB "$jarB" Destroy_Task "$vmO"
+task_of MIGB "$jarB"
+[ "$TASK_STATE" = success ] || fail "Destroy_Task of the VM on a missing network: $RESP"
+ok "a NIC on a network the host lacks keeps its name (no network reference); the VM can be destroyed"
+
+# A vCenter VM on a distributed port group: the target host has no such switch.
+switch_sim VPX
+copy_vm VPX DC0 DC0_H0_VM1 MIGB ha-datacenter fromvc DC0_H0_VM1.vmx disk1.vmdk disk1-flat.vmdk
+grep -q '^ethernet0.dvs.switchId = ' "$work/copy.DC0_H0_VM1.vmx" || fail "vCenter VM's .vmx has no dvs.switchId: $(cat "$work/copy.DC0_H0_VM1.vmx")"
+switch_sim MIGB
+register MIGB "$jarB" ha-folder-vm ha-root-pool "[LocalDS_0] fromvc/DC0_H0_VM1.vmx" copied-from-vc
+task_of MIGB "$jarB"
+[ "$TASK_STATE" = success ] || fail "registering the vCenter VM: $RESP"
+props MIGB "$jarB" VirtualMachine "$TASK_RESULT" config.hardware.device
+grep -q 'VirtualEthernetCardDistributedVirtualPortBackingInfo' <<<"$RESP" || fail "DV port backing lost: $RESP"
+props MIGB "$jarB" VirtualMachine "$TASK_RESULT" name
+[ "$(xget val)" = copied-from-vc ] || fail "the request's name is not used: $RESP"
+ok "a vCenter VM's .vmx (dvs.switchId) registers on a host without the switch, keeping its DV port backing; the request's name wins"
+
+# ... and on a vCenter that has the switch, the NIC is on its port group again.
+switch_sim VPX
+copy_vm VPX DC0 DC0_H0_VM1 VPX DC0 dvcopy DC0_H0_VM1.vmx disk1.vmdk disk1-flat.vmdk
+vcfolder=$(find_vm VPX "$work/VPX.jar" DC0/vm)
+vcpool=$(find_vm VPX "$work/VPX.jar" DC0/host/DC0_H0/Resources)
+register VPX "$work/VPX.jar" "$vcfolder" "$vcpool" "[LocalDS_0] dvcopy/DC0_H0_VM1.vmx" dvcopy
+task_of VPX "$work/VPX.jar"
+[ "$TASK_STATE" = success ] || fail "registering on vCenter: $RESP"
+props VPX "$work/VPX.jar" VirtualMachine "$TASK_RESULT" network
+grep -q '<ManagedObjectReference type="DistributedVirtualPortgroup">' <<<"$RESP" || fail "registered VM not on the DV port group: $RESP"
+ok "on a vCenter with the switch of dvs.switchId, the registered VM's network is the DV port group"
+
+# 3. Failure injection.
+start_sim INJ -esx -disk-mb 1 -fail-method RegisterVM_Task,PowerOnVM_Task:2 \
+	-drop-download VM0/disk1-flat:65536 -stall-download VM1/disk1-flat:4096 -drop-upload up/part.bin:1000
+jarI="$work/INJ.jar"
+use_sim INJ "$jarI"
+register INJ "$jarI" ha-folder-vm ha-root-pool "[LocalDS_0] ha-host_VM0/ha-host_VM0.vmx"
+[ "$CODE" = 500 ] && grep -q 'xsi:type="SystemError"' <<<"$RESP" && [ "$(xget reason)" = "injected by -fail-method" ] ||
+	fail "-fail-method RegisterVM_Task: first call: $CODE $RESP"
+register INJ "$jarI" ha-folder-vm ha-root-pool "[LocalDS_0] ha-host_VM0/ha-host_VM0.vmx"
+task_of INJ "$jarI"
+[ "$TASK_FAULT" = AlreadyExists ] || fail "-fail-method RegisterVM_Task: second call should run: $RESP"
+vmI=$(find_vm INJ "$jarI" ha-datacenter/vm/ha-host_VM0)
+vm_task INJ "$jarI" PowerOffVM_Task "$vmI"
+task_of INJ "$jarI"
+vm_task INJ "$jarI" PowerOnVM_Task "$vmI"
+task_of INJ "$jarI"
+[ "$TASK_STATE" = success ] || fail "-fail-method PowerOnVM_Task:2: first call failed: $RESP"
+vm_task INJ "$jarI" PowerOffVM_Task "$vmI"
+task_of INJ "$jarI"
+vm_task INJ "$jarI" PowerOnVM_Task "$vmI"
+[ "$CODE" = 500 ] && grep -q 'SystemError' <<<"$RESP" || fail "-fail-method PowerOnVM_Task:2: second call: $CODE $RESP"
+props INJ "$jarI" VirtualMachine "$vmI" runtime.powerState
+[ "$(xget val)" = poweredOff ] || fail "an injected fault must not run the method: $RESP"
+ok "-fail-method: the chosen calls answer SystemError 'injected by -fail-method' and do not run; the others run"
+
+rc=0
+curl -sS "$(folder_url INJ ha-datacenter LocalDS_0 ha-host_VM0/disk1-flat.vmdk)" -o "$work/dropped" 2>/dev/null || rc=$?
+[ "$rc" = 18 ] && [ "$(wc -c <"$work/dropped")" = 65536 ] || fail "-drop-download: curl exit $rc, $(wc -c <"$work/dropped") bytes"
+rc=0
+curl -sS "$(folder_url INJ ha-datacenter LocalDS_0 ha-host_VM0/disk1-flat.vmdk)" -o "$work/dropped" || rc=$?
+[ "$rc" = 0 ] && [ "$(wc -c <"$work/dropped")" = 1048576 ] || fail "-drop-download fires once: exit $rc"
+rc=0
+curl -sS --max-time 3 "$(folder_url INJ ha-datacenter LocalDS_0 ha-host_VM1/disk1-flat.vmdk)" -o "$work/stalled" 2>/dev/null || rc=$?
+[ "$rc" = 28 ] && [ "$(wc -c <"$work/stalled")" = 4096 ] || fail "-stall-download: curl exit $rc, $(wc -c <"$work/stalled") bytes"
+ok "-drop-download: 65536 bytes then the connection closes (curl 18), once; -stall-download: 4096 bytes then silence (curl timeout)"
+
+head -c 10000 /dev/zero | tr '\0' '\007' >"$work/part.bin"
+rc=0
+code=$(curl -sS -X PUT --data-binary @"$work/part.bin" -o /dev/null -w '%{http_code}' "$(folder_url INJ ha-datacenter LocalDS_0 up/part.bin)" 2>/dev/null) || rc=$?
+[ "$rc" != 0 ] && [ "$code" = 000 ] || fail "-drop-upload: curl exit $rc, HTTP $code"
+size=$(curl -sS -I "$(folder_url INJ ha-datacenter LocalDS_0 up/part.bin)" | tr -d '\r' | sed -n 's/^Content-Length: //Ip')
+[ "$size" = 1000 ] || fail "-drop-upload: the partial file has $size bytes, not 1000"
+[ "$(http_code INJ PUT "$(folder_url INJ ha-datacenter LocalDS_0 up/part.bin)" --data-binary @"$work/part.bin")" = 200 ] || fail "-drop-upload fires once"
+ok "-drop-upload: no HTTP answer (curl exit $rc), 1000 bytes written; the next upload works"
+
+# 4. Storage relocation moves the files.
+start_sim REL -ds 2
+jarR="$work/REL.jar"
+use_sim REL "$jarR"
+vmR=$(find_vm REL "$jarR" DC0/vm/DC0_H0_VM0)
+props REL "$jarR" Datacenter datacenter-2 datastore
+ds1=$(grep -o '<ManagedObjectReference type="Datastore">[^<]*LocalDS_1[^<]*' <<<"$RESP" | sed 's/.*>//')
+ds0=$(grep -o '<ManagedObjectReference type="Datastore">[^<]*LocalDS_0[^<]*' <<<"$RESP" | sed 's/.*>//')
+[ -n "$ds1" ] && [ -n "$ds0" ] || fail "REL: datastores: $RESP"
+vm_task REL "$jarR" RelocateVM_Task "$vmR" '<spec><datastore type="Datastore">'"$ds1"'</datastore></spec>'
+task_of REL "$jarR"
+[ "$TASK_STATE" = success ] || fail "RelocateVM_Task to LocalDS_1: $RESP"
+props REL "$jarR" VirtualMachine "$vmR" config.files.vmPathName
+[ "$(xget val)" = "[LocalDS_1] DC0_H0_VM0/DC0_H0_VM0.vmx" ] || fail "vmPathName after relocation: $RESP"
+disk_of REL "$jarR" VirtualMachine "$vmR"
+[ "$DISK_FILE" = "[LocalDS_1] DC0_H0_VM0/disk1.vmdk" ] || fail "disk after relocation: $DISK_FILE"
+for f in DC0_H0_VM0.vmx disk1.vmdk disk1-flat.vmdk; do
+	[ "$(http_code REL HEAD "$(folder_url REL DC0 LocalDS_1 "DC0_H0_VM0/$f")")" = 200 ] || fail "relocation: $f not on LocalDS_1"
+	[ "$(http_code REL HEAD "$(folder_url REL DC0 LocalDS_0 "DC0_H0_VM0/$f")")" = 404 ] || fail "relocation: $f left on LocalDS_0"
+done
+props REL "$jarR" VirtualMachine "$vmR" layoutEx
+grep -q '<name>\[LocalDS_0\]' <<<"$RESP" && fail "layoutEx still lists LocalDS_0 files: $RESP"
+grep -q '<name>\[LocalDS_1\] DC0_H0_VM0/disk1-flat.vmdk</name>' <<<"$RESP" || fail "layoutEx lacks the moved disk: $RESP"
+props REL "$jarR" Datastore "$ds0" vm
+grep -q ">$vmR<" <<<"$RESP" && fail "LocalDS_0 still lists the VM: $RESP"
+props REL "$jarR" Datastore "$ds1" vm
+grep -q ">$vmR<" <<<"$RESP" || fail "LocalDS_1 does not list the VM: $RESP"
+# One disk back, the home stays.
+vm_task REL "$jarR" RelocateVM_Task "$vmR" '<spec><disk><diskId>'"$DISK_KEY"'</diskId><datastore type="Datastore">'"$ds0"'</datastore></disk></spec>'
+task_of REL "$jarR"
+[ "$TASK_STATE" = success ] || fail "RelocateVM_Task of one disk: $RESP"
+disk_of REL "$jarR" VirtualMachine "$vmR"
+[ "$DISK_FILE" = "[LocalDS_0] DC0_H0_VM0/disk1.vmdk" ] || fail "disk after disk relocation: $DISK_FILE"
+[ "$(http_code REL HEAD "$(folder_url REL DC0 LocalDS_0 DC0_H0_VM0/disk1-flat.vmdk)")" = 200 ] || fail "disk relocation: extent not on LocalDS_0"
+curl -sS --fail "$(folder_url REL DC0 LocalDS_1 DC0_H0_VM0/DC0_H0_VM0.vmx)" -o "$work/rel.vmx" || fail "relocated .vmx"
+[ "$(vmx_get "$work/rel.vmx" scsi0:0.fileName)" = /vmfs/volumes/LocalDS_0/DC0_H0_VM0/disk1.vmdk ] || fail "the .vmx names the moved disk: $(cat "$work/rel.vmx")"
+ok "RelocateVM_Task: spec.datastore moves the VM's folder to LocalDS_1 (sources removed, layoutEx, datastore.vm); spec.disk moves one disk back; the .vmx follows"
 
 # --- TLS
 start_sim TLS -tls -esx -folder-auth

@@ -122,6 +122,10 @@ func (h *sdkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if derr == nil {
+		if res := injectedFault(method.Name); res != nil {
+			h.respond(w, method, res)
+			return
+		}
 		if fn, ok := soapInterceptors[method.This.Type+"."+method.Name]; ok {
 			h.intercept(w, r, body, method, fn)
 			return
@@ -146,8 +150,11 @@ func (h *sdkHandler) intercept(w http.ResponseWriter, r *http.Request, body []by
 		h.traceMu.Unlock()
 	}
 
-	res := fn(&soapCall{Request: r, Method: method})
+	h.respond(w, method, fn(&soapCall{Request: r, Method: method}))
+}
 
+// respond writes res as the simulator would answer method.
+func (h *sdkHandler) respond(w http.ResponseWriter, method *simulator.Method, res soap.HasFault) {
 	out, status, err := encodeSOAP(res)
 	if err != nil {
 		log.Printf("encoding %s response: %s", method.Name, err)
@@ -213,6 +220,10 @@ func (h *sdkHandler) serveFolder(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
 			return
 		}
+	}
+
+	if h.injectFolder(w, r) {
+		return
 	}
 
 	if r.Method != http.MethodPut && r.Method != http.MethodPost {

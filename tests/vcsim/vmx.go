@@ -64,13 +64,17 @@ func writeVMX(vm *simulator.VirtualMachine) {
 	_ = ioutil.WriteFile(local, want, 0600)
 }
 
+// nvramName is the VM's NVRAM file name: "<name>.nvram" when first seen
+// (the file the simulator created), kept across renames as on ESXi.
 func nvramName(vm *simulator.VirtualMachine) string {
 	vmxState.Lock()
 	defer vmxState.Unlock()
-	if n, ok := vmxState.nvram[vm.Self]; ok {
-		return n
+	n, ok := vmxState.nvram[vm.Self]
+	if !ok {
+		n = vm.Name + ".nvram"
+		vmxState.nvram[vm.Self] = n
 	}
-	return vm.Name + ".nvram"
+	return n
 }
 
 func setNvramName(vm types.ManagedObjectReference, name string) {
@@ -353,6 +357,9 @@ func renderVMX(vm *simulator.VirtualMachine) []byte {
 	}
 	if cbtEnabled(vm) {
 		w.set("ctkEnabled", "TRUE")
+	}
+	if c.Template {
+		w.set("templateVM", "TRUE")
 	}
 
 	devices := append([]types.BaseVirtualDevice(nil), c.Hardware.Device...)
