@@ -1,7 +1,9 @@
 //! `vm migrate`: moving VMs between hosts and datastores. Inside one vCenter this is
 //! RelocateVM_Task (vMotion with `--live`) after a precheck (`precheck`, over facts read
 //! by `facts`); between endpoints it is a cold migration over datastore HTTP (`cold`).
+//! `evacuate` moves every VM off one host through the same operations.
 
+pub mod evacuate;
 pub mod facts;
 pub mod precheck;
 pub mod relocate;
