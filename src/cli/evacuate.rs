@@ -165,7 +165,12 @@ fn report(ctx: &Ctx, mut ev: Evacuation) -> OpResult<()> {
             Outcome::Refused | Outcome::Failed => {
                 // One failure is the command's error, printed once on exit.
                 if several && let Some(e) = v.problem() {
-                    eprintln!("{}: {e}", v.vm);
+                    let text = e.to_string();
+                    if text.starts_with(&v.vm) {
+                        eprintln!("{text}");
+                    } else {
+                        eprintln!("{}: {text}", v.vm);
+                    }
                     if let Some(hint) = e.hint() {
                         eprintln!("  hint: {hint}");
                     }

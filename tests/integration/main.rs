@@ -4,6 +4,7 @@ mod backup;
 mod client;
 mod demo;
 mod errors;
+mod evacuate;
 mod hostile;
 mod hostile_server;
 mod hosts;

@@ -174,14 +174,20 @@ impl Evacuation {
         } else {
             "; maintenance mode was not entered"
         };
+        let message = format!(
+            "evacuation of {} incomplete: {moved} of {} VMs {verb}; left: {}{maintenance}",
+            self.host,
+            self.vms.len(),
+            left.join(", ")
+        );
+        let hint = format!(
+            "each VM left is named above with its reason; fix that and run the evacuation of {} again (the VMs that moved stay where they are)",
+            self.host
+        );
         Err(OpError::Partial {
-            message: format!(
-                "evacuation of {} incomplete: {moved} of {} VMs {verb}, not {}{maintenance}",
-                self.host,
-                self.vms.len(),
-                left.join(", ")
-            ),
-        })
+            message: message.clone(),
+        }
+        .context(message, Some(hint)))
     }
 }
 
