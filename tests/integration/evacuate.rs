@@ -123,6 +123,10 @@ fn evacuate_to_one_host_then_enter_maintenance() {
         .run(&["host", "evacuate", "DC0_C0_H9", "--auto", "--yes"])
         .fails_with(exit::NOT_FOUND);
     sim.ceso()
+        .run(&["host", "evacuate", from, "--to-host", "DC0_C0_H9", "--yes"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("did you mean");
+    sim.ceso()
         .run(&["host", "evacuate", from])
         .fails_with(exit::USAGE)
         .stderr_has("--to-host");

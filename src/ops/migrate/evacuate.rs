@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::ops::error::{OpError, OpResult};
+use crate::ops::error::{OpError, OpResult, close_names};
 use crate::ops::fleet::{Endpoint, Fleet, Scope, Target, WithEndpoint};
-use crate::ops::hosts;
 use crate::ops::placement::{engine_error, gather};
 use crate::ops::progress::Progress;
 use crate::ops::vms::{self, PowerAction, VmRef};
+use crate::ops::{hosts, inventory};
 use crate::placement::{self, Policy, State};
 use crate::vim::MoRef;
 
@@ -68,7 +68,8 @@ pub enum Outcome {
     /// Planned (a dry run, or before running).
     WouldMove,
     Moved,
-    /// Not attempted: a check failed, no host fits, or it needs `--cold`.
+    /// Not attempted: a check failed, no host fits, it needs `--cold`, or its move
+    /// could not be planned (`error` says why).
     Refused,
     /// Attempted and failed; `error` says where the VM is now.
     Failed,
@@ -211,6 +212,18 @@ pub async fn plan(
             hint: Some("give another host with --to-host, or let ceso choose with --auto".into()),
         });
     }
+    if let Destination::Host(to) = &spec.destination {
+        // One clear error before any VM is looked at: the target is a host of H's endpoint.
+        let client = endpoint.client().await?;
+        let names = inventory::host_names(&client).await.at(endpoint.name())?;
+        if !names.values().any(|n| n == to) {
+            return Err(OpError::NotFound {
+                kind: "host",
+                name: to.clone(),
+                suggestions: close_names(to, names.values().map(String::as_str)),
+            });
+        }
+    }
     let target = Target {
         endpoint: endpoint.clone(),
         host: Some(name.clone()),
@@ -261,8 +274,7 @@ pub async fn plan(
         match result {
             Ok(Some(plan)) => classify(v, plan, spec.cold),
             Ok(None) => {}
-            Err(e @ OpError::Refused { .. }) => v.set_problem(Outcome::Refused, e),
-            Err(e) => v.set_problem(Outcome::Failed, e),
+            Err(e) => v.set_problem(Outcome::Refused, e),
         }
     }
     let maintenance = match (spec.maintenance, host.summary.maintenance) {
@@ -393,16 +405,50 @@ async fn place(
     Ok(())
 }
 
-/// Live, cold, or refused, from the checks of the move as a running VM would be moved.
+/// What the checks of one move allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Move(Method),
+    /// Running and pinned by a passthrough device only: moves with `cold`.
+    NeedsCold,
+    /// Another check failed.
+    Blocked,
+}
+
+fn verdict(powered_on: bool, checks: &[Check], cold: bool) -> Verdict {
+    let blocking: Vec<&Check> = checks.iter().filter(|c| c.blocks()).collect();
+    if blocking.is_empty() {
+        return Verdict::Move(if powered_on {
+            Method::Live
+        } else {
+            Method::Cold
+        });
+    }
+    match (
+        powered_on && blocking.iter().all(|c| c.name == "passthrough"),
+        cold,
+    ) {
+        (true, true) => Verdict::Move(Method::ColdRestart),
+        (true, false) => Verdict::NeedsCold,
+        (false, _) => Verdict::Blocked,
+    }
+}
+
+/// Live, cold, or refused, from the checks of the move.
 fn classify(v: &mut VmEvacuation, plan: relocate::RelocatePlan, cold: bool) {
     let on = v.power_state == "poweredOn";
-    let blocking: Vec<&Check> = plan.checks.iter().filter(|c| c.blocks()).collect();
-    let pinned = on && !blocking.is_empty() && blocking.iter().all(|c| c.name == "passthrough");
-    let refusal = match (blocking.is_empty(), pinned, cold) {
-        (true, _, _) => None,
-        (false, true, true) => None,
-        (false, true, false) => {
-            let reasons: Vec<String> = blocking.iter().map(|c| c.line()).collect();
+    let refusal = match verdict(on, &plan.checks, cold) {
+        Verdict::Move(method) => {
+            v.method = Some(method);
+            None
+        }
+        Verdict::NeedsCold => {
+            let reasons: Vec<String> = plan
+                .checks
+                .iter()
+                .filter(|c| c.blocks())
+                .map(Check::line)
+                .collect();
             Some(OpError::refused(
                 format!(
                     "{} cannot be vMotioned to {}; it was not moved:\n{}",
@@ -416,13 +462,8 @@ fn classify(v: &mut VmEvacuation, plan: relocate::RelocatePlan, cold: bool) {
                 ),
             ))
         }
-        (false, false, _) => relocate::refuse_blocked(&plan).err(),
+        Verdict::Blocked => relocate::refuse_blocked(&plan).err(),
     };
-    v.method = Some(match (on, pinned) {
-        (true, true) => Method::ColdRestart,
-        (true, false) => Method::Live,
-        (false, _) => Method::Cold,
-    });
     v.checks = plan.checks;
     if let Some(e) = refusal {
         v.set_problem(Outcome::Refused, e);
@@ -613,5 +654,56 @@ async fn enter_maintenance(ev: &mut Evacuation, progress: &dyn Progress) -> Main
             }
         }
         Err(e) => skipped(ev, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::migrate::Kind;
+
+    fn check(name: &'static str, kind: Kind, ok: bool) -> Check {
+        Check {
+            name,
+            kind,
+            ok,
+            forced: false,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn running_vms_move_live_and_stopped_ones_cold() {
+        let fine = [check("host", Kind::Required, true)];
+        assert_eq!(verdict(true, &fine, false), Verdict::Move(Method::Live));
+        assert_eq!(verdict(false, &fine, true), Verdict::Move(Method::Cold));
+    }
+
+    #[test]
+    fn a_passthrough_device_alone_sends_a_running_vm_cold_only_when_asked() {
+        let pinned = [
+            check("host", Kind::Required, true),
+            check("passthrough", Kind::Required, false),
+        ];
+        assert_eq!(verdict(true, &pinned, false), Verdict::NeedsCold);
+        assert_eq!(
+            verdict(true, &pinned, true),
+            Verdict::Move(Method::ColdRestart)
+        );
+    }
+
+    #[test]
+    fn any_other_failed_check_blocks_even_with_cold() {
+        let both = [
+            check("network", Kind::Required, false),
+            check("passthrough", Kind::Required, false),
+        ];
+        assert_eq!(verdict(true, &both, true), Verdict::Blocked);
+        let full = [check("memory", Kind::Advisory, false)];
+        assert_eq!(verdict(false, &full, true), Verdict::Blocked);
+        // An advisory check skipped by --force (or check_compatibility: false) does not.
+        let mut forced = check("memory", Kind::Advisory, false);
+        forced.forced = true;
+        assert_eq!(verdict(true, &[forced], false), Verdict::Move(Method::Live));
     }
 }
