@@ -170,10 +170,10 @@ impl Evacuation {
         }
         let verb = if self.dry_run { "would move" } else { "moved" };
         let left: Vec<&str> = problems.iter().map(|(vm, _)| vm.as_str()).collect();
-        let maintenance = if matches!(self.maintenance, Maintenance::NotAsked) {
-            ""
-        } else {
-            "; maintenance mode was not entered"
+        let maintenance = match (&self.maintenance, self.dry_run) {
+            (Maintenance::Skipped { .. }, false) => "; maintenance mode was not entered",
+            (Maintenance::Skipped { .. }, true) => "; maintenance mode would not be entered",
+            _ => "",
         };
         let message = format!(
             "evacuation of {} incomplete: {moved} of {} VMs {verb}; left: {}{maintenance}",
