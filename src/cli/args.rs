@@ -163,6 +163,7 @@ impl Command {
         match self {
             Command::Host(cmd) => match cmd {
                 HostCommand::Add { dry_run, .. } => Some(dry_run),
+                HostCommand::Evacuate(args) => Some(&mut args.dry_run),
                 HostCommand::List { .. } | HostCommand::Info { .. } => None,
             },
             Command::Vm(cmd) => match cmd {
@@ -456,6 +457,8 @@ pub enum HostCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Move every VM off a host (vMotion; --cold for VMs that cannot), then optionally enter maintenance mode (asks unless --yes)
+    Evacuate(super::evacuate::EvacuateArgs),
 }
 
 #[derive(Debug, Subcommand)]

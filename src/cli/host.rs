@@ -75,6 +75,7 @@ pub fn run(ctx: &Ctx, cmd: HostCommand) -> OpResult<()> {
             ]);
             Ok(())
         }
+        HostCommand::Evacuate(args) => super::evacuate::run(ctx, args),
         HostCommand::Add {
             name,
             address,

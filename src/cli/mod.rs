@@ -9,6 +9,7 @@ pub mod confirm;
 pub mod datastore;
 pub mod drs;
 pub mod dvs;
+pub mod evacuate;
 pub mod host;
 pub mod migrate;
 pub mod monitor;

@@ -1,4 +1,4 @@
-//! ESXi hosts: list, info, and adding an endpoint to the config.
+//! ESXi hosts: list, info, maintenance mode, and adding an endpoint to the config.
 
 use std::path::Path;
 
@@ -6,11 +6,12 @@ use serde::Serialize;
 
 use crate::config::schema::HostEntry;
 use crate::config::{self, Config};
-use crate::vim::{Client, ConnectOptions, MoRef, ObjectContent, Secret};
+use crate::vim::{Client, ConnectOptions, MoRef, ObjectContent, Request, Secret};
 
 use super::error::{OpError, OpResult};
-use super::fleet::{EndpointError, Fleet, Gathered, Scope, Target, WithEndpoint};
+use super::fleet::{Endpoint, EndpointError, Fleet, Gathered, Scope, Target, WithEndpoint};
 use super::inventory;
+use super::progress::Progress;
 
 const HOST_PATHS: &[&str] = &[
     "name",
@@ -394,4 +395,26 @@ pub async fn find(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<HostInfo
                 .collect(),
         }),
     }
+}
+
+/// Put a host into maintenance mode (EnterMaintenanceMode_Task), waited for. The caller
+/// has moved its VMs: powered-off VMs are not evacuated by the server, and vSphere
+/// keeps the task waiting while a powered-on VM is left.
+pub async fn enter_maintenance(
+    endpoint: &Endpoint,
+    host: &MoRef,
+    name: &str,
+    progress: &dyn Progress,
+) -> OpResult<()> {
+    let client = endpoint.client().await?;
+    let mut req = Request::new("EnterMaintenanceMode_Task", host);
+    // 0: no timeout of the server's own; ceso's task timeout bounds the wait.
+    req.text("timeout", 0);
+    req.text("evacuatePoweredOffVms", false);
+    progress.step(&format!("Entering maintenance mode on {name}"));
+    client
+        .run_task(req, endpoint.timeouts().task, &|t| progress.task(t))
+        .await
+        .at(endpoint.name())?;
+    Ok(())
 }

@@ -184,7 +184,7 @@ fn host_vms(ctx: &ScriptCtx, h: &Host, pattern: Option<&str>) -> RhaiResultOf<Ar
     Ok(found.into_iter().map(|f| Dynamic::from(Vm(f))).collect())
 }
 
-/// `host::…`: `ceso host list/info/add`.
+/// `host::…`: `ceso host list/info/add/evacuate`.
 fn namespace(ctx: &ScriptCtx) -> Module {
     let mut m = Module::new();
     let c = ctx.clone();
@@ -213,6 +213,7 @@ fn namespace(ctx: &ScriptCtx) -> Module {
         "Add an endpoint to the config after checking that it answers, like `ceso host add`.\nOptions: host (address, required), user (required), password_env, password_command,\ninsecure, thumbprint, default, dry_run (check and return the diff, write nothing).\nNeeds --allow-write (it writes the config file).",
     )
     .set_into_module(&mut m, move |name: &str, opts: Map| add(&c, name, opts));
+    super::evacuate::add_to(&mut m, ctx);
     m
 }
 

@@ -36,6 +36,7 @@ pub mod backup;
 pub mod collect;
 pub mod datastore;
 pub mod drs;
+pub mod evacuate;
 pub mod host;
 pub mod migrate;
 pub mod network;

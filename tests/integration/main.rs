@@ -5,6 +5,7 @@ mod client;
 mod cold_migrate;
 mod demo;
 mod errors;
+mod evacuate;
 mod hostile;
 mod hostile_server;
 mod hosts;

@@ -1,9 +1,11 @@
 //! `vm migrate`: moving VMs between hosts and datastores. Inside one vCenter this is
 //! RelocateVM_Task (vMotion with `--live`) after a precheck (`precheck`, over facts read
 //! by `facts`); between endpoints it is a cold migration over datastore HTTP (`cold`).
+//! `evacuate` moves every VM off one host through the same operations.
 
 pub mod cold;
 pub mod copy;
+pub mod evacuate;
 pub mod facts;
 pub mod journal;
 pub mod precheck;

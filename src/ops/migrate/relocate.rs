@@ -47,6 +47,14 @@ struct Spec {
 /// Read, decide and check; nothing is changed. A failed check is an error listing
 /// every check line.
 pub async fn plan(vm: &VmRef, spec: &MigrateSpec) -> OpResult<RelocatePlan> {
+    let plan = assess(vm, spec).await?;
+    refuse_blocked(&plan)?;
+    Ok(plan)
+}
+
+/// `plan` that keeps a plan whose checks failed (`host evacuate` decides per VM what a
+/// failed check means: a passthrough device sends a running VM cold).
+pub async fn assess(vm: &VmRef, spec: &MigrateSpec) -> OpResult<RelocatePlan> {
     let endpoint = vm.endpoint.name().to_string();
     let client = vm.endpoint.client().await?;
     let inv = Inventory::read(vm).await?;
@@ -146,6 +154,11 @@ pub async fn plan(vm: &VmRef, spec: &MigrateSpec) -> OpResult<RelocatePlan> {
         checks,
         spec: relocate,
     };
+    Ok(plan)
+}
+
+/// The refusal listing every check line, when any check blocks the move.
+pub fn refuse_blocked(plan: &RelocatePlan) -> OpResult<()> {
     let failed: Vec<String> = plan
         .checks
         .iter()
@@ -161,7 +174,7 @@ pub async fn plan(vm: &VmRef, spec: &MigrateSpec) -> OpResult<RelocatePlan> {
         return Err(OpError::refused(
             format!(
                 "{} cannot move to {}; nothing was changed:\n{}",
-                vm.name,
+                plan.vm,
                 plan.to_host,
                 failed.join("\n")
             ),
@@ -172,7 +185,7 @@ pub async fn plan(vm: &VmRef, spec: &MigrateSpec) -> OpResult<RelocatePlan> {
             },
         ));
     }
-    Ok(plan)
+    Ok(())
 }
 
 /// The server's compatibility checks (VirtualMachineProvisioningChecker.CheckRelocate_Task)

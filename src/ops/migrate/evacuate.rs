@@ -1,0 +1,709 @@
+//! `host evacuate`: every VM off one host, then, when asked and only when none is left,
+//! maintenance mode. The plan picks a target per VM (one host for all, or the placement
+//! engine with the evacuated host taken out as if already in maintenance), assesses
+//! each move with the migration precheck and sorts the VMs into live moves, cold moves
+//! and refusals. Running it sends each VM through `migrate_vms`; a running VM that
+//! cannot be vMotioned (passthrough, vGPU) moves only with `cold`: shut down, relocated,
+//! powered on again on its target.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::ops::error::{OpError, OpResult, close_names};
+use crate::ops::fleet::{Endpoint, Fleet, Scope, Target, WithEndpoint};
+use crate::ops::placement::{engine_error, gather};
+use crate::ops::progress::Progress;
+use crate::ops::vms::{self, PowerAction, VmRef};
+use crate::ops::{hosts, inventory};
+use crate::placement::{self, Policy, State};
+use crate::vim::MoRef;
+
+use super::precheck::Check;
+use super::{MigrateSpec, migrate_vms, relocate};
+
+/// Where the VMs go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// `--to-host H2`: every VM to this host of the same endpoint.
+    Host(String),
+    /// `--auto`: the placement engine's best host for each VM.
+    Auto,
+}
+
+#[derive(Debug, Clone)]
+pub struct EvacuateSpec {
+    pub host: String,
+    pub destination: Destination,
+    /// Move running VMs that cannot be vMotioned by shutting them down.
+    pub cold: bool,
+    pub maintenance: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// vMotion of a running VM.
+    Live,
+    /// Relocation of a powered-off (or suspended) VM.
+    Cold,
+    /// A running VM that cannot be vMotioned, with `cold`: shut down, relocated,
+    /// powered on again on the target.
+    ColdRestart,
+}
+
+impl Method {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Method::Live => "live (vMotion)",
+            Method::Cold => "cold",
+            Method::ColdRestart => "cold: shut down, move, power on",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Planned (a dry run, or before running).
+    WouldMove,
+    Moved,
+    /// Not attempted: a check failed, no host fits, it needs `--cold`, or its move
+    /// could not be planned (`error` says why).
+    Refused,
+    /// Attempted and failed; `error` says where the VM is now.
+    Failed,
+}
+
+/// One VM of the evacuation.
+#[derive(Debug, Serialize)]
+pub struct VmEvacuation {
+    pub vm: String,
+    pub from_host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_host: Option<String>,
+    pub power_state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
+    pub outcome: Outcome,
+    /// `--auto`: the engine's score of the chosen host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// The precheck of the move to `to_host` (as a running VM would be checked).
+    pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    problem: Option<OpError>,
+    #[serde(skip)]
+    vm_ref: VmRef,
+}
+
+impl VmEvacuation {
+    pub fn problem(&self) -> Option<&OpError> {
+        self.problem.as_ref()
+    }
+
+    fn set_problem(&mut self, outcome: Outcome, e: OpError) {
+        self.outcome = outcome;
+        self.error = Some(e.to_string());
+        self.problem = Some(e);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Maintenance {
+    NotAsked,
+    /// The host was in maintenance mode before the evacuation.
+    Already,
+    WouldEnter,
+    Entered,
+    /// Not entered: a VM is left (or would be), or the task failed.
+    Skipped {
+        reason: String,
+    },
+}
+
+/// An evacuation, planned or done.
+#[derive(Serialize)]
+pub struct Evacuation {
+    pub host: String,
+    pub endpoint: String,
+    pub dry_run: bool,
+    pub vms: Vec<VmEvacuation>,
+    pub maintenance: Maintenance,
+    #[serde(skip)]
+    maintenance_error: Option<OpError>,
+    #[serde(skip)]
+    host_ref: MoRef,
+    #[serde(skip)]
+    endpoint_ref: Arc<Endpoint>,
+}
+
+impl Evacuation {
+    /// The VMs that would move (or moved).
+    pub fn moving(&self) -> impl Iterator<Item = &VmEvacuation> {
+        self.vms
+            .iter()
+            .filter(|v| matches!(v.outcome, Outcome::WouldMove | Outcome::Moved))
+    }
+
+    /// The evacuation as a result: Ok when every VM moved (and maintenance mode was
+    /// entered when asked); the one failure; or, when some VMs moved and others did
+    /// not, a partial failure naming each one left.
+    pub fn result(&mut self) -> OpResult<()> {
+        let mut problems: Vec<(String, OpError)> = self
+            .vms
+            .iter_mut()
+            .filter_map(|v| v.problem.take().map(|e| (v.vm.clone(), e)))
+            .collect();
+        if problems.is_empty() {
+            return match self.maintenance_error.take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
+        }
+        let moved = self.moving().count();
+        if moved == 0 {
+            return Err(problems.remove(0).1);
+        }
+        let verb = if self.dry_run { "would move" } else { "moved" };
+        let left: Vec<&str> = problems.iter().map(|(vm, _)| vm.as_str()).collect();
+        let maintenance = match (&self.maintenance, self.dry_run) {
+            (Maintenance::Skipped { .. }, false) => "; maintenance mode was not entered",
+            (Maintenance::Skipped { .. }, true) => "; maintenance mode would not be entered",
+            _ => "",
+        };
+        let message = format!(
+            "evacuation of {} incomplete: {moved} of {} VMs {verb}; left: {}{maintenance}",
+            self.host,
+            self.vms.len(),
+            left.join(", ")
+        );
+        let hint = format!(
+            "each VM left is named above with its reason; fix that and run the evacuation of {} again (the VMs that moved stay where they are)",
+            self.host
+        );
+        Err(OpError::Partial {
+            message: message.clone(),
+        }
+        .context(message, Some(hint)))
+    }
+}
+
+/// Read the host and its VMs, choose each VM's target and check each move. Nothing is
+/// changed. `policy` is the placement plugins' (used with `Destination::Auto`).
+pub async fn plan(
+    fleet: &Fleet,
+    scope: &Scope,
+    spec: &EvacuateSpec,
+    policy: &dyn Policy,
+) -> OpResult<Evacuation> {
+    let host = hosts::find(fleet, scope, &spec.host).await?;
+    let name = host.summary.name.clone();
+    let endpoint = fleet
+        .endpoint(&host.summary.endpoint)
+        .cloned()
+        .ok_or_else(|| OpError::invalid(format!("{name}: its endpoint is not configured")))?;
+    if spec.destination == Destination::Host(name.clone()) {
+        return Err(OpError::Invalid {
+            message: format!("cannot evacuate {name} onto itself"),
+            hint: Some("give another host with --to-host, or let ceso choose with --auto".into()),
+        });
+    }
+    if let Destination::Host(to) = &spec.destination {
+        // One clear error before any VM is looked at: the target is a host of H's endpoint.
+        let client = endpoint.client().await?;
+        let names = inventory::host_names(&client).await.at(endpoint.name())?;
+        if !names.values().any(|n| n == to) {
+            return Err(OpError::NotFound {
+                kind: "host",
+                name: to.clone(),
+                suggestions: close_names(to, names.values().map(String::as_str)),
+            });
+        }
+    }
+    let target = Target {
+        endpoint: endpoint.clone(),
+        host: Some(name.clone()),
+    };
+    let mut found = vms::list::list_target(target).await?;
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out: Vec<VmEvacuation> = found
+        .into_iter()
+        .map(|s| VmEvacuation {
+            vm_ref: VmRef {
+                endpoint: endpoint.clone(),
+                moref: MoRef::new("VirtualMachine", &s.id),
+                name: s.name.clone(),
+                host: name.clone(),
+                power_state: Some(s.power_state.clone()),
+            },
+            vm: s.name,
+            from_host: name.clone(),
+            to_host: None,
+            power_state: s.power_state,
+            method: None,
+            outcome: Outcome::WouldMove,
+            score: None,
+            checks: Vec::new(),
+            error: None,
+            problem: None,
+        })
+        .collect();
+    match &spec.destination {
+        Destination::Host(to) => {
+            for v in &mut out {
+                v.to_host = Some(to.clone());
+            }
+        }
+        Destination::Auto => place(fleet, &endpoint, &name, &mut out, policy).await?,
+    }
+    let assessed = fleet
+        .each(out.iter().collect(), |v| async move {
+            match &v.to_host {
+                Some(to) => relocate::assess(&v.vm_ref, &move_spec(fleet, to, true))
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        })
+        .await;
+    for (v, result) in out.iter_mut().zip(assessed) {
+        match result {
+            Ok(Some(plan)) => classify(v, plan, spec.cold),
+            Ok(None) => {}
+            Err(e) => v.set_problem(Outcome::Refused, e),
+        }
+    }
+    let maintenance = match (spec.maintenance, host.summary.maintenance) {
+        (false, _) => Maintenance::NotAsked,
+        (true, true) => Maintenance::Already,
+        (true, false) if out.iter().all(|v| v.outcome == Outcome::WouldMove) => {
+            Maintenance::WouldEnter
+        }
+        (true, false) => Maintenance::Skipped {
+            reason: format!("{} would be left on {name}", left_names(&out)),
+        },
+    };
+    Ok(Evacuation {
+        host: name,
+        endpoint: endpoint.name().to_string(),
+        dry_run: true,
+        vms: out,
+        maintenance,
+        maintenance_error: None,
+        host_ref: MoRef::new("HostSystem", &host.id),
+        endpoint_ref: endpoint,
+    })
+}
+
+/// The spec of one VM's move, with the config's ratios and checks.
+fn move_spec(fleet: &Fleet, to: &str, live: bool) -> MigrateSpec {
+    MigrateSpec {
+        to_host: Some(to.to_string()),
+        live,
+        ..MigrateSpec::default()
+    }
+    .with_config(&fleet.config)
+}
+
+/// `--auto`: each VM's host by the placement engine, over the endpoint's inventory
+/// with the evacuated host taken out as if in maintenance mode. Big VMs are placed
+/// first; each placement counts for the next. A host of the same cluster is preferred
+/// (what DRS does for maintenance mode); another host of the endpoint only when none
+/// of the cluster fits.
+async fn place(
+    fleet: &Fleet,
+    endpoint: &Endpoint,
+    host: &str,
+    out: &mut [VmEvacuation],
+    policy: &dyn Policy,
+) -> OpResult<()> {
+    let mut g = gather(fleet, &Scope::Named(endpoint.name().to_string()), None).await?;
+    let cluster = g
+        .inventory
+        .hosts
+        .iter_mut()
+        .find(|h| h.name == host)
+        .map(|h| {
+            h.maintenance = true;
+            h.cluster.clone()
+        })
+        .ok_or_else(|| OpError::invalid(format!("{host} is not in the placement inventory")))?;
+    let inv = &g.inventory;
+    let mut st = State::new(inv).map_err(engine_error)?;
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    let size = |i: usize| st.vm_index(&out[i].vm).map_or(0, |v| inv.vms[v].memory_mb);
+    order.sort_by_key(|&i| std::cmp::Reverse(size(i)));
+    for i in order {
+        let v = &mut out[i];
+        let Some(index) = st.vm_index(&v.vm) else {
+            v.set_problem(
+                Outcome::Refused,
+                OpError::refused(
+                    format!(
+                        "{}: the placement engine does not place it (a template?)",
+                        v.vm
+                    ),
+                    "move it with `ceso vm migrate` and --to-host",
+                ),
+            );
+            continue;
+        };
+        let p = placement::find_optimal_host(&st, &inv.vms[index], policy).map_err(engine_error)?;
+        let in_cluster = |h: &str| {
+            inv.hosts
+                .iter()
+                .any(|x| x.name == h && x.cluster == cluster)
+        };
+        let best = p
+            .ranked
+            .iter()
+            .find(|r| in_cluster(&r.host))
+            .or_else(|| p.ranked.first());
+        match best {
+            Some(r) => {
+                v.to_host = Some(r.host.clone());
+                v.score = Some(r.score);
+                if let Some(&h) = st.host_by_name.get(r.host.as_str()) {
+                    st.apply_move(index, h);
+                }
+            }
+            None => {
+                let reasons: Vec<String> = p
+                    .rejected
+                    .iter()
+                    .filter(|r| r.host != host)
+                    .map(|r| {
+                        let why: Vec<&str> = r.reasons.iter().map(|x| x.message.as_str()).collect();
+                        format!("{}: {}", r.host, why.join("; "))
+                    })
+                    .collect();
+                v.set_problem(
+                    Outcome::Refused,
+                    OpError::refused(
+                        format!(
+                            "no host can take {} (the placement engine's reasons):\n{}",
+                            v.vm,
+                            if reasons.is_empty() {
+                                "no other host".to_string()
+                            } else {
+                                reasons.join("\n")
+                            }
+                        ),
+                        format!(
+                            "free capacity, or name a host with --to-host (`ceso place {} --explain` shows every reason)",
+                            v.vm
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the checks of one move allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Move(Method),
+    /// Running and pinned by a passthrough device only: moves with `cold`.
+    NeedsCold,
+    /// Another check failed.
+    Blocked,
+}
+
+fn verdict(powered_on: bool, checks: &[Check], cold: bool) -> Verdict {
+    let blocking: Vec<&Check> = checks.iter().filter(|c| c.blocks()).collect();
+    if blocking.is_empty() {
+        return Verdict::Move(if powered_on {
+            Method::Live
+        } else {
+            Method::Cold
+        });
+    }
+    match (
+        powered_on && blocking.iter().all(|c| c.name == "passthrough"),
+        cold,
+    ) {
+        (true, true) => Verdict::Move(Method::ColdRestart),
+        (true, false) => Verdict::NeedsCold,
+        (false, _) => Verdict::Blocked,
+    }
+}
+
+/// Live, cold, or refused, from the checks of the move.
+fn classify(v: &mut VmEvacuation, plan: relocate::RelocatePlan, cold: bool) {
+    let on = v.power_state == "poweredOn";
+    let refusal = match verdict(on, &plan.checks, cold) {
+        Verdict::Move(method) => {
+            v.method = Some(method);
+            None
+        }
+        Verdict::NeedsCold => {
+            let reasons: Vec<String> = plan
+                .checks
+                .iter()
+                .filter(|c| c.blocks())
+                .map(Check::line)
+                .collect();
+            Some(OpError::refused(
+                format!(
+                    "{} cannot be vMotioned to {}; it was not moved:\n{}",
+                    v.vm,
+                    plan.to_host,
+                    reasons.join("\n")
+                ),
+                format!(
+                    "pass --cold to shut it down, move it and power it on again on {}",
+                    plan.to_host
+                ),
+            ))
+        }
+        Verdict::Blocked => relocate::refuse_blocked(&plan).err(),
+    };
+    v.checks = plan.checks;
+    if let Some(e) = refusal {
+        v.set_problem(Outcome::Refused, e);
+    }
+}
+
+fn left_names(vms: &[VmEvacuation]) -> String {
+    let left: Vec<&str> = vms
+        .iter()
+        .filter(|v| !matches!(v.outcome, Outcome::WouldMove | Outcome::Moved))
+        .map(|v| v.vm.as_str())
+        .collect();
+    left.join(", ")
+}
+
+/// Run a plan: every VM that can move, concurrently within the fleet's bound (the
+/// others are left as planned, with their reasons), then maintenance mode when asked
+/// and no VM is left on the host.
+pub async fn run(fleet: &Fleet, mut ev: Evacuation, progress: &dyn Progress) -> Evacuation {
+    ev.dry_run = false;
+    let results = fleet
+        .each(
+            ev.vms
+                .iter()
+                .filter(|v| v.outcome == Outcome::WouldMove)
+                .collect(),
+            |v| async move { move_vm(fleet, v, progress).await },
+        )
+        .await;
+    let mut results = results.into_iter();
+    for v in ev
+        .vms
+        .iter_mut()
+        .filter(|v| v.outcome == Outcome::WouldMove)
+    {
+        match results.next() {
+            Some(Ok(())) => v.outcome = Outcome::Moved,
+            Some(Err(e)) => v.set_problem(Outcome::Failed, e),
+            None => v.set_problem(Outcome::Failed, OpError::invalid("no result")),
+        }
+    }
+    if matches!(
+        ev.maintenance,
+        Maintenance::WouldEnter | Maintenance::Skipped { .. }
+    ) {
+        ev.maintenance = enter_maintenance(&mut ev, progress).await;
+    }
+    ev
+}
+
+/// One VM's move through `migrate_vms`.
+async fn move_vm(fleet: &Fleet, v: &VmEvacuation, progress: &dyn Progress) -> OpResult<()> {
+    let (Some(to), Some(method)) = (&v.to_host, v.method) else {
+        return Err(OpError::invalid(format!("{}: no target", v.vm)));
+    };
+    match method {
+        Method::Live => migrate_one(fleet, &v.vm_ref, to, true, progress).await,
+        Method::Cold => migrate_one(fleet, &v.vm_ref, to, false, progress).await,
+        Method::ColdRestart => cold_restart(fleet, v, to, progress).await,
+    }
+}
+
+async fn migrate_one(
+    fleet: &Fleet,
+    vm: &VmRef,
+    to: &str,
+    live: bool,
+    progress: &dyn Progress,
+) -> OpResult<()> {
+    let spec = move_spec(fleet, to, live);
+    migrate_vms(fleet, std::slice::from_ref(vm), &spec, false, progress)
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(OpError::invalid(format!("{}: no result", vm.name))))
+        .map(|_| ())
+}
+
+/// Shut down (through the guest when VMware Tools run, else power off), relocate cold,
+/// power on on the target. Each failure says where the VM is and in what state.
+async fn cold_restart(
+    fleet: &Fleet,
+    v: &VmEvacuation,
+    to: &str,
+    progress: &dyn Progress,
+) -> OpResult<()> {
+    let vm = &v.vm_ref;
+    let client = vm.endpoint.client().await?;
+    let tools = client
+        .properties(&vm.moref, &["guest.toolsRunningStatus"])
+        .await
+        .at(vm.endpoint.name())?;
+    let force = tools.str("guest.toolsRunningStatus") != Some("guestToolsRunning");
+    vms::power(vm, PowerAction::Off { force }, progress)
+        .await
+        .map_err(|e| {
+            let message = format!(
+                "{}: could not shut it down for its cold move ({e}); it still runs on {}",
+                vm.name, v.from_host
+            );
+            e.context(message, None)
+        })?;
+    let off = VmRef {
+        power_state: Some("poweredOff".into()),
+        ..vm.clone()
+    };
+    if let Err(e) = migrate_one(fleet, &off, to, false, progress).await {
+        // Put it back as it was: running on its host.
+        let restarted = vms::power(&off, PowerAction::On, progress).await;
+        let (state, hint) = match restarted {
+            Ok(_) => ("it runs again on", None),
+            Err(_) => (
+                "it is powered off on",
+                Some(format!("start it with `ceso vm start {}`", vm.name)),
+            ),
+        };
+        let message = format!(
+            "{}: the cold move to {to} failed ({e}); {state} {}",
+            vm.name, v.from_host
+        );
+        return Err(e.context(message, hint));
+    }
+    let moved = VmRef {
+        host: to.to_string(),
+        ..off
+    };
+    vms::power(&moved, PowerAction::On, progress)
+        .await
+        .map_err(|e| {
+            let message = format!(
+                "{}: moved to {to}, but it did not power on there ({e}); it is powered off on {to}",
+                vm.name
+            );
+            e.context(
+                message,
+                Some(format!(
+                    "check its passthrough devices on {to} (`ceso pci list --host {to}`), then `ceso vm start {}`",
+                    vm.name
+                )),
+            )
+        })?;
+    Ok(())
+}
+
+/// Maintenance mode, entered only when every VM moved and none is on the host now (a
+/// VM created or moved there meanwhile counts).
+async fn enter_maintenance(ev: &mut Evacuation, progress: &dyn Progress) -> Maintenance {
+    let left = left_names(&ev.vms);
+    if !left.is_empty() {
+        return Maintenance::Skipped {
+            reason: format!("{left} left on {}", ev.host),
+        };
+    }
+    let endpoint = ev.endpoint_ref.clone();
+    let target = Target {
+        endpoint: endpoint.clone(),
+        host: Some(ev.host.clone()),
+    };
+    let skipped = |ev: &mut Evacuation, e: OpError| {
+        let reason = e.to_string();
+        ev.maintenance_error = Some(e);
+        Maintenance::Skipped { reason }
+    };
+    match vms::list::list_target(target).await {
+        Ok(now) if !now.is_empty() => {
+            let names: Vec<String> = now.into_iter().map(|s| s.name).collect();
+            let e = OpError::refused(
+                format!(
+                    "{} is on {} now; maintenance mode was not entered",
+                    names.join(", "),
+                    ev.host
+                ),
+                format!("evacuate it again: `ceso host evacuate {}`", ev.host),
+            );
+            skipped(ev, e)
+        }
+        Ok(_) => {
+            match hosts::enter_maintenance(&endpoint, &ev.host_ref, &ev.host, progress).await {
+                Ok(()) => Maintenance::Entered,
+                Err(e) => {
+                    let message = format!(
+                        "every VM left {}, but it did not enter maintenance mode: {e}",
+                        ev.host
+                    );
+                    let e = e.context(message, None);
+                    skipped(ev, e)
+                }
+            }
+        }
+        Err(e) => skipped(ev, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::migrate::Kind;
+
+    fn check(name: &'static str, kind: Kind, ok: bool) -> Check {
+        Check {
+            name,
+            kind,
+            ok,
+            forced: false,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn running_vms_move_live_and_stopped_ones_cold() {
+        let fine = [check("host", Kind::Required, true)];
+        assert_eq!(verdict(true, &fine, false), Verdict::Move(Method::Live));
+        assert_eq!(verdict(false, &fine, true), Verdict::Move(Method::Cold));
+    }
+
+    #[test]
+    fn a_passthrough_device_alone_sends_a_running_vm_cold_only_when_asked() {
+        let pinned = [
+            check("host", Kind::Required, true),
+            check("passthrough", Kind::Required, false),
+        ];
+        assert_eq!(verdict(true, &pinned, false), Verdict::NeedsCold);
+        assert_eq!(
+            verdict(true, &pinned, true),
+            Verdict::Move(Method::ColdRestart)
+        );
+    }
+
+    #[test]
+    fn any_other_failed_check_blocks_even_with_cold() {
+        let both = [
+            check("network", Kind::Required, false),
+            check("passthrough", Kind::Required, false),
+        ];
+        assert_eq!(verdict(true, &both, true), Verdict::Blocked);
+        let full = [check("memory", Kind::Advisory, false)];
+        assert_eq!(verdict(false, &full, true), Verdict::Blocked);
+        // An advisory check skipped by --force (or check_compatibility: false) does not.
+        let mut forced = check("memory", Kind::Advisory, false);
+        forced.forced = true;
+        assert_eq!(verdict(true, &[forced], false), Verdict::Move(Method::Live));
+    }
+}
