@@ -347,7 +347,9 @@ fn a_killed_run_continues_from_the_verified_files() {
     let pair = Pair::start(&["-stall-download", "disk1-flat.vmdk:4096"], &[]);
     pair.stop_source();
     let disk = scribble_source_disk(&pair);
-    let mut child = pair.ceso().spawn(&[
+    // Kept alive while ceso runs: it owns the config file.
+    let mut spawner = pair.ceso();
+    let mut child = spawner.spawn(&[
         "--host",
         "esx1",
         "vm",
@@ -359,9 +361,10 @@ fn a_killed_run_continues_from_the_verified_files() {
         "--datastore",
         "LocalDS_1",
     ]);
-    // The copy stalls inside the flat extent: wait for the files before it to be recorded.
+    // The copy stalls inside the flat extent, the last file: wait until the three small
+    // files before it (descriptor, nvram, .vmx) are recorded.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while pair.journal_entries() == 0 {
+    while pair.journal_entries() < 3 {
         assert!(
             Instant::now() < deadline,
             "no file was verified within 60 s"

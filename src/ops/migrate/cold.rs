@@ -283,6 +283,9 @@ pub async fn plan(
             kind,
         });
     }
+    // The small files first, the extents last: a resumed run then has the most files
+    // already done, and the big transfer starts only when the rest is in place.
+    files.sort_by_key(|f| (f.kind == "diskExtent", f.size));
     if !files.iter().any(|f| f.kind == "config") {
         return Err(OpError::Invalid {
             message: format!(
