@@ -410,11 +410,13 @@ func datastoreFindings(vm *simulator.VirtualMachine, host *simulator.HostSystem,
 				"Unable to access the virtual machine configuration: Unable to access file %s", path))
 		}
 	}
+	disks := 0 // "Hard disk 1", ...
 	for _, d := range vm.Config.Hardware.Device {
 		disk, ok := d.(*types.VirtualDisk)
 		if !ok {
 			continue
 		}
+		disks++
 		if _, moved := locators[disk.Key]; moved {
 			continue
 		}
@@ -424,7 +426,7 @@ func datastoreFindings(vm *simulator.VirtualMachine, host *simulator.HostSystem,
 		}
 		file := b.GetVirtualDeviceFileBackingInfo().FileName
 		if ref, ok := datastoreOfPath(dc, file); ok && !hostSees(host, ref) {
-			label := deviceName(&disk.VirtualDevice, "Hard disk")
+			label := fmt.Sprintf("Hard disk %d", disks)
 			reason := withMessage(&types.CannotAccessFile{FileFault: types.FileFault{File: file}}, "vim.fault.CannotAccessFile",
 				"Unable to access file %s", file)
 			f := &types.CannotAccessVmDisk{Fault: localizedFault(reason)}
@@ -434,15 +436,6 @@ func datastoreFindings(vm *simulator.VirtualMachine, host *simulator.HostSystem,
 		}
 	}
 	return res
-}
-
-func deviceName(d *types.VirtualDevice, fallback string) string {
-	if d.DeviceInfo != nil {
-		if l := d.DeviceInfo.GetDescription().Label; l != "" {
-			return l
-		}
-	}
-	return fmt.Sprintf("%s %d", fallback, d.Key)
 }
 
 // hostSees: the datastore is one of the host's and mounted, accessible there.
@@ -487,15 +480,19 @@ func networkFindings(vm *simulator.VirtualMachine, host *simulator.HostSystem, l
 		return nil
 	}
 	var res []finding
+	nics := 0 // labels as vSphere numbers them: "Network adapter 1", ...
 	for _, d := range vm.Config.Hardware.Device {
 		nic, ok := d.(types.BaseVirtualEthernetCard)
 		if !ok {
 			continue
 		}
+		nics++
 		card := nic.GetVirtualEthernetCard()
 		var net types.ManagedObjectReference
+		name := ""
 		switch b := card.Backing.(type) {
 		case *types.VirtualEthernetCardNetworkBackingInfo:
+			name = b.DeviceName
 			if b.Network != nil {
 				net = *b.Network
 			} else if dc := datacenterOf(vm); dc != nil {
@@ -518,12 +515,11 @@ func networkFindings(vm *simulator.VirtualMachine, host *simulator.HostSystem, l
 		if present {
 			continue
 		}
-		name := net.Value
-		if e, ok := simulator.Map.Get(net).(mo.Entity); ok {
+		if e, ok := simulator.Map.Get(net).(mo.Entity); ok && name == "" {
 			name = e.Entity().Name
 		}
 		connected := live && (card.Connectable == nil || card.Connectable.Connected)
-		label := deviceName(&card.VirtualDevice, "Network adapter")
+		label := fmt.Sprintf("Network adapter %d", nics)
 		f := &types.CannotAccessNetwork{Network: &net}
 		f.Device, f.Backing, f.Connected = label, name, connected
 		if connected {
