@@ -572,7 +572,9 @@ sa=$(find_vm MIG "$mjar" DC0/host/DC0_H0/DC0_H0)
 cluster=$(find_vm MIG "$mjar" DC0/host/DC0_C0)
 props MIG "$mjar" ClusterComputeResource "$cluster" resourcePool
 root=$(xget val)
-[ -n "$vm0" ] && [ -n "$h2" ] && [ -n "$sa" ] && [ -n "$root" ] || fail "MIG: inventory lookups failed"
+props MIG "$mjar" VirtualMachine "$vm1" datastore
+ds0=$(grep -o '<ManagedObjectReference type="Datastore">[^<]*' <<<"$RESP" | head -n1 | sed 's/.*>//')
+[ -n "$vm0" ] && [ -n "$h2" ] && [ -n "$sa" ] && [ -n "$root" ] && [ -n "$ds0" ] || fail "MIG: inventory lookups failed"
 to_cluster() { echo "<pool type=\"ResourcePool\">$root</pool><host type=\"HostSystem\">$1</host>"; }
 
 # -host-cpu: DC0_C0_H2 looks like an AMD EPYC host, the others stay Intel.
@@ -667,6 +669,14 @@ ok "MIG: CheckRelocate of a powered-off VM: the network is a warning, the CPU no
 relocate "$vm0" "<host type=\"HostSystem\">$h2</host>"
 [ "$TASK_STATE" = success ] && [ "$(host_of "$vm0")" = "$h2" ] || fail "MIG: cold relocation to the AMD host: $TASK_INFO"
 ok "MIG: cold RelocateVM_Task to the AMD host succeeds"
+
+# A disk on a datastore the target host does not mount, the VM's files staying where they are.
+mig_task '<ReconfigVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm1"'</_this><spec><deviceChange><operation>add</operation><fileOperation>create</fileOperation><device xsi:type="VirtualDisk"><key>-1</key><backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[LocalOnly] extra.vmdk</fileName><diskMode>persistent</diskMode><thinProvisioned>true</thinProvisioned></backing><controllerKey>1000</controllerKey><unitNumber>1</unitNumber><capacityInKB>1024</capacityInKB></device></deviceChange></spec></ReconfigVM_Task>'
+[ "$TASK_STATE" = success ] || fail "MIG: adding a disk on LocalOnly: $TASK_INFO"
+check_relocate "$vm1" "$(to_cluster "$h0")"
+expect_check CannotAccessVmDisk "is not accessible on the host: Unable to access file [LocalOnly] extra.vmdk" "CheckRelocate leaving a disk on a datastore the target does not mount"
+check_relocate "$vm1" "<datastore type=\"Datastore\">$ds0</datastore>$(to_cluster "$h0")"
+expect_clean "CheckRelocate moving the files to LocalDS_0 with the VM"
 
 # A running VM with a PCI passthrough device stays where it is.
 props MIG "$mjar" HostSystem "$sa" configManager.pciPassthruSystem
