@@ -338,12 +338,24 @@ fn the_servers_cpu_check_refuses_a_live_move_to_another_cpu_vendor() {
             .stderr_has("missing CPU features: cpuid.Intel")
             .stderr_has("nothing was changed")
             .stderr_has("--force skips only ceso's advisory checks");
-        assert_eq!(placement(&sim, VM).0, "DC0_H0", "refused (--force: {force}) but moved");
+        assert_eq!(
+            placement(&sim, VM).0,
+            "DC0_H0",
+            "refused (--force: {force}) but moved"
+        );
     }
 
     // An Intel host of the cluster: the server finds nothing to object to.
     sim.ceso()
-        .run(&["vm", "migrate", VM, "--to-host", "DC0_C0_H1", "--live", "--dry-run"])
+        .run(&[
+            "vm",
+            "migrate",
+            VM,
+            "--to-host",
+            "DC0_C0_H1",
+            "--live",
+            "--dry-run",
+        ])
         .ok()
         .stdout_has("ok   server: CheckRelocate found nothing");
 
@@ -352,7 +364,9 @@ fn the_servers_cpu_check_refuses_a_live_move_to_another_cpu_vendor() {
     sim.ceso()
         .run(&["vm", "migrate", VM, "--to-host", "DC0_C0_H2", "--dry-run"])
         .ok()
-        .stdout_has(&format!("would migrate {VM} (cold relocate): DC0_H0 → DC0_C0_H2"))
+        .stdout_has(&format!(
+            "would migrate {VM} (cold relocate): DC0_H0 → DC0_C0_H2"
+        ))
         .stdout_has("ok   server: CheckRelocate found nothing");
     sim.ceso()
         .run(&["vm", "migrate", VM, "--to-host", "DC0_C0_H2"])
