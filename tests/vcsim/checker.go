@@ -556,6 +556,10 @@ func drsEnabled(ref types.ManagedObjectReference) bool {
 	return ok && cfg.DrsConfig.Enabled != nil && *cfg.DrsConfig.Enabled
 }
 
+func notSupported() types.BaseMethodFault {
+	return withMessage(&types.NotSupported{}, "vmodl.fault.NotSupported", "The operation is not supported on the object.")
+}
+
 func badParameter(property string) types.BaseMethodFault {
 	return withMessage(&types.InvalidArgument{InvalidProperty: property}, "vmodl.fault.InvalidArgument",
 		"A specified parameter was not correct: %s", property)
@@ -698,25 +702,37 @@ func checkerVM(ref types.ManagedObjectReference) (*simulator.VirtualMachine, *so
 	return vm, nil
 }
 
+// checkTask runs one checker task (checkRelocate or checkMigrate) for vm and the
+// hosts spec.host/spec.pool name; with `state` set the VM must be in that power state.
+func checkTask(vm *simulator.VirtualMachine, name string, spec *types.VirtualMachineRelocateSpec, prefix string,
+	state types.VirtualMachinePowerState, tests []string) types.ManagedObjectReference {
+	var task types.ManagedObjectReference
+	simulator.Map.WithLock(vm, func() {
+		task = runTask(vm, name, "vm.check.ProvisioningChecker."+name, func() (types.AnyType, types.BaseMethodFault) {
+			// CheckMigrate takes templates (with a host or pool), CheckRelocate does not.
+			if name == "checkRelocate" && vm.Config != nil && vm.Config.Template {
+				return nil, notSupported()
+			}
+			if state != "" && state != vm.Runtime.PowerState {
+				return nil, &types.InvalidPowerState{RequestedState: state, ExistingState: vm.Runtime.PowerState}
+			}
+			hosts, f := targetHosts(vm, spec.Host, spec.Pool, prefix)
+			if f != nil {
+				return nil, f
+			}
+			return types.ArrayOfCheckResult{CheckResult: checkResults(vm, hosts, spec, vm.Runtime.PowerState, tests)}, nil
+		})
+	})
+	return task
+}
+
 func checkRelocateTask(call *soapCall) soap.HasFault {
 	req := call.Method.Body.(*types.CheckRelocate_Task)
 	vm, fault := checkerVM(req.Vm)
 	if fault != nil {
 		return &methods.CheckRelocate_TaskBody{Fault_: fault}
 	}
-	var task types.ManagedObjectReference
-	simulator.Map.WithLock(vm, func() {
-		task = runTask(vm, "checkRelocate", "vm.check.ProvisioningChecker.checkRelocate", func() (types.AnyType, types.BaseMethodFault) {
-			if vm.Config != nil && vm.Config.Template {
-				return nil, withMessage(&types.NotSupported{}, "vmodl.fault.NotSupported", "The operation is not supported on the object.")
-			}
-			hosts, f := targetHosts(vm, req.Spec.Host, req.Spec.Pool, "spec.")
-			if f != nil {
-				return nil, f
-			}
-			return types.ArrayOfCheckResult{CheckResult: checkResults(vm, hosts, &req.Spec, vm.Runtime.PowerState, req.TestType)}, nil
-		})
-	})
+	task := checkTask(vm, "checkRelocate", &req.Spec, "spec.", "", req.TestType)
 	return &methods.CheckRelocate_TaskBody{Res: &types.CheckRelocate_TaskResponse{Returnval: task}}
 }
 
@@ -726,21 +742,8 @@ func checkMigrateTask(call *soapCall) soap.HasFault {
 	if fault != nil {
 		return &methods.CheckMigrate_TaskBody{Fault_: fault}
 	}
-	var task types.ManagedObjectReference
-	simulator.Map.WithLock(vm, func() {
-		task = runTask(vm, "checkMigrate", "vm.check.ProvisioningChecker.checkMigrate", func() (types.AnyType, types.BaseMethodFault) {
-			state := vm.Runtime.PowerState
-			if req.State != "" && req.State != state {
-				return nil, &types.InvalidPowerState{RequestedState: req.State, ExistingState: state}
-			}
-			hosts, f := targetHosts(vm, req.Host, req.Pool, "")
-			if f != nil {
-				return nil, f
-			}
-			spec := &types.VirtualMachineRelocateSpec{Host: req.Host, Pool: req.Pool}
-			return types.ArrayOfCheckResult{CheckResult: checkResults(vm, hosts, spec, state, req.TestType)}, nil
-		})
-	})
+	spec := &types.VirtualMachineRelocateSpec{Host: req.Host, Pool: req.Pool}
+	task := checkTask(vm, "checkMigrate", spec, "", req.State, req.TestType)
 	return &methods.CheckMigrate_TaskBody{Res: &types.CheckMigrate_TaskResponse{Returnval: task}}
 }
 
@@ -795,7 +798,7 @@ func migrateVM(call *soapCall) soap.HasFault {
 	simulator.Map.WithLock(vm, func() {
 		task = runTask(vm, "migrateVm", "VirtualMachine.migrate", func() (types.AnyType, types.BaseMethodFault) {
 			if simulator.Map.IsESX() {
-				return nil, withMessage(&types.NotSupported{}, "vmodl.fault.NotSupported", "The operation is not supported on the object.")
+				return nil, notSupported()
 			}
 			if req.State != "" && req.State != vm.Runtime.PowerState {
 				return nil, &types.InvalidPowerState{RequestedState: req.State, ExistingState: vm.Runtime.PowerState}
@@ -862,7 +865,7 @@ func hostConnectionTask(call *soapCall, name string, host types.HostSystemConnec
 	h := getHost(call.Method.This)
 	return runTask(h, name, "", func() (types.AnyType, types.BaseMethodFault) {
 		if simulator.Map.IsESX() {
-			return nil, withMessage(&types.NotSupported{}, "vmodl.fault.NotSupported", "The operation is not supported on the object.")
+			return nil, notSupported()
 		}
 		setConnection(h, host, vms)
 		return nil, nil
