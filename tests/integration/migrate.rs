@@ -314,3 +314,62 @@ fn scripts_migrate_like_the_cli() {
         .ok();
     assert!(caught.stdout.contains("is powered on"), "{caught:?}");
 }
+
+/// The server's own checks (VirtualMachineProvisioningChecker.CheckRelocate_Task, modelled
+/// by tests/vcsim/checker.go): a running VM cannot vMotion from an Intel host to an AMD
+/// one, whatever `--force` says; powered off it moves (cold relocate).
+#[test]
+fn the_servers_cpu_check_refuses_a_live_move_to_another_cpu_vendor() {
+    let sim = Sim::start(&["-host-cpu", "DC0_C0_H2=amd"]);
+    // The standalone host's VMs always start on DC0_H0 (the cluster places its own at random).
+    const VM: &str = "DC0_H0_VM0";
+    assert_eq!(placement(&sim, VM).0, "DC0_H0");
+
+    for force in [false, true] {
+        let mut args = vec!["vm", "migrate", VM, "--to-host", "DC0_C0_H2", "--live"];
+        if force {
+            args.push("--force");
+        }
+        sim.ceso()
+            .run(&args)
+            .fails_with(exit::REFUSED)
+            .stderr_has("FAIL server: The target host does not support the virtual machine's current hardware requirements")
+            .stderr_has("DC0_C0_H2 has AMD EPYC 7763 64-Core Processor")
+            .stderr_has("missing CPU features: cpuid.Intel")
+            .stderr_has("nothing was changed")
+            .stderr_has("--force skips only ceso's advisory checks");
+        assert_eq!(
+            placement(&sim, VM).0,
+            "DC0_H0",
+            "refused (--force: {force}) but moved"
+        );
+    }
+
+    // An Intel host of the cluster: the server finds nothing to object to.
+    sim.ceso()
+        .run(&[
+            "vm",
+            "migrate",
+            VM,
+            "--to-host",
+            "DC0_C0_H1",
+            "--live",
+            "--dry-run",
+        ])
+        .ok()
+        .stdout_has("ok   server: CheckRelocate found nothing");
+
+    // Powered off, the CPU no longer matters.
+    sim.ceso().run(&["vm", "stop", "--force", VM]).ok();
+    sim.ceso()
+        .run(&["vm", "migrate", VM, "--to-host", "DC0_C0_H2", "--dry-run"])
+        .ok()
+        .stdout_has(&format!(
+            "would migrate {VM} (cold relocate): DC0_H0 → DC0_C0_H2"
+        ))
+        .stdout_has("ok   server: CheckRelocate found nothing");
+    sim.ceso()
+        .run(&["vm", "migrate", VM, "--to-host", "DC0_C0_H2"])
+        .ok();
+    assert_eq!(placement(&sim, VM).0, "DC0_C0_H2");
+}

@@ -68,7 +68,16 @@ func relocateVMTask(call *soapCall) soap.HasFault {
 	defer func() { relocating.spec = nil }()
 
 	var res soap.HasFault
-	simulator.Map.WithLock(vm, func() { res = vm.RelocateVMTask(ctx, req) })
+	simulator.Map.WithLock(vm, func() {
+		// vCenter's compatibility checks (checker.go): a refusal is the task's error
+		// and nothing moves.
+		if f := relocateChecks(vm, &req.Spec); f != nil {
+			task := runTask(vm, "relocateVm", "", func() (types.AnyType, types.BaseMethodFault) { return nil, f })
+			res = &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: task}}
+			return
+		}
+		res = vm.RelocateVMTask(ctx, req)
+	})
 	return res
 }
 

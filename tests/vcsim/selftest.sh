@@ -840,4 +840,208 @@ kill -0 "$SLOW_PID" 2>/dev/null && fail "SIGTERM: still running"
 [ -e "$SLOW_DIR" ] && fail "SIGTERM: $SLOW_DIR left behind"
 ok "stdin EOF (-stdin-exit) and SIGTERM stop the simulator and remove its files"
 
+# --- migration checks (checker.go): CheckRelocate_Task/CheckMigrate_Task, the same
+# refusals from RelocateVM_Task and MigrateVM_Task, -host-cpu, DisconnectHost_Task
+start_sim MIG -host-cpu DC0_C0_H2=amd
+mjar="$work/MIG.jar"
+login MIG "$mjar"
+service_content MIG
+PC=$(xget propertyCollector)
+SI=$(xget searchIndex)
+checker=$(xget vmProvisioningChecker)
+[ -n "$checker" ] || fail "MIG: no vmProvisioningChecker in the ServiceContent"
+
+# mig_task BODY: call a *_Task method on MIG and wait for it; sets TASK_STATE, TASK_INFO.
+mig_task() {
+	call MIG "$mjar" "$1"
+	[ "$CODE" = 200 ] || fail "MIG: ${1:0:60}... answered $CODE: $RESP"
+	local task i
+	task=$(xget returnval)
+	for i in $(seq 1 100); do
+		props MIG "$mjar" Task "$task" info
+		TASK_STATE=$(xget state)
+		TASK_INFO=$RESP
+		case $TASK_STATE in success | error) return 0 ;; esac
+		sleep 0.1
+	done
+	fail "MIG: task $task did not finish"
+}
+# expect_fault FAULT TEXT WHAT: the last task failed with FAULT, its localizedMessage containing TEXT.
+expect_fault() {
+	[ "$TASK_STATE" = error ] && grep -q "type=\"$1\"" <<<"$TASK_INFO" && grep -qF -- "$2" <<<"$(xget localizedMessage "$TASK_INFO")" ||
+		fail "MIG: $3: expected a $1 task error with '$2': $TASK_INFO"
+	ok "MIG: $3: $1"
+}
+# expect_check FAULT TEXT WHAT: the last CheckRelocate/CheckMigrate found the error FAULT (TEXT in its message).
+expect_check() {
+	[ "$TASK_STATE" = success ] && grep -q '<CheckResult>' <<<"$TASK_INFO" &&
+		grep -o '<error>.*</error>' <<<"$TASK_INFO" | grep -q "type=\"$1\"" &&
+		grep -qF -- "$2" <<<"$TASK_INFO" || fail "MIG: $3: expected a CheckResult error $1 with '$2': $TASK_INFO"
+	ok "MIG: $3: CheckResult error $1"
+}
+expect_clean() { # WHAT: the last check found no error and no warning
+	[ "$TASK_STATE" = success ] && grep -q '<CheckResult>' <<<"$TASK_INFO" && ! grep -q '<error>\|<warning>' <<<"$TASK_INFO" ||
+		fail "MIG: $1: expected a CheckResult without errors: $TASK_INFO"
+	ok "MIG: $1: no error"
+}
+check_relocate() { # VM SPEC [TESTTYPES...]
+	local vm=$1 spec=$2 tests="" t
+	shift 2
+	for t in "$@"; do tests+="<testType>$t</testType>"; done
+	mig_task '<CheckRelocate_Task xmlns="urn:vim25"><_this type="VirtualMachineProvisioningChecker">'"$checker"'</_this><vm type="VirtualMachine">'"$vm"'</vm><spec>'"$spec"'</spec>'"$tests"'</CheckRelocate_Task>'
+}
+relocate() { # VM SPEC
+	mig_task '<RelocateVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$1"'</_this><spec>'"$2"'</spec></RelocateVM_Task>'
+}
+migrate() { # VM POOL HOST [STATE]
+	local state=""
+	[ -n "${4:-}" ] && state="<state>$4</state>"
+	mig_task '<MigrateVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$1"'</_this><pool type="ResourcePool">'"$2"'</pool><host type="HostSystem">'"$3"'</host><priority>defaultPriority</priority>'"$state"'</MigrateVM_Task>'
+}
+host_of() { # VM -> echo runtime.host
+	props MIG "$mjar" VirtualMachine "$1" runtime.host
+	xget val
+}
+host_task() { # METHOD HOST
+	local extra=""
+	[ "$1" = EnterMaintenanceMode_Task ] && extra="<timeout>0</timeout>"
+	mig_task "<$1 xmlns=\"urn:vim25\"><_this type=\"HostSystem\">$2</_this>$extra</$1>"
+	[ "$TASK_STATE" = success ] || fail "MIG: $1 $2: $TASK_INFO"
+}
+
+vm0=$(find_vm MIG "$mjar" DC0/vm/DC0_H0_VM0)
+vm1=$(find_vm MIG "$mjar" DC0/vm/DC0_H0_VM1)
+h0=$(find_vm MIG "$mjar" DC0/host/DC0_C0/DC0_C0_H0)
+h1=$(find_vm MIG "$mjar" DC0/host/DC0_C0/DC0_C0_H1)
+h2=$(find_vm MIG "$mjar" DC0/host/DC0_C0/DC0_C0_H2)
+sa=$(find_vm MIG "$mjar" DC0/host/DC0_H0/DC0_H0)
+cluster=$(find_vm MIG "$mjar" DC0/host/DC0_C0)
+props MIG "$mjar" ClusterComputeResource "$cluster" resourcePool
+root=$(xget val)
+props MIG "$mjar" VirtualMachine "$vm1" datastore
+ds0=$(grep -o '<ManagedObjectReference type="Datastore">[^<]*' <<<"$RESP" | head -n1 | sed 's/.*>//')
+[ -n "$vm0" ] && [ -n "$h2" ] && [ -n "$sa" ] && [ -n "$root" ] && [ -n "$ds0" ] || fail "MIG: inventory lookups failed"
+to_cluster() { echo "<pool type=\"ResourcePool\">$root</pool><host type=\"HostSystem\">$1</host>"; }
+
+# -host-cpu: DC0_C0_H2 looks like an AMD EPYC host, the others stay Intel.
+props MIG "$mjar" HostSystem "$h2" summary.hardware.cpuModel
+[ "$(xget val)" = "AMD EPYC 7763 64-Core Processor" ] || fail "MIG: -host-cpu: cpuModel of DC0_C0_H2: $RESP"
+props MIG "$mjar" HostSystem "$h2" hardware.cpuPkg
+grep -q '<vendor>amd</vendor>' <<<"$RESP" && ! grep -q '<vendor>intel</vendor>' <<<"$RESP" || fail "MIG: -host-cpu: cpuPkg of DC0_C0_H2: $RESP"
+props MIG "$mjar" HostSystem "$h2" config.featureCapability
+grep -q '<key>cpuid.AMD</key><featureName>cpuid.AMD</featureName><value>1</value>' <<<"$RESP" || fail "MIG: featureCapability of DC0_C0_H2: $RESP"
+props MIG "$mjar" HostSystem "$h0" hardware.cpuPkg
+grep -q '<vendor>intel</vendor>' <<<"$RESP" && ! grep -q '<vendor>amd</vendor>' <<<"$RESP" || fail "MIG: DC0_C0_H0 is not Intel any more: $RESP"
+ok "MIG: -host-cpu DC0_C0_H2=amd: cpuPkg, cpuModel and featureCapability of an AMD EPYC; other hosts Intel"
+"$bin" -host-cpu NOSUCH=amd </dev/null >/dev/null 2>"$work/hostcpu.err" && fail "-host-cpu with an unknown host started"
+grep -q 'no host named "NOSUCH"' "$work/hostcpu.err" || fail "-host-cpu NOSUCH: $(cat "$work/hostcpu.err")"
+ok "-host-cpu with an unknown host name: refused at start"
+
+# CPU vendor: a running VM cannot move from Intel to AMD.
+check_relocate "$vm0" "$(to_cluster "$h2")"
+expect_check FeatureRequirementsNotMet "current hardware requirements" "CheckRelocate of a running VM to the AMD host"
+grep -q '<featureRequirement><key>cpuid.Intel</key>' <<<"$TASK_INFO" || fail "MIG: FeatureRequirementsNotMet does not name cpuid.Intel: $TASK_INFO"
+check_relocate "$vm0" "$(to_cluster "$h2")" networkTests datastoreTests
+expect_clean "CheckRelocate to the AMD host with testType networkTests, datastoreTests only"
+check_relocate "$vm0" "$(to_cluster "$h0")"
+expect_clean "CheckRelocate to an Intel host"
+relocate "$vm0" "$(to_cluster "$h2")"
+expect_fault FeatureRequirementsNotMet "missing CPU features: cpuid.Intel" "RelocateVM_Task of a running VM to the AMD host"
+[ "$(host_of "$vm0")" = "$sa" ] || fail "MIG: refused RelocateVM_Task moved the VM"
+ok "MIG: ... and the VM stays on DC0_H0"
+
+# A datastore the target host does not mount.
+mkdir -p "$MIG_DIR/local-only"
+props MIG "$mjar" HostSystem "$sa" configManager.datastoreSystem
+call MIG "$mjar" '<CreateLocalDatastore xmlns="urn:vim25"><_this type="HostDatastoreSystem">'"$(xget val)"'</_this><name>LocalOnly</name><path>'"$MIG_DIR/local-only"'</path></CreateLocalDatastore>'
+[ "$CODE" = 200 ] || fail "MIG: CreateLocalDatastore: $RESP"
+only=$(xget returnval)
+check_relocate "$vm0" "<datastore type=\"Datastore\">$only</datastore>$(to_cluster "$h0")"
+expect_check DatastoreNotWritableOnHost "LocalOnly" "CheckRelocate onto a datastore the target host does not mount"
+relocate "$vm0" "<datastore type=\"Datastore\">$only</datastore>$(to_cluster "$h0")"
+expect_fault DatastoreNotWritableOnHost "is not accessible from host DC0_C0_H0" "RelocateVM_Task onto that datastore"
+
+# Maintenance mode and a disconnected host.
+host_task EnterMaintenanceMode_Task "$h1"
+check_relocate "$vm0" "$(to_cluster "$h1")"
+expect_check InvalidHostState "current state of the host" "CheckRelocate to a host in maintenance mode"
+relocate "$vm0" "$(to_cluster "$h1")"
+expect_fault InvalidHostState "current state of the host" "RelocateVM_Task to a host in maintenance mode"
+host_task ExitMaintenanceMode_Task "$h1"
+host_task DisconnectHost_Task "$h1"
+props MIG "$mjar" HostSystem "$h1" runtime.connectionState
+[ "$(xget val)" = disconnected ] || fail "MIG: DisconnectHost_Task: $RESP"
+check_relocate "$vm0" "$(to_cluster "$h1")"
+expect_check HostNotConnected "since it is disconnected" "CheckRelocate to a disconnected host"
+relocate "$vm0" "$(to_cluster "$h1")"
+expect_fault HostNotConnected "since it is disconnected" "RelocateVM_Task to a disconnected host"
+host_task ReconnectHost_Task "$h1"
+check_relocate "$vm0" "$(to_cluster "$h1")"
+expect_clean "CheckRelocate after ReconnectHost_Task"
+[ "$(host_of "$vm0")" = "$sa" ] || fail "MIG: a refused relocation moved the VM"
+
+# MigrateVM_Task (compute only), with CheckMigrate_Task.
+migrate "$vm0" "$root" "$h0" poweredOff
+expect_fault InvalidPowerState "" "MigrateVM_Task(state=poweredOff) of a running VM"
+migrate "$vm0" "$root" "$h2"
+expect_fault FeatureRequirementsNotMet "cpuid.Intel" "MigrateVM_Task of a running VM to the AMD host"
+migrate "$vm0" "$root" "$h0"
+[ "$TASK_STATE" = success ] && [ "$(host_of "$vm0")" = "$h0" ] || fail "MIG: MigrateVM_Task to DC0_C0_H0: $TASK_INFO"
+props MIG "$mjar" VirtualMachine "$vm0" resourcePool
+[ "$(xget val)" = "$root" ] || fail "MIG: MigrateVM_Task did not change the pool: $RESP"
+ok "MIG: MigrateVM_Task to DC0_C0_H0 moves the VM and its pool"
+mig_task '<CheckMigrate_Task xmlns="urn:vim25"><_this type="VirtualMachineProvisioningChecker">'"$checker"'</_this><vm type="VirtualMachine">'"$vm0"'</vm><host type="HostSystem">'"$h2"'</host></CheckMigrate_Task>'
+expect_check FeatureRequirementsNotMet "AMD EPYC 7763" "CheckMigrate_Task to the AMD host"
+mig_task '<CheckMigrate_Task xmlns="urn:vim25"><_this type="VirtualMachineProvisioningChecker">'"$checker"'</_this><vm type="VirtualMachine">'"$vm0"'</vm><host type="HostSystem">'"$h1"'</host></CheckMigrate_Task>'
+expect_clean "CheckMigrate_Task to an Intel host"
+mig_task '<CheckMigrate_Task xmlns="urn:vim25"><_this type="VirtualMachineProvisioningChecker">'"$checker"'</_this><vm type="VirtualMachine">'"$vm0"'</vm><host type="HostSystem">'"$h1"'</host><state>suspended</state></CheckMigrate_Task>'
+expect_fault InvalidPowerState "" "CheckMigrate_Task(state=suspended) of a running VM"
+
+# A network only the VM's host has: an error while the NIC is connected, a warning when off.
+props MIG "$mjar" HostSystem "$h0" configManager.networkSystem
+call MIG "$mjar" '<AddPortGroup xmlns="urn:vim25"><_this type="HostNetworkSystem">'"$(xget val)"'</_this><portgrp><name>Isolated</name><vlanId>0</vlanId><vswitchName>vSwitch0</vswitchName><policy></policy></portgrp></AddPortGroup>'
+[ "$CODE" = 200 ] || fail "MIG: AddPortGroup: $RESP"
+mig_task '<ReconfigVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm0"'</_this><spec><deviceChange><operation>add</operation><device xsi:type="VirtualE1000"><key>-1</key><backing xsi:type="VirtualEthernetCardNetworkBackingInfo"><deviceName>Isolated</deviceName></backing></device></deviceChange></spec></ReconfigVM_Task>'
+[ "$TASK_STATE" = success ] || fail "MIG: adding a NIC on Isolated: $TASK_INFO"
+check_relocate "$vm0" "<host type=\"HostSystem\">$h1</host>"
+expect_check CannotAccessNetwork "which is not accessible" "CheckRelocate of a running VM away from its network"
+relocate "$vm0" "<host type=\"HostSystem\">$h1</host>"
+expect_fault CannotAccessNetwork "Isolated" "RelocateVM_Task of a running VM away from its network"
+mig_task '<PowerOffVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm0"'</_this></PowerOffVM_Task>'
+check_relocate "$vm0" "<host type=\"HostSystem\">$h2</host>"
+grep -o '<warning>.*</warning>' <<<"$TASK_INFO" | grep -q 'type="CannotAccessNetwork"' && ! grep -q '<error>' <<<"$TASK_INFO" ||
+	fail "MIG: powered off: expected only a CannotAccessNetwork warning (and no CPU error): $TASK_INFO"
+ok "MIG: CheckRelocate of a powered-off VM: the network is a warning, the CPU no error"
+relocate "$vm0" "<host type=\"HostSystem\">$h2</host>"
+[ "$TASK_STATE" = success ] && [ "$(host_of "$vm0")" = "$h2" ] || fail "MIG: cold relocation to the AMD host: $TASK_INFO"
+ok "MIG: cold RelocateVM_Task to the AMD host succeeds"
+
+# A disk on a datastore the target host does not mount, the VM's files staying where they are.
+mig_task '<ReconfigVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm1"'</_this><spec><deviceChange><operation>add</operation><fileOperation>create</fileOperation><device xsi:type="VirtualDisk"><key>-1</key><backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[LocalOnly] extra.vmdk</fileName><diskMode>persistent</diskMode><thinProvisioned>true</thinProvisioned></backing><controllerKey>1000</controllerKey><unitNumber>1</unitNumber><capacityInKB>1024</capacityInKB></device></deviceChange></spec></ReconfigVM_Task>'
+[ "$TASK_STATE" = success ] || fail "MIG: adding a disk on LocalOnly: $TASK_INFO"
+check_relocate "$vm1" "$(to_cluster "$h0")"
+expect_check CannotAccessVmDisk "is not accessible on the host: Unable to access file [LocalOnly] extra.vmdk" "CheckRelocate leaving a disk on a datastore the target does not mount"
+check_relocate "$vm1" "<datastore type=\"Datastore\">$ds0</datastore>$(to_cluster "$h0")"
+expect_clean "CheckRelocate moving the files to LocalDS_0 with the VM"
+
+# A running VM with a PCI passthrough device stays where it is.
+props MIG "$mjar" HostSystem "$sa" configManager.pciPassthruSystem
+call MIG "$mjar" '<UpdatePassthruConfig xmlns="urn:vim25"><_this type="HostPciPassthruSystem">'"$(xget val)"'</_this><config xsi:type="HostPciPassthruConfig"><id>0000:5e:00.0</id><passthruEnabled>true</passthruEnabled></config></UpdatePassthruConfig>'
+[ "$CODE" = 200 ] || fail "MIG: UpdatePassthruConfig: $RESP"
+mig_task '<PowerOffVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm1"'</_this></PowerOffVM_Task>'
+mig_task '<ReconfigVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm1"'</_this><spec><memoryReservationLockedToMax>true</memoryReservationLockedToMax><deviceChange><operation>add</operation><device xsi:type="VirtualPCIPassthrough"><key>-100</key><backing xsi:type="VirtualPCIPassthroughDeviceBackingInfo"><deviceName></deviceName><id>0000:5e:00.0</id></backing></device></deviceChange></spec></ReconfigVM_Task>'
+[ "$TASK_STATE" = success ] || fail "MIG: adding a passthrough device: $TASK_INFO"
+mig_task '<PowerOnVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">'"$vm1"'</_this></PowerOnVM_Task>'
+[ "$TASK_STATE" = success ] || fail "MIG: power-on with the passthrough device: $TASK_INFO"
+check_relocate "$vm1" "$(to_cluster "$h0")"
+expect_check DisallowedMigrationDeviceAttached "PCI passthrough device" "CheckRelocate of a running VM with a passthrough device"
+relocate "$vm1" "$(to_cluster "$h0")"
+expect_fault DisallowedMigrationDeviceAttached "PCI passthrough device" "RelocateVM_Task of a running VM with a passthrough device"
+[ "$(host_of "$vm1")" = "$sa" ] || fail "MIG: the passthrough VM moved"
+
+# ESXi has no provisioning checker and no MigrateVM.
+service_content ESX
+[ -z "$(xget vmProvisioningChecker)" ] || fail "ESX: a vmProvisioningChecker in the ServiceContent"
+ok "ESX: no vmProvisioningChecker, as on ESXi"
+
 echo "selftest: all checks passed"
