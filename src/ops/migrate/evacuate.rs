@@ -19,7 +19,7 @@ use crate::ops::{hosts, inventory};
 use crate::placement::{self, Policy, State};
 use crate::vim::MoRef;
 
-use super::precheck::Check;
+use super::precheck::{Check, Kind};
 use super::{MigrateSpec, migrate_vms, relocate};
 
 /// Where the VMs go.
@@ -409,7 +409,8 @@ async fn place(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Move(Method),
-    /// Running and pinned by a passthrough device only: moves with `cold`.
+    /// Running and pinned by a passthrough device (with the server saying so too):
+    /// moves with `cold`.
     NeedsCold,
     /// Another check failed.
     Blocked,
@@ -424,10 +425,14 @@ fn verdict(powered_on: bool, checks: &[Check], cold: bool) -> Verdict {
             Method::Cold
         });
     }
-    match (
-        powered_on && blocking.iter().all(|c| c.name == "passthrough"),
-        cold,
-    ) {
+    // What blocks only vMotion (a passthrough device; the server's refusals of a live
+    // move, e.g. its own passthrough or CPU check) a cold move gets past; the cold
+    // relocation runs every check again, for a powered-off VM.
+    let vmotion_only = blocking
+        .iter()
+        .all(|c| c.name == "passthrough" || c.kind == Kind::Server)
+        && blocking.iter().any(|c| c.name == "passthrough");
+    match (powered_on && vmotion_only, cold) {
         (true, true) => Verdict::Move(Method::ColdRestart),
         (true, false) => Verdict::NeedsCold,
         (false, _) => Verdict::Blocked,
@@ -686,6 +691,13 @@ mod tests {
             check("passthrough", Kind::Required, false),
         ];
         assert_eq!(verdict(true, &pinned, false), Verdict::NeedsCold);
+        // The server refusing the same vMotion (vCenter's checker) changes nothing.
+        let also_server = [
+            check("passthrough", Kind::Required, false),
+            check("server", Kind::Server, false),
+        ];
+        assert_eq!(verdict(true, &also_server, false), Verdict::NeedsCold);
+        assert_eq!(verdict(false, &also_server, true), Verdict::Blocked);
         assert_eq!(
             verdict(true, &pinned, true),
             Verdict::Move(Method::ColdRestart)
