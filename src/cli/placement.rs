@@ -496,7 +496,7 @@ fn run_apply(ctx: &Ctx, source: &Source, moves: &[PlannedMove], dry_run: bool) -
     }
     let policy = policies(ctx, &source.policy)?;
     let progress = TermProgress::new(ctx.out.json);
-    let report = ctx.app.block_on(ops::apply(
+    let (report, failure) = ctx.app.block_on(ops::apply(
         &ctx.app.fleet,
         &scope(ctx, source),
         source.cluster.as_deref(),
@@ -513,6 +513,7 @@ fn run_apply(ctx: &Ctx, source: &Source, moves: &[PlannedMove], dry_run: bool) -
                 ops::StepOutcome::Migrated => "migrated",
                 ops::StepOutcome::WouldMigrate => "would migrate",
                 ops::StepOutcome::Stopped => "stopped at",
+                ops::StepOutcome::Failed => "FAILED",
             };
             println!(
                 "{what} {} {} → {}{}",
@@ -535,6 +536,24 @@ fn run_apply(ctx: &Ctx, source: &Source, moves: &[PlannedMove], dry_run: bool) -
                 ""
             }
         );
+    }
+    if let Some(e) = failure {
+        let done = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, ops::StepOutcome::Migrated))
+            .count();
+        let message = format!(
+            "the plan stopped at a failed migration after {done} of {} step(s) had run (they stay done): {e}",
+            moves.len()
+        );
+        return Err(e.context(
+            message,
+            Some(
+                "run `ceso optimize recommend` again for a plan of the inventory as it is now"
+                    .into(),
+            ),
+        ));
     }
     if !report.complete {
         return Err(OpError::refused(

@@ -542,3 +542,23 @@ fn custom_attributes_are_tags_for_policies() {
     assert_eq!(out["ranked"][0]["host"], "DC0_C0_H1", "{out}");
     assert_eq!(out["ranked"][0]["policy_score"], 100.0, "{out}");
 }
+
+/// A migration that fails while a plan runs: the failed step is named with the fault,
+/// the steps done before it are counted (they stay done), and the exit code is the
+/// fault's, not a silent success or a bare server error.
+#[test]
+fn a_failed_step_is_reported_with_the_steps_already_done() {
+    let sim = Sim::start(&["-vm", "9", "-fail-method", "RelocateVM_Task:1"]);
+    let hot = skew(&sim);
+    let total = vms_by_host(&sim).iter().filter(|(_, h)| *h == hot).count();
+    let run = sim
+        .ceso()
+        .run(&["vm", "balance", "--cluster", "DC0_C0", "--yes"])
+        .fails_with(crate::sim::exit::SERVER_FAULT);
+    run.stderr_has("the plan stopped at a failed migration after 0 of 1 step(s) had run")
+        .stderr_has("injected by -fail-method")
+        .stdout_has(&format!("FAILED DC0_C0_RP0_VM0 {hot} →"));
+    // Read back: nothing left the hot host.
+    let still = vms_by_host(&sim).iter().filter(|(_, h)| *h == hot).count();
+    assert_eq!(still, total);
+}

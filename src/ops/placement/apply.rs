@@ -24,6 +24,9 @@ pub enum StepOutcome {
     WouldMigrate,
     /// Reality drifted; this step and the ones after it were not run.
     Stopped,
+    /// The migration was sent and failed (a fault, a dropped connection); the steps
+    /// after it were not run, the ones before it stay done.
+    Failed,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +51,9 @@ pub struct ApplyReport {
 }
 
 /// Run `moves` in order. With `dry_run` every step is checked against one reading of
-/// the inventory, updated in memory as if the earlier steps had run.
+/// the inventory, updated in memory as if the earlier steps had run. A migration that
+/// fails ends the run: the report (with the steps already done) comes back with the
+/// error, so the caller can say what happened before it.
 pub async fn apply(
     fleet: &Fleet,
     scope: &Scope,
@@ -57,13 +62,14 @@ pub async fn apply(
     policy: &dyn Policy,
     dry_run: bool,
     progress: &dyn Progress,
-) -> OpResult<ApplyReport> {
+) -> OpResult<(ApplyReport, Option<OpError>)> {
     let mut g = gather(fleet, scope, cluster).await?;
     let first = State::new(&g.inventory).map_err(engine_error)?;
     let imbalance_before = imbalance(&first).total;
     drop(first);
     let mut steps = Vec::new();
     let mut complete = true;
+    let mut failure = None;
     for m in moves {
         if !dry_run && !steps.is_empty() {
             g = gather(fleet, scope, cluster).await?;
@@ -109,14 +115,23 @@ pub async fn apply(
             ..MigrateSpec::default()
         }
         .with_config(&fleet.config);
-        match relocate::plan(&vm, &spec).await {
-            Ok(plan) => relocate::run(&vm, &plan, progress).await?,
+        let ran = match relocate::plan(&vm, &spec).await {
+            Ok(plan) => relocate::run(&vm, &plan, progress).await,
+            Err(e) => Err(e),
+        };
+        match ran {
+            Ok(()) => {}
             Err(e @ OpError::Refused { .. }) => {
                 steps.push(step(m, StepOutcome::Stopped, gain, Some(e.to_string())));
                 complete = false;
                 break;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                steps.push(step(m, StepOutcome::Failed, gain, Some(e.to_string())));
+                complete = false;
+                failure = Some(e);
+                break;
+            }
         }
         steps.push(step(m, StepOutcome::Migrated, gain, None));
     }
@@ -128,13 +143,16 @@ pub async fn apply(
         g = gather(fleet, scope, cluster).await?;
     }
     let after = imbalance(&State::new(&g.inventory).map_err(engine_error)?).total;
-    Ok(ApplyReport {
-        dry_run,
-        steps,
-        complete,
-        imbalance_before,
-        imbalance_after: after,
-    })
+    Ok((
+        ApplyReport {
+            dry_run,
+            steps,
+            complete,
+            imbalance_before,
+            imbalance_after: after,
+        },
+        failure,
+    ))
 }
 
 fn step(m: &PlannedMove, outcome: StepOutcome, gain: f64, reason: Option<String>) -> Step {
