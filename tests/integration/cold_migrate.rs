@@ -13,7 +13,7 @@ use crate::sim::{Ceso, Run, Sim, exit};
 
 const VM: &str = "ha-host_VM0";
 
-/// Two ESXi hosts: `esx1` (the source, 2 VMs with 2 MiB disks) and `esx2` (no VMs,
+/// Two ESXi hosts: `esx1` (the source, 2 VMs with 20 MiB disks: three 8 MiB chunks) and `esx2` (no VMs,
 /// two datastores), each with extra simulator flags.
 struct Pair {
     a: Sim,
@@ -25,7 +25,7 @@ struct Pair {
 
 impl Pair {
     fn start(a_flags: &[&str], b_flags: &[&str]) -> Pair {
-        let a = Sim::start(&[&["-esx", "-disk-mb", "2"], a_flags].concat());
+        let a = Sim::start(&[&["-esx", "-disk-mb", "20"], a_flags].concat());
         let b = Sim::start(&[&["-esx", "-vm", "0", "-ds", "2"], b_flags].concat());
         let mut yaml = String::from("hosts:\n");
         for (name, sim) in [("esx1", &a), ("esx2", &b)] {
@@ -137,7 +137,7 @@ fn file_names(dir: &Path) -> Vec<String> {
 
 /// Fill the source disk with content that is not zeros (vcsim's disks are empty).
 fn scribble_source_disk(pair: &Pair) -> Vec<u8> {
-    let data: Vec<u8> = (0..2u32 << 20)
+    let data: Vec<u8> = (0..20u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let path = format!("{VM}/disk1-flat.vmdk");
@@ -171,7 +171,7 @@ fn a_cold_migration_copies_every_byte_and_keeps_uuid_and_mac() {
 
     // The plan first: every file, every check, nothing changed.
     let dry = pair.migrate(&["--dry-run"]).ok();
-    dry.stdout_has("copy [LocalDS_0] ha-host_VM0/disk1-flat.vmdk → [LocalDS_1] ha-host_VM0/disk1-flat.vmdk (2097152 bytes)")
+    dry.stdout_has("copy [LocalDS_0] ha-host_VM0/disk1-flat.vmdk → [LocalDS_1] ha-host_VM0/disk1-flat.vmdk (20971520 bytes)")
         .stdout_has("ok   name: no VM named ha-host_VM0 on esx2")
         .stdout_has("ok   network: VM Network present on");
     assert!(pair.info("esx2").is_none(), "a dry run registered the VM");
