@@ -116,6 +116,12 @@ pub struct ColdOutcome {
     pub files_copied: usize,
     pub files_resumed: usize,
     pub bytes_copied: u64,
+    /// Milliseconds streaming the files across, and reading the copies back to hash them.
+    pub transfer_ms: u64,
+    pub verify_ms: u64,
+    /// Milliseconds from the first byte copied to the copy registered, fixed up and (if
+    /// it ran) powered on: how long the move took, before the source is cleaned up.
+    pub ready_ms: u64,
     pub powered_on: bool,
     /// `deleted`, or `kept` (unregistered, `--keep-source`), or `left` (could not be deleted).
     pub source: &'static str,
@@ -563,6 +569,7 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
     }
 
     // 1. Copy.
+    let started = std::time::Instant::now();
     let copied = match copy_files(vm, plan, &target, &mut journal, progress).await {
         Ok(c) => c,
         Err((e, partial)) => {
@@ -634,6 +641,8 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
         }
     };
 
+    let ready = started.elapsed();
+
     // 4. Only now: the source leaves its inventory, then its files go.
     if let Err(e) = register::unregister(vm, progress).await {
         let back = roll_back(&new, vm, plan, refs).await;
@@ -670,6 +679,9 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
         files_copied: copied.files,
         files_resumed: copied.resumed,
         bytes_copied: copied.bytes,
+        transfer_ms: u64::try_from(copied.timing.transfer.as_millis()).unwrap_or(u64::MAX),
+        verify_ms: u64::try_from(copied.timing.verify.as_millis()).unwrap_or(u64::MAX),
+        ready_ms: u64::try_from(ready.as_millis()).unwrap_or(u64::MAX),
         powered_on: plan.power_on,
         source,
         changes,
@@ -681,6 +693,7 @@ struct Copied {
     files: usize,
     resumed: usize,
     bytes: u64,
+    timing: copy::Timing,
 }
 
 /// Copy every planned file not verified by an earlier run. On failure: the error and
@@ -700,6 +713,7 @@ async fn copy_files(
         files: 0,
         resumed: 0,
         bytes: 0,
+        timing: copy::Timing::default(),
     };
     let total: u64 = plan.bytes;
     for f in &plan.files {
@@ -741,7 +755,7 @@ async fn copy_files(
         };
         progress.step(&format!("Copying {} to {}", f.source, target.name()));
         let before = moved.load(Ordering::Relaxed);
-        let copy = copy::copy(&src, &dst, &moved);
+        let copy = copy::copy(&src, &dst, &moved, &mut out.timing);
         tokio::pin!(copy);
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let verified = loop {

@@ -30,7 +30,22 @@ pub struct Side<'a> {
 }
 
 /// Stream `from` into `to`; `moved` counts bytes as they pass (for progress).
-pub async fn copy(from: &Side<'_>, to: &Side<'_>, moved: &Arc<AtomicU64>) -> OpResult<Verified> {
+/// Where a copy's time went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    /// Download streamed into the upload.
+    pub transfer: std::time::Duration,
+    /// The target's copy read back and hashed.
+    pub verify: std::time::Duration,
+}
+
+pub async fn copy(
+    from: &Side<'_>,
+    to: &Side<'_>,
+    moved: &Arc<AtomicU64>,
+    timing: &mut Timing,
+) -> OpResult<Verified> {
+    let started = std::time::Instant::now();
     let size = from
         .client
         .file_size(from.datacenter, from.file)
@@ -90,7 +105,10 @@ pub async fn copy(from: &Side<'_>, to: &Side<'_>, moved: &Arc<AtomicU64>) -> OpR
             from.file, from.endpoint
         )));
     }
+    let verifying = std::time::Instant::now();
+    timing.transfer += verifying - started;
     let back = hash(to).await?;
+    timing.verify += verifying.elapsed();
     if back.size != size || back.sha256 != sha256 {
         return Err(OpError::Io(format!(
             "{} on {} does not match the source after the copy ({} bytes, sha256 {}; source {size} bytes, sha256 {sha256})",
