@@ -672,14 +672,16 @@ fn distributed_switch_membership_and_vm_nic_reconnection() {
     ceso(&["vm", "nic", "add", "DC0_H0_VM0", "--network", "app"])
         .fails_with(exit::REFUSED)
         .stderr_has("not a member");
-    ceso(&["vm", "nic", "add", "DC0_H0_VM0", "--network", "VM Network"]).ok();
-    assert_eq!(
-        json(&sim, &["vm", "nic", "list", "DC0_H0_VM0"])
-            .as_array()
-            .unwrap()
-            .len(),
-        2
+    let added = json(
+        &sim,
+        &["vm", "nic", "add", "DC0_H0_VM0", "--network", "VM Network"],
     );
+    let listed = json(&sim, &["vm", "nic", "list", "DC0_H0_VM0"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    // The answer names the adapter as the server does, with the MAC it was given.
+    assert_eq!(added["nic"], listed[1]["label"], "{added} vs {listed}");
+    assert_eq!(added["mac"], listed[1]["mac"], "{added} vs {listed}");
+    assert_ne!(added["mac"], "", "{added}");
     ceso(&[
         "vm",
         "nic",

@@ -319,7 +319,7 @@ pub async fn add(
             leaf("addressType", "generated"),
         ],
     );
-    let out = NicChange {
+    let mut out = NicChange {
         vm: vm.vm.name.clone(),
         nic: format!("Network adapter {}", vm.nics.len() + 1),
         action: "add",
@@ -330,6 +330,15 @@ pub async fn add(
     };
     if !dry_run {
         vm.reconfigure("add", &device, progress).await?;
+        // The server names the adapter and gives it its MAC address: report those.
+        let after = vms::info(&vm.vm).await?.nics;
+        if let Some(new) = after
+            .iter()
+            .find(|n| !vm.nics.iter().any(|old| old.key == n.key))
+        {
+            out.nic = new.label.clone();
+            out.mac = new.mac.clone();
+        }
     }
     Ok(out)
 }
