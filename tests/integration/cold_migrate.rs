@@ -417,3 +417,61 @@ fn a_failed_unregister_of_the_source_removes_the_copy_again() {
     assert!(pair.info("esx2").is_none());
     assert!(vm_dir(&pair.b, "LocalDS_1").is_none());
 }
+
+#[test]
+fn an_esxi_vm_moves_cold_into_a_vcenter_cluster() {
+    let a = Sim::start(&["-esx", "-disk-mb", "2"]);
+    let vc = Sim::vcenter();
+    let mut yaml = String::from("hosts:\n");
+    for (name, sim) in [("esx1", &a), ("vc", &vc)] {
+        yaml.push_str(&format!(
+            "  - name: {name}\n    host: {}\n    user: root\n    password_env: ESXI_PW\n",
+            sim.url
+        ));
+    }
+    let home = tempfile::tempdir().unwrap();
+    let ceso = || {
+        let mut c = Ceso::new();
+        c.config(&yaml);
+        c.env("ESXI_PW", "secret")
+            .env("XDG_STATE_HOME", home.path().join("state"));
+        c
+    };
+    let before = ceso()
+        .run(&["--host", "esx1", "vm", "info", VM, "--json"])
+        .ok()
+        .json();
+    ceso()
+        .run(&[
+            "--host",
+            "esx1",
+            "vm",
+            "migrate",
+            VM,
+            "--to-host",
+            "vc/DC0_C0_H1",
+            "--cold",
+            "--shutdown",
+        ])
+        .ok();
+    let listed = ceso()
+        .run(&["--host", "vc", "vm", "list", VM, "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed[0]["host"], "DC0_C0_H1", "{listed}");
+    assert_eq!(listed[0]["power_state"], "poweredOn", "{listed}");
+    let after = ceso()
+        .run(&["--host", "vc", "vm", "info", VM, "--json"])
+        .ok()
+        .json();
+    assert_eq!(after["uuid"], before["uuid"]);
+    assert_eq!(mac(&after), mac(&before));
+    let left = ceso()
+        .run(&["--host", "esx1", "vm", "list", "--json"])
+        .ok()
+        .json();
+    assert!(
+        !left.as_array().unwrap().iter().any(|v| v["name"] == VM),
+        "{left}"
+    );
+}
