@@ -262,14 +262,14 @@ fn power_all(
             .collect());
     }
     let fleet = ctx.fleet().clone();
-    let results = ctx.run(async {
-        Ok(fleet
-            .each(targets.clone(), |vm| async move {
-                let tracker = ctx.track(&vm.name);
-                vms::power(&vm, action, &tracker).await
-            })
-            .await)
-    })?;
+    // The CLI's batching too: one PowerOnMultiVM_Task per vCenter datacenter.
+    let label = match targets.as_slice() {
+        [one] => one.name.clone(),
+        many => format!("{} VMs", many.len()),
+    };
+    let tracker = ctx.track(&label);
+    let results =
+        ctx.run(async { Ok(vms::power_many(&fleet, &targets, action, &tracker).await) })?;
     let mut done = Vec::new();
     let mut errors = Vec::new();
     for (vm, result) in targets.iter().zip(results) {

@@ -219,3 +219,31 @@ fn a_cached_session_needs_no_password_prompt() {
         .fails_with(crate::sim::exit::USAGE)
         .stderr_has("no password was given");
 }
+
+#[test]
+fn script_power_calls_are_batched_like_the_cli() {
+    let t = Counted::start(&["-vm", "4"]);
+    t.calls(&["vm", "stop", "--force", "DC0_C0_RP0_VM*"]);
+    let started = t.calls(&["-c", "vm::start(\"DC0_C0_RP0_VM*\")"]);
+    assert!(
+        started.contains(&"PowerOnMultiVM_Task".to_string()),
+        "{started:?}"
+    );
+    assert!(
+        !started.contains(&"PowerOnVM_Task".to_string()),
+        "{started:?}"
+    );
+    let states = t
+        .ceso()
+        .run(&["vm", "list", "DC0_C0_RP0_VM*", "--json"])
+        .ok()
+        .json();
+    assert!(
+        states
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["power_state"] == "poweredOn"),
+        "{states}"
+    );
+}
