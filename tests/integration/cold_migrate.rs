@@ -56,7 +56,7 @@ impl Pair {
     }
 
     /// `vm migrate VM --to-host esx2 --cold --datastore LocalDS_1 …` from esx1.
-    fn migrate(&self, extra: &[&str]) -> Run {
+    fn migrate_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "--host",
             "esx1",
@@ -70,7 +70,11 @@ impl Pair {
             "LocalDS_1",
         ];
         args.extend_from_slice(extra);
-        self.run(&args)
+        args
+    }
+
+    fn migrate(&self, extra: &[&str]) -> Run {
+        self.run(&Pair::migrate_args(extra))
     }
 
     fn stop_source(&self) {
@@ -349,18 +353,7 @@ fn a_killed_run_continues_from_the_verified_files() {
     let disk = scribble_source_disk(&pair);
     // Kept alive while ceso runs: it owns the config file.
     let mut spawner = pair.ceso();
-    let mut child = spawner.spawn(&[
-        "--host",
-        "esx1",
-        "vm",
-        "migrate",
-        VM,
-        "--to-host",
-        "esx2",
-        "--cold",
-        "--datastore",
-        "LocalDS_1",
-    ]);
+    let mut child = spawner.spawn(&Pair::migrate_args(&[]));
     // The copy stalls inside the flat extent, the last file: wait until the three small
     // files before it (descriptor, nvram, .vmx) are recorded.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -1,8 +1,6 @@
 //! `ceso vm migrate` inside a vCenter: RelocateVM_Task after the precheck, read back
 //! over SOAP (`vm list` reads `runtime.host`, `vm.prop` any property).
 
-use std::process::Command;
-
 use crate::sim::{Sim, exit};
 
 const VM0: &str = "DC0_C0_RP0_VM0";
@@ -34,47 +32,10 @@ fn other_host(not: &str) -> String {
         .to_string()
 }
 
-/// Raw SOAP against the simulator (for test set-up ceso has no command for), logged in
-/// with curl's cookie jar.
-fn soap(sim: &Sim, jar: &std::path::Path, body: &str) -> String {
-    let envelope = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"#
-    );
-    let out = Command::new("curl")
-        .args(["-s", "-b"])
-        .arg(jar)
-        .arg("-c")
-        .arg(jar)
-        .args([
-            "-H",
-            "Content-Type: text/xml",
-            "-H",
-            "SOAPAction: urn:vim25/6.5",
-            "--data-binary",
-        ])
-        .arg(envelope)
-        .arg(&sim.url)
-        .output()
-        .expect("curl is needed for the migration tests' set-up");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn enter_maintenance(sim: &Sim, host_id: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let jar = dir.path().join("jar");
-    let login = soap(
-        sim,
-        &jar,
-        r#"<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this><userName>user</userName><password>pass</password></Login>"#,
-    );
-    assert!(login.contains("LoginResponse"), "login: {login}");
-    let answer = soap(
-        sim,
-        &jar,
-        &format!(
-            r#"<EnterMaintenanceMode_Task xmlns="urn:vim25"><_this type="HostSystem">{host_id}</_this><timeout>0</timeout></EnterMaintenanceMode_Task>"#
-        ),
-    );
+    let answer = crate::sim::Soap::login(sim).call(&format!(
+        r#"<EnterMaintenanceMode_Task xmlns="urn:vim25"><_this type="HostSystem">{host_id}</_this><timeout>0</timeout></EnterMaintenanceMode_Task>"#
+    ));
     assert!(
         answer.contains("EnterMaintenanceMode_TaskResponse"),
         "{answer}"
