@@ -433,7 +433,10 @@ fn classify_copy(v: &mut VmEvacuation, planned: OpResult<MigrateResult>) {
         }
         Ok(_) => v.set_problem(
             Outcome::Refused,
-            OpError::invalid(format!("{}: not planned as a copy to another endpoint", v.vm)),
+            OpError::invalid(format!(
+                "{}: not planned as a copy to another endpoint",
+                v.vm
+            )),
         ),
         Err(e) => v.set_problem(Outcome::Refused, e),
     }

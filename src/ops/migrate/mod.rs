@@ -183,7 +183,10 @@ pub async fn migrate_vms(
 
 /// `--to-host ENDPOINT` or `--to-host ENDPOINT/HOST`: a host of another configured
 /// endpoint (None: a host name, looked up on the VM's own endpoint first).
-pub(crate) fn other_endpoint(fleet: &Fleet, to_host: &str) -> Option<(Arc<Endpoint>, Option<String>)> {
+pub(crate) fn other_endpoint(
+    fleet: &Fleet,
+    to_host: &str,
+) -> Option<(Arc<Endpoint>, Option<String>)> {
     if let Some(e) = fleet.endpoint(to_host) {
         return Some((e.clone(), None));
     }
@@ -200,8 +203,7 @@ pub(crate) async fn host_elsewhere(
     own: &str,
     to_host: &str,
 ) -> OpResult<(Arc<Endpoint>, String)> {
-    let found =
-        crate::ops::hosts::find(fleet, &crate::ops::fleet::Scope::Default, to_host).await?;
+    let found = crate::ops::hosts::find(fleet, &crate::ops::fleet::Scope::Default, to_host).await?;
     let endpoint = fleet
         .endpoint(&found.summary.endpoint)
         .cloned()
