@@ -58,8 +58,8 @@ pub enum Method {
     Live,
     /// Relocation of a powered-off (or suspended) VM.
     Cold,
-    /// A running VM that cannot be vMotioned, with `cold`: shut down, relocated,
-    /// powered on again on the target.
+    /// A running VM that cannot be vMotioned (or goes to another endpoint), with
+    /// `cold`: shut down, relocated (copied), powered on again on the target.
     ColdRestart,
 }
 
