@@ -20,13 +20,14 @@ use super::progress::TermProgress;
 pub struct EvacuateArgs {
     /// The ESXi host to empty (a host of a vCenter, or the endpoint of one)
     pub name: String,
-    /// Move every VM to this host, on the same endpoint
+    /// Move every VM to this host of the same endpoint, or to another endpoint
+    /// (ENDPOINT, ENDPOINT/HOST, or a host of it; needs --cold: no vMotion between endpoints)
     #[arg(long, value_name = "HOST")]
     pub to_host: Option<String>,
     /// Let the placement engine choose each VM's host (never NAME, nor a host in maintenance mode)
     #[arg(long)]
     pub auto: bool,
-    /// Move running VMs that cannot be vMotioned (passthrough, vGPU): shut down, move, power on
+    /// Move running VMs that cannot be vMotioned (passthrough, vGPU; every VM onto another endpoint): shut down, move, power on
     #[arg(long)]
     pub cold: bool,
     /// Enter maintenance mode once every VM has left
@@ -80,10 +81,10 @@ fn question(plan: &Evacuation, moving: usize) -> String {
     if left > 0 {
         q.push_str(&format!(" ({left} cannot move)"));
     }
-    if plan
-        .moving()
-        .any(|v| v.method == Some(evacuate::Method::ColdRestart))
-    {
+    let restarted = |v: &&VmEvacuation| v.method == Some(evacuate::Method::ColdRestart);
+    if plan.moving().any(|v| restarted(&v) && v.copy.is_some()) {
+        q.push_str(", shutting down the running ones (no vMotion between endpoints)");
+    } else if plan.moving().any(|v| restarted(&v)) {
         q.push_str(", shutting down the ones that cannot be vMotioned");
     }
     if matches!(plan.maintenance, Maintenance::WouldEnter) {
@@ -101,6 +102,15 @@ fn describe(v: &VmEvacuation) -> String {
     }
     if let Some(score) = v.score {
         text.push_str(&format!(" (placement score {score:.1})"));
+    }
+    if let Some(p) = &v.copy {
+        text.push_str(&format!(
+            ", {} files ({} bytes) to {} on {}",
+            p.files.len(),
+            p.bytes,
+            p.folder,
+            p.to_endpoint
+        ));
     }
     text
 }
@@ -123,6 +133,9 @@ fn print_plan(plan: &Evacuation, to_stderr: bool) {
             _ => "cannot move",
         };
         line(format!("{verb} {}", describe(v)));
+        for l in v.copy.iter().flat_map(|p| super::migrate::copy_lines(p)) {
+            line(format!("  {l}"));
+        }
         for c in &v.checks {
             line(format!("  {}", c.line()));
         }
@@ -160,7 +173,12 @@ fn report(ctx: &Ctx, mut ev: Evacuation) -> OpResult<()> {
     let several = ev.vms.len() > 1;
     for v in &ev.vms {
         match v.outcome {
-            Outcome::Moved => ctx.out.done(&format!("moved {}", describe(v))),
+            Outcome::Moved => {
+                ctx.out.done(&format!("moved {}", describe(v)));
+                if let Some(o) = &v.copied {
+                    super::migrate::report_cold(o);
+                }
+            }
             Outcome::WouldMove => {}
             Outcome::Refused | Outcome::Failed => {
                 // One failure is the command's error, printed once on exit.

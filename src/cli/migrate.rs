@@ -75,11 +75,8 @@ fn report(
             if dry_run {
                 println!("would migrate {what}");
                 if let Planned::Cold(p) = &r.plan {
-                    for f in &p.files {
-                        println!("  copy {} → {} ({} bytes)", f.source, f.target, f.size);
-                    }
-                    for n in &p.networks {
-                        println!("  {} ({}): {} → {}", n.nic, n.mac, n.from, n.to);
+                    for line in copy_lines(p) {
+                        println!("  {line}");
                     }
                 }
                 for c in r.plan.checks() {
@@ -110,8 +107,21 @@ fn report(
     }
 }
 
+/// A cold migration's plan: each file to copy, then each NIC's network.
+pub(super) fn copy_lines(p: &migrate::ColdPlan) -> Vec<String> {
+    let files = p
+        .files
+        .iter()
+        .map(|f| format!("copy {} → {} ({} bytes)", f.source, f.target, f.size));
+    let nics = p
+        .networks
+        .iter()
+        .map(|n| format!("{} ({}): {} → {}", n.nic, n.mac, n.from, n.to));
+    files.chain(nics).collect()
+}
+
 /// What a cold migration did, on stderr (stdout stays the one-line summary).
-fn report_cold(o: &migrate::ColdOutcome) {
+pub(super) fn report_cold(o: &migrate::ColdOutcome) {
     let resumed = if o.files_resumed > 0 {
         format!(" ({} already copied by an earlier run)", o.files_resumed)
     } else {

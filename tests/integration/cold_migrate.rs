@@ -12,6 +12,9 @@ use serde_json::Value;
 use crate::sim::{Ceso, Run, Sim, exit};
 
 const VM: &str = "ha-host_VM0";
+const VM1: &str = "ha-host_VM1";
+/// Each simulated ESXi endpoint's one host.
+const HOST: &str = "localhost.localdomain";
 
 /// Two ESXi hosts: `esx1` (the source, 2 VMs with 20 MiB disks: three 8 MiB chunks) and `esx2` (no VMs,
 /// two datastores), each with extra simulator flags.
@@ -84,20 +87,45 @@ impl Pair {
 
     /// The VM's `vm info` on one endpoint, or None when it has no such VM.
     fn info(&self, endpoint: &str) -> Option<Value> {
+        self.info_of(endpoint, VM)
+    }
+
+    fn info_of(&self, endpoint: &str, vm: &str) -> Option<Value> {
+        self.names(endpoint).iter().any(|n| n == vm).then(|| {
+            self.run(&["--host", endpoint, "vm", "info", vm, "--json"])
+                .ok()
+                .json()
+        })
+    }
+
+    /// The VMs registered on one endpoint (`vm list`), sorted.
+    fn names(&self, endpoint: &str) -> Vec<String> {
         let list = self
             .run(&["--host", endpoint, "vm", "list", "--json"])
             .ok()
             .json();
-        let there = list
+        let mut names: Vec<String> = list
             .as_array()
-            .unwrap()
+            .expect("a list")
             .iter()
-            .any(|v| v["name"].as_str() == Some(VM));
-        there.then(|| {
-            self.run(&["--host", endpoint, "vm", "info", VM, "--json"])
-                .ok()
-                .json()
-        })
+            .filter_map(|v| v["name"].as_str().map(String::from))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// `host evacuate` of esx1's host (as esx1's scope names it) with `args`.
+    fn evacuate(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--host", "esx1", "host", "evacuate", HOST];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    fn in_maintenance(&self) -> bool {
+        self.run(&["--host", "esx1", "host", "info", HOST, "--json"])
+            .ok()
+            .json()["maintenance"]
+            == true
     }
 
     fn journal_entries(&self) -> usize {
@@ -467,4 +495,96 @@ fn an_esxi_vm_moves_cold_into_a_vcenter_cluster() {
         !left.as_array().unwrap().iter().any(|v| v["name"] == VM),
         "{left}"
     );
+}
+
+#[test]
+fn evacuating_a_host_onto_another_endpoint_copies_every_vm_and_enters_maintenance() {
+    let pair = Pair::start(&[], &[]);
+    let before: Vec<Value> = [VM, VM1]
+        .iter()
+        .map(|vm| pair.info_of("esx1", vm).expect("the VM on esx1"))
+        .collect();
+    assert!(before.iter().all(|v| v["power_state"] == "poweredOn"));
+
+    // No vMotion between endpoints: without --cold, refused before anything moves.
+    pair.evacuate(&["--to-host", "esx2", "--maintenance", "--yes"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("no vMotion")
+        .stderr_has("--cold");
+    // --auto stays inside the endpoint, and esx1 has no other host.
+    pair.evacuate(&["--auto", "--yes"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("only host of esx1")
+        .stderr_has("--to-host ENDPOINT");
+    // The host's own endpoint is no destination.
+    pair.evacuate(&["--to-host", "esx1", "--cold", "--yes"])
+        .fails_with(exit::USAGE)
+        .stderr_has("own endpoint");
+
+    // The dry run: each VM's copy (files, bytes, networks) and checks; nothing changed.
+    let dry = pair
+        .evacuate(&["--to-host", "esx2", "--cold", "--maintenance", "--dry-run"])
+        .ok();
+    for vm in [VM, VM1] {
+        dry.stdout_has(&format!(
+            "would move {vm}: {HOST} → esx2/{HOST}, cold: shut down, move, power on"
+        ))
+        .stdout_has(&format!("copy [LocalDS_0] {vm}/disk1-flat.vmdk → ["))
+        .stdout_has(&format!("ok   name: no VM named {vm} on esx2"));
+    }
+    dry.stdout_has("(20971520 bytes)")
+        .stdout_has("VM Network → VM Network")
+        .stdout_has(&format!("then {HOST} enters maintenance mode"))
+        .stderr_has("dry run: nothing was changed");
+    assert_eq!(pair.names("esx1"), [VM, VM1]);
+    assert!(pair.names("esx2").is_empty(), "a dry run registered a VM");
+    assert!(!pair.in_maintenance());
+
+    pair.evacuate(&["--to-host", "esx2", "--cold", "--maintenance", "--yes"])
+        .ok()
+        .stderr_has("source unregistered and deleted");
+    assert!(pair.names("esx1").is_empty(), "a VM is left on esx1");
+    assert_eq!(pair.names("esx2"), [VM, VM1]);
+    for (vm, was) in [VM, VM1].iter().zip(&before) {
+        let now = pair.info_of("esx2", vm).expect("the VM on esx2");
+        assert_eq!(
+            now["power_state"], "poweredOn",
+            "{vm} was not powered on again"
+        );
+        assert_eq!(now["uuid"], was["uuid"], "{vm}: BIOS UUID changed");
+        assert_eq!(mac(&now), mac(was), "{vm}: MAC address changed");
+    }
+    assert!(
+        pair.in_maintenance(),
+        "{HOST} on esx1 is not in maintenance mode"
+    );
+}
+
+#[test]
+fn a_vm_refused_by_its_copy_plan_stays_and_the_others_move_to_the_other_endpoint() {
+    // esx2 has its own ha-host_VM0: that copy is refused when planned, before any byte.
+    let pair = Pair::start(&[], &["-vm", "1"]);
+    let target = format!("esx2/{HOST}");
+    let dry = pair
+        .evacuate(&["--to-host", &target, "--cold", "--maintenance", "--dry-run"])
+        .fails_with(exit::PARTIAL);
+    dry.stdout_has(&format!("cannot move {VM}: {HOST} → {target}"))
+        .stdout_has(&format!("FAIL name: esx2 already has a VM named {VM}"))
+        .stdout_has(&format!("would move {VM1}: {HOST} → {target}"))
+        .stdout_has("would not enter maintenance mode");
+
+    let run = pair
+        .evacuate(&["--to-host", &target, "--cold", "--maintenance", "--yes"])
+        .fails_with(exit::PARTIAL);
+    run.stderr_has("1 of 2 VMs moved; left: ha-host_VM0")
+        .stderr_has(&format!("esx2 already has a VM named {VM}"));
+    assert_eq!(pair.names("esx1"), [VM]);
+    let stayed = pair.info_of("esx1", VM).expect("the refused VM on esx1");
+    assert_eq!(
+        stayed["power_state"], "poweredOn",
+        "the refused VM was shut down"
+    );
+    let moved = pair.info_of("esx2", VM1).expect("the other VM on esx2");
+    assert_eq!(moved["power_state"], "poweredOn");
+    assert!(!pair.in_maintenance(), "maintenance mode with a VM left");
 }

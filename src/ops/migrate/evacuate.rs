@@ -5,6 +5,12 @@
 //! and refusals. Running it sends each VM through `migrate_vms`; a running VM that
 //! cannot be vMotioned (passthrough, vGPU) moves only with `cold`: shut down, relocated,
 //! powered on again on its target.
+//!
+//! `--to-host` may also name another endpoint (`ENDPOINT`, `ENDPOINT/HOST`, or a host
+//! found on one): the "leave old hardware" case between standalone ESXi hosts. There is
+//! no vMotion between endpoints, so that needs `cold`; each VM then gets the cold
+//! migration's plan (`cold::plan`, through `migrate_vms`) before any copy starts, and
+//! moves by `cold::run` (a running VM shut down, copied, powered on again there).
 
 use std::sync::Arc;
 
@@ -13,19 +19,23 @@ use serde::Serialize;
 use crate::ops::error::{OpError, OpResult, close_names};
 use crate::ops::fleet::{Endpoint, Fleet, Scope, Target, WithEndpoint};
 use crate::ops::placement::{engine_error, gather};
-use crate::ops::progress::Progress;
+use crate::ops::progress::{Progress, Silent};
 use crate::ops::vms::{self, PowerAction, VmRef};
 use crate::ops::{hosts, inventory};
 use crate::placement::{self, Policy, State};
 use crate::vim::MoRef;
 
 use super::precheck::{Check, Kind};
-use super::{MigrateSpec, migrate_vms, relocate};
+use super::{
+    ColdOutcome, ColdPlan, MigrateResult, MigrateSpec, Planned, host_elsewhere, migrate_vms,
+    other_endpoint, relocate,
+};
 
 /// Where the VMs go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    /// `--to-host H2`: every VM to this host of the same endpoint.
+    /// `--to-host H2`: every VM to this host of the same endpoint, or to another endpoint
+    /// (`ENDPOINT`, `ENDPOINT/HOST`, a host of another endpoint) by cold migration.
     Host(String),
     /// `--auto`: the placement engine's best host for each VM.
     Auto,
@@ -35,7 +45,8 @@ pub enum Destination {
 pub struct EvacuateSpec {
     pub host: String,
     pub destination: Destination,
-    /// Move running VMs that cannot be vMotioned by shutting them down.
+    /// Move running VMs that cannot be vMotioned by shutting them down; needed to
+    /// evacuate onto another endpoint.
     pub cold: bool,
     pub maintenance: bool,
 }
@@ -47,8 +58,8 @@ pub enum Method {
     Live,
     /// Relocation of a powered-off (or suspended) VM.
     Cold,
-    /// A running VM that cannot be vMotioned, with `cold`: shut down, relocated,
-    /// powered on again on the target.
+    /// A running VM that cannot be vMotioned (or goes to another endpoint), with
+    /// `cold`: shut down, relocated (copied), powered on again on the target.
     ColdRestart,
 }
 
@@ -93,6 +104,12 @@ pub struct VmEvacuation {
     pub checks: Vec<Check>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Onto another endpoint: the cold migration's plan (files, bytes, networks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy: Option<Box<ColdPlan>>,
+    /// Onto another endpoint: what the cold migration did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copied: Option<ColdOutcome>,
     #[serde(skip)]
     problem: Option<OpError>,
     #[serde(skip)]
@@ -209,20 +226,35 @@ pub async fn plan(
     if spec.destination == Destination::Host(name.clone()) {
         return Err(OpError::Invalid {
             message: format!("cannot evacuate {name} onto itself"),
-            hint: Some("give another host with --to-host, or let ceso choose with --auto".into()),
+            hint: Some("give another host with --to-host (of another endpoint: --to-host ENDPOINT[/HOST] --cold), or let ceso choose with --auto".into()),
         });
     }
-    if let Destination::Host(to) = &spec.destination {
-        // One clear error before any VM is looked at: the target is a host of H's endpoint.
-        let client = endpoint.client().await?;
-        let names = inventory::host_names(&client).await.at(endpoint.name())?;
-        if !names.values().any(|n| n == to) {
-            return Err(OpError::NotFound {
-                kind: "host",
-                name: to.clone(),
-                suggestions: close_names(to, names.values().map(String::as_str)),
-            });
+    // One clear error before any VM is looked at: where the VMs go.
+    let client = endpoint.client().await?;
+    let names = inventory::host_names(&client).await.at(endpoint.name())?;
+    let copy_to = match &spec.destination {
+        Destination::Host(to) => elsewhere(fleet, &endpoint, &name, &names, to).await?,
+        Destination::Auto if names.values().all(|n| *n == name) => {
+            return Err(OpError::refused(
+                format!(
+                    "{name} is the only host of {}: --auto places VMs on the other hosts of one endpoint, and there is none; nothing was moved",
+                    endpoint.name()
+                ),
+                "name the other endpoint: --to-host ENDPOINT[/HOST] --cold (between endpoints VMs move by cold migration)",
+            ));
         }
+        Destination::Auto => None,
+    };
+    if let Some(to) = &copy_to
+        && !spec.cold
+    {
+        return Err(OpError::refused(
+            format!(
+                "{name} is on {}, {to} is another endpoint: between endpoints there is no vMotion, only a cold migration (every file copied; running VMs shut down and powered on again there); nothing was moved",
+                endpoint.name()
+            ),
+            "pass --cold to move them that way (add --dry-run first to see each VM's copy)",
+        ));
     }
     let target = Target {
         endpoint: endpoint.clone(),
@@ -249,9 +281,21 @@ pub async fn plan(
             score: None,
             checks: Vec::new(),
             error: None,
+            copy: None,
+            copied: None,
             problem: None,
         })
         .collect();
+    if let Some(to) = &copy_to {
+        // Every VM's copy is planned (and checked) before the first one starts.
+        let refs: Vec<VmRef> = out.iter().map(|v| v.vm_ref.clone()).collect();
+        let planned = migrate_vms(fleet, &refs, &copy_spec(fleet, to), true, &Silent).await;
+        for (v, result) in out.iter_mut().zip(planned) {
+            v.to_host = Some(to.clone());
+            classify_copy(v, result);
+        }
+        return Ok(evacuation(spec, &host, endpoint, out));
+    }
     match &spec.destination {
         Destination::Host(to) => {
             for v in &mut out {
@@ -277,6 +321,17 @@ pub async fn plan(
             Err(e) => v.set_problem(Outcome::Refused, e),
         }
     }
+    Ok(evacuation(spec, &host, endpoint, out))
+}
+
+/// The plan, with whether H would enter maintenance mode.
+fn evacuation(
+    spec: &EvacuateSpec,
+    host: &hosts::HostInfo,
+    endpoint: Arc<Endpoint>,
+    out: Vec<VmEvacuation>,
+) -> Evacuation {
+    let name = host.summary.name.clone();
     let maintenance = match (spec.maintenance, host.summary.maintenance) {
         (false, _) => Maintenance::NotAsked,
         (true, true) => Maintenance::Already,
@@ -287,7 +342,7 @@ pub async fn plan(
             reason: format!("{} would be left on {name}", left_names(&out)),
         },
     };
-    Ok(Evacuation {
+    Evacuation {
         host: name,
         endpoint: endpoint.name().to_string(),
         dry_run: true,
@@ -296,6 +351,47 @@ pub async fn plan(
         maintenance_error: None,
         host_ref: MoRef::new("HostSystem", &host.id),
         endpoint_ref: endpoint,
+    }
+}
+
+/// Where `--to-host` points: a host of H's endpoint (None), or another endpoint as
+/// `ENDPOINT` (its only host) or `ENDPOINT/HOST`, the form `migrate_vms` takes.
+async fn elsewhere(
+    fleet: &Fleet,
+    endpoint: &Endpoint,
+    name: &str,
+    names: &std::collections::HashMap<MoRef, String>,
+    to: &str,
+) -> OpResult<Option<String>> {
+    if let Some((other, host)) = other_endpoint(fleet, to) {
+        if other.name() == endpoint.name() {
+            return Err(OpError::Invalid {
+                message: format!("{to} is {name}'s own endpoint"),
+                hint: Some(
+                    "name another host of it with --to-host HOST, or another endpoint with --to-host ENDPOINT[/HOST] --cold"
+                        .into(),
+                ),
+            });
+        }
+        return Ok(Some(match host {
+            Some(h) => format!("{}/{h}", other.name()),
+            None => other.name().to_string(),
+        }));
+    }
+    if names.values().any(|n| n == to) {
+        return Ok(None);
+    }
+    if fleet.endpoints().len() > 1 {
+        match host_elsewhere(fleet, endpoint.name(), to).await {
+            Ok((other, host)) => return Ok(Some(format!("{}/{host}", other.name()))),
+            Err(OpError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(OpError::NotFound {
+        kind: "host",
+        name: to.to_string(),
+        suggestions: close_names(to, names.values().map(String::as_str)),
     })
 }
 
@@ -307,6 +403,43 @@ fn move_spec(fleet: &Fleet, to: &str, live: bool) -> MigrateSpec {
         ..MigrateSpec::default()
     }
     .with_config(&fleet.config)
+}
+
+/// The spec of one VM's cold migration to another endpoint (`ENDPOINT[/HOST]`): a
+/// running VM is shut down first and powered on again there.
+fn copy_spec(fleet: &Fleet, to: &str) -> MigrateSpec {
+    MigrateSpec {
+        cold: true,
+        shutdown: true,
+        ..move_spec(fleet, to, false)
+    }
+}
+
+/// A cold migration's plan, or why the VM cannot be copied.
+fn classify_copy(v: &mut VmEvacuation, planned: OpResult<MigrateResult>) {
+    match planned {
+        Ok(MigrateResult {
+            plan: Planned::Cold(plan),
+            ..
+        }) => {
+            v.method = Some(if v.power_state == "poweredOn" {
+                Method::ColdRestart
+            } else {
+                Method::Cold
+            });
+            v.to_host = Some(format!("{}/{}", plan.to_endpoint, plan.to_host));
+            v.checks = plan.checks.clone();
+            v.copy = Some(plan);
+        }
+        Ok(_) => v.set_problem(
+            Outcome::Refused,
+            OpError::invalid(format!(
+                "{}: not planned as a copy to another endpoint",
+                v.vm
+            )),
+        ),
+        Err(e) => v.set_problem(Outcome::Refused, e),
+    }
 }
 
 /// `--auto`: each VM's host by the placement engine, over the endpoint's inventory
@@ -505,7 +638,10 @@ pub async fn run(fleet: &Fleet, mut ev: Evacuation, progress: &dyn Progress) -> 
         .filter(|v| v.outcome == Outcome::WouldMove)
     {
         match results.next() {
-            Some(Ok(())) => v.outcome = Outcome::Moved,
+            Some(Ok(copied)) => {
+                v.outcome = Outcome::Moved;
+                v.copied = copied;
+            }
             Some(Err(e)) => v.set_problem(Outcome::Failed, e),
             None => v.set_problem(Outcome::Failed, OpError::invalid("no result")),
         }
@@ -519,32 +655,43 @@ pub async fn run(fleet: &Fleet, mut ev: Evacuation, progress: &dyn Progress) -> 
     ev
 }
 
-/// One VM's move through `migrate_vms`.
-async fn move_vm(fleet: &Fleet, v: &VmEvacuation, progress: &dyn Progress) -> OpResult<()> {
+/// One VM's move through `migrate_vms`; onto another endpoint, what its copy did.
+async fn move_vm(
+    fleet: &Fleet,
+    v: &VmEvacuation,
+    progress: &dyn Progress,
+) -> OpResult<Option<ColdOutcome>> {
     let (Some(to), Some(method)) = (&v.to_host, v.method) else {
         return Err(OpError::invalid(format!("{}: no target", v.vm)));
     };
+    if v.copy.is_some() {
+        // The cold migration shuts a running VM down and powers it on again itself.
+        return migrate_one(fleet, &v.vm_ref, &copy_spec(fleet, to), progress)
+            .await
+            .map(|r| r.outcome);
+    }
     match method {
-        Method::Live => migrate_one(fleet, &v.vm_ref, to, true, progress).await,
-        Method::Cold => migrate_one(fleet, &v.vm_ref, to, false, progress).await,
-        Method::ColdRestart => cold_restart(fleet, v, to, progress).await,
+        Method::Live => migrate_one(fleet, &v.vm_ref, &move_spec(fleet, to, true), progress)
+            .await
+            .map(|_| None),
+        Method::Cold => migrate_one(fleet, &v.vm_ref, &move_spec(fleet, to, false), progress)
+            .await
+            .map(|_| None),
+        Method::ColdRestart => cold_restart(fleet, v, to, progress).await.map(|()| None),
     }
 }
 
 async fn migrate_one(
     fleet: &Fleet,
     vm: &VmRef,
-    to: &str,
-    live: bool,
+    spec: &MigrateSpec,
     progress: &dyn Progress,
-) -> OpResult<()> {
-    let spec = move_spec(fleet, to, live);
-    migrate_vms(fleet, std::slice::from_ref(vm), &spec, false, progress)
+) -> OpResult<MigrateResult> {
+    migrate_vms(fleet, std::slice::from_ref(vm), spec, false, progress)
         .await
         .into_iter()
         .next()
         .unwrap_or_else(|| Err(OpError::invalid(format!("{}: no result", vm.name))))
-        .map(|_| ())
 }
 
 /// Shut down (through the guest when VMware Tools run, else power off), relocate cold,
@@ -575,7 +722,7 @@ async fn cold_restart(
         power_state: Some("poweredOff".into()),
         ..vm.clone()
     };
-    if let Err(e) = migrate_one(fleet, &off, to, false, progress).await {
+    if let Err(e) = migrate_one(fleet, &off, &move_spec(fleet, to, false), progress).await {
         // Put it back as it was: running on its host.
         let restarted = vms::power(&off, PowerAction::On, progress).await;
         let (state, hint) = match restarted {

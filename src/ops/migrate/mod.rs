@@ -170,34 +170,9 @@ pub async fn migrate_vms(
                     }
                     // Not a host of the VM's endpoint: perhaps one of another endpoint.
                     Err(OpError::NotFound { kind: "host", .. }) if fleet.endpoints().len() > 1 => {
-                        let found = crate::ops::hosts::find(
-                            fleet,
-                            &crate::ops::fleet::Scope::Default,
-                            &to_host,
-                        )
-                        .await?;
-                        let endpoint = fleet
-                            .endpoint(&found.summary.endpoint)
-                            .cloned()
-                            .ok_or_else(|| {
-                                OpError::invalid(format!("no endpoint {}", found.summary.endpoint))
-                            })?;
-                        if endpoint.name() == vm.endpoint.name() {
-                            return Err(OpError::NotFound {
-                                kind: "host",
-                                name: to_host.clone(),
-                                suggestions: Vec::new(),
-                            });
-                        }
-                        cold_one(
-                            &vm,
-                            &endpoint,
-                            Some(&found.summary.name),
-                            spec,
-                            dry_run,
-                            progress,
-                        )
-                        .await
+                        let (endpoint, host) =
+                            host_elsewhere(fleet, vm.endpoint.name(), &to_host).await?;
+                        cold_one(&vm, &endpoint, Some(&host), spec, dry_run, progress).await
                     }
                     Err(e) => Err(e),
                 }
@@ -208,7 +183,10 @@ pub async fn migrate_vms(
 
 /// `--to-host ENDPOINT` or `--to-host ENDPOINT/HOST`: a host of another configured
 /// endpoint (None: a host name, looked up on the VM's own endpoint first).
-fn other_endpoint(fleet: &Fleet, to_host: &str) -> Option<(Arc<Endpoint>, Option<String>)> {
+pub(crate) fn other_endpoint(
+    fleet: &Fleet,
+    to_host: &str,
+) -> Option<(Arc<Endpoint>, Option<String>)> {
     if let Some(e) = fleet.endpoint(to_host) {
         return Some((e.clone(), None));
     }
@@ -216,6 +194,28 @@ fn other_endpoint(fleet: &Fleet, to_host: &str) -> Option<(Arc<Endpoint>, Option
     fleet
         .endpoint(endpoint)
         .map(|e| (e.clone(), Some(host.to_string())))
+}
+
+/// `to_host`, not a host of endpoint `own`, as the one host of that name on another
+/// configured endpoint (and that endpoint).
+pub(crate) async fn host_elsewhere(
+    fleet: &Fleet,
+    own: &str,
+    to_host: &str,
+) -> OpResult<(Arc<Endpoint>, String)> {
+    let found = crate::ops::hosts::find(fleet, &crate::ops::fleet::Scope::Default, to_host).await?;
+    let endpoint = fleet
+        .endpoint(&found.summary.endpoint)
+        .cloned()
+        .ok_or_else(|| OpError::invalid(format!("no endpoint {}", found.summary.endpoint)))?;
+    if endpoint.name() == own {
+        return Err(OpError::NotFound {
+            kind: "host",
+            name: to_host.to_string(),
+            suggestions: Vec::new(),
+        });
+    }
+    Ok((endpoint, found.summary.name))
 }
 
 async fn cold_one(
