@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::sim::{Ceso, Run, Sim, exit};
+use crate::sim::{Ceso, Run, Sim, Soap, exit};
 
 const VM: &str = "ha-host_VM0";
 const VM1: &str = "ha-host_VM1";
@@ -169,10 +169,21 @@ fn file_names(dir: &Path) -> Vec<String> {
 
 /// Fill the source disk with content that is not zeros (vcsim's disks are empty).
 fn scribble_source_disk(pair: &Pair) -> Vec<u8> {
-    let data: Vec<u8> = (0..20u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let path = format!("{VM}/disk1-flat.vmdk");
+    let data = pattern(20 << 20, 2_654_435_761);
+    put_source_file(pair, "disk1-flat.vmdk", &data);
+    data
+}
+
+/// `len` bytes of a pseudo-random pattern chosen by `seed`.
+fn pattern(len: u32, seed: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(seed) >> 13) as u8)
+        .collect()
+}
+
+/// Write a file of the source VM's folder on esx1 over datastore HTTP.
+fn put_source_file(pair: &Pair, name: &str, data: &[u8]) {
+    let path = format!("{VM}/{name}");
     let mut stream = TcpStream::connect(pair.a.authority()).expect("connect to the simulator");
     let head = format!(
         "PUT /folder/{path}?dcPath=ha-datacenter&dsName=LocalDS_0 HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -180,11 +191,42 @@ fn scribble_source_disk(pair: &Pair) -> Vec<u8> {
         data.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&data).unwrap();
+    stream.write_all(data).unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 2"), "PUT {path}: {answer}");
-    data
+}
+
+/// ReconfigVM_Task on a simulator's VM, run to its end.
+fn reconfigure(sim: &Sim, id: &str, spec: &str) {
+    let soap = Soap::login(sim);
+    let answer = soap.call(&format!(
+        r#"<ReconfigVM_Task xmlns="urn:vim25" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><_this type="VirtualMachine">{id}</_this><spec>{spec}</spec></ReconfigVM_Task>"#
+    ));
+    assert!(answer.contains("ReconfigVM_TaskResponse"), "{answer}");
+    let task = answer
+        .split("<returnval type=\"Task\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("a task");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = soap.call(&format!(
+            r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">ha-property-collector</_this><specSet><propSet><type>Task</type><pathSet>info.state</pathSet></propSet><objectSet><obj type="Task">{task}</obj></objectSet></specSet><options/></RetrievePropertiesEx>"#
+        ));
+        if state.contains(">success<") {
+            return;
+        }
+        assert!(
+            !state.contains(">error<"),
+            "ReconfigVM_Task failed: {state}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "ReconfigVM_Task did not end: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn mac(info: &Value) -> String {
@@ -367,8 +409,7 @@ fn a_dropped_copy_keeps_the_source_and_the_next_run_resumes() {
         "no file was recorded as verified before the drop"
     );
 
-    let resumed = pair.migrate(&[]).ok();
-    resumed.stderr_has(&format!("({verified} already copied by an earlier run)"));
+    pair.migrate(&[]).ok();
     let dir = vm_dir(&pair.b, "LocalDS_1").unwrap();
     assert!(std::fs::read(dir.join("disk1-flat.vmdk")).unwrap() == disk);
     assert!(pair.info("esx1").is_none());
@@ -379,16 +420,51 @@ fn a_killed_run_continues_from_the_verified_files() {
     let pair = Pair::start(&["-stall-download", "disk1-flat.vmdk:4096"], &[]);
     pair.stop_source();
     let disk = scribble_source_disk(&pair);
+    // The copy stalls inside the flat extent, the last file: killed once the three
+    // small files before it (descriptor, nvram, .vmx) are recorded.
+    kill_after_verified(&pair, 3);
+
+    // Only small files were verified: a resumed run copies them again (they may have
+    // changed since), so nothing counts as resumed.
+    let resumed = pair.migrate(&[]).ok();
+    assert!(
+        !resumed.stderr.contains("already copied by an earlier run"),
+        "{}",
+        resumed.stderr
+    );
+    let dir = vm_dir(&pair.b, "LocalDS_1").unwrap();
+    assert!(std::fs::read(dir.join("disk1-flat.vmdk")).unwrap() == disk);
+    assert!(pair.info("esx1").is_none());
+    assert!(pair.info("esx2").is_some());
+}
+
+/// A second, 4 MiB disk (`extra.vmdk`) for the source VM, filled with `data`.
+fn add_extra_disk(pair: &Pair, data: &[u8]) {
+    let id = pair.info("esx1").expect("the VM on esx1")["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    reconfigure(
+        &pair.a,
+        &id,
+        &format!(
+            r#"<deviceChange><operation>add</operation><fileOperation>create</fileOperation><device xsi:type="VirtualDisk"><key>-1</key><backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[LocalDS_0] {VM}/extra.vmdk</fileName><diskMode>persistent</diskMode><thinProvisioned>true</thinProvisioned></backing><controllerKey>1000</controllerKey><unitNumber>1</unitNumber><capacityInKB>4096</capacityInKB></device></deviceChange>"#
+        ),
+    );
+    put_source_file(pair, "extra-flat.vmdk", data);
+}
+
+/// Kill a migration once `files` files are recorded as verified (the copy then stalls
+/// in the last, large extent).
+fn kill_after_verified(pair: &Pair, files: usize) {
     // Kept alive while ceso runs: it owns the config file.
     let mut spawner = pair.ceso();
     let mut child = spawner.spawn(&Pair::migrate_args(&[]));
-    // The copy stalls inside the flat extent, the last file: wait until the three small
-    // files before it (descriptor, nvram, .vmx) are recorded.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while pair.journal_entries() < 3 {
+    while pair.journal_entries() < files {
         assert!(
             Instant::now() < deadline,
-            "no file was verified within 60 s"
+            "{files} files were not verified within 60 s"
         );
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -398,14 +474,134 @@ fn a_killed_run_continues_from_the_verified_files() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let verified = pair.journal_entries();
+}
+
+/// The issue's case: a killed run, then the source changes (more memory, new bytes in
+/// a disk the killed run had already copied and verified), then the same command. The
+/// target must get the source as it is now, not the killed run's copy.
+#[test]
+fn a_resumed_run_copies_again_what_changed_on_the_source() {
+    let pair = Pair::start(&["-stall-download", "disk1-flat.vmdk:4096"], &[]);
+    pair.stop_source();
+    let disk = scribble_source_disk(&pair);
+    add_extra_disk(&pair, &pattern(4 << 20, 40_503));
+    // Two descriptors, nvram, .vmx and the small extent, then the stall in disk1-flat.
+    kill_after_verified(&pair, 5);
+
+    let id = pair.info("esx1").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    reconfigure(&pair.a, &id, "<memoryMB>64</memoryMB>");
+    let changed = pattern(4 << 20, 69_069);
+    put_source_file(&pair, "extra-flat.vmdk", &changed);
 
     let resumed = pair.migrate(&[]).ok();
-    resumed.stderr_has(&format!("({verified} already copied by an earlier run)"));
+    resumed.stderr_has("source unregistered and deleted");
+    let after = pair.info("esx2").expect("the VM registered on esx2");
+    assert_eq!(after["memory_mb"], 64, "the stale .vmx was kept");
     let dir = vm_dir(&pair.b, "LocalDS_1").unwrap();
+    assert!(
+        std::fs::read(dir.join("extra-flat.vmdk")).unwrap() == changed,
+        "the killed run's copy of extra-flat.vmdk was kept although the source changed"
+    );
     assert!(std::fs::read(dir.join("disk1-flat.vmdk")).unwrap() == disk);
     assert!(pair.info("esx1").is_none());
-    assert!(pair.info("esx2").is_some());
+}
+
+/// An unchanged extent verified by the killed run is checked on both ends, not copied.
+#[test]
+fn a_resumed_run_skips_an_extent_both_ends_still_hold() {
+    let pair = Pair::start(&["-stall-download", "disk1-flat.vmdk:4096"], &[]);
+    pair.stop_source();
+    let disk = scribble_source_disk(&pair);
+    let extra = pattern(4 << 20, 40_503);
+    add_extra_disk(&pair, &extra);
+    kill_after_verified(&pair, 5);
+
+    let resumed = pair.migrate(&[]).ok();
+    resumed.stderr_has("(1 already copied by an earlier run)");
+    let dir = vm_dir(&pair.b, "LocalDS_1").unwrap();
+    assert!(std::fs::read(dir.join("extra-flat.vmdk")).unwrap() == extra);
+    assert!(std::fs::read(dir.join("disk1-flat.vmdk")).unwrap() == disk);
+}
+
+/// Bytes written into the source after they were copied (here while the target's
+/// registration is slow) stop the migration before the source is touched: the copy is
+/// destroyed and the source, with the new bytes, stays registered.
+#[test]
+fn a_source_changed_after_its_copy_is_not_deleted() {
+    let pair = Pair::start(&[], &["-method-delay", "RegisterVM_Task:4000"]);
+    pair.stop_source();
+    scribble_source_disk(&pair);
+    let mut spawner = pair.ceso();
+    let child = spawner.spawn(&Pair::migrate_args(&[]));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    while pair.journal_entries() < 4 {
+        assert!(Instant::now() < deadline, "the copy did not finish in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let newer = pattern(20 << 20, 69_069);
+    put_source_file(&pair, "disk1-flat.vmdk", &newer);
+    let failed = crate::sim::finish(
+        child,
+        &Pair::migrate_args(&[]),
+        started,
+        Duration::from_secs(120),
+    )
+    .fails_with(exit::FAILURE);
+    failed
+        .stderr_has("the source changed after it was copied")
+        .stderr_has("disk1-flat.vmdk has other bytes than were copied")
+        .stderr_has("the copy on esx2 was removed");
+    assert!(pair.info("esx1").is_some(), "the source was unregistered");
+    assert!(
+        pair.info("esx2").is_none(),
+        "the stale copy stayed registered"
+    );
+    let dir = vm_dir(&pair.a, "LocalDS_0").expect("the source folder");
+    assert!(std::fs::read(dir.join("disk1-flat.vmdk")).unwrap() == newer);
+    assert_eq!(pair.journal_entries(), 0);
+}
+
+/// With preserve_mac (the default), a MAC the source uses that a VM on the target
+/// endpoint already has is refused before anything is copied.
+#[test]
+fn a_mac_in_use_on_the_target_is_refused_before_copying() {
+    let pair = Pair::start(&[], &["-vm", "1"]);
+    pair.run(&["--host", "esx1", "vm", "stop", "--force", VM1])
+        .ok();
+    let source = pair.info_of("esx1", VM1).expect("VM1 on esx1");
+    let taken = mac(&source);
+    let other = pair.info_of("esx2", VM).expect("VM0 on esx2")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    reconfigure(
+        &pair.b,
+        &other,
+        &format!(
+            r#"<deviceChange><operation>add</operation><device xsi:type="VirtualE1000"><key>-1</key><backing xsi:type="VirtualEthernetCardNetworkBackingInfo"><deviceName>VM Network</deviceName></backing><addressType>manual</addressType><macAddress>{taken}</macAddress></device></deviceChange>"#
+        ),
+    );
+    let refused = pair
+        .run(&[
+            "--host",
+            "esx1",
+            "vm",
+            "migrate",
+            VM1,
+            "--to-host",
+            "esx2",
+            "--cold",
+        ])
+        .fails_with(exit::REFUSED);
+    refused
+        .stderr_has(&format!("{taken} (ethernet-0) is in use by {VM} on esx2"))
+        .stderr_has("preserve_mac: false");
+    assert!(pair.info_of("esx1", VM1).is_some());
+    assert!(pair.info_of("esx2", VM1).is_none());
 }
 
 #[test]

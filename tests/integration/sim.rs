@@ -331,6 +331,8 @@ impl Run {
 
 /// Exit codes (mirrors src/cli/report.rs).
 pub mod exit {
+    /// Any other failure (an I/O error, a check that did not hold).
+    pub const FAILURE: i32 = 1;
     pub const USAGE: i32 = 2;
     pub const CONNECTION: i32 = 3;
     pub const NOT_FOUND: i32 = 4;
@@ -358,9 +360,16 @@ impl<'a> Soap<'a> {
             sim,
             dir: tempfile::tempdir().expect("temp dir"),
         };
-        let answer = soap.call(
-            r#"<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this><userName>user</userName><password>pass</password></Login>"#,
-        );
+        // vCenter's session manager, else ESXi's.
+        let login = |manager: &str| {
+            soap.call(&format!(
+                r#"<Login xmlns="urn:vim25"><_this type="SessionManager">{manager}</_this><userName>user</userName><password>pass</password></Login>"#
+            ))
+        };
+        let mut answer = login("SessionManager");
+        if answer.contains("ManagedObjectNotFound") {
+            answer = login("ha-sessionmgr");
+        }
         assert!(answer.contains("LoginResponse"), "login: {answer}");
         soap
     }

@@ -28,7 +28,7 @@ use crate::vim::{DatastorePath, MoRef, Node};
 use super::MigrateSpec;
 use super::copy::{self, Side};
 use super::facts::Inventory;
-use super::journal::Journal;
+use super::journal::{Journal, Verified};
 use super::precheck::{self, Check, HostFacts, Input, Kind, VmFacts};
 
 /// Files that belong to the running VM, not to the VM: ESXi makes them anew.
@@ -382,11 +382,19 @@ pub async fn plan(
     }
 
     // Nothing of that name there, and the folder is free (or ours, from a killed run).
-    let taken = inventory::objects(&target_client, "VirtualMachine", &[])
-        .await
-        .at(&to)?
+    let there = inventory::objects(
+        &target_client,
+        "VirtualMachine",
+        &["config.hardware.device"],
+    )
+    .await
+    .at(&to)?;
+    let taken = there
         .iter()
         .any(|o| o.str("name") == Some(vm.name.as_str()));
+    if spec.preserve_mac {
+        checks.push(mac_check(&source, &there, &to));
+    }
     checks.push(Check {
         name: "name",
         kind: Kind::Required,
@@ -496,6 +504,42 @@ pub async fn plan(
         ));
     }
     Ok(plan)
+}
+
+/// The copy keeps the source's MACs: none may be in use on the target endpoint, where
+/// two NICs with one address would break both VMs' traffic on a shared network.
+fn mac_check(source: &VmInfo, there: &[crate::vim::ObjectContent], to: &str) -> Check {
+    let mut clashes = Vec::new();
+    for vm in there {
+        let devices = vm
+            .get("config.hardware.device")
+            .map(Node::items)
+            .unwrap_or_default();
+        for mac in devices.iter().filter_map(|d| d.str_at("macAddress")) {
+            if let Some(n) = source.nics.iter().find(|n| n.mac.eq_ignore_ascii_case(mac)) {
+                clashes.push(format!(
+                    "{} ({}) is in use by {} on {to}",
+                    n.mac,
+                    n.label,
+                    vm.str("name").unwrap_or("a VM")
+                ));
+            }
+        }
+    }
+    Check {
+        name: "mac",
+        kind: Kind::Required,
+        ok: clashes.is_empty(),
+        forced: false,
+        reason: if clashes.is_empty() {
+            format!("the VM's MAC addresses are free on {to}")
+        } else {
+            format!(
+                "{}; free it there, or set phase4.multi_host.migration.preserve_mac: false to give the copy new MACs",
+                clashes.join("; ")
+            )
+        },
+    }
 }
 
 /// The journal of this VM's migration to that folder.
@@ -641,9 +685,38 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
         }
     };
 
+    // 4. The source as it is now must be what was copied: a change since (a resumed
+    // run's source reconfigured or written to, a VM powered on meanwhile) would be
+    // lost with the source. Then the copy may start.
+    let verified = match source_changes(vm, plan, &journal).await {
+        Ok(changed) if changed.is_empty() => Ok(()),
+        Ok(changed) => Err(OpError::Io(format!(
+            "the source changed after it was copied: {}",
+            changed.join("; ")
+        ))),
+        Err(e) => Err(e),
+    };
+    let started_target = match verified {
+        Ok(()) if plan.power_on => vms::power(&new, PowerAction::On, progress)
+            .await
+            .map(|_| ()),
+        other => other,
+    };
+    if let Err(e) = started_target {
+        let back = roll_back(&new, vm, plan, refs).await;
+        journal.remove();
+        return Err(context(
+            format!(
+                "{} on {} could not be completed ({e}); {back}; run the same command again to copy it as it is now",
+                vm.name, plan.to_endpoint
+            ),
+            e,
+        ));
+    }
+
     let ready = started.elapsed();
 
-    // 4. Only now: the source leaves its inventory, then its files go.
+    // 5. Only now: the source leaves its inventory, then its files go.
     if let Err(e) = register::unregister(vm, progress).await {
         let back = roll_back(&new, vm, plan, refs).await;
         journal.remove();
@@ -732,27 +805,30 @@ async fn copy_files(
             datacenter: &refs.target_dc_name,
             file: &to,
         };
-        if let Some(done) = journal.verified(&f.target).cloned() {
-            // Still there and still the same size: trust the earlier hash check.
-            let size = target_client
-                .file_size(&refs.target_dc_name, &to)
-                .await
-                .at(target.name())
-                .map_err(|e| (e, None))?;
-            if size == Some(done.size) {
-                out.resumed += 1;
-                moved.fetch_add(done.size, Ordering::Relaxed);
-                progress.bytes(moved.load(Ordering::Relaxed), total);
-                continue;
-            }
-            journal.forget(&f.target).map_err(|e| (e, None))?;
-        }
         let src = Side {
             client: &source_client,
             endpoint: vm.endpoint.name(),
             datacenter: &refs.source_dc_name,
             file: &from,
         };
+        if let Some(done) = journal.verified(&f.target).cloned() {
+            // An earlier run's copy counts only when both ends still hold those bytes:
+            // the source may have changed since (powered on, reconfigured, written to).
+            // Small files (.vmx, .nvram, descriptors) are cheaper to copy than to check.
+            if f.kind == "diskExtent" {
+                progress.step(&format!(
+                    "Checking {} against the copy of an earlier run",
+                    f.source
+                ));
+                if still_same(&src, &dst, &done).await.map_err(|e| (e, None))? {
+                    out.resumed += 1;
+                    moved.fetch_add(done.size, Ordering::Relaxed);
+                    progress.bytes(moved.load(Ordering::Relaxed), total);
+                    continue;
+                }
+            }
+            journal.forget(&f.target).map_err(|e| (e, None))?;
+        }
         progress.step(&format!("Copying {} to {}", f.source, target.name()));
         let before = moved.load(Ordering::Relaxed);
         let copy = copy::copy(&src, &dst, &moved, &mut out.timing);
@@ -773,7 +849,8 @@ async fn copy_files(
     Ok(out)
 }
 
-/// UUID, MACs and networks of the registered copy as on the source; then power on.
+/// UUID, MACs and networks of the registered copy as on the source (powered on only
+/// once the source is proven unchanged).
 async fn finish_target(
     new: &VmRef,
     plan: &ColdPlan,
@@ -810,10 +887,69 @@ async fn finish_target(
             }
         }
     }
-    if plan.power_on {
-        vms::power(new, PowerAction::On, progress).await?;
-    }
     Ok(changes)
+}
+
+/// Whether both ends still hold the bytes an earlier run verified: sizes first, then
+/// both hash lists, read at once.
+async fn still_same(src: &Side<'_>, dst: &Side<'_>, done: &Verified) -> OpResult<bool> {
+    let (a, b) = tokio::join!(
+        src.client.file_size(src.datacenter, src.file),
+        dst.client.file_size(dst.datacenter, dst.file)
+    );
+    if a.at(src.endpoint)? != Some(done.size) || b.at(dst.endpoint)? != Some(done.size) {
+        return Ok(false);
+    }
+    let (a, b) = tokio::join!(copy::hash(src), copy::hash(dst));
+    Ok(a? == *done && b? == *done)
+}
+
+/// What differs between the source as it is now and what was copied and verified on
+/// the target: its power state (a cold copy is of a VM that stays off) and each file's
+/// size and hash list. Empty when the copy is current.
+async fn source_changes(vm: &VmRef, plan: &ColdPlan, journal: &Journal) -> OpResult<Vec<String>> {
+    let now = VmRef {
+        power_state: None,
+        ..vm.clone()
+    };
+    let info = vms::info(&now).await?;
+    let mut changed = Vec::new();
+    if info.power_state != "poweredOff" {
+        changed.push(format!("{} is {} now", vm.name, info.power_state));
+    }
+    let client = vm.endpoint.client().await?;
+    for f in &plan.files {
+        let Some(file) = DatastorePath::parse(&f.source) else {
+            return Err(OpError::invalid(format!("bad datastore path {}", f.source)));
+        };
+        let Some(done) = journal.verified(&f.target) else {
+            changed.push(format!("{} was not copied", f.source));
+            continue;
+        };
+        let side = Side {
+            client: &client,
+            endpoint: vm.endpoint.name(),
+            datacenter: &plan.refs.source_dc_name,
+            file: &file,
+        };
+        match client
+            .file_size(side.datacenter, &file)
+            .await
+            .at(side.endpoint)?
+        {
+            None => changed.push(format!("{} is gone", f.source)),
+            Some(size) if size != done.size => changed.push(format!(
+                "{} is {size} bytes, {} were copied",
+                f.source, done.size
+            )),
+            Some(_) => {
+                if copy::hash(&side).await?.sha256 != done.sha256 {
+                    changed.push(format!("{} has other bytes than were copied", f.source));
+                }
+            }
+        }
+    }
+    Ok(changed)
 }
 
 async fn set_uuid(vm: &VmRef, uuid: &str, progress: &dyn Progress) -> OpResult<()> {
