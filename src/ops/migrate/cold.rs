@@ -416,9 +416,11 @@ pub async fn plan(
         .await
         .at(&to)?
         .is_some();
+    // Only disk extents can be skipped (after both ends are hashed again): the small
+    // files are always copied again.
     let resumed = files
         .iter()
-        .filter(|f| journal.verified(&f.target).is_some())
+        .filter(|f| f.kind == "diskExtent" && journal.verified(&f.target).is_some())
         .count();
     checks.push(Check {
         name: "folder",
@@ -427,7 +429,7 @@ pub async fn plan(
         forced: false,
         reason: match (exists, journal.is_empty()) {
             (true, true) => format!("{target_vmx} already exists on {to} (not copied by ceso); remove it or pick another --datastore"),
-            (_, false) => format!("resuming: {resumed} of {} files already copied and verified", files.len()),
+            (_, false) => format!("resuming: {resumed} disk extent(s) of an earlier run are kept if both ends still hash as verified; the other files are copied again"),
             (false, true) => format!("[{datastore}] {dir} is free on {to}"),
         },
     });
