@@ -201,8 +201,7 @@ pub fn recommend_migrations(
     let mut st = State::new(inv)?;
     let before = imbalance(&st);
     let names = cluster_names(inv);
-    let cluster_before: Vec<Imbalance> =
-        names.iter().map(|c| cluster_imbalance(&st, c)).collect();
+    let cluster_before: Vec<Imbalance> = names.iter().map(|c| cluster_imbalance(&st, c)).collect();
     let clusters = cluster_ids(inv);
     let hosts = st.eligible.iter().filter(|&&e| e).count();
     let options = BalanceOptions {

@@ -45,10 +45,13 @@ fn demo(dir: &Path, ceso: &str) -> Command {
 #[test]
 fn demo_shows_the_build_and_runs_ceso_on_a_simulator() {
     let dir = tempfile::tempdir().unwrap();
-    let out = demo(dir.path(), "#!/bin/sh\necho \"fake ceso $*\" \"$CESO_URL\"\n")
-        .arg("--version")
-        .output()
-        .unwrap();
+    let out = demo(
+        dir.path(),
+        "#!/bin/sh\necho \"fake ceso $*\" \"$CESO_URL\"\n",
+    )
+    .arg("--version")
+    .output()
+    .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}");
@@ -138,12 +141,18 @@ fn ctrl_c_in_the_demo_shell_leaves_the_simulator_running() {
 
     // The simulator was never in that group, and it still answers.
     let (pgid, _) = group_and_session(sim_pid);
-    assert_ne!(pgid, group.0, "the simulator shares the shell's process group");
+    assert_ne!(
+        pgid, group.0,
+        "the simulator shares the shell's process group"
+    );
     let mut s = std::net::TcpStream::connect(&url).expect("the simulator still listens");
     write!(s, "GET /about HTTP/1.0\r\nHost: {url}\r\n\r\n").unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
 
     // The shell ends; the demo stops its simulator and exits cleanly.
     writeln!(child.stdin.take().unwrap(), "quit").unwrap();

@@ -455,7 +455,11 @@ fn definitions_for_editors() {
 
 /// Boot time and heartbeat of the VMs matching `pattern`, by name.
 fn boot_state(sim: &Sim, pattern: &str) -> Vec<(String, String, String)> {
-    let list = sim.ceso().run(&["vm", "list", pattern, "--json"]).ok().json();
+    let list = sim
+        .ceso()
+        .run(&["vm", "list", pattern, "--json"])
+        .ok()
+        .json();
     list.as_array()
         .expect("array")
         .iter()
@@ -480,7 +484,9 @@ fn rolling_restart_waits_for_each_guest_to_boot_again() {
     sim.control("/vcsim/guest", &serde_json::json!({ "vms": tools }));
     let before = boot_state(&sim, pattern);
     assert!(
-        before.iter().all(|(_, boot, hb)| !boot.is_empty() && hb == "green"),
+        before
+            .iter()
+            .all(|(_, boot, hb)| !boot.is_empty() && hb == "green"),
         "{before:?}"
     );
 

@@ -39,7 +39,11 @@ pub async fn gather(fleet: &Fleet, scope: &Scope, cluster: Option<&str>) -> OpRe
 
 /// An offline inventory file (`ceso inventory dump`) as the engine reads it: narrowed
 /// and given the config exactly as [`gather`] does with a live one.
-pub fn offline(path: &std::path::Path, cluster: Option<&str>, config: &LoadedConfig) -> OpResult<Inventory> {
+pub fn offline(
+    path: &std::path::Path,
+    cluster: Option<&str>,
+    config: &LoadedConfig,
+) -> OpResult<Inventory> {
     let mut inv = read_inventory(path)?;
     narrow(&mut inv, cluster)?;
     apply_config(&mut inv, config);
@@ -101,8 +105,7 @@ pub fn narrow(inv: &mut Inventory, cluster: Option<&str>) -> OpResult<()> {
         });
     }
     inv.hosts.retain(|h| h.cluster == wanted);
-    let keep: std::collections::HashSet<&str> =
-        inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    let keep: std::collections::HashSet<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
     inv.vms
         .retain(|v| v.host.as_deref().is_some_and(|h| keep.contains(h)));
     let others: Vec<String> = known
