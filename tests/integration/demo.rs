@@ -18,6 +18,12 @@ fn demo(dir: &Path, ceso: &str) -> Command {
     let target = dir.join("target");
     let release = target.join("release");
     std::fs::create_dir_all(&release).unwrap();
+    // The simulator the suite already built (its build stamp matches): the demo's
+    // `scripts/vcsim build` finds it instead of building another.
+    let built = crate::sim::simulator_binary()
+        .parent()
+        .expect("target/vcsim");
+    std::os::unix::fs::symlink(built, target.join("vcsim")).unwrap();
     let fake = dir.join("fake-ceso");
     std::fs::write(&fake, ceso).unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
