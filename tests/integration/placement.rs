@@ -578,34 +578,16 @@ fn offline_runs_use_the_config_like_online_ones() {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &dump.stdout).unwrap();
     let offline = file.path().to_str().unwrap();
-    let both = |placement: &str, args: &[&str], code: i32| -> (Value, Value) {
+    // `place VM` for a new 1-vCPU VM under `placement` (a config section), online and
+    // offline; both must give the same JSON, with exit code `code`.
+    let place = |placement: &str, vm: &str, code: i32| -> Value {
         let config = format!(
             "hosts:\n  - name: vc\n    host: {}\n    user: user\n    password_env: VC_PW\n{placement}",
             sim.url
         );
-        let mut live = crate::sim::Ceso::new();
-        live.env("VC_PW", "pass").config(&config);
-        let mut off = crate::sim::Ceso::new();
-        off.config(&config);
-        let mut off_args = args.to_vec();
-        off_args.extend(["--inventory", offline]);
-        let (a, b) = if code == 0 {
-            (live.run(args).ok().json(), off.run(&off_args).ok().json())
-        } else {
-            (
-                live.run(args).fails_with(code).json(),
-                off.run(&off_args).fails_with(code).json(),
-            )
-        };
-        assert_eq!(a, b, "online and offline differ");
-        (a, b)
-    };
-    // A must policy onto a host group: only that host.
-    let (out, _) = both(
-        "placement:\n  host_groups:\n    lab: [DC0_C0_H1]\n  policies:\n    - { vms: 'x-*', host_group: lab, rule: must }\n",
-        &[
+        let args = [
             "place",
-            "x-1",
+            vm,
             "--cpus",
             "1",
             "--memory",
@@ -613,7 +595,28 @@ fn offline_runs_use_the_config_like_online_ones() {
             "--cluster",
             "DC0_C0",
             "--json",
-        ],
+        ];
+        let mut live = crate::sim::Ceso::new();
+        live.env("VC_PW", "pass").config(&config);
+        let mut off = crate::sim::Ceso::new();
+        off.config(&config);
+        let mut off_args = args.to_vec();
+        off_args.extend(["--inventory", offline]);
+        let (a, b) = if code == 0 {
+            (live.run(&args).ok().json(), off.run(&off_args).ok().json())
+        } else {
+            (
+                live.run(&args).fails_with(code).json(),
+                off.run(&off_args).fails_with(code).json(),
+            )
+        };
+        assert_eq!(a, b, "online and offline differ");
+        a
+    };
+    // A must policy onto a host group: only that host.
+    let out = place(
+        "placement:\n  host_groups:\n    lab: [DC0_C0_H1]\n  policies:\n    - { vms: 'x-*', host_group: lab, rule: must }\n",
+        "x-1",
         0,
     );
     let ranked: Vec<&Value> = out["ranked"]
@@ -632,19 +635,9 @@ fn offline_runs_use_the_config_like_online_ones() {
         "{out}"
     );
     // An overcommit ratio no host meets: every host refused for it, offline too.
-    let (out, _) = both(
+    let out = place(
         "phase4:\n  optimization:\n    overcommit: { cpu: 0.01, memory: 100.0 }\n",
-        &[
-            "place",
-            "x-2",
-            "--cpus",
-            "1",
-            "--memory",
-            "64",
-            "--cluster",
-            "DC0_C0",
-            "--json",
-        ],
+        "x-2",
         6,
     );
     let rejected = out["rejected"].as_array().unwrap();

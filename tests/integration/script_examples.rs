@@ -490,16 +490,14 @@ fn rolling_restart_waits_for_each_guest_to_boot_again() {
         "{before:?}"
     );
 
-    let run = sim
-        .ceso()
-        .run(&[
-            "run",
-            &example("rolling-restart.rhai"),
-            pattern,
-            "--batch",
-            "1",
-        ])
-        .ok();
+    // One VM a batch; `extra` arguments after.
+    let restart = |extra: &[&str]| {
+        let script = example("rolling-restart.rhai");
+        let mut args = vec!["run", script.as_str(), pattern, "--batch", "1"];
+        args.extend(extra);
+        sim.ceso().run(&args)
+    };
+    let run = restart(&[]).ok();
     // Each batch was waited for: when the run ends every guest has booted again
     // (a new boot time, heartbeat green), and each line shows the new boot time.
     let after = boot_state(&sim, pattern);
@@ -521,18 +519,7 @@ fn rolling_restart_waits_for_each_guest_to_boot_again() {
         "/vcsim/guest",
         &serde_json::json!({ "vms": { hung.as_str(): {"tools": true, "hang": true} } }),
     );
-    let stuck = sim
-        .ceso()
-        .run(&[
-            "run",
-            &example("rolling-restart.rhai"),
-            pattern,
-            "--batch",
-            "1",
-            "--timeout",
-            "2",
-        ])
-        .fails_with(1);
+    let stuck = restart(&["--timeout", "2"]).fails_with(1);
     stuck.stderr_has(&format!(
         "{hung} is not back after 2s: boot time {booted} (before the restart: {booted})"
     ));

@@ -23,7 +23,6 @@ package main
 // stays. Names not in the inventory are a 404 naming them; nothing changes then.
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -93,25 +92,10 @@ func installGuest(m *simulator.Model, s *simulator.Server) {
 			simulator.Map.WithLock(vm, func() { setGuestStatus(vm, false) })
 		}
 	}
-	next := s.Config.Handler
-	s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/vcsim/guest" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if r.Method != http.MethodPost {
-			http.Error(w, "POST a JSON guest state", http.StatusMethodNotAllowed)
-			return
-		}
-		var req struct {
-			VMs map[string]guestState `json:"vms"`
-		}
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			http.Error(w, "bad guest JSON: "+err.Error(), http.StatusBadRequest)
-			return
-		}
+	var req struct {
+		VMs map[string]guestState `json:"vms"`
+	}
+	serveControl(s, "/vcsim/guest", "guest state", &req, func(w http.ResponseWriter) {
 		set := map[*simulator.VirtualMachine]guestState{}
 		for name, g := range req.VMs {
 			vm := vmByName(name)
