@@ -116,25 +116,15 @@ pub fn policies(ctx: &Ctx, extra: &[PathBuf]) -> OpResult<Vec<RhaiPolicy>> {
     load_policies(&ctx.app.fleet.config, extra).map_err(engine_error)
 }
 
+/// The engine's input, live or from a file: either way narrowed to `--cluster` and
+/// given the config's host groups, policies and overcommit by the same code.
 fn inventory(ctx: &Ctx, source: &Source) -> OpResult<Inventory> {
+    let cluster = source.cluster.as_deref();
     match &source.inventory {
-        Some(path) => {
-            let mut inv = ops::read_inventory(path)?;
-            if let Some(c) = &source.cluster {
-                inv.hosts.retain(|h| &h.cluster == c);
-                let keep: Vec<String> = inv.hosts.iter().map(|h| h.name.clone()).collect();
-                inv.vms
-                    .retain(|v| v.host.as_ref().is_none_or(|h| keep.contains(h)));
-            }
-            Ok(inv)
-        }
+        Some(path) => ops::offline(path, cluster, &ctx.app.fleet.config),
         None => Ok(ctx
             .app
-            .block_on(ops::gather(
-                &ctx.app.fleet,
-                &scope(ctx, source),
-                source.cluster.as_deref(),
-            ))?
+            .block_on(ops::gather(&ctx.app.fleet, &scope(ctx, source), cluster))?
             .inventory),
     }
 }
@@ -288,15 +278,21 @@ pub fn optimize(ctx: &Ctx, cmd: OptimizeCommand) -> OpResult<()> {
                 ],
                 rows,
             );
-            println!(
-                "imbalance: cpu {:.4}, memory {:.4}, total {:.4}{}",
-                a.imbalance.cpu,
-                a.imbalance.memory,
-                a.imbalance.total,
-                a.lower_bound
-                    .map(|b| format!(" (lowest reachable ≥ {:.4})", b.total))
-                    .unwrap_or_default()
-            );
+            // Per cluster: VMs never move between clusters, so their imbalances
+            // are never pooled into one figure.
+            for c in &a.clusters {
+                println!(
+                    "imbalance of {}: cpu {:.4}, memory {:.4}, total {:.4}{} ({} host(s))",
+                    c.cluster,
+                    c.imbalance.cpu,
+                    c.imbalance.memory,
+                    c.imbalance.total,
+                    c.lower_bound
+                        .map(|b| format!(", lowest reachable ≥ {:.4}", b.total))
+                        .unwrap_or_default(),
+                    c.hosts
+                );
+            }
             println!(
                 "stranded: {:.0} MHz CPU, {:.0} MB memory; demand: {} VMs from quickStats, {} configured, {} powered off",
                 a.stranded.cpu_mhz,
@@ -346,7 +342,8 @@ pub fn balance(ctx: &Ctx, args: BalanceArgs) -> OpResult<()> {
 
 pub fn dump(ctx: &Ctx, cmd: InventoryCommand) -> OpResult<()> {
     let InventoryCommand::Dump { cluster, scope } = cmd;
-    let g = ctx.app.block_on(ops::gather(
+    // What the servers say: the config is applied when the file is used.
+    let g = ctx.app.block_on(ops::gather_servers(
         &ctx.app.fleet,
         &ctx.scope(&scope),
         cluster.as_deref(),
@@ -405,6 +402,7 @@ fn render_plan(ctx: &Ctx, plan: &Plan, cluster: Option<&str>) {
             "moves": file.moves,
             "before": plan.before,
             "after": plan.after,
+            "clusters": plan.clusters,
             "stopped": plan.stopped,
             "migration_cost": plan.migration_cost,
             "move_threshold": plan.move_threshold,
@@ -437,8 +435,14 @@ fn render_plan(ctx: &Ctx, plan: &Plan, cluster: Option<&str>) {
     } else {
         0.0
     };
+    for c in &plan.clusters {
+        println!(
+            "imbalance of {}: {:.4} → {:.4} with {} migration(s)",
+            c.cluster, c.before.total, c.after.total, c.moves
+        );
+    }
     println!(
-        "imbalance {:.4} → {:.4} ({cut:.1} % lower) with {} migration(s); stopped: {}",
+        "all clusters pooled: imbalance {:.4} → {:.4} ({cut:.1} % lower) with {} migration(s); stopped: {}",
         plan.before.total,
         plan.after.total,
         plan.moves.len(),

@@ -1,12 +1,12 @@
 //! `optimize analyze`: the state of an inventory in the engine's terms — imbalance per
-//! resource, load and overcommit per host, hot and cold hosts, broken rules, and
+//! cluster and resource (moves never leave a cluster, so clusters are never pooled), load and overcommit per host, hot and cold hosts, broken rules, and
 //! stranded capacity (free room on one resource a host cannot use because the other
 //! is exhausted).
 
 use serde::Serialize;
 
-use super::balance::{Imbalance, imbalance};
-use super::bound::lower_bound;
+use super::balance::{Imbalance, cluster_imbalance, cluster_names};
+use super::bound::cluster_lower_bound;
 use super::rules;
 use super::state::{DemandSources, State, ratio};
 
@@ -19,18 +19,30 @@ pub const EXHAUSTED: f64 = 0.05;
 pub struct Analysis {
     pub hosts: usize,
     pub vms: usize,
-    pub imbalance: Imbalance,
-    /// The lowest imbalance any plan could reach (see docs/placement.md), when defined.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lower_bound: Option<Imbalance>,
-    pub mean_cpu_load: f64,
-    pub mean_memory_load: f64,
+    /// One entry per cluster, in inventory order: no plan moves a VM between clusters,
+    /// so an imbalance pooled over clusters would count differences no plan can fix.
+    pub clusters: Vec<ClusterAnalysis>,
     pub per_host: Vec<HostLoad>,
     pub hot: Vec<String>,
     pub cold: Vec<String>,
     pub violations: Vec<Violation>,
     pub stranded: Stranded,
     pub demand: DemandSources,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterAnalysis {
+    pub cluster: String,
+    /// Hosts counted in the imbalance (connected, out of maintenance mode).
+    pub hosts: usize,
+    /// σ of load over this cluster's hosts, now.
+    pub imbalance: Imbalance,
+    /// The lowest imbalance any plan could reach here (see docs/placement.md), when
+    /// defined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_bound: Option<Imbalance>,
+    pub mean_cpu_load: f64,
+    pub mean_memory_load: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,10 +78,23 @@ pub struct Stranded {
 
 pub fn analyze(st: &State) -> Analysis {
     let inv = st.inv;
-    let eligible: Vec<usize> = (0..inv.hosts.len()).filter(|&h| st.eligible[h]).collect();
-    let n = eligible.len().max(1) as f64;
-    let mean_c = eligible.iter().map(|&h| st.cpu_load(h)).sum::<f64>() / n;
-    let mean_m = eligible.iter().map(|&h| st.mem_load(h)).sum::<f64>() / n;
+    let clusters: Vec<ClusterAnalysis> = cluster_names(inv)
+        .into_iter()
+        .map(|cluster| {
+            let eligible: Vec<usize> = (0..inv.hosts.len())
+                .filter(|&h| st.eligible[h] && inv.hosts[h].cluster == cluster)
+                .collect();
+            let n = eligible.len().max(1) as f64;
+            ClusterAnalysis {
+                hosts: eligible.len(),
+                imbalance: cluster_imbalance(st, &cluster),
+                lower_bound: cluster_lower_bound(st, &cluster),
+                mean_cpu_load: eligible.iter().map(|&h| st.cpu_load(h)).sum::<f64>() / n,
+                mean_memory_load: eligible.iter().map(|&h| st.mem_load(h)).sum::<f64>() / n,
+                cluster,
+            }
+        })
+        .collect();
     let mut vms_on = vec![0usize; inv.hosts.len()];
     for h in st.pos.iter().flatten() {
         vms_on[*h] += 1;
@@ -82,6 +107,11 @@ pub fn analyze(st: &State) -> Analysis {
         let s = st.sums[h];
         let oc = ratio(s.alloc_cpu, host.cpu_mhz);
         let om = ratio(s.alloc_mem, host.memory_mb);
+        // Hot and cold against the mean of the host's own cluster.
+        let (mean_c, mean_m) = clusters
+            .iter()
+            .find(|x| x.cluster == host.cluster)
+            .map_or((c, m), |x| (x.mean_cpu_load, x.mean_memory_load));
         if st.eligible[h] {
             let dev = (c - mean_c).max(m - mean_m);
             let under = (mean_c - c).min(mean_m - m);
@@ -132,10 +162,7 @@ pub fn analyze(st: &State) -> Analysis {
     Analysis {
         hosts: inv.hosts.len(),
         vms: inv.vms.len(),
-        imbalance: imbalance(st),
-        lower_bound: lower_bound(st),
-        mean_cpu_load: mean_c,
-        mean_memory_load: mean_m,
+        clusters,
         per_host,
         hot,
         cold,

@@ -76,8 +76,12 @@ pub struct Move {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
+    /// Over the hosts of every cluster pooled: the figure the search lowers. Each
+    /// cluster's own is in `clusters`.
     pub before: Imbalance,
     pub after: Imbalance,
+    /// Each cluster's imbalance before and after the plan, in inventory order.
+    pub clusters: Vec<ClusterChange>,
     pub moves: Vec<Move>,
     pub migration_cost: f64,
     /// The least gain a move had to bring here: the migration cost scaled to the
@@ -86,6 +90,15 @@ pub struct Plan {
     /// Why the plan ends here.
     pub stopped: String,
     pub demand: DemandSources,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterChange {
+    pub cluster: String,
+    pub before: Imbalance,
+    pub after: Imbalance,
+    /// Moves of the plan inside this cluster.
+    pub moves: usize,
 }
 
 /// The load statistics the search updates move by move.
@@ -100,6 +113,11 @@ struct Moments {
 
 impl Moments {
     fn of(st: &State) -> Self {
+        Self::over(st, None)
+    }
+
+    /// The moments over the eligible hosts of `only` (a cluster), or of every cluster.
+    fn over(st: &State, only: Option<&str>) -> Self {
         let mut m = Moments {
             n: 0.0,
             s1c: 0.0,
@@ -107,7 +125,9 @@ impl Moments {
             s1m: 0.0,
             s2m: 0.0,
         };
-        for h in (0..st.inv.hosts.len()).filter(|&h| st.eligible[h]) {
+        for h in (0..st.inv.hosts.len())
+            .filter(|&h| st.eligible[h] && only.is_none_or(|c| st.host(h).cluster == c))
+        {
             let (c, mm) = (st.cpu_load(h), st.mem_load(h));
             m.n += 1.0;
             m.s1c += c;
@@ -149,9 +169,27 @@ impl Moments {
     }
 }
 
-/// The imbalance of the inventory as it is.
+/// The imbalance of the inventory as it is, over the hosts of every cluster pooled
+/// (what a plan lowers).
 pub fn imbalance(st: &State) -> Imbalance {
     Moments::of(st).imbalance()
+}
+
+/// The imbalance of one cluster: σ of load over its own hosts. Moves never leave a
+/// cluster, so this is what a plan can change there.
+pub fn cluster_imbalance(st: &State, cluster: &str) -> Imbalance {
+    Moments::over(st, Some(cluster)).imbalance()
+}
+
+/// Cluster names in inventory order, each once.
+pub fn cluster_names(inv: &Inventory) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in &inv.hosts {
+        if !out.contains(&h.cluster) {
+            out.push(h.cluster.clone());
+        }
+    }
+    out
 }
 
 pub fn recommend_migrations(
@@ -162,6 +200,8 @@ pub fn recommend_migrations(
     let configured_cost = options.migration_cost;
     let mut st = State::new(inv)?;
     let before = imbalance(&st);
+    let names = cluster_names(inv);
+    let cluster_before: Vec<Imbalance> = names.iter().map(|c| cluster_imbalance(&st, c)).collect();
     let clusters = cluster_ids(inv);
     let hosts = st.eligible.iter().filter(|&&e| e).count();
     let options = BalanceOptions {
@@ -192,9 +232,28 @@ pub fn recommend_migrations(
     if moves.len() == options.max_moves {
         stopped = format!("reached the limit of {} moves", options.max_moves);
     }
+    let cluster_of: HashMap<&str, &str> = inv
+        .hosts
+        .iter()
+        .map(|h| (h.name.as_str(), h.cluster.as_str()))
+        .collect();
+    let per_cluster = names
+        .into_iter()
+        .zip(cluster_before)
+        .map(|(cluster, before)| ClusterChange {
+            after: cluster_imbalance(&st, &cluster),
+            moves: moves
+                .iter()
+                .filter(|m| cluster_of.get(m.to.as_str()) == Some(&cluster.as_str()))
+                .count(),
+            before,
+            cluster,
+        })
+        .collect();
     Ok(Plan {
         before,
         after: imbalance(&st),
+        clusters: per_cluster,
         moves,
         migration_cost: configured_cost,
         move_threshold: options.migration_cost,

@@ -13,8 +13,17 @@ use super::state::State;
 /// water-filling is the exact minimum of the relaxation; for mixed ones it is not, and
 /// a number that is not a bound would mislead.
 pub fn lower_bound(st: &State) -> Option<Imbalance> {
+    bound_over(st, None)
+}
+
+/// The bound for the hosts of one cluster (what `optimize analyze` shows per cluster).
+pub fn cluster_lower_bound(st: &State, cluster: &str) -> Option<Imbalance> {
+    bound_over(st, Some(cluster))
+}
+
+fn bound_over(st: &State, only: Option<&str>) -> Option<Imbalance> {
     let hosts: Vec<usize> = (0..st.inv.hosts.len())
-        .filter(|&h| st.eligible[h])
+        .filter(|&h| st.eligible[h] && only.is_none_or(|c| st.host(h).cluster == c))
         .collect();
     let mut domains: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for &h in &hosts {

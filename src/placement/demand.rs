@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::model::Vm;
+use super::model::{Vm, VmUsage};
 
 /// Where a demand figure came from, shown in every output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -32,12 +32,13 @@ impl Demand {
 }
 
 /// Demand of `vm` on a host whose cores run at `core_mhz`. A powered-off VM demands
-/// nothing (it neither runs nor holds memory).
+/// nothing (it neither runs nor holds memory); a running one whose quickStats measure
+/// nothing ([`VmUsage::measured`]) demands its configured size.
 pub fn demand(vm: &Vm, core_mhz: f64) -> Demand {
     if !vm.powered_on {
         return Demand::ZERO;
     }
-    match vm.usage {
+    match vm.usage.and_then(VmUsage::measured) {
         Some(u) => Demand {
             cpu_mhz: u.cpu_mhz as f64,
             memory_mb: if u.host_memory_mb > 0 {

@@ -20,8 +20,11 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-pub use analyze::{Analysis, analyze};
-pub use balance::{BalanceOptions, Imbalance, Move, Plan, imbalance, recommend_migrations};
+pub use analyze::{Analysis, ClusterAnalysis, analyze};
+pub use balance::{
+    BalanceOptions, ClusterChange, Imbalance, Move, Plan, cluster_imbalance, imbalance,
+    recommend_migrations,
+};
 pub use bound::lower_bound;
 pub use error::PlacementError;
 pub use model::{Host, HostUsage, Inventory, Overcommit, Rule, Vm, VmHostKind, VmUsage};

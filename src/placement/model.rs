@@ -135,6 +135,16 @@ pub struct VmUsage {
     pub host_memory_mb: u64,
 }
 
+impl VmUsage {
+    /// The figures if they measure anything. A running VM always holds memory, so
+    /// both memory figures at 0 mean the server does not measure (stock simulators,
+    /// hosts without statistics), not an idle VM: then the configured size is the
+    /// demand. The one rule for live and offline inventories alike (`demand::demand`).
+    pub fn measured(self) -> Option<Self> {
+        (self.guest_memory_mb > 0 || self.host_memory_mb > 0).then_some(self)
+    }
+}
+
 /// A placement rule. VM and host lists take names, glob patterns or `group:NAME`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]

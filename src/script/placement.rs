@@ -122,7 +122,7 @@ pub fn register(engine: &mut Engine, ctx: &ScriptCtx) {
     func(
         "optimize_analyze",
         &["Map"],
-        "`ceso optimize analyze --json` as a map: imbalance, per_host, hot, cold, violations, stranded.",
+        "`ceso optimize analyze --json` as a map: clusters (each with its own imbalance), per_host, hot, cold, violations, stranded.",
     )
     .register_into_engine(engine, move || {
         let inv = gather(&c, None)?;

@@ -45,6 +45,8 @@ impl ScriptObject for Vm {
             ("memory_mb", s.memory_mb.into()),
             ("guest_os", s.guest_os.clone().into()),
             ("ip", s.ip.clone().into()),
+            ("boot_time", s.boot_time.clone().into()),
+            ("heartbeat", s.heartbeat.clone().into()),
             ("endpoint", s.endpoint.clone().into()),
             ("id", s.id.clone().into()),
         ]
@@ -92,6 +94,8 @@ fn register_getters(engine: &mut Engine) {
         .register_get("memory_mb", |v: &mut Vm| v.0.summary.memory_mb)
         .register_get("guest_os", |v: &mut Vm| v.0.summary.guest_os.clone())
         .register_get("ip", |v: &mut Vm| v.0.summary.ip.clone())
+        .register_get("boot_time", |v: &mut Vm| v.0.summary.boot_time.clone())
+        .register_get("heartbeat", |v: &mut Vm| v.0.summary.heartbeat.clone())
         .register_get("endpoint", |v: &mut Vm| v.0.summary.endpoint.clone());
 }
 

@@ -2,29 +2,13 @@
 //! demand extension (tests/vcsim/demand.go): an imbalanced cluster is analysed,
 //! balanced by `vm balance`, and its imbalance read back over SOAP.
 
-use std::io::{Read, Write};
-
 use serde_json::{Value, json};
 
 use crate::sim::Sim;
 
 /// POST /vcsim/demand: set workloads (the extension's test-only control).
 fn set_demand(sim: &Sim, body: &Value) {
-    let body = body.to_string();
-    let mut s = std::net::TcpStream::connect(sim.authority()).expect("connect to the simulator");
-    write!(
-        s,
-        "POST /vcsim/demand HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        sim.authority(),
-        body.len()
-    )
-    .expect("send");
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).expect("read");
-    assert!(
-        answer.starts_with("HTTP/1.1 204"),
-        "demand not set: {answer}"
-    );
+    sim.control("/vcsim/demand", body);
 }
 
 /// The cluster's VMs by host, from `inventory dump`.
@@ -75,12 +59,25 @@ fn analyze(sim: &Sim) -> Value {
         .json()
 }
 
+/// The imbalance of one cluster in `optimize analyze --json`.
+fn imbalance_of(analysis: &Value, cluster: &str) -> Value {
+    analysis["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .find(|c| c["cluster"] == cluster)
+        .map(|c| c["imbalance"].clone())
+        .unwrap_or_else(|| panic!("no cluster {cluster}: {analysis}"))
+}
+
 #[test]
 fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
     let sim = Sim::start(&["-vm", "9"]);
     let hot = skew(&sim);
     let before = analyze(&sim);
-    let imb = before["imbalance"]["total"].as_f64().expect("imbalance");
+    let imb = imbalance_of(&before, "DC0_C0")["total"]
+        .as_f64()
+        .expect("imbalance");
     assert!(
         imb > 0.3,
         "the skewed cluster should be imbalanced: {before}"
@@ -145,7 +142,10 @@ fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
             .all(|s| s["outcome"] == "would_migrate"),
         "{dry}"
     );
-    assert_eq!(analyze(&sim)["imbalance"], before["imbalance"]);
+    assert_eq!(
+        imbalance_of(&analyze(&sim), "DC0_C0"),
+        imbalance_of(&before, "DC0_C0")
+    );
 
     // Without a terminal, migrating needs --yes.
     sim.ceso()
@@ -169,7 +169,7 @@ fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
     );
     // Read back over SOAP: the VMs moved and the hosts' quickStats followed.
     let after = analyze(&sim);
-    let imb_after = after["imbalance"]["total"].as_f64().unwrap();
+    let imb_after = imbalance_of(&after, "DC0_C0")["total"].as_f64().unwrap();
     assert!(
         imb_after < imb * 0.8,
         "before {imb}, after {imb_after}: {after}"
@@ -202,7 +202,10 @@ fn imbalanced_cluster_is_analysed_recommended_and_balanced() {
         .fails_with(6)
         .stdout_has("stopped at")
         .stderr_has("no longer matches");
-    assert_eq!(analyze(&sim)["imbalance"], after["imbalance"]);
+    assert_eq!(
+        imbalance_of(&analyze(&sim), "DC0_C0"),
+        imbalance_of(&after, "DC0_C0")
+    );
 }
 
 #[test]
@@ -404,7 +407,7 @@ fn script_functions_find_optimal_host_and_recommend_migrations() {
         .ceso()
         .run(&[
             "-c",
-            "let p = find_optimal_host(#{name: \"n1\", cpus: 1, memory_mb: 128, cluster: \"DC0_C0\"}); let r = recommend_migrations(3, \"DC0_C0\"); `${p.ranked.len()} ${p.ranked[0].host.starts_with(\"DC0_C0_H\")} ${r.moves.len() <= 3} ${type_of(optimize_analyze().imbalance.total)}`",
+            "let p = find_optimal_host(#{name: \"n1\", cpus: 1, memory_mb: 128, cluster: \"DC0_C0\"}); let r = recommend_migrations(3, \"DC0_C0\"); `${p.ranked.len()} ${p.ranked[0].host.starts_with(\"DC0_C0_H\")} ${r.moves.len() <= 3} ${type_of(optimize_analyze().clusters[0].imbalance.total)}`",
         ])
         .ok();
     out.stdout_has("3 true true f64");
@@ -451,8 +454,8 @@ fn load_balance_and_auto_balance_settings_are_honoured() {
     assert_eq!(done["complete"], true, "{done}");
     let after = analyze(&sim);
     assert!(
-        after["imbalance"]["total"].as_f64().unwrap()
-            < before["imbalance"]["total"].as_f64().unwrap(),
+        imbalance_of(&after, "DC0_C0")["total"].as_f64().unwrap()
+            < imbalance_of(&before, "DC0_C0")["total"].as_f64().unwrap(),
         "{after}"
     );
     assert!(
@@ -561,4 +564,185 @@ fn a_failed_step_is_reported_with_the_steps_already_done() {
     // Read back: nothing left the hot host.
     let still = vms_by_host(&sim).iter().filter(|(_, h)| *h == hot).count();
     assert_eq!(still, total);
+}
+
+/// The same config online and offline: host groups, `must` policies and overcommit
+/// ratios bind `--inventory` runs exactly as live ones.
+#[test]
+fn offline_runs_use_the_config_like_online_ones() {
+    let sim = Sim::vcenter();
+    let dump = sim
+        .ceso()
+        .run(&["inventory", "dump", "--cluster", "DC0_C0"])
+        .ok();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &dump.stdout).unwrap();
+    let offline = file.path().to_str().unwrap();
+    // `place VM` for a new 1-vCPU VM under `placement` (a config section), online and
+    // offline; both must give the same JSON, with exit code `code`.
+    let place = |placement: &str, vm: &str, code: i32| -> Value {
+        let config = format!(
+            "hosts:\n  - name: vc\n    host: {}\n    user: user\n    password_env: VC_PW\n{placement}",
+            sim.url
+        );
+        let args = [
+            "place",
+            vm,
+            "--cpus",
+            "1",
+            "--memory",
+            "64",
+            "--cluster",
+            "DC0_C0",
+            "--json",
+        ];
+        let mut live = crate::sim::Ceso::new();
+        live.env("VC_PW", "pass").config(&config);
+        let mut off = crate::sim::Ceso::new();
+        off.config(&config);
+        let mut off_args = args.to_vec();
+        off_args.extend(["--inventory", offline]);
+        let (a, b) = if code == 0 {
+            (live.run(&args).ok().json(), off.run(&off_args).ok().json())
+        } else {
+            (
+                live.run(&args).fails_with(code).json(),
+                off.run(&off_args).fails_with(code).json(),
+            )
+        };
+        assert_eq!(a, b, "online and offline differ");
+        a
+    };
+    // A must policy onto a host group: only that host.
+    let out = place(
+        "placement:\n  host_groups:\n    lab: [DC0_C0_H1]\n  policies:\n    - { vms: 'x-*', host_group: lab, rule: must }\n",
+        "x-1",
+        0,
+    );
+    let ranked: Vec<&Value> = out["ranked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["host"])
+        .collect();
+    assert_eq!(ranked, [&json!("DC0_C0_H1")], "{out}");
+    assert!(
+        out["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["reasons"][0]["kind"] == "group"),
+        "{out}"
+    );
+    // An overcommit ratio no host meets: every host refused for it, offline too.
+    let out = place(
+        "phase4:\n  optimization:\n    overcommit: { cpu: 0.01, memory: 100.0 }\n",
+        "x-2",
+        6,
+    );
+    let rejected = out["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 3, "{out}");
+    assert!(
+        rejected.iter().all(|r| r["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "overcommit")),
+        "{out}"
+    );
+}
+
+/// A running VM whose quickStats are all zeros was not measured: offline as online,
+/// its configured size is its demand.
+#[test]
+fn zero_quick_stats_in_a_file_count_as_the_configured_size() {
+    let sim = Sim::vcenter();
+    let mut inv = sim
+        .ceso()
+        .run(&["inventory", "dump", "--cluster", "DC0_C0"])
+        .ok()
+        .json();
+    let vm = inv["vms"][0].clone();
+    assert_eq!(vm["powered_on"], true, "{vm}");
+    inv["vms"][0]["usage"] = json!({"cpu_mhz": 0, "guest_memory_mb": 0, "host_memory_mb": 0});
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), inv.to_string()).unwrap();
+    let name = vm["name"].as_str().unwrap();
+    let out = crate::sim::Ceso::new()
+        .run(&[
+            "place",
+            name,
+            "--inventory",
+            file.path().to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(out["demand"]["source"], "configured", "{out}");
+    assert_eq!(
+        out["demand"]["memory_mb"],
+        vm["memory_mb"].as_f64().unwrap(),
+        "{out}"
+    );
+    let live = sim
+        .ceso()
+        .run(&["place", name, "--cluster", "DC0_C0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(live["demand"], out["demand"], "{live}");
+}
+
+/// VMs never move between clusters: `optimize analyze` gives each cluster its own
+/// imbalance (the standalone host is a cluster of one), never one pooled figure.
+#[test]
+fn analyze_reports_the_imbalance_of_each_cluster() {
+    let sim = Sim::start(&["-vm", "9"]);
+    skew(&sim);
+    let all = sim
+        .ceso()
+        .run(&["optimize", "analyze", "--json"])
+        .ok()
+        .json();
+    let mut names: Vec<&str> = all["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .filter_map(|c| c["cluster"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["DC0_C0", "DC0_H0"], "{all}");
+    let c0 = imbalance_of(&all, "DC0_C0");
+    // The same figure as analysing the cluster alone: the standalone host's load
+    // does not leak into it.
+    assert_eq!(c0, imbalance_of(&analyze(&sim), "DC0_C0"));
+    assert!(c0["total"].as_f64().unwrap() > 0.3, "{all}");
+    assert_eq!(imbalance_of(&all, "DC0_H0")["total"], 0.0, "{all}");
+    assert!(all.get("imbalance").is_none(), "no pooled headline: {all}");
+    sim.ceso()
+        .run(&["optimize", "analyze"])
+        .ok()
+        .stdout_has("imbalance of DC0_C0: ")
+        .stdout_has("imbalance of DC0_H0: cpu 0.0000, memory 0.0000, total 0.0000");
+    // A plan reports each cluster before and after it.
+    let plan = sim
+        .ceso()
+        .run(&["optimize", "recommend", "--json"])
+        .ok()
+        .json();
+    let of = |name: &str| {
+        plan["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .find(|c| c["cluster"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}: {plan}"))
+    };
+    let c = of("DC0_C0");
+    assert_eq!(c["before"], c0, "{plan}");
+    assert!(
+        c["after"]["total"].as_f64().unwrap() < c0["total"].as_f64().unwrap(),
+        "{plan}"
+    );
+    assert_eq!(of("DC0_H0")["moves"], 0, "{plan}");
 }

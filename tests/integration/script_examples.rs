@@ -213,8 +213,13 @@ fn lab_vms_and_rolling_restart() {
             "--hard",
         ])
         .ok();
+    // A reset boots the VM again: each line names its new boot time.
+    let shown: Vec<String> = lines(&restarted.stdout)
+        .iter()
+        .map(|l| l.split(" (booted ").next().unwrap_or_default().to_string())
+        .collect();
     assert_eq!(
-        lines(&restarted.stdout),
+        shown,
         [
             "3 running VM(s) in 2 batch(es) of up to 2",
             r#"==> batch 1: ["lab-01", "lab-02"]"#,
@@ -446,4 +451,77 @@ fn definitions_for_editors() {
         fmt.starts_with("module fmt;") && fmt.contains("fn mb(value);"),
         "{fmt}"
     );
+}
+
+/// Boot time and heartbeat of the VMs matching `pattern`, by name.
+fn boot_state(sim: &Sim, pattern: &str) -> Vec<(String, String, String)> {
+    let list = sim
+        .ceso()
+        .run(&["vm", "list", pattern, "--json"])
+        .ok()
+        .json();
+    list.as_array()
+        .expect("array")
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (s("name"), s("boot_time"), s("heartbeat"))
+        })
+        .collect()
+}
+
+#[test]
+fn rolling_restart_waits_for_each_guest_to_boot_again() {
+    // A guest reboot keeps the VM poweredOn; the guest is back a second later.
+    let sim = Sim::start(&["-guest-reboot-time", "1s"]);
+    let pattern = "DC0_C0_RP0_VM*";
+    let before = boot_state(&sim, pattern);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let tools: serde_json::Map<String, serde_json::Value> = before
+        .iter()
+        .map(|(name, ..)| (name.clone(), serde_json::json!({"tools": true})))
+        .collect();
+    sim.control("/vcsim/guest", &serde_json::json!({ "vms": tools }));
+    let before = boot_state(&sim, pattern);
+    assert!(
+        before
+            .iter()
+            .all(|(_, boot, hb)| !boot.is_empty() && hb == "green"),
+        "{before:?}"
+    );
+
+    // One VM a batch; `extra` arguments after.
+    let restart = |extra: &[&str]| {
+        let script = example("rolling-restart.rhai");
+        let mut args = vec!["run", script.as_str(), pattern, "--batch", "1"];
+        args.extend(extra);
+        sim.ceso().run(&args)
+    };
+    let run = restart(&[]).ok();
+    // Each batch was waited for: when the run ends every guest has booted again
+    // (a new boot time, heartbeat green), and each line shows the new boot time.
+    let after = boot_state(&sim, pattern);
+    for ((name, old, _), (_, new, hb)) in before.iter().zip(&after) {
+        assert_ne!(old, new, "{name} did not reboot: {}", run.stdout);
+        assert_eq!(hb, "green", "{name}");
+        assert!(
+            run.stdout
+                .contains(&format!("{name} is running again (booted {new})")),
+            "{}",
+            run.stdout
+        );
+    }
+
+    // A hung guest takes the reboot request but never boots: a clear timeout, and the
+    // next batch is not started.
+    let (hung, booted, _) = after[0].clone();
+    sim.control(
+        "/vcsim/guest",
+        &serde_json::json!({ "vms": { hung.as_str(): {"tools": true, "hang": true} } }),
+    );
+    let stuck = restart(&["--timeout", "2"]).fails_with(1);
+    stuck.stderr_has(&format!(
+        "{hung} is not back after 2s: boot time {booted} (before the restart: {booted})"
+    ));
+    assert!(!stuck.stdout.contains("batch 2"), "{}", stuck.stdout);
 }

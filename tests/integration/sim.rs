@@ -116,6 +116,28 @@ impl Sim {
             .to_string()
     }
 
+    /// POST a JSON body to one of the extensions' test-only controls (`/vcsim/demand`,
+    /// `/vcsim/guest`); it must answer 204.
+    pub fn control(&self, path: &str, body: &serde_json::Value) {
+        use std::io::{Read, Write};
+        let body = body.to_string();
+        let mut s =
+            std::net::TcpStream::connect(self.authority()).expect("connect to the simulator");
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.authority(),
+            body.len()
+        )
+        .expect("send");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("read");
+        assert!(
+            answer.starts_with("HTTP/1.1 204"),
+            "{path} refused: {answer}"
+        );
+    }
+
     /// A ceso command aimed at this simulator through CESO_URL.
     pub fn ceso(&self) -> Ceso {
         let mut c = Ceso::new();

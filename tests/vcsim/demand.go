@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sync"
 
 	"github.com/vmware/govmomi/simulator"
@@ -59,26 +60,11 @@ func init() {
 
 func installDemand(m *simulator.Model, s *simulator.Server) {
 	simulator.Map.AddHandler(&demandRegistryHandler{})
-	next := s.Config.Handler
-	s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/vcsim/demand" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if r.Method != http.MethodPost {
-			http.Error(w, "POST a JSON workload", http.StatusMethodNotAllowed)
-			return
-		}
-		var req struct {
-			VMs   map[string]vmWorkload   `json:"vms"`
-			Hosts map[string]hostOverhead `json:"hosts"`
-		}
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			http.Error(w, "bad workload JSON: "+err.Error(), http.StatusBadRequest)
-			return
-		}
+	var req struct {
+		VMs   map[string]vmWorkload   `json:"vms"`
+		Hosts map[string]hostOverhead `json:"hosts"`
+	}
+	serveControl(s, "/vcsim/demand", "workload", &req, func(w http.ResponseWriter) {
 		vms := map[types.ManagedObjectReference]vmWorkload{}
 		for name, wl := range req.VMs {
 			vm := vmByName(name)
@@ -113,6 +99,35 @@ func installDemand(m *simulator.Model, s *simulator.Server) {
 		}
 		recomputeHosts()
 		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// serveControl answers POST path (a test-only control) with `handle`, after
+// decoding the JSON body into req (reset first; unknown fields are a 400);
+// every other request goes on to the simulator.
+func serveControl(s *simulator.Server, path, what string, req interface{}, handle func(w http.ResponseWriter)) {
+	next := s.Config.Handler
+	var mu sync.Mutex
+	s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST a JSON "+what, http.StatusMethodNotAllowed)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		v := reflect.ValueOf(req).Elem()
+		v.Set(reflect.Zero(v.Type()))
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(req); err != nil {
+			http.Error(w, "bad "+what+" JSON: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		handle(w)
 	})
 }
 

@@ -208,18 +208,21 @@ pub async fn part(target: &Target) -> OpResult<Part> {
             continue;
         }
         let powered_on = v.str("runtime.powerState") == Some("poweredOn");
-        let guest = v.i64("summary.quickStats.guestMemoryUsage").unwrap_or(0);
-        let host_mem = v.i64("summary.quickStats.hostMemoryUsage").unwrap_or(0);
-        // A running VM always holds memory: zeros mean the server does not measure
-        // (stock simulators, hosts without statistics), not an idle VM.
-        let usage = (powered_on && (guest > 0 || host_mem > 0)).then(|| VmUsage {
-            cpu_mhz: v
-                .i64("summary.quickStats.overallCpuUsage")
-                .unwrap_or(0)
-                .max(0) as u64,
-            guest_memory_mb: guest.max(0) as u64,
-            host_memory_mb: host_mem.max(0) as u64,
-        });
+        // As the server reports them: whether they measure anything is the engine's
+        // one rule (`VmUsage::measured`), for live and offline inventories alike.
+        let stat = |p: &str| v.i64(p).map(|x| x.max(0) as u64);
+        let usage = match (
+            stat("summary.quickStats.overallCpuUsage"),
+            stat("summary.quickStats.guestMemoryUsage"),
+            stat("summary.quickStats.hostMemoryUsage"),
+        ) {
+            (None, None, None) => None,
+            (cpu, guest, host) => Some(VmUsage {
+                cpu_mhz: cpu.unwrap_or(0),
+                guest_memory_mb: guest.unwrap_or(0),
+                host_memory_mb: host.unwrap_or(0),
+            }),
+        };
         out.vm_refs.insert(name.clone(), v.obj.clone());
         out.vms.push(Vm {
             host,

@@ -30,8 +30,33 @@ pub struct Gathered {
 }
 
 /// The inventory of every target in `scope`, narrowed to `cluster` when given, with
-/// the config's placement section and overcommit applied.
+/// the config's placement section and overcommit applied: what the engine reads.
 pub async fn gather(fleet: &Fleet, scope: &Scope, cluster: Option<&str>) -> OpResult<Gathered> {
+    let mut g = gather_servers(fleet, scope, cluster).await?;
+    apply_config(&mut g.inventory, &fleet.config);
+    Ok(g)
+}
+
+/// An offline inventory file (`ceso inventory dump`) as the engine reads it: narrowed
+/// and given the config exactly as [`gather`] does with a live one.
+pub fn offline(
+    path: &std::path::Path,
+    cluster: Option<&str>,
+    config: &LoadedConfig,
+) -> OpResult<Inventory> {
+    let mut inv = read_inventory(path)?;
+    narrow(&mut inv, cluster)?;
+    apply_config(&mut inv, config);
+    Ok(inv)
+}
+
+/// What the servers say, without the config (`inventory dump`: the config is applied
+/// when the file is used, so a file stays valid when the config changes).
+pub async fn gather_servers(
+    fleet: &Fleet,
+    scope: &Scope,
+    cluster: Option<&str>,
+) -> OpResult<Gathered> {
     let targets = fleet.targets(scope).await?;
     let parts = fleet
         .each(targets.clone(), |t| async move { gather::part(&t).await })
@@ -59,31 +84,43 @@ pub async fn gather(fleet: &Fleet, scope: &Scope, cluster: Option<&str>) -> OpRe
         inv.host_groups.extend(part.host_groups);
         inv.vm_groups.extend(part.vm_groups);
     }
-    if let Some(wanted) = cluster {
-        let inv = &mut out.inventory;
-        if !inv.hosts.iter().any(|h| h.cluster == wanted) {
-            let mut known: Vec<&str> = inv.hosts.iter().map(|h| h.cluster.as_str()).collect();
-            known.sort_unstable();
-            known.dedup();
-            return Err(OpError::NotFound {
-                kind: "cluster",
-                name: wanted.to_string(),
-                suggestions: super::error::close_names(wanted, known),
-            });
-        }
-        inv.hosts.retain(|h| h.cluster == wanted);
-        let keep: std::collections::HashSet<String> =
-            inv.hosts.iter().map(|h| h.name.clone()).collect();
-        inv.vms
-            .retain(|v| v.host.as_ref().is_some_and(|h| keep.contains(h)));
-        let prefix = format!("{wanted}/");
-        inv.rules.retain(|r| r.name().starts_with(&prefix));
-    }
-    apply_config(&mut out.inventory, &fleet.config);
+    narrow(&mut out.inventory, cluster)?;
     Ok(out)
 }
 
+/// Only the hosts of `cluster`, the VMs on them, and the rules not qualified by
+/// another cluster (`OTHER/name`); an unknown cluster is an error naming the known ones.
+pub fn narrow(inv: &mut Inventory, cluster: Option<&str>) -> OpResult<()> {
+    let Some(wanted) = cluster else {
+        return Ok(());
+    };
+    let mut known: Vec<String> = inv.hosts.iter().map(|h| h.cluster.clone()).collect();
+    known.sort_unstable();
+    known.dedup();
+    if !known.iter().any(|c| c == wanted) {
+        return Err(OpError::NotFound {
+            kind: "cluster",
+            name: wanted.to_string(),
+            suggestions: super::error::close_names(wanted, known.iter().map(String::as_str)),
+        });
+    }
+    inv.hosts.retain(|h| h.cluster == wanted);
+    let keep: std::collections::HashSet<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    inv.vms
+        .retain(|v| v.host.as_deref().is_some_and(|h| keep.contains(h)));
+    let others: Vec<String> = known
+        .iter()
+        .filter(|c| *c != wanted)
+        .map(|c| format!("{c}/"))
+        .collect();
+    inv.rules
+        .retain(|r| !others.iter().any(|p| r.name().starts_with(p.as_str())));
+    Ok(())
+}
+
 /// Config → inventory: overcommit ratios, host groups and policies as VM-host rules.
+/// Idempotent: a policy replaces a rule of its name, a group one of its name (a file
+/// dumped by an older ceso may hold them already).
 pub fn apply_config(inv: &mut Inventory, config: &LoadedConfig) {
     if let Some(o) = config.optimization().overcommit {
         inv.overcommit = Overcommit {
@@ -96,11 +133,13 @@ pub fn apply_config(inv: &mut Inventory, config: &LoadedConfig) {
         inv.host_groups.insert(name, members);
     }
     for (i, p) in placement.policies.iter().enumerate() {
+        let name = p
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("policy-{}", i + 1));
+        inv.rules.retain(|r| r.name() != name);
         inv.rules.push(Rule::VmHost {
-            name: p
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("policy-{}", i + 1)),
+            name,
             vms: p.vms.to_vec(),
             host_group: p.host_group.clone(),
             kind: match p.rule {

@@ -16,6 +16,8 @@ pub const SUMMARY_PATHS: &[&str] = &[
     "config.hardware.memoryMB",
     "config.guestFullName",
     "guest.ipAddress",
+    "runtime.bootTime",
+    "guestHeartbeatStatus",
 ];
 
 /// VMs in scope whose name matches `pattern` (a glob; all when None), sorted by name.
@@ -114,6 +116,8 @@ impl VmSummary {
             memory_mb: o.i64("config.hardware.memoryMB").unwrap_or(0),
             guest_os: text("config.guestFullName"),
             ip: text("guest.ipAddress"),
+            boot_time: text("runtime.bootTime"),
+            heartbeat: text("guestHeartbeatStatus"),
             endpoint,
             id: o.obj.value.clone(),
         }

@@ -61,6 +61,12 @@ pub struct VmSummary {
     pub memory_mb: i64,
     pub guest_os: String,
     pub ip: String,
+    /// `runtime.bootTime` (ISO 8601) as the server gives it; empty while powered off.
+    /// A guest reboot keeps the VM poweredOn and changes this.
+    pub boot_time: String,
+    /// `guestHeartbeatStatus`: green while VMware Tools run in the guest, gray without
+    /// them (or while the guest reboots), yellow/red when heartbeats go missing.
+    pub heartbeat: String,
     pub endpoint: String,
     pub id: String,
 }
