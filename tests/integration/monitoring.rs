@@ -357,6 +357,87 @@ fn collect_stores_rolls_up_resumes_and_locks() {
 }
 
 #[test]
+fn stats_mistakes_name_what_exists() {
+    let sim = Sim::vcenter();
+    let dir = tempfile::tempdir().unwrap();
+    // A --db in a directory that does not exist: the collector makes it and says so, on
+    // stderr (stdout stays one JSON object per round).
+    let db = dir.path().join("new-dir").join("h.sqlite");
+    let db_arg = db.to_str().unwrap();
+    let collect = |json: bool| {
+        let mut args = vec![
+            "stats",
+            "collect",
+            "--samples",
+            "1",
+            "--backfill",
+            "1h",
+            "--counter",
+            "mem.usage.average",
+            "--db",
+            db_arg,
+        ];
+        if json {
+            args.push("--json");
+        }
+        sim.ceso().run(&args).ok()
+    };
+    let first = collect(true);
+    first.stderr_has(&format!("created a new history database at {db_arg}"));
+    assert_eq!(first.json()["round"], 1, "stdout is the round alone");
+    let second = collect(false);
+    assert!(
+        !second.stderr.contains("created"),
+        "an existing database is not new: {}",
+        second.stderr
+    );
+
+    // `stats history` with a name the database does not hold: not found, with the close
+    // names it does hold, like `stats` with the server's names.
+    let history = |object: &str, counter: &str| {
+        sim.ceso().run(&[
+            "stats",
+            "history",
+            object,
+            "--counter",
+            counter,
+            "--db",
+            db_arg,
+        ])
+    };
+    history("DC0_C0_H0", "mem.usage.average").ok();
+    history("DC0_C0_H0", "mem.usage.avg")
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("stored counter 'mem.usage.avg' not found; did you mean mem.usage.average?");
+    let object = history("DC0_C0_H9", "mem.usage.average").fails_with(exit::NOT_FOUND);
+    object.stderr_has("stored object 'DC0_C0_H9' not found; did you mean");
+    object.stderr_has("DC0_C0_H0");
+    object.stderr_has("ceso stats collect");
+    assert!(object.stdout.is_empty(), "no empty table: {}", object.stdout);
+
+    // An interval the server does not keep: a usage error naming those it does.
+    let interval = sim
+        .ceso()
+        .run(&["stats", "DC0_C0_H0", "--interval", "1m"])
+        .fails_with(exit::USAGE);
+    interval.stderr_has(
+        "--interval 1m: the server keeps samples of 20s (real-time, hosts and VMs), 5m, 30m, 2h, 1d",
+    );
+    interval.stderr_has("leave --interval out");
+    assert!(!interval.stderr.contains("InvalidArgument"), "{}", interval.stderr);
+    // The ones it names work.
+    sim.ceso()
+        .run(&["stats", "DC0_C0_H0", "--interval", "30m", "--since", "2d"])
+        .ok();
+
+    // A zero duration is a duration, just not a usable one.
+    sim.ceso()
+        .run(&["stats", "collect", "--every", "0s", "--db", db_arg])
+        .fails_with(exit::USAGE)
+        .stderr_has("--every \"0s\" must be positive");
+}
+
+#[test]
 fn capacity_forecast_lands_on_the_known_exhaustion_date() {
     // Every host's memory: 60 % now, +0.4 %/day, so full in 100 days; CPU flat.
     let sim = Sim::start(&[
@@ -481,9 +562,19 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}");
     }
 
+    // Every number with its unit; a date only with a trend behind it, and how sure.
+    assert_eq!(ds["allocated_unit"], "GB");
+    assert!(page.contains(" GB of ") && page.contains(" GB free)"), "units in the HTML");
     let text = capacity(&[]);
     text.stdout_has("memory");
     text.stdout_has("full in");
+    text.stdout_has(" days (likely ");
+    text.stdout_has("vCPUs of ");
+    text.stdout_has(" GB of ");
+    text.stdout_has(" GB free)");
+    // CPU is flat with noise: no date, and it says why.
+    text.stdout_has("no reliable trend (R² ");
+    assert!(cpu["forecast"]["days_left"].is_null(), "{cpu:#}");
     text.stdout_has("fastest-growing VMs");
 }
 
