@@ -63,10 +63,7 @@ fn draw<DB: DrawingBackend>(
         .label("daily use")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
     chart
-        .draw_series(LineSeries::new(
-            [(x_start, 100.0), (x_end, 100.0)],
-            RED,
-        ))
+        .draw_series(LineSeries::new([(x_start, 100.0), (x_end, 100.0)], RED))
         .map_err(err)?
         .label("capacity")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED));
@@ -188,9 +185,15 @@ mod tests {
         let (_, trend) = after(at + 1, "#000000");
         assert_eq!(trend.len(), 2, "{trend:?}");
         let (a, b) = (trend[0], trend[1]);
-        assert!(b.1 < y_full && a.1 > y_full, "the trend rises past 100 %: {trend:?}");
+        assert!(
+            b.1 < y_full && a.1 > y_full,
+            "the trend rises past 100 %: {trend:?}"
+        );
         let x = a.0 + (y_full - a.1) / (b.1 - a.1) * (b.0 - a.0);
         let day = day_of(x);
-        assert!((day - 21.0).abs() < 1.0, "crosses 100 % on day {day:.1}, not 21");
+        assert!(
+            (day - 21.0).abs() < 1.0,
+            "crosses 100 % on day {day:.1}, not 21"
+        );
     }
 }

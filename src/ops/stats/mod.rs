@@ -302,7 +302,10 @@ async fn check_interval(
     if historical.contains(&interval) {
         return Ok(());
     }
-    let realtime = match (&catalog.perf_manager, subjects.iter().find(|s| s.has_realtime())) {
+    let realtime = match (
+        &catalog.perf_manager,
+        subjects.iter().find(|s| s.has_realtime()),
+    ) {
         (Some(pm), Some(s)) => refresh_rate(client, pm, &s.moref).await.at(endpoint)?,
         _ => None,
     };
@@ -331,8 +334,7 @@ pub fn offered_intervals(asked: i64, realtime: Option<i64>, historical: &[i64]) 
             show(asked)
         ),
         hint: Some(
-            "give one of those, or leave --interval out for the finest that covers --since"
-                .into(),
+            "give one of those, or leave --interval out for the finest that covers --since".into(),
         ),
     }
 }
