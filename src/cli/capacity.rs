@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use crate::metrics::capacity::DayRange;
 use crate::metrics::sparkline::sparkline;
 use crate::ops::capacity::{self, CapacityQuery, Group, Report, Resource};
 use crate::ops::history::{self, Store};
@@ -105,24 +106,52 @@ fn title(g: &Group, r: &Resource) -> String {
     format!("{} {}", g.name, r.name)
 }
 
-/// One sentence on when a resource runs out.
+/// One sentence on when a resource runs out, and how sure that is: no date without a
+/// reliable trend (R² below 0.3), else the date with the range the slope's uncertainty
+/// allows.
 pub fn outlook(r: &Resource, horizon: f64) -> String {
-    match &r.forecast {
-        None => "no forecast".into(),
-        Some(f) => {
-            let trend = format!(
-                "{:+.2} %/day, fit {} (R² {:.2}, {} days)",
-                f.trend.slope, f.quality, f.trend.r2, f.trend.points
-            );
-            match f.days_left {
-                Some(d) if f.within_horizon => format!("full in {d:.0} days; {trend}"),
-                Some(d) => {
-                    format!("full in {d:.0} days, beyond the {horizon:.0}-day horizon; {trend}")
-                }
-                None => format!("not rising; {trend}"),
-            }
-        }
+    let Some(f) = &r.forecast else {
+        return "no forecast".into();
+    };
+    let trend = format!(
+        "{:+.2} %/day, fit {} (R² {:.2}, {} days)",
+        f.trend.slope, f.quality, f.trend.r2, f.trend.points
+    );
+    if !f.reliable {
+        return format!(
+            "no reliable trend (R² {:.2}, {} days): no date forecast; {:+.2} %/day",
+            f.trend.r2, f.trend.points, f.trend.slope
+        );
     }
+    let Some(d) = f.days_left else {
+        return format!("not rising; {trend}");
+    };
+    let range = match f.days_left_range {
+        Some(DayRange {
+            earliest,
+            latest: Some(latest),
+        }) => format!(" (likely {earliest:.0} to {latest:.0} days)"),
+        Some(DayRange {
+            earliest,
+            latest: None,
+        }) => format!(" (likely {earliest:.0} days or later, perhaps never)"),
+        None => String::new(),
+    };
+    let beyond = if f.within_horizon {
+        String::new()
+    } else {
+        format!(", beyond the {horizon:.0}-day horizon")
+    };
+    format!("full in {d:.0} days{range}{beyond}; {trend}")
+}
+
+/// `allocated 24 vCPUs of 12 vCPUs (-12 vCPUs headroom)`: every number with its unit.
+fn allocation(r: &Resource) -> String {
+    let u = &r.allocated_unit;
+    format!(
+        "{} {:.0} {u} of {:.0} {u} ({:.0} {u} {})",
+        r.allocation, r.allocated, r.allocatable, r.headroom, r.headroom_label
+    )
 }
 
 fn summary(report: &Report) {
@@ -143,15 +172,12 @@ fn summary(report: &Report) {
                 .map(|f| f.now)
                 .or(values.last().copied());
             println!(
-                "  {:<6} {:>6} used  {}  allocated {:.0} of {:.0} {} ({:.0} headroom)",
+                "  {:<6} {:>6} used  {}  {}",
                 r.name,
                 now.map(|v| format!("{v:.1}%"))
                     .unwrap_or_else(|| "-".into()),
                 sparkline(&values, 30),
-                r.allocated,
-                r.allocatable,
-                r.allocated_unit,
-                r.headroom
+                allocation(r)
             );
             println!("         {}", outlook(r, report.horizon_days));
         }
@@ -201,16 +227,13 @@ fn html_report(report: &Report) -> OpResult<String> {
                 esc(why)
             );
         }
-        h.push_str("<table><tr><th>resource</th><th>allocated</th><th>allocatable</th><th>headroom</th><th>outlook</th></tr>");
+        h.push_str("<table><tr><th>resource</th><th>allocation</th><th>outlook</th></tr>");
         for r in &g.resources {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{:.0} {}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td></tr>",
-                r.name,
-                r.allocated,
-                r.allocated_unit,
-                r.allocatable,
-                r.headroom,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r.name),
+                esc(&allocation(r)),
                 esc(&outlook(r, report.horizon_days))
             );
         }

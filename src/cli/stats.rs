@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::metrics::{duration, sparkline::sparkline};
-use crate::ops::history::{self, CollectOptions, HistoryQuery, Retention, Store};
+use crate::ops::history::{self, CollectOptions, Created, HistoryQuery, Retention, Store};
 use crate::ops::stats::{self, Series};
 use crate::ops::{OpError, OpResult};
 
@@ -117,6 +117,18 @@ pub fn run(ctx: &Ctx, args: StatsArgs) -> OpResult<()> {
             };
             let path = db.unwrap_or_else(history::default_path);
             let store = Store::open_writer(&path)?;
+            // A note on stderr (also under --json): readers refuse a missing database,
+            // so a typo in --db should not go unnoticed here either.
+            match store.created() {
+                Some(Created::File) => {
+                    eprintln!("note: created a new history database at {}", path.display())
+                }
+                Some(Created::FileAndDirectory) => eprintln!(
+                    "note: created a new history database at {} (and its directory)",
+                    path.display()
+                ),
+                None => {}
+            }
             collect(ctx, &ctx.scope(&scope), store, &opts, every, until, samples)
         }
         Some(StatsCommand::Counters { scope }) => {
@@ -165,7 +177,7 @@ pub fn run(ctx: &Ctx, args: StatsArgs) -> OpResult<()> {
                 .map(|s| secs("--since", &s).map(|s| chrono::Utc::now().timestamp() - s))
                 .transpose()?;
             let store = Store::open_reader(&db.unwrap_or_else(history::default_path))?;
-            let found = store.read(&HistoryQuery {
+            let found = store.read_known(&HistoryQuery {
                 object,
                 counter,
                 tier,

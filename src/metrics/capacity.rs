@@ -17,10 +17,32 @@ pub struct Forecast {
     pub quality: &'static str,
     /// The fitted value now.
     pub now: f64,
-    /// Days from now until the fitted line reaches the limit; None when it does not rise.
+    /// Whether the fit is good enough to date anything: R² of at least 0.3 (quality weak
+    /// or better). Without it there is no `days_left`.
+    pub reliable: bool,
+    /// Days from now until the fitted line reaches the limit; None when it does not rise
+    /// or the trend is not reliable.
     pub days_left: Option<f64>,
-    /// Whether that happens within the horizon.
+    /// When the limit is reached at the steepest and the flattest slope within two
+    /// standard errors of the fitted one (about 95 %): earliest and latest day, the
+    /// latest None when the flattest slope does not rise (it may never be reached).
+    pub days_left_range: Option<DayRange>,
+    /// Whether `days_left` falls within the horizon.
     pub within_horizon: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DayRange {
+    pub earliest: f64,
+    pub latest: Option<f64>,
+}
+
+/// Lowest R² a forecast gives a date for.
+pub const MIN_R2: f64 = 0.3;
+
+/// Days until `value` reaches `limit` rising `slope` a day; None when it does not rise.
+fn days_to(limit: f64, value: f64, slope: f64) -> Option<f64> {
+    (slope > 0.0 && slope.is_finite()).then(|| ((limit - value) / slope).max(0.0))
 }
 
 /// Fit `points` (unix seconds, value) and find when the line reaches `limit`.
@@ -34,14 +56,23 @@ pub fn forecast(
         return None;
     }
     let trend = fit(points)?;
-    let days_left = trend
-        .reaches(limit)
-        .map(|t| ((t - now) as f64 / 86400.0).max(0.0));
+    let value = trend.at(now);
+    let reliable = trend.r2 >= MIN_R2;
+    let days_left = days_to(limit, value, trend.slope).filter(|_| reliable);
+    let spread = 2.0 * trend.slope_stderr;
+    let days_left_range = days_left.and_then(|_| {
+        Some(DayRange {
+            earliest: days_to(limit, value, trend.slope + spread)?,
+            latest: days_to(limit, value, trend.slope - spread),
+        })
+    });
     Some(Forecast {
         quality: trend.quality(),
-        now: trend.at(now),
+        now: value,
+        reliable,
         within_horizon: days_left.is_some_and(|d| d <= horizon_days),
         days_left,
+        days_left_range,
         trend,
     })
 }
@@ -81,6 +112,38 @@ mod tests {
         assert!(f.within_horizon);
         assert!(!forecast(&pts, 100.0, now, 30.0).unwrap().within_horizon);
         assert!(forecast(&pts[..5], 100.0, now, 90.0).is_none());
+    }
+
+    #[test]
+    fn noisy_trend_gives_a_range_and_no_trend_gives_no_date() {
+        let now = 60 * 86400;
+        // +0.5 %/day from 40 %, ±3 around it: 70 % now, full in about 60 days, give or take.
+        let noisy: Vec<(i64, f64)> = (0..=60)
+            .map(|d| {
+                let wobble = if d % 2 == 0 { 3.0 } else { -3.0 };
+                (d * 86400, 40.0 + 0.5 * d as f64 + wobble)
+            })
+            .collect();
+        let f = forecast(&noisy, 100.0, now, 90.0).unwrap();
+        assert!(f.reliable);
+        let days = f.days_left.unwrap();
+        let range = f.days_left_range.unwrap();
+        let latest = range.latest.unwrap();
+        assert!(range.earliest < days && days < latest, "{f:?}");
+        assert!(range.earliest > 50.0 && latest < 70.0, "{f:?}");
+
+        // Flat with ±5 noise and a tiny rise: R² near 0, so no date at all.
+        let flat: Vec<(i64, f64)> = (0..=30)
+            .map(|d| {
+                let wobble = if d % 2 == 0 { 5.0 } else { -5.0 };
+                (d * 86400, 60.0 + 0.01 * d as f64 + wobble)
+            })
+            .collect();
+        let f = forecast(&flat, 100.0, 30 * 86400, 90.0).unwrap();
+        assert!(!f.reliable && f.trend.r2 < MIN_R2, "{f:?}");
+        assert_eq!(f.days_left, None);
+        assert_eq!(f.days_left_range, None);
+        assert!(!f.within_horizon);
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! `20s`, `5m`, `1h`, `1d`, `2w`, `90d` (and plain seconds) to seconds.
 
-/// Seconds in a duration written `N[s|m|h|d|w]`; None when it is not one.
+/// Seconds in a duration written `N[s|m|h|d|w]`; None when it is not one or is zero.
 pub fn parse(text: &str) -> Option<i64> {
+    parse_any(text).filter(|s| *s > 0)
+}
+
+/// Seconds in a duration written `N[s|m|h|d|w]`, zero included; None when it is not one.
+pub fn parse_any(text: &str) -> Option<i64> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -17,7 +22,7 @@ pub fn parse(text: &str) -> Option<i64> {
         "y" => 365 * 86400,
         _ => return None,
     };
-    n.checked_mul(scale).filter(|s| *s > 0)
+    n.checked_mul(scale)
 }
 
 /// The shortest exact way to write `secs` (`300` → `5m`).
@@ -42,6 +47,8 @@ mod tests {
         assert_eq!(parse("90d"), Some(90 * 86400));
         assert_eq!(parse("45"), Some(45));
         assert_eq!(parse("0s"), None);
+        assert_eq!(parse_any("0s"), Some(0));
+        assert_eq!(parse_any("0x"), None);
         assert_eq!(parse("5x"), None);
         assert_eq!(parse("m"), None);
         assert_eq!(show(300), "5m");

@@ -9,6 +9,9 @@ pub struct Trend {
     pub intercept: f64,
     /// Coefficient of determination: 1 a perfect line, 0 no better than the mean.
     pub r2: f64,
+    /// Standard error of the slope (units per day): how far the true slope may be from
+    /// the fitted one; 0 with only two points.
+    pub slope_stderr: f64,
     pub points: usize,
     /// Unix seconds of the first point (t = 0).
     pub origin: i64,
@@ -61,10 +64,18 @@ pub fn fit(points: &[(i64, f64)]) -> Option<Trend> {
     } else {
         (sxy * sxy) / (sxx * syy)
     };
+    // Residual sum of squares over n − 2 degrees of freedom, spread over sxx.
+    let residual = (syy - slope * sxy).max(0.0);
+    let slope_stderr = if points.len() > 2 {
+        (residual / (n - 2.0) / sxx).sqrt()
+    } else {
+        0.0
+    };
     Some(Trend {
         slope,
         intercept: mean_y - slope * mean_x,
         r2,
+        slope_stderr,
         points: points.len(),
         origin,
     })
@@ -83,6 +94,7 @@ mod tests {
         assert!((t.slope - 2.0).abs() < 1e-9);
         assert!((t.intercept - 50.0).abs() < 1e-9);
         assert!((t.r2 - 1.0).abs() < 1e-9);
+        assert!(t.slope_stderr < 1e-6, "{t:?}");
         assert_eq!(t.reaches(100.0), Some(25 * 86400));
         assert_eq!(t.quality(), "strong");
     }
@@ -99,6 +111,8 @@ mod tests {
             .collect();
         let t = fit(&pts).unwrap();
         assert!(t.r2 < 0.3, "{t:?}");
+        // ±5 around the line: the slope is uncertain by more than it is.
+        assert!(t.slope_stderr > t.slope.abs(), "{t:?}");
         assert_eq!(t.reaches(100.0), None);
         assert_eq!(fit(&[(5, 1.0)]), None);
         assert_eq!(fit(&[(5, 1.0), (5, 2.0)]), None);

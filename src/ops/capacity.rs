@@ -57,13 +57,19 @@ pub struct Resource {
     /// Physical capacity (MHz or MB).
     pub capacity: f64,
     pub capacity_unit: String,
-    /// Allocated to VMs (vCPUs or MB of configured memory).
+    /// What `allocated` counts: "allocated" (vCPUs, configured VM memory) or
+    /// "provisioned" (a datastore's space promised to its files).
+    pub allocation: String,
+    /// Allocated to VMs (vCPUs or MB of configured memory; GB provisioned on a datastore).
     pub allocated: f64,
-    /// Physical cores or MB times the overcommit ratio.
+    /// Physical cores or MB times the overcommit ratio; a datastore's capacity.
     pub allocatable: f64,
+    /// The unit of `allocated`, `allocatable` and `headroom` (vCPUs, MB, GB).
     pub allocated_unit: String,
-    /// allocatable − allocated
+    /// allocatable − allocated; a datastore's free space (capacity − used).
     pub headroom: f64,
+    /// What `headroom` is: "headroom" or "free".
+    pub headroom_label: String,
     /// Daily use in percent of capacity (unix seconds, %).
     pub usage: Vec<(i64, f64)>,
     pub forecast: Option<Forecast>,
@@ -292,10 +298,12 @@ fn group(
             name: name.into(),
             capacity: caps.iter().sum(),
             capacity_unit: cap_unit.into(),
+            allocation: "allocated".into(),
             allocated,
             allocatable,
             allocated_unit: alloc_unit.into(),
             headroom: allocatable - allocated,
+            headroom_label: "headroom".into(),
             forecast: capacity::forecast(&usage, 100.0, now, q.horizon_days),
             usage,
         });
@@ -364,10 +372,12 @@ fn datastore(store: &Store, d: &ObjectContent, now: i64, q: &CapacityQuery) -> O
         name: format!("datastore {name}"),
         capacity: gb(cap_kb),
         capacity_unit: "GB".into(),
+        allocation: "provisioned".into(),
         allocated: gb(provisioned.last().map_or(used_now, |p| p.1)),
         allocatable: gb(cap_kb),
-        allocated_unit: "GB provisioned".into(),
+        allocated_unit: "GB".into(),
         headroom: gb(cap_kb - used_now),
+        headroom_label: "free".into(),
         forecast: capacity::forecast(&usage, 100.0, now, q.horizon_days),
         usage,
     })

@@ -155,6 +155,9 @@ impl OpError {
                 "DRS recommendation" => "`ceso drs recommendations` lists the pending ones".into(),
                 "performance counter" => "`ceso stats counters` lists the server's counters".into(),
                 "object" => "name a host, VM, cluster or datastore (`ceso host list`, `ceso vm list`)".into(),
+                "stored counter" | "stored object" => {
+                    "the history database holds what `ceso stats collect` stored (its default counters, or its --counter ones)".into()
+                }
                 "history database" => "fill it first with `ceso stats collect`, or point --db at it".into(),
                 _ => match cli_noun(kind) {
                     Some(noun) => format!("list what exists with `ceso {noun} list`"),

@@ -70,7 +70,7 @@ fn stored(
     c.run(async move {
         let store = Store::open_reader(&db)?;
         let since = seconds("since", &since)?;
-        let found = store.read(&HistoryQuery {
+        let found = store.read_known(&HistoryQuery {
             object: object.clone(),
             counter: counter.clone(),
             tier: seconds("tier", &tier)?,

@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::sim::{Sim, exit};
+use crate::sim::{Run, Sim, exit};
 
 /// Flat series without noise: what the simulator serves is known exactly.
 const PINNED: &str = "HostSystem/mem.usage.average=5000,0,0,0;\
@@ -158,6 +158,22 @@ fn stored(path: &std::path::Path, object: &str, counter: &str, tier: i64) -> Vec
     .collect()
 }
 
+/// One collection round into `db`, fetching `backfill` of history on the first.
+fn collect_once(sim: &Sim, db: &str, backfill: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "stats",
+        "collect",
+        "--samples",
+        "1",
+        "--backfill",
+        backfill,
+        "--db",
+        db,
+    ];
+    args.extend(extra);
+    sim.ceso().run(&args)
+}
+
 #[test]
 fn collect_stores_rolls_up_resumes_and_locks() {
     let sim = Sim::vcenter();
@@ -171,19 +187,9 @@ fn collect_stores_rolls_up_resumes_and_locks() {
         "mem.usage.average",
     ];
 
-    let mut args = vec![
-        "stats",
-        "collect",
-        "--samples",
-        "1",
-        "--backfill",
-        "1d",
-        "--db",
-        db_arg,
-        "--json",
-    ];
-    args.extend(counters);
-    let round: Value = sim.ceso().run(&args).ok().json();
+    let mut extra = vec!["--json"];
+    extra.extend(counters);
+    let round: Value = collect_once(&sim, db_arg, "1d", &extra).ok().json();
     assert_eq!(
         round["round_trips"], 1,
         "one QueryPerf per endpoint: {round}"
@@ -357,6 +363,82 @@ fn collect_stores_rolls_up_resumes_and_locks() {
 }
 
 #[test]
+fn stats_mistakes_name_what_exists() {
+    let sim = Sim::vcenter();
+    let dir = tempfile::tempdir().unwrap();
+    // A --db in a directory that does not exist: the collector makes it and says so, on
+    // stderr (stdout stays one JSON object per round).
+    let db = dir.path().join("new-dir").join("h.sqlite");
+    let db_arg = db.to_str().unwrap();
+    let collect = |extra: &[&str]| {
+        let mut args = vec!["--counter", "mem.usage.average"];
+        args.extend(extra);
+        collect_once(&sim, db_arg, "1h", &args).ok()
+    };
+    let first = collect(&["--json"]);
+    first.stderr_has(&format!("created a new history database at {db_arg}"));
+    assert_eq!(first.json()["round"], 1, "stdout is the round alone");
+    let second = collect(&[]);
+    assert!(
+        !second.stderr.contains("created"),
+        "an existing database is not new: {}",
+        second.stderr
+    );
+
+    // `stats history` with a name the database does not hold: not found, with the close
+    // names it does hold, like `stats` with the server's names.
+    let history = |object: &str, counter: &str| {
+        sim.ceso().run(&[
+            "stats",
+            "history",
+            object,
+            "--counter",
+            counter,
+            "--db",
+            db_arg,
+        ])
+    };
+    history("DC0_C0_H0", "mem.usage.average").ok();
+    history("DC0_C0_H0", "mem.usage.avg")
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("stored counter 'mem.usage.avg' not found; did you mean mem.usage.average?");
+    let object = history("DC0_C0_H9", "mem.usage.average").fails_with(exit::NOT_FOUND);
+    object.stderr_has("stored object 'DC0_C0_H9' not found; did you mean");
+    object.stderr_has("DC0_C0_H0");
+    object.stderr_has("ceso stats collect");
+    assert!(
+        object.stdout.is_empty(),
+        "no empty table: {}",
+        object.stdout
+    );
+
+    // An interval the server does not keep: a usage error naming those it does.
+    let interval = sim
+        .ceso()
+        .run(&["stats", "DC0_C0_H0", "--interval", "1m"])
+        .fails_with(exit::USAGE);
+    interval.stderr_has(
+        "--interval 1m: the server keeps samples of 20s (real-time, hosts and VMs), 5m, 30m, 2h, 1d",
+    );
+    interval.stderr_has("leave --interval out");
+    assert!(
+        !interval.stderr.contains("InvalidArgument"),
+        "{}",
+        interval.stderr
+    );
+    // The ones it names work.
+    sim.ceso()
+        .run(&["stats", "DC0_C0_H0", "--interval", "30m", "--since", "2d"])
+        .ok();
+
+    // A zero duration is a duration, just not a usable one.
+    sim.ceso()
+        .run(&["stats", "collect", "--every", "0s", "--db", db_arg])
+        .fails_with(exit::USAGE)
+        .stderr_has("--every \"0s\" must be positive");
+}
+
+#[test]
 fn capacity_forecast_lands_on_the_known_exhaustion_date() {
     // Every host's memory: 60 % now, +0.4 %/day, so full in 100 days; CPU flat.
     let sim = Sim::start(&[
@@ -369,18 +451,7 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
     let db_arg = db.to_str().unwrap();
 
     // Only a few hours collected: the report says how much it has and needs.
-    sim.ceso()
-        .run(&[
-            "stats",
-            "collect",
-            "--samples",
-            "1",
-            "--backfill",
-            "3h",
-            "--db",
-            db_arg,
-        ])
-        .ok();
+    collect_once(&sim, db_arg, "3h", &[]).ok();
     let thin = sim
         .ceso()
         .run(&["capacity", "report", "--cluster", "DC0_C0", "--db", db_arg])
@@ -388,18 +459,7 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
     thin.stdout_has("day(s) of daily history for DC0_C0; a forecast needs 7");
     thin.stdout_has("too little history");
 
-    sim.ceso()
-        .run(&[
-            "stats",
-            "collect",
-            "--samples",
-            "1",
-            "--backfill",
-            "60d",
-            "--db",
-            db_arg,
-        ])
-        .ok();
+    collect_once(&sim, db_arg, "60d", &[]).ok();
     let html = dir.path().join("report.html");
     let png = dir.path().join("png");
     let capacity = |extra: &[&str]| {
@@ -481,9 +541,22 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}");
     }
 
+    // Every number with its unit; a date only with a trend behind it, and how sure.
+    assert_eq!(ds["allocated_unit"], "GB");
+    assert!(
+        page.contains(" GB of ") && page.contains(" GB free)"),
+        "units in the HTML"
+    );
     let text = capacity(&[]);
     text.stdout_has("memory");
     text.stdout_has("full in");
+    text.stdout_has(" days (likely ");
+    text.stdout_has("vCPUs of ");
+    text.stdout_has(" GB of ");
+    text.stdout_has(" GB free)");
+    // CPU is flat with noise: no date, and it says why.
+    text.stdout_has("no reliable trend (R² ");
+    assert!(cpu["forecast"]["days_left"].is_null(), "{cpu:#}");
     text.stdout_has("fastest-growing VMs");
 }
 

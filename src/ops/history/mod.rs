@@ -5,4 +5,4 @@ pub mod collect;
 pub mod store;
 
 pub use collect::{CollectOptions, Round, round};
-pub use store::{HistoryQuery, Retention, Store, default_path};
+pub use store::{Created, HistoryQuery, Retention, Store, default_path};

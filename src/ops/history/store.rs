@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::metrics::rollup::{self, Point};
-use crate::ops::error::{OpError, OpResult};
+use crate::ops::error::{OpError, OpResult, close_names};
 use crate::ops::stats::{Sample, Series};
 
 /// Seconds per sample of each tier, finest first.
@@ -39,6 +39,17 @@ pub struct Store {
     path: PathBuf,
     /// Held while a collector writes; dropped with the store.
     _lock: Option<File>,
+    /// What opening for writing had to create: None when the database existed.
+    created: Option<Created>,
+}
+
+/// A writer found no database at its path and made one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// A new file in an existing directory.
+    File,
+    /// A new file, and the directories leading to it.
+    FileAndDirectory,
 }
 
 /// `$XDG_DATA_HOME/ceso/history.sqlite` (else `~/.local/share/…`).
@@ -55,8 +66,13 @@ fn db_error(path: &Path, e: impl std::fmt::Display) -> OpError {
 
 impl Store {
     /// Open for writing, taking the collector lock; a second writer is refused.
+    /// [`Store::created`] says whether the file (and its directory) were new.
     pub fn open_writer(path: &Path) -> OpResult<Store> {
+        let mut created = (!path.exists()).then_some(Created::File);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                created = Some(Created::FileAndDirectory);
+            }
             std::fs::create_dir_all(dir).map_err(|e| db_error(path, e))?;
         }
         let lock_path = path.with_extension("lock");
@@ -78,6 +94,7 @@ impl Store {
         }
         let mut store = Self::open_at(path, true)?;
         store._lock = Some(lock);
+        store.created = created;
         Ok(store)
     }
 
@@ -120,11 +137,17 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             _lock: None,
+            created: None,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether opening this writer created the database (and its directory).
+    pub fn created(&self) -> Option<Created> {
+        self.created
     }
 
     fn err(&self, e: rusqlite::Error) -> OpError {
@@ -297,6 +320,40 @@ impl Store {
             out.push(series.summarize());
         }
         Ok(out)
+    }
+
+    /// [`Store::read`] for a person asking: an object or counter the database never
+    /// stored is not found, naming the close ones it holds (as `stats` does with the
+    /// server's names). A known series with no samples in the window is an empty one.
+    pub fn read_known(&self, q: &HistoryQuery) -> OpResult<Vec<Series>> {
+        let found = self.read(q)?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        let counters = self.names("SELECT DISTINCT counter FROM series", None)?;
+        if !counters.contains(&q.counter) {
+            return Err(OpError::NotFound {
+                kind: "stored counter",
+                name: q.counter.clone(),
+                suggestions: close_names(&q.counter, counters.iter().map(String::as_str)),
+            });
+        }
+        let objects = self.names(
+            "SELECT DISTINCT object FROM series WHERE counter = ?1",
+            Some(&q.counter),
+        )?;
+        Err(OpError::NotFound {
+            kind: "stored object",
+            name: q.object.clone(),
+            suggestions: close_names(&q.object, objects.iter().map(String::as_str)),
+        })
+    }
+
+    fn names(&self, sql: &str, counter: Option<&str>) -> OpResult<Vec<String>> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        stmt.query_map(rusqlite::params_from_iter(counter), |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
     }
 
     /// Rows per tier and the file's size, for `stats collect` to report.

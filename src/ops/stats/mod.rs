@@ -155,10 +155,17 @@ pub async fn subjects(
 
 /// A duration option (`5m`, `1h`, `90d`) as seconds, or a usage error naming it.
 pub fn seconds(option: &str, text: &str) -> OpResult<i64> {
-    crate::metrics::duration::parse(text).ok_or_else(|| OpError::Invalid {
-        message: format!("{option} {text:?} is not a duration"),
-        hint: Some("write a number with a unit: 20s, 5m, 1h, 1d, 2w".into()),
-    })
+    match crate::metrics::duration::parse_any(text) {
+        Some(s) if s > 0 => Ok(s),
+        Some(_) => Err(OpError::Invalid {
+            message: format!("{option} {text:?} must be positive"),
+            hint: Some("give a duration of at least 1s, e.g. 20s, 5m, 1h".into()),
+        }),
+        None => Err(OpError::Invalid {
+            message: format!("{option} {text:?} is not a duration"),
+            hint: Some("write a number with a unit: 20s, 5m, 1h, 1d, 2w".into()),
+        }),
+    }
 }
 
 /// What `stats` reads.
@@ -236,6 +243,9 @@ pub async fn read_target(target: &Target, q: &Query) -> OpResult<Vec<Series>> {
     let subjects = subjects(&client, target, q.object.as_deref()).await?;
     let start = Utc::now() - Duration::seconds(q.since);
     let keys = keys_by_kind(&catalog, &q.counters)?;
+    if let Some(interval) = q.interval {
+        check_interval(&client, &endpoint, &catalog, &subjects, interval).await?;
+    }
     let intervals: Vec<i64> = subjects
         .iter()
         .map(|s| {
@@ -260,6 +270,73 @@ pub async fn read_target(target: &Target, q: &Query) -> OpResult<Vec<Series>> {
     };
     let (answers, _) = query::query(&client, pm, &specs).await.at(&endpoint)?;
     Ok(to_series(&catalog, &subjects, &answers))
+}
+
+/// The real-time refresh rate (seconds) of an object, if the server keeps real-time
+/// statistics for it (QueryPerfProviderSummary).
+async fn refresh_rate(
+    client: &Client,
+    perf_manager: &MoRef,
+    entity: &MoRef,
+) -> Result<Option<i64>, crate::vim::Error> {
+    let mut req = crate::vim::Request::new("QueryPerfProviderSummary", perf_manager);
+    req.moref("entity", entity);
+    let answer = client.call(req).await?;
+    let summary = answer.child("returnval");
+    Ok(summary
+        .filter(|s| s.bool_at("currentSupported") == Some(true))
+        .and_then(|s| s.i64_at("refreshRate")))
+}
+
+/// A forced `--interval` must be one the server keeps: a historical interval, or the
+/// real-time refresh rate of the objects that have one. Otherwise a usage error naming
+/// what it offers (the server's own answer is a bare InvalidArgument).
+async fn check_interval(
+    client: &Client,
+    endpoint: &str,
+    catalog: &Catalog,
+    subjects: &[Subject],
+    interval: i64,
+) -> OpResult<()> {
+    let historical: Vec<i64> = catalog.intervals.iter().map(|(p, _)| *p).collect();
+    if historical.contains(&interval) {
+        return Ok(());
+    }
+    let realtime = match (
+        &catalog.perf_manager,
+        subjects.iter().find(|s| s.has_realtime()),
+    ) {
+        (Some(pm), Some(s)) => refresh_rate(client, pm, &s.moref).await.at(endpoint)?,
+        _ => None,
+    };
+    if realtime == Some(interval) {
+        return Ok(());
+    }
+    Err(offered_intervals(interval, realtime, &historical))
+}
+
+/// The usage error for an `--interval` the server does not keep, naming those it does.
+pub fn offered_intervals(asked: i64, realtime: Option<i64>, historical: &[i64]) -> OpError {
+    use crate::metrics::duration::show;
+    let mut offered: Vec<String> = realtime
+        .map(|r| format!("{} (real-time, hosts and VMs)", show(r)))
+        .into_iter()
+        .collect();
+    offered.extend(historical.iter().map(|p| show(*p)));
+    let offered = if offered.is_empty() {
+        "no sampling intervals".to_string()
+    } else {
+        offered.join(", ")
+    };
+    OpError::Invalid {
+        message: format!(
+            "--interval {}: the server keeps samples of {offered}",
+            show(asked)
+        ),
+        hint: Some(
+            "give one of those, or leave --interval out for the finest that covers --since".into(),
+        ),
+    }
 }
 
 /// Decoded answers joined with their objects and counters, in the objects' order.
