@@ -40,16 +40,16 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, Args)]
 pub struct ScriptArgs {
     /// Stop a script after N operations (endless loops)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<u64>(0, None))]
     pub max_operations: Option<u64>,
     /// Deepest nesting of function calls
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<usize>(0, None))]
     pub max_call_depth: Option<usize>,
     /// Longest string a script may build, in bytes
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = crate::cli::numbers::int::<usize>(0, None))]
     pub max_string_size: Option<usize>,
     /// Largest array or map a script may build
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<usize>(0, None))]
     pub max_array_size: Option<usize>,
     /// Let scripts run shell commands (shell())
     #[arg(long)]
@@ -436,7 +436,8 @@ pub enum HostCommand {
         /// Address or URL (`esx1.lab`, `https://esx1.lab/sdk`, `http://127.0.0.1:8989/sdk`)
         #[arg(long = "host", value_name = "ADDR")]
         address: String,
-        #[arg(long)]
+        /// User to log in as (an ESXi host's administrator, root, unless given)
+        #[arg(long, default_value = "root")]
         user: String,
         /// Environment variable holding the password (stored by name only)
         #[arg(long, value_name = "VAR")]
@@ -571,15 +572,15 @@ pub struct MigrateArgs {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     pub name: String,
-    // Negative numbers parse as values, so the size checks answer them plainly (clap
-    // would suggest `-- -1`, which then fails).
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    // Negative numbers reach the size checks (numbers::negative_values), which answer
+    // them plainly.
+    #[arg(long, default_value_t = 1)]
     pub cpu: i64,
     /// Memory in MB
-    #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1024)]
     pub memory: i64,
     /// Disk size in GB (0: no disk)
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0)]
     pub disk: i64,
     #[arg(long)]
     pub datastore: Option<String>,
@@ -771,16 +772,16 @@ pub struct BackupCreateArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Keep the newest N backups of each VM
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::cli::numbers::int::<u32>(0, None))]
     pub keep_last: u32,
     /// Keep the newest backup of each of the last N days that have one
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::cli::numbers::int::<u32>(0, None))]
     pub keep_daily: u32,
     /// Keep the newest backup of each of the last N weeks that have one
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::cli::numbers::int::<u32>(0, None))]
     pub keep_weekly: u32,
     /// Keep the newest backup of each of the last N months that have one
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::cli::numbers::int::<u32>(0, None))]
     pub keep_monthly: u32,
     /// Only this VM's backups (name, UUID or id)
     #[arg(long)]
