@@ -15,8 +15,8 @@ pub mod migrate;
 pub mod monitor;
 pub mod network;
 pub mod network_args;
-pub mod numbers;
 pub mod nic;
+pub mod numbers;
 pub mod pci;
 pub mod placement;
 pub mod plan;
@@ -31,7 +31,6 @@ pub mod vm;
 pub mod vswitch;
 
 use std::process::ExitCode;
-
 
 use crate::app::{App, AppOptions};
 use crate::ops::{OpError, Scope};

@@ -391,8 +391,7 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
     progress.finish();
     let names: Vec<String> = targets.iter().map(|v| v.name.clone()).collect();
     // The error names each VM left; a refusal after another VM changed is partial (7).
-    let (done, outcome) =
-        crate::ops::batch::settle(action.past(), &names, results, |r| r.changed);
+    let (done, outcome) = crate::ops::batch::settle(action.past(), &names, results, |r| r.changed);
     if ctx.out.json {
         if unanswered.is_empty() {
             ctx.out.json(&done);

@@ -114,7 +114,9 @@ mod tests {
             "nothing was changed",
         );
         let e = e.expect("an error");
-        assert!(matches!(&e, OpError::Context { source, .. } if matches!(**source, OpError::Refused { .. })));
+        assert!(
+            matches!(&e, OpError::Context { source, .. } if matches!(**source, OpError::Refused { .. }))
+        );
         let text = e.to_string();
         assert!(text.contains("a: bad") && text.contains("b: no") && text.contains("c: never"));
         assert_eq!(e.hint().as_deref(), Some("hint"));
@@ -126,11 +128,15 @@ mod tests {
         let (done, result) = settle("moved", &names, vec![Ok(true), Err(refused("no"))], |c| *c);
         assert_eq!(done, vec![true]);
         let e = result.expect_err("partial");
-        assert!(matches!(&e, OpError::Context { source, .. } if matches!(**source, OpError::Partial { .. })));
+        assert!(
+            matches!(&e, OpError::Context { source, .. } if matches!(**source, OpError::Partial { .. }))
+        );
         assert!(e.to_string().contains("moved a; not moved (1):\n  b: no"));
         // Nothing changed (a no-op is not a change): the refusal itself.
         let (_, result) = settle("moved", &names, vec![Ok(false), Err(refused("no"))], |c| *c);
         let e = result.expect_err("refused");
-        assert!(matches!(&e, OpError::Context { source, .. } if matches!(**source, OpError::Refused { .. })));
+        assert!(
+            matches!(&e, OpError::Context { source, .. } if matches!(**source, OpError::Refused { .. }))
+        );
     }
 }

@@ -221,16 +221,52 @@ fn an_expired_session_is_renewed_transparently() {
 #[test]
 fn negative_numbers_after_numeric_flags_get_the_flags_range() {
     let table: &[(&[&str], &str, &str)] = &[
-        (&["network", "create", "x", "--vlan-id", "-1"], "--vlan-id", "0–4095"),
-        (&["network", "update", "x", "--vlan-id", "5000"], "--vlan-id", "0–4095"),
-        (&["vswitch", "create", "v", "--mtu", "-1"], "--mtu", "1280–9000"),
-        (&["vswitch", "create", "v", "--ports", "-2"], "--ports", "0–8192"),
-        (&["dvs", "portgroup", "create", "d", "p", "--pvlan", "-3"], "--pvlan", "1–4094"),
-        (&["rp", "create", "p", "--cpu-reservation", "-5"], "--cpu-reservation", "0 or more"),
-        (&["cluster", "update", "c", "--drs-threshold", "-1"], "--drs-threshold", "1–5"),
-        (&["backup", "prune", "--keep-last", "-1"], "--keep-last", "0 or more"),
+        (
+            &["network", "create", "x", "--vlan-id", "-1"],
+            "--vlan-id",
+            "0–4095",
+        ),
+        (
+            &["network", "update", "x", "--vlan-id", "5000"],
+            "--vlan-id",
+            "0–4095",
+        ),
+        (
+            &["vswitch", "create", "v", "--mtu", "-1"],
+            "--mtu",
+            "1280–9000",
+        ),
+        (
+            &["vswitch", "create", "v", "--ports", "-2"],
+            "--ports",
+            "0–8192",
+        ),
+        (
+            &["dvs", "portgroup", "create", "d", "p", "--pvlan", "-3"],
+            "--pvlan",
+            "1–4094",
+        ),
+        (
+            &["rp", "create", "p", "--cpu-reservation", "-5"],
+            "--cpu-reservation",
+            "0 or more",
+        ),
+        (
+            &["cluster", "update", "c", "--drs-threshold", "-1"],
+            "--drs-threshold",
+            "1–5",
+        ),
+        (
+            &["backup", "prune", "--keep-last", "-1"],
+            "--keep-last",
+            "0 or more",
+        ),
         (&["place", "v", "--cpus", "-2"], "--cpus", "1 or more"),
-        (&["optimize", "recommend", "--max-moves", "-1"], "--max-moves", "0 or more"),
+        (
+            &["optimize", "recommend", "--max-moves", "-1"],
+            "--max-moves",
+            "0 or more",
+        ),
     ];
     for (args, flag, range) in table {
         let run = Ceso::new().run(args).fails_with(exit::USAGE);

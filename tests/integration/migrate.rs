@@ -357,7 +357,14 @@ fn a_glob_that_moves_some_vms_and_refuses_others_is_a_partial_failure() {
     assert_eq!(placement(&sim, VM0).0, on0);
     // Nothing moved (a dry run): the refusal itself, exit 6.
     sim.ceso()
-        .run(&["vm", "migrate", "DC0_C0_RP0_VM*", "--to-host", &on0, "--dry-run"])
+        .run(&[
+            "vm",
+            "migrate",
+            "DC0_C0_RP0_VM*",
+            "--to-host",
+            &on0,
+            "--dry-run",
+        ])
         .fails_with(exit::REFUSED);
 }
 
