@@ -144,7 +144,8 @@ fn port_groups_across_a_cluster_with_policies_validation_and_check() {
         CLUSTER,
     ])
     .fails_with(exit::USAGE)
-    .stderr_has("outside 0-4095");
+    .stderr_has("--vlan-id")
+    .stderr_has("must be 0–4095, got 4096");
     ceso(&[
         "network",
         "create",
