@@ -107,9 +107,9 @@ mod tests {
     fn the_gravest_kind_wins_and_each_object_is_named() {
         let e = combine(
             vec![
-                ("a".into(), OpError::invalid("bad")),
-                ("b".into(), refused("no")),
-                ("c".into(), refused("never")),
+                ("vm-a".into(), OpError::invalid("bad")),
+                ("vm-b".into(), refused("no")),
+                ("vm-c".into(), refused("never")),
             ],
             "nothing was changed",
         );
@@ -118,7 +118,9 @@ mod tests {
             matches!(&e, OpError::Context { source, .. } if matches!(**source, OpError::Refused { .. }))
         );
         let text = e.to_string();
-        assert!(text.contains("a: bad") && text.contains("b: no") && text.contains("c: never"));
+        assert!(
+            text.contains("vm-a: bad") && text.contains("vm-b: no") && text.contains("vm-c: never")
+        );
         assert_eq!(e.hint().as_deref(), Some("hint"));
     }
 
