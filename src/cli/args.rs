@@ -587,8 +587,8 @@ pub struct CreateArgs {
     /// Network or port group name
     #[arg(long, conflicts_with = "portgroup")]
     pub network: Option<String>,
-    /// A distributed port group as SWITCH/NAME (names repeat across switches)
-    #[arg(long, value_name = "DVS/NAME", value_parser = switch_portgroup)]
+    /// A distributed port group: NAME, or SWITCH/NAME checked against that switch
+    #[arg(long, value_name = "[DVS/]NAME", value_parser = switch_portgroup)]
     pub portgroup: Option<String>,
     /// Resource pool: a path (DC0/Cluster1/Resources/prod) or a unique name
     #[arg(long, value_name = "POOL")]
@@ -818,8 +818,10 @@ pub struct RestoreArgs {
 fn switch_portgroup(text: &str) -> Result<String, String> {
     match text.split_once('/') {
         Some((switch, name)) if !switch.is_empty() && !name.is_empty() => Ok(text.to_string()),
+        // The spec's `--portgroup <pg-name>`: names are unique per datacenter.
+        None if !text.trim().is_empty() => Ok(text.to_string()),
         _ => Err(format!(
-            "'{text}' is not SWITCH/PORTGROUP (e.g. DSwitch/prod-100); a plain network name goes in --network"
+            "'{text}' is not PORTGROUP or SWITCH/PORTGROUP (e.g. DSwitch/prod-100)"
         )),
     }
 }

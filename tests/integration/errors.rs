@@ -279,3 +279,28 @@ fn negative_numbers_after_numeric_flags_get_the_flags_range() {
         .fails_with(exit::USAGE);
     assert!(!run.stderr.contains("-- -"), "{}", run.stderr);
 }
+
+/// The spec's `host add NAME --host IP` (no --user: root) gets as far as connecting.
+#[test]
+fn host_add_in_the_specs_syntax_needs_no_user() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut ceso = Ceso::new();
+    ceso.env("CESO_PASSWORD", "p");
+    ceso.config("hosts: []\n");
+    let run = ceso
+        .run(&[
+            "host",
+            "add",
+            "esxi2",
+            "--host",
+            &format!("http://127.0.0.1:{port}/sdk"),
+            // Without a terminal the password cannot be asked for.
+            "--password-env",
+            "CESO_PASSWORD",
+        ])
+        .fails_with(exit::CONNECTION);
+    assert!(!run.stderr.contains("--user"), "{}", run.stderr);
+}

@@ -1048,7 +1048,11 @@ fn vm_create_on_a_dv_port_group_named_by_its_switch() {
         "30",
     ])
     .ok();
-    ceso(&["vm", "create", "pg-1", "--portgroup", "app"])
+    // The spec's plain `--portgroup NAME` works too.
+    ceso(&["vm", "create", "pg-1", "--portgroup", "app", "--dry-run"])
+        .ok()
+        .stdout_has("app");
+    ceso(&["vm", "create", "pg-1", "--portgroup", "A/"])
         .fails_with(exit::USAGE)
         .stderr_has("SWITCH/PORTGROUP");
     ceso(&[
