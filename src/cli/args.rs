@@ -40,16 +40,16 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, Args)]
 pub struct ScriptArgs {
     /// Stop a script after N operations (endless loops)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<u64>(0, None))]
     pub max_operations: Option<u64>,
     /// Deepest nesting of function calls
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<usize>(0, None))]
     pub max_call_depth: Option<usize>,
     /// Longest string a script may build, in bytes
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = crate::cli::numbers::int::<usize>(0, None))]
     pub max_string_size: Option<usize>,
     /// Largest array or map a script may build
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<usize>(0, None))]
     pub max_array_size: Option<usize>,
     /// Let scripts run shell commands (shell())
     #[arg(long)]
@@ -436,7 +436,8 @@ pub enum HostCommand {
         /// Address or URL (`esx1.lab`, `https://esx1.lab/sdk`, `http://127.0.0.1:8989/sdk`)
         #[arg(long = "host", value_name = "ADDR")]
         address: String,
-        #[arg(long)]
+        /// User to log in as (an ESXi host's administrator, root, unless given)
+        #[arg(long, default_value = "root")]
         user: String,
         /// Environment variable holding the password (stored by name only)
         #[arg(long, value_name = "VAR")]
@@ -571,23 +572,23 @@ pub struct MigrateArgs {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     pub name: String,
-    // Negative numbers parse as values, so the size checks answer them plainly (clap
-    // would suggest `-- -1`, which then fails).
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    // Negative numbers reach the size checks (numbers::negative_values), which answer
+    // them plainly.
+    #[arg(long, default_value_t = 1)]
     pub cpu: i64,
     /// Memory in MB
-    #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1024)]
     pub memory: i64,
     /// Disk size in GB (0: no disk)
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0)]
     pub disk: i64,
     #[arg(long)]
     pub datastore: Option<String>,
     /// Network or port group name
     #[arg(long, conflicts_with = "portgroup")]
     pub network: Option<String>,
-    /// A distributed port group as SWITCH/NAME (names repeat across switches)
-    #[arg(long, value_name = "DVS/NAME", value_parser = switch_portgroup)]
+    /// A distributed port group: NAME, or SWITCH/NAME checked against that switch
+    #[arg(long, value_name = "[DVS/]NAME", value_parser = switch_portgroup)]
     pub portgroup: Option<String>,
     /// Resource pool: a path (DC0/Cluster1/Resources/prod) or a unique name
     #[arg(long, value_name = "POOL")]
@@ -771,16 +772,16 @@ pub struct BackupCreateArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Keep the newest N backups of each VM
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::cli::numbers::int::<u32>(0, None))]
     pub keep_last: u32,
     /// Keep the newest backup of each of the last N days that have one
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::cli::numbers::int::<u32>(0, None))]
     pub keep_daily: u32,
     /// Keep the newest backup of each of the last N weeks that have one
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::cli::numbers::int::<u32>(0, None))]
     pub keep_weekly: u32,
     /// Keep the newest backup of each of the last N months that have one
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::cli::numbers::int::<u32>(0, None))]
     pub keep_monthly: u32,
     /// Only this VM's backups (name, UUID or id)
     #[arg(long)]
@@ -817,8 +818,10 @@ pub struct RestoreArgs {
 fn switch_portgroup(text: &str) -> Result<String, String> {
     match text.split_once('/') {
         Some((switch, name)) if !switch.is_empty() && !name.is_empty() => Ok(text.to_string()),
+        // The spec's `--portgroup <pg-name>`: names are unique per datacenter.
+        None if !text.trim().is_empty() => Ok(text.to_string()),
         _ => Err(format!(
-            "'{text}' is not SWITCH/PORTGROUP (e.g. DSwitch/prod-100); a plain network name goes in --network"
+            "'{text}' is not PORTGROUP or SWITCH/PORTGROUP (e.g. DSwitch/prod-100)"
         )),
     }
 }

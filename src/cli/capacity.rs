@@ -33,7 +33,7 @@ pub enum CapacityCommand {
         #[arg(long, value_name = "DIR")]
         png: Option<PathBuf>,
         /// How many of the fastest-growing VMs to list
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = crate::cli::numbers::int::<usize>(1, None))]
         top: usize,
         /// History database (default: $XDG_DATA_HOME/ceso/history.sqlite)
         #[arg(long)]

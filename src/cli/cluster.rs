@@ -59,7 +59,7 @@ pub enum ClusterCommand {
         #[arg(long, value_enum)]
         drs_automation: Option<Automation>,
         /// Migration threshold as in the vSphere Client: 1 (conservative) to 5 (aggressive)
-        #[arg(long, value_name = "1-5")]
+        #[arg(long, value_name = "1-5", value_parser = crate::cli::numbers::int::<i64>(1, Some(5)))]
         drs_threshold: Option<i64>,
         /// Show the spec that would be sent and change nothing
         #[arg(long)]

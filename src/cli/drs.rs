@@ -618,8 +618,19 @@ fn apply(ctx: &Ctx, keys: &[String], dry_run: bool, cluster: &ClusterArg) -> OpR
         }
         return Ok(());
     }
-    for r in &chosen {
-        ctx.app.block_on(recommendations::apply(&cref, &r.key))?;
+    for (i, r) in chosen.iter().enumerate() {
+        if let Err(e) = ctx.app.block_on(recommendations::apply(&cref, &r.key)) {
+            // Those applied before stay applied: then this is a partial failure (7).
+            let names: Vec<String> = chosen.iter().map(|r| r.key.clone()).collect();
+            let mut results: Vec<OpResult<()>> = (0..i).map(|_| Ok(())).collect();
+            results.push(Err(e));
+            results.extend(
+                chosen[i + 1..]
+                    .iter()
+                    .map(|_| Err(OpError::invalid("not tried after the failure before it"))),
+            );
+            return crate::ops::batch::settle("applied", &names, results, |_| true).1;
+        }
         ctx.out
             .done(&format!("applied {}: {}", r.key, r.actions.join("; ")));
     }

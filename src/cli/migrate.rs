@@ -45,28 +45,17 @@ pub fn run(ctx: &Ctx, args: MigrateArgs) -> OpResult<()> {
     report(ctx, &targets, results, args.dry_run)
 }
 
-/// Every VM's checks and outcome; the first failure is the command's error (the others
-/// are printed as they are).
+/// Every VM's checks and outcome. VMs are independent: the others go on when one
+/// fails; the command's error names each VM left (a partial failure, exit 7, once any
+/// VM moved).
 fn report(
     ctx: &Ctx,
     targets: &[VmRef],
     results: Vec<OpResult<MigrateResult>>,
     dry_run: bool,
 ) -> OpResult<()> {
-    let mut first_error = None;
-    let mut done = Vec::new();
-    let several = targets.len() > 1;
-    for (vm, result) in targets.iter().zip(results) {
-        match result {
-            Ok(r) => done.push(r),
-            Err(e) => {
-                if several {
-                    eprintln!("{}: {e}", vm.name);
-                }
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    let names: Vec<String> = targets.iter().map(|v| v.name.clone()).collect();
+    let (done, outcome) = migrate::settle(&names, results, dry_run);
     if ctx.out.json {
         ctx.out.json(&done);
     } else {
@@ -101,10 +90,7 @@ fn report(
             eprintln!("dry run: nothing was changed");
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    outcome
 }
 
 /// A cold migration's plan: each file to copy, then each NIC's network.

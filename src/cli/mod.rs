@@ -16,6 +16,7 @@ pub mod monitor;
 pub mod network;
 pub mod network_args;
 pub mod nic;
+pub mod numbers;
 pub mod pci;
 pub mod placement;
 pub mod plan;
@@ -30,8 +31,6 @@ pub mod vm;
 pub mod vswitch;
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 use crate::app::{App, AppOptions};
 use crate::ops::{OpError, Scope};
@@ -76,7 +75,10 @@ fn scope_of(args: &ScopeArgs) -> Scope {
 
 pub fn main() -> ExitCode {
     install_error_style();
-    let mut cli = match Cli::try_parse() {
+    let parsed = numbers::negative_values(<Cli as clap::CommandFactory>::command())
+        .try_get_matches()
+        .and_then(|mut m| <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m));
+    let mut cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -36,7 +36,7 @@ pub struct MonitorArgs {
     #[arg(long, default_value = "20s")]
     pub interval: String,
     /// Stop after N samples
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<u64>(1, None))]
     pub samples: Option<u64>,
     /// Sort order (on a terminal: keys c, m, n, d, o)
     #[arg(long, value_enum, default_value = "cpu")]

@@ -140,7 +140,7 @@ pub enum NetworkCommand {
 pub struct PortgroupArgs {
     pub name: String,
     /// VLAN ID: 0 untagged, 1-4094, 4095 all VLANs (guest tagging)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<i64>(0, Some(4095)))]
     pub vlan_id: Option<i64>,
     /// The vSwitch (default vSwitch0)
     #[arg(long, value_name = "NAME")]
@@ -157,7 +157,7 @@ pub struct PortgroupArgs {
 #[derive(Debug, Args)]
 pub struct PortgroupUpdateArgs {
     pub name: String,
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<i64>(0, Some(4095)))]
     pub vlan_id: Option<i64>,
     /// Move the port group to this vSwitch
     #[arg(long, value_name = "NAME")]
@@ -189,9 +189,9 @@ pub enum VswitchCommand {
         /// Physical NICs to use as uplinks
         #[arg(long, value_delimiter = ',', value_name = "NICS")]
         uplinks: Vec<String>,
-        #[arg(long, value_name = "BYTES")]
+        #[arg(long, value_name = "BYTES", value_parser = crate::cli::numbers::int::<i64>(1280, Some(9000)))]
         mtu: Option<i64>,
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<i64>(0, Some(8192)))]
         ports: Option<i64>,
         #[command(flatten)]
         policy: PolicyArgs,
@@ -213,13 +213,13 @@ pub enum VswitchCommand {
 #[derive(Debug, Args)]
 pub struct DvVlanArgs {
     /// VLAN ID 0-4094
-    #[arg(long, value_name = "N", conflicts_with_all = ["trunk", "pvlan"])]
+    #[arg(long, value_name = "N", conflicts_with_all = ["trunk", "pvlan"], value_parser = crate::cli::numbers::int::<i64>(0, Some(4094)))]
     pub vlan_id: Option<i64>,
     /// VLAN trunk ranges, e.g. 100-200,300
     #[arg(long, value_name = "RANGES", conflicts_with = "pvlan")]
     pub trunk: Option<String>,
     /// Private VLAN (secondary) ID
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<i64>(1, Some(4094)))]
     pub pvlan: Option<i64>,
 }
 
@@ -240,9 +240,9 @@ pub enum DvsCommand {
     Create {
         name: String,
         /// Number of uplink ports (uplink1..uplinkN)
-        #[arg(long, default_value_t = 2, value_name = "N")]
+        #[arg(long, default_value_t = 2, value_name = "N", value_parser = crate::cli::numbers::int::<u32>(1, Some(32)))]
         uplinks: u32,
-        #[arg(long, value_name = "BYTES")]
+        #[arg(long, value_name = "BYTES", value_parser = crate::cli::numbers::int::<i64>(1280, Some(9000)))]
         mtu: Option<i64>,
         #[arg(long, value_name = "NAME")]
         datacenter: Option<String>,
@@ -254,7 +254,7 @@ pub enum DvsCommand {
     /// Change the switch's default policies (inherited by its port groups) and MTU
     Update {
         name: String,
-        #[arg(long, value_name = "BYTES")]
+        #[arg(long, value_name = "BYTES", value_parser = crate::cli::numbers::int::<i64>(1280, Some(9000)))]
         mtu: Option<i64>,
         #[command(flatten)]
         policy: PolicyArgs,
@@ -320,7 +320,7 @@ pub enum DvsPortgroupCommand {
         name: String,
         #[command(flatten)]
         vlan: DvVlanArgs,
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<i64>(0, Some(8192)))]
         ports: Option<i64>,
         /// Port binding
         #[arg(long, value_name = "static|ephemeral")]
@@ -338,7 +338,7 @@ pub enum DvsPortgroupCommand {
         name: String,
         #[command(flatten)]
         vlan: DvVlanArgs,
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<i64>(0, Some(8192)))]
         ports: Option<i64>,
         #[arg(long, value_name = "static|ephemeral")]
         binding: Option<String>,

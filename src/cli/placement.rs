@@ -36,13 +36,13 @@ pub struct PlaceArgs {
     /// The VM: a new name (give its size) or an existing VM (its size and demand are read)
     pub name: String,
     /// vCPUs of a new VM
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::numbers::int::<u32>(1, None))]
     pub cpus: Option<u32>,
     /// Memory of a new VM, MB
-    #[arg(long, value_name = "MB")]
+    #[arg(long, value_name = "MB", value_parser = crate::cli::numbers::int::<u64>(1, None))]
     pub memory: Option<u64>,
     /// Expected CPU demand, MHz (default: vCPUs × the host's MHz per core)
-    #[arg(long, value_name = "MHZ")]
+    #[arg(long, value_name = "MHZ", value_parser = crate::cli::numbers::int::<u64>(0, None))]
     pub cpu_demand: Option<u64>,
     /// Datastores the VM needs (repeat)
     #[arg(long)]
@@ -70,7 +70,7 @@ pub enum OptimizeCommand {
     /// A migration plan that lowers the imbalance (--json > plan.json for `optimize apply`)
     Recommend {
         /// Most migrations in the plan
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<usize>(0, None))]
         max_moves: Option<usize>,
         #[command(flatten)]
         source: Source,
@@ -79,7 +79,7 @@ pub enum OptimizeCommand {
     Apply {
         /// The plan file (default: recommend one now)
         plan: Option<PathBuf>,
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<usize>(0, None))]
         max_moves: Option<usize>,
         /// Check every step against the live inventory and migrate nothing
         #[arg(long)]
@@ -103,7 +103,7 @@ pub enum InventoryCommand {
 /// `vm balance`: recommend + apply.
 #[derive(Debug, Args)]
 pub struct BalanceArgs {
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::numbers::int::<usize>(0, None))]
     pub max_moves: Option<usize>,
     /// Show the plan, checked against the inventory, and migrate nothing
     #[arg(long)]

@@ -54,9 +54,9 @@ impl Diagnostic for Plain {
     }
 }
 
-/// Render an operation error for the terminal (or plain text when not a terminal).
-pub fn report(e: OpError) -> Report {
-    let code = match &e {
+/// The diagnostic code of an error: its cause's for a restated one.
+fn code(e: &OpError) -> Option<String> {
+    match e {
         OpError::Vim {
             source: vim::Error::Fault { name, .. },
             ..
@@ -65,8 +65,14 @@ pub fn report(e: OpError) -> Report {
         OpError::Ambiguous { .. } => Some("ceso::ambiguous".into()),
         OpError::Refused { .. } => Some("ceso::refused".into()),
         OpError::Partial { .. } => Some("ceso::partial".into()),
+        OpError::Context { source, .. } => code(source),
         _ => None,
-    };
+    }
+}
+
+/// Render an operation error for the terminal (or plain text when not a terminal).
+pub fn report(e: OpError) -> Report {
+    let code = code(&e);
     let help = e.hint();
     match e {
         OpError::Config(config) => Report::new(config),

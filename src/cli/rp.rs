@@ -70,17 +70,17 @@ pub enum RpCommand {
 /// CPU (MHz) and memory (MB) allocation options.
 #[derive(Debug, Clone, Default, Args)]
 pub struct AllocArgs {
-    /// CPU shares: low, normal, high or a number
-    #[arg(long, value_name = "SHARES")]
+    /// CPU shares: low, normal, high or a number (`--cpu` too, as in the spec)
+    #[arg(long, value_name = "SHARES", visible_alias = "cpu")]
     pub cpu_shares: Option<String>,
-    /// Memory shares: low, normal, high or a number
-    #[arg(long, value_name = "SHARES")]
+    /// Memory shares: low, normal, high or a number (`--memory` too, as in the spec)
+    #[arg(long, value_name = "SHARES", visible_alias = "memory")]
     pub memory_shares: Option<String>,
     /// Guaranteed CPU, MHz
-    #[arg(long, value_name = "MHZ")]
+    #[arg(long, value_name = "MHZ", value_parser = crate::cli::numbers::int::<i64>(0, None))]
     pub cpu_reservation: Option<i64>,
     /// Guaranteed memory, MB
-    #[arg(long, value_name = "MB")]
+    #[arg(long, value_name = "MB", value_parser = crate::cli::numbers::int::<i64>(0, None))]
     pub memory_reservation: Option<i64>,
     /// CPU limit, MHz or `unlimited`
     #[arg(long, value_name = "MHZ")]
@@ -357,15 +357,9 @@ pub fn move_vms(ctx: &Ctx, args: MoveArgs) -> OpResult<()> {
     })?;
     let pool = args.resource_pool.as_str();
     if args.dry_run {
-        let plans = ctx
+        let rows = ctx
             .app
-            .block_on(fleet.each(targets.clone(), |vm| async move {
-                pools::moves::plan_move(&vm, pool).await
-            }));
-        let mut rows = Vec::new();
-        for result in plans {
-            rows.push(result?);
-        }
+            .block_on(pools::moves::plan_moves(fleet, &targets, pool))?;
         if ctx.out.json {
             ctx.out
                 .json(&serde_json::json!({"dry_run": true, "moves": rows}));
@@ -385,17 +379,8 @@ pub fn move_vms(ctx: &Ctx, args: MoveArgs) -> OpResult<()> {
         .app
         .block_on(pools::move_vms(fleet, &targets, pool, &progress));
     progress.finish();
-    let mut first_error = None;
-    let mut done = Vec::new();
-    for (vm, result) in targets.iter().zip(results) {
-        match result {
-            Ok(r) => done.push(r),
-            Err(e) => {
-                eprintln!("{}: {e}", vm.name);
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    let names: Vec<String> = targets.iter().map(|v| v.name.clone()).collect();
+    let (done, outcome) = crate::ops::batch::settle("moved", &names, results?, |r| r.changed);
     if ctx.out.json {
         ctx.out.json(&done);
     } else {
@@ -407,5 +392,5 @@ pub fn move_vms(ctx: &Ctx, args: MoveArgs) -> OpResult<()> {
             }
         }
     }
-    first_error.map_or(Ok(()), Err)
+    outcome
 }

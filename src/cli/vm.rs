@@ -389,20 +389,9 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
         .app
         .block_on(vms::power_many(&ctx.app.fleet, &targets, action, &progress));
     progress.finish();
-    let mut first_error = None;
-    let mut done = Vec::new();
-    for (vm, result) in targets.iter().zip(results) {
-        match result {
-            Ok(r) => done.push(r),
-            Err(e) => {
-                // One VM's error is the command's, printed once (with its hint) on exit.
-                if targets.len() > 1 {
-                    eprintln!("{}: {e}", vm.name);
-                }
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    let names: Vec<String> = targets.iter().map(|v| v.name.clone()).collect();
+    // The error names each VM left; a refusal after another VM changed is partial (7).
+    let (done, outcome) = crate::ops::batch::settle(action.past(), &names, results, |r| r.changed);
     if ctx.out.json {
         if unanswered.is_empty() {
             ctx.out.json(&done);
@@ -428,7 +417,7 @@ fn power(ctx: &Ctx, args: PowerArgs, action: impl Fn(bool) -> PowerAction) -> Op
         }
     }
     let partial = report::endpoint_errors(&unanswered);
-    first_error.map_or(partial, Err)
+    outcome.and(partial)
 }
 
 fn delete(ctx: &Ctx, scope: &Scope, name: &str, force: bool, dry_run: bool) -> OpResult<()> {

@@ -2,6 +2,7 @@
 //! scripts and the REPL only parse, call these, and render.
 
 pub mod backup;
+pub mod batch;
 pub mod capacity;
 pub mod clusters;
 pub mod datastores;

@@ -59,9 +59,11 @@ fn migrate_vms(ctx: &ScriptCtx, what: Dynamic, opts: Map) -> RhaiResultOf<Array>
     let results = ctx.run(async {
         Ok(migrate::migrate_vms(&fleet, &targets, &spec, dry_run, &tracker).await)
     })?;
+    let names: Vec<String> = targets.iter().map(|v| v.name.clone()).collect();
+    let (done, outcome) = migrate::settle(&names, results, dry_run);
+    outcome.map_err(|e| to_rhai(&e))?;
     let mut out = Array::new();
-    for result in results {
-        let r = result.map_err(|e| to_rhai(&e))?;
+    for r in done {
         if dry_run {
             ctx.say(&format!(
                 "would migrate {} to {}",

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, Map, Module};
 
-use crate::ops::OpResult;
 use crate::ops::drs;
 use crate::ops::pools::{self, AllocationChange, Pool, PoolChange, manage, moves};
 use crate::ops::spec_diff::SpecDiff;
@@ -261,17 +260,13 @@ pub fn move_vms(ctx: &ScriptCtx, names: Vec<String>, pool: &str, opts: Map) -> R
             }
         }
         let pool = pool.as_str();
-        let results = if dry_run {
-            fleet
-                .each(
-                    targets,
-                    |vm| async move { moves::plan_move(&vm, pool).await },
-                )
-                .await
-        } else {
-            pools::move_vms(&fleet, &targets, pool, &tracker).await
-        };
-        results.into_iter().collect::<OpResult<Vec<_>>>()
+        if dry_run {
+            return moves::plan_moves(&fleet, &targets, pool).await;
+        }
+        let results = pools::move_vms(&fleet, &targets, pool, &tracker).await?;
+        let names: Vec<String> = targets.iter().map(|v| v.name.clone()).collect();
+        let (done, outcome) = crate::ops::batch::settle("moved", &names, results, |r| r.changed);
+        outcome.map(|()| done)
     })?;
     Ok(rows
         .iter()

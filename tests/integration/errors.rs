@@ -214,3 +214,93 @@ fn an_expired_session_is_renewed_transparently() {
         assert_eq!(props.str("name"), Some("Datacenters"));
     });
 }
+
+/// A negative number after a numeric flag is that flag's value, answered with the
+/// flag and its range (exit 2), never clap's "use '-- -1'" advice. Parsing fails
+/// before any connection, so no simulator is needed.
+#[test]
+fn negative_numbers_after_numeric_flags_get_the_flags_range() {
+    let table: &[(&[&str], &str, &str)] = &[
+        (
+            &["network", "create", "x", "--vlan-id", "-1"],
+            "--vlan-id",
+            "0–4095",
+        ),
+        (
+            &["network", "update", "x", "--vlan-id", "5000"],
+            "--vlan-id",
+            "0–4095",
+        ),
+        (
+            &["vswitch", "create", "v", "--mtu", "-1"],
+            "--mtu",
+            "1280–9000",
+        ),
+        (
+            &["vswitch", "create", "v", "--ports", "-2"],
+            "--ports",
+            "0–8192",
+        ),
+        (
+            &["dvs", "portgroup", "create", "d", "p", "--pvlan", "-3"],
+            "--pvlan",
+            "1–4094",
+        ),
+        (
+            &["rp", "create", "p", "--cpu-reservation", "-5"],
+            "--cpu-reservation",
+            "0 or more",
+        ),
+        (
+            &["cluster", "update", "c", "--drs-threshold", "-1"],
+            "--drs-threshold",
+            "1–5",
+        ),
+        (
+            &["backup", "prune", "--keep-last", "-1"],
+            "--keep-last",
+            "0 or more",
+        ),
+        (&["place", "v", "--cpus", "-2"], "--cpus", "1 or more"),
+        (
+            &["optimize", "recommend", "--max-moves", "-1"],
+            "--max-moves",
+            "0 or more",
+        ),
+    ];
+    for (args, flag, range) in table {
+        let run = Ceso::new().run(args).fails_with(exit::USAGE);
+        run.stderr_has(flag).stderr_has(range);
+        assert!(!run.stderr.contains("-- -"), "{args:?}: {}", run.stderr);
+    }
+    // A shares value is text (low/normal/high or a number): -5 reaches its own check.
+    let run = Ceso::new()
+        .run(&["rp", "create", "p", "--cpu-shares", "-5"])
+        .fails_with(exit::USAGE);
+    assert!(!run.stderr.contains("-- -"), "{}", run.stderr);
+}
+
+/// The spec's `host add NAME --host IP` (no --user: root) gets as far as connecting.
+#[test]
+fn host_add_in_the_specs_syntax_needs_no_user() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut ceso = Ceso::new();
+    ceso.env("CESO_PASSWORD", "p");
+    ceso.config("hosts: []\n");
+    let run = ceso
+        .run(&[
+            "host",
+            "add",
+            "esxi2",
+            "--host",
+            &format!("http://127.0.0.1:{port}/sdk"),
+            // Without a terminal the password cannot be asked for.
+            "--password-env",
+            "CESO_PASSWORD",
+        ])
+        .fails_with(exit::CONNECTION);
+    assert!(!run.stderr.contains("--user"), "{}", run.stderr);
+}

@@ -334,3 +334,52 @@ fn the_servers_cpu_check_refuses_a_live_move_to_another_cpu_vendor() {
         .ok();
     assert_eq!(placement(&sim, VM).0, "DC0_C0_H2");
 }
+
+/// A glob over a running VM and a powered-off one, without --live: the powered-off one
+/// moves, the running one is refused; having changed something, the command says what
+/// moved and what did not and exits 7 (partial), never 6 (nothing changed).
+#[test]
+fn a_glob_that_moves_some_vms_and_refuses_others_is_a_partial_failure() {
+    let sim = Sim::vcenter();
+    sim.ceso().run(&["vm", "stop", "--force", VM1]).ok();
+    let (on0, _) = placement(&sim, VM0);
+    let (on1, _) = placement(&sim, VM1);
+    let to = ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"]
+        .into_iter()
+        .find(|h| *h != on0 && *h != on1)
+        .expect("a third host");
+    sim.ceso()
+        .run(&["vm", "migrate", "DC0_C0_RP0_VM*", "--to-host", to])
+        .fails_with(exit::PARTIAL)
+        .stderr_has(&format!("migrated {VM1}"))
+        .stderr_has(&format!("{VM0} is powered on"));
+    assert_eq!(placement(&sim, VM1).0, to);
+    assert_eq!(placement(&sim, VM0).0, on0);
+    // Nothing moved (a dry run): the refusal itself, exit 6.
+    sim.ceso()
+        .run(&[
+            "vm",
+            "migrate",
+            "DC0_C0_RP0_VM*",
+            "--to-host",
+            &on0,
+            "--dry-run",
+        ])
+        .fails_with(exit::REFUSED);
+}
+
+/// Power changes over a glob: one VM suspended, one refused (powered off) is partial.
+#[test]
+fn a_power_change_refused_for_one_vm_after_another_changed_is_partial() {
+    let sim = Sim::vcenter();
+    sim.ceso().run(&["vm", "stop", "--force", VM1]).ok();
+    sim.ceso()
+        .run(&["vm", "suspend", "DC0_C0_RP0_VM*"])
+        .fails_with(exit::PARTIAL)
+        .stderr_has(&format!("suspended {VM0}"))
+        .stderr_has(&format!("cannot suspend {VM1}"));
+    // Nothing changed: a refusal (6).
+    sim.ceso()
+        .run(&["vm", "suspend", VM1])
+        .fails_with(exit::REFUSED);
+}

@@ -54,9 +54,11 @@ fn cluster_vlan_creation_where_host_3_of_4_fails_leaves_every_host_as_before() {
             "--promiscuous",
             "reject",
         ])
-        .fails_with(exit::REFUSED);
+        .fails_with(exit::SERVER_FAULT);
     run.stderr_has("failed on DC0_C0_H2")
+        .stderr_has("HostConfigFault")
         .stderr_has("restored DC0_C0_H0, DC0_C0_H1")
+        .stderr_has("every host was put back")
         .stderr_has("no host was left changed");
     assert_eq!(cluster_network(&sim), before, "a host was left changed");
     // An update that fails on host 3 puts the VLAN back on hosts 1 and 2.
@@ -70,7 +72,7 @@ fn cluster_vlan_creation_where_host_3_of_4_fails_leaves_every_host_as_before() {
             "--cluster",
             CLUSTER,
         ])
-        .fails_with(exit::REFUSED);
+        .fails_with(exit::SERVER_FAULT);
     assert_eq!(cluster_network(&sim), before);
     // The dry run shows every host's before/after and changes nothing.
     let dry = sim
@@ -108,7 +110,7 @@ fn a_host_that_cannot_be_restored_is_named() {
             "--cluster",
             CLUSTER,
         ])
-        .fails_with(exit::REFUSED);
+        .fails_with(exit::SERVER_FAULT);
     run.stderr_has("restored DC0_C0_H1")
         .stderr_has("COULD NOT RESTORE DC0_C0_H0");
     let list = json(&sim, &["network", "list"]);
@@ -142,7 +144,8 @@ fn port_groups_across_a_cluster_with_policies_validation_and_check() {
         CLUSTER,
     ])
     .fails_with(exit::USAGE)
-    .stderr_has("outside 0-4095");
+    .stderr_has("--vlan-id")
+    .stderr_has("must be 0–4095, got 4096");
     ceso(&[
         "network",
         "create",
@@ -326,9 +329,62 @@ fn port_groups_across_a_cluster_with_policies_validation_and_check() {
     ])
     .ok();
     ceso(&["network", "delete", "busy", "--cluster", CLUSTER, "--yes"])
-        .fails_with(exit::USAGE)
-        .stderr_has("VMs are connected");
+        .fails_with(exit::REFUSED)
+        .stderr_has("VMs are connected")
+        .stderr_has("move their NICs first");
     assert_eq!(rows(&json(&sim, &["network", "list"]), "busy").len(), 3);
+}
+
+/// Per-host errors keep their kind through the multi-host planning: a refusal is 6
+/// with its hint, an unknown vSwitch or port group 4, never "invalid" (2).
+#[test]
+fn per_host_errors_keep_their_kind_and_name_the_host() {
+    let sim = Sim::vcenter();
+    let ceso = |args: &[&str]| sim.ceso().run(args);
+    ceso(&["network", "create", "busy", "--cluster", CLUSTER]).ok();
+    ceso(&[
+        "vm",
+        "nic",
+        "set",
+        "DC0_C0_RP0_VM1",
+        "ethernet-0",
+        "--network",
+        "busy",
+    ])
+    .ok();
+    ceso(&["network", "delete", "busy", "--cluster", CLUSTER, "--yes"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("DC0_C0_RP0_VM1")
+        .stderr_has("nothing was changed")
+        .stderr_has("move their NICs first");
+    assert_eq!(rows(&json(&sim, &["network", "list"]), "busy").len(), 3);
+    ceso(&[
+        "network",
+        "create",
+        "x",
+        "--vswitch",
+        "vSwitch9",
+        "--cluster",
+        CLUSTER,
+    ])
+    .fails_with(exit::NOT_FOUND)
+    .stderr_has("vswitch 'vSwitch9' not found")
+    .stderr_has("DC0_C0_H0")
+    .stderr_has("DC0_C0_H2");
+    ceso(&[
+        "network",
+        "update",
+        "nosuch",
+        "--vlan-id",
+        "5",
+        "--cluster",
+        CLUSTER,
+    ])
+    .fails_with(exit::NOT_FOUND)
+    .stderr_has("port group 'nosuch' not found");
+    ceso(&["network", "delete", "nosuch", "--cluster", CLUSTER, "--yes"])
+        .fails_with(exit::NOT_FOUND);
+    assert!(rows(&json(&sim, &["network", "list"]), "x").is_empty());
 }
 
 #[test]
@@ -992,7 +1048,11 @@ fn vm_create_on_a_dv_port_group_named_by_its_switch() {
         "30",
     ])
     .ok();
-    ceso(&["vm", "create", "pg-1", "--portgroup", "app"])
+    // The spec's plain `--portgroup NAME` works too.
+    ceso(&["vm", "create", "pg-1", "--portgroup", "app", "--dry-run"])
+        .ok()
+        .stdout_has("app");
+    ceso(&["vm", "create", "pg-1", "--portgroup", "A/"])
         .fails_with(exit::USAGE)
         .stderr_has("SWITCH/PORTGROUP");
     ceso(&[

@@ -162,6 +162,19 @@ fn pools_nested_create_update_move_delete() {
         .run(&["vm", "move", "DC0_H0_VM0", "--resource-pool", "prod"])
         .fails_with(exit::REFUSED)
         .stderr_has("belongs to DC0_C0");
+    // A glob over VMs of both: every VM is refused, nothing is moved (all planned first).
+    sim.ceso()
+        .run(&["vm", "move", "*_VM1", "--resource-pool", "prod"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("DC0_H0_VM1")
+        .stderr_has("belongs to DC0_C0")
+        .stderr_has("nothing was moved");
+    let info = sim
+        .ceso()
+        .run(&["vm", "info", "DC0_C0_RP0_VM1", "--json"])
+        .ok()
+        .json();
+    assert_eq!(info["resource_pool"], "web", "the cluster's VM was moved");
     sim.ceso()
         .run(&[
             "vm",
@@ -715,4 +728,18 @@ fn script_pool_drs_and_cluster_changes_honour_dry_run() {
     run.stderr_has("would send");
     run.stderr_has("would move DC0_C0_RP0_VM0");
     assert_eq!(read(&sim), before, "a dry run changes nothing");
+}
+
+/// The spec's literal syntax, `rp create NAME --cpu SHARES --memory SHARES`: the
+/// shares flags under their spec names, read back over SOAP.
+#[test]
+fn rp_create_takes_the_specs_cpu_and_memory_flags() {
+    let sim = Sim::vcenter();
+    sim.ceso()
+        .run(&["rp", "create", "spec", "--cpu", "high", "--memory", "low"])
+        .ok();
+    let list = sim.ceso().run(&["rp", "list", "--json"]).ok().json();
+    let p = pool(&list, &format!("{ROOT}/spec"));
+    assert_eq!(p["cpu"]["shares_level"], "high");
+    assert_eq!(p["memory"]["shares_level"], "low");
 }

@@ -177,6 +177,21 @@ impl Evacuation {
             .collect();
         if problems.is_empty() {
             return match self.maintenance_error.take() {
+                // VMs moved: a refusal to enter maintenance mode is no longer "nothing
+                // changed" (exit 6) but a partial failure (7).
+                Some(e @ OpError::Refused { .. })
+                    if self.vms.iter().any(|v| v.outcome == Outcome::Moved) =>
+                {
+                    let message = format!(
+                        "evacuation of {} incomplete: every VM moved, but {e}",
+                        self.host
+                    );
+                    let hint = e.hint();
+                    Err(OpError::Partial {
+                        message: message.clone(),
+                    }
+                    .context(message, hint))
+                }
                 Some(e) => Err(e),
                 None => Ok(()),
             };

@@ -181,6 +181,24 @@ pub async fn migrate_vms(
         .await
 }
 
+/// The VMs that migrate_vms moved (or would move), and Ok, or the error naming each VM
+/// left: a partial failure (exit 7) once any VM moved, never a refusal after a change.
+pub fn settle(
+    names: &[String],
+    results: Vec<OpResult<MigrateResult>>,
+    dry_run: bool,
+) -> (Vec<MigrateResult>, OpResult<()>) {
+    let verb = if dry_run { "would migrate" } else { "migrated" };
+    // A dry run changes nothing: a VM refused in it is never a partial change.
+    crate::ops::batch::settle(verb, names, results, |r| {
+        !dry_run
+            && match &r.plan {
+                Planned::Relocate(p) => p.changed,
+                Planned::Cold(_) => true,
+            }
+    })
+}
+
 /// `--to-host ENDPOINT` or `--to-host ENDPOINT/HOST`: a host of another configured
 /// endpoint (None: a host name, looked up on the VM's own endpoint first).
 pub(crate) fn other_endpoint(

@@ -177,6 +177,9 @@ impl Report {
         if !restored.is_empty() {
             message.push_str(&format!("; restored {}", restored.join(", ")));
         }
+        if stuck.is_empty() {
+            message.push_str("; every host was put back as it was");
+        }
         let hint = if stuck.is_empty() {
             "no host was left changed".to_string()
         } else {
@@ -186,10 +189,8 @@ impl Report {
                 stuck.join(", ")
             )
         };
-        Err(OpError::Refused {
-            message,
-            hint: Some(hint),
-        })
+        // The failure keeps its kind (a host's fault is exit 5, not a refusal).
+        Err(failure.context(message, Some(hint)))
     }
 }
 

@@ -79,18 +79,20 @@ pub fn settings(spec: &Node) -> Vec<(&'static str, String)> {
     out
 }
 
+/// A vSwitch of `host`, or "not found" naming the host and its vSwitches.
+fn find_vswitch<'a>(host: &'a HostNet, name: &str) -> OpResult<&'a super::snapshot::Vswitch> {
+    host.vswitch(name).ok_or_else(|| {
+        let names: Vec<&str> = host.vswitches.iter().map(|v| v.name.as_str()).collect();
+        OpError::NotFound {
+            kind: "vswitch",
+            name: name.to_string(),
+            suggestions: crate::ops::error::close_names(name, names),
+        }
+    })
+}
+
 fn new_spec(change: &PortgroupChange, host: &HostNet, vswitch: &str) -> OpResult<Node> {
-    let vs = host.vswitch(vswitch).ok_or_else(|| OpError::Invalid {
-        message: format!("vSwitch {vswitch} does not exist on {}", host.name),
-        hint: Some(format!(
-            "its vSwitches are {}; create one with `ceso vswitch create`",
-            host.vswitches
-                .iter()
-                .map(|v| v.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    })?;
+    let vs = find_vswitch(host, vswitch)?;
     check_uplinks(
         &change.policy,
         &vs.uplinks,
@@ -135,9 +137,7 @@ fn updated_spec(change: &PortgroupChange, host: &HostNet, current: &Node) -> OpR
         put(&mut spec, SPEC, leaf("vswitchName", vs));
     }
     let vswitch = spec.text_of("vswitchName").unwrap_or_default().to_string();
-    let vs = host.vswitch(&vswitch).ok_or_else(|| {
-        OpError::invalid(format!("vSwitch {vswitch} does not exist on {}", host.name))
-    })?;
+    let vs = find_vswitch(host, &vswitch)?;
     check_uplinks(
         &change.policy,
         &vs.uplinks,
@@ -177,7 +177,14 @@ async fn plans(
     for s in select::select(fleet, sel, false).await? {
         for name in &s.hosts {
             let Some(host) = s.snapshot.host(name) else {
-                errors.push(format!("{name}: not found on {}", s.endpoint.name()));
+                errors.push((
+                    name.clone(),
+                    OpError::NotFound {
+                        kind: "host",
+                        name: format!("{name} on {}", s.endpoint.name()),
+                        suggestions: vec![],
+                    },
+                ));
                 continue;
             };
             match plan_host(host, &s.snapshot) {
@@ -197,24 +204,14 @@ async fn plans(
                     undo: vec![],
                     diff: vec![],
                 }),
-                Err(e) => errors.push(e.to_string()),
+                Err(e) => errors.push((host.name.clone(), e)),
             }
         }
     }
-    match errors.len() {
-        0 => Ok(out),
-        1 => Err(OpError::Invalid {
-            message: format!("{}; nothing was changed", errors[0]),
-            hint: None,
-        }),
-        _ => Err(OpError::Invalid {
-            message: format!(
-                "{} hosts cannot take the change; nothing was changed:\n  {}",
-                errors.len(),
-                errors.join("\n  ")
-            ),
-            hint: None,
-        }),
+    // Each host's error keeps its kind (refused, not found…): the gravest decides.
+    match crate::ops::batch::combine(errors, "nothing was changed") {
+        None => Ok(out),
+        Some(e) => Err(e),
     }
 }
 
@@ -264,12 +261,16 @@ pub async fn update(
         check_name(n)?;
     }
     let plans = plans(fleet, sel, |host, snapshot| {
-        let pg = host.portgroup(&change.name).ok_or_else(|| {
-            OpError::invalid(format!(
-                "port group {} does not exist on {}",
-                change.name, host.name
-            ))
-        })?;
+        let pg = host
+            .portgroup(&change.name)
+            .ok_or_else(|| OpError::NotFound {
+                kind: "port group",
+                name: change.name.clone(),
+                suggestions: crate::ops::error::close_names(
+                    &change.name,
+                    host.portgroups.iter().map(|p| p.name.as_str()),
+                ),
+            })?;
         if change.rename.is_some() {
             refuse_in_use(snapshot, host, &change.name, "rename")?;
         }

@@ -227,15 +227,12 @@ pub async fn create(
                     undo: vec![NetCall::RemoveVswitch(req.name.clone())],
                     diff: diff(&[], &spec_settings(&spec)),
                 }),
-                Err(e) => errors.push(e.to_string()),
+                Err(e) => errors.push((host.name.clone(), e)),
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(OpError::invalid(format!(
-            "{}; nothing was changed",
-            errors.join("; ")
-        )));
+    if let Some(e) = crate::ops::batch::combine(errors, "nothing was changed") {
+        return Err(e);
     }
     let action = format!("Creating vSwitch {}", req.name);
     hosts_apply::run(&action, plans, dry_run, progress)
@@ -274,9 +271,15 @@ pub async fn delete(
                 .map(|v| v.name.clone())
                 .collect();
             if !busy.is_empty() {
-                errors.push(format!(
-                    "{name} on {hname} carries port groups VMs use ({})",
-                    busy.join(", ")
+                errors.push((
+                    hname.clone(),
+                    OpError::refused(
+                        format!(
+                            "{name} on {hname} carries port groups VMs use ({})",
+                            busy.join(", ")
+                        ),
+                        "move the VMs' NICs to another network first",
+                    ),
                 ));
                 continue;
             }
@@ -311,11 +314,8 @@ pub async fn delete(
             });
         }
     }
-    if !errors.is_empty() {
-        return Err(OpError::Refused {
-            message: format!("{}; nothing was changed", errors.join("; ")),
-            hint: Some("move the VMs' NICs to another network first".into()),
-        });
+    if let Some(e) = crate::ops::batch::combine(errors, "nothing was changed") {
+        return Err(e);
     }
     if plans.is_empty() {
         return Err(OpError::NotFound {

@@ -1,6 +1,7 @@
-//! `vm move VM… --resource-pool POOL`: MoveIntoResourcePool, one VM per call so that
-//! one refusal does not hold up the rest. A pool only takes VMs of its own cluster or
-//! host; moving elsewhere is a migration, and is refused before anything is sent.
+//! `vm move VM… --resource-pool POOL`: MoveIntoResourcePool, one VM per call. Every
+//! VM is planned first: a pool only takes VMs of its own cluster or host (moving
+//! elsewhere is a migration), and when any VM is refused, all are, before anything is
+//! sent.
 
 use serde::Serialize;
 
@@ -78,16 +79,42 @@ pub async fn move_vm(vm: &VmRef, pool: &str, progress: &dyn Progress) -> OpResul
     Ok(planned)
 }
 
-/// Move VMs concurrently (bounded by the fleet's concurrency); one result per VM.
+/// Every VM's move, planned; when any VM cannot move, that refusal for all of them
+/// (each VM named with its reason) and nothing is sent.
+pub async fn plan_moves(
+    fleet: &crate::ops::Fleet,
+    vms: &[VmRef],
+    pool: &str,
+) -> OpResult<Vec<MoveResult>> {
+    let plans = fleet
+        .each(vms.to_vec(), |vm| async move { plan_move(&vm, pool).await })
+        .await;
+    let mut ok = Vec::new();
+    let mut refused = Vec::new();
+    for (vm, plan) in vms.iter().zip(plans) {
+        match plan {
+            Ok(p) => ok.push(p),
+            Err(e) => refused.push((vm.name.clone(), e)),
+        }
+    }
+    match crate::ops::batch::combine(refused, "nothing was moved") {
+        None => Ok(ok),
+        Some(e) => Err(e),
+    }
+}
+
+/// Plan every VM's move (all refused if one is), then move them concurrently (bounded
+/// by the fleet's concurrency); one result per VM, for `batch::settle`.
 pub async fn move_vms(
     fleet: &crate::ops::Fleet,
     vms: &[VmRef],
     pool: &str,
     progress: &dyn Progress,
-) -> Vec<OpResult<MoveResult>> {
-    fleet
+) -> OpResult<Vec<OpResult<MoveResult>>> {
+    plan_moves(fleet, vms, pool).await?;
+    Ok(fleet
         .each(vms.to_vec(), |vm| async move {
             move_vm(&vm, pool, progress).await
         })
-        .await
+        .await)
 }

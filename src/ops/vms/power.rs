@@ -38,6 +38,18 @@ impl PowerAction {
             PowerAction::Suspend => "suspend",
         }
     }
+
+    /// The verb done: "started", "shut down"…
+    pub fn past(&self) -> &'static str {
+        match self {
+            PowerAction::On => "started",
+            PowerAction::Off { force: false } => "shut down",
+            PowerAction::Off { force: true } => "powered off",
+            PowerAction::Restart { force: false } => "restarted",
+            PowerAction::Restart { force: true } => "reset",
+            PowerAction::Suspend => "suspended",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
