@@ -413,6 +413,7 @@ impl Client {
         if is_tls_error(e) {
             let cause = find_source::<rustls::Error>(e)
                 .map(tls::describe_tls_error)
+                .or_else(|| tls::describe_tls_text(&cause))
                 .unwrap_or(cause);
             let thumbprint = tls::probe_thumbprint(&url).await;
             return Error::Tls {
@@ -631,24 +632,28 @@ fn root_cause(e: &reqwest::Error) -> String {
     if text.is_empty() { e.to_string() } else { text }
 }
 
-/// The first error of type T in `e`'s chain, looking inside io::Errors too (their
-/// `source()` skips the error they wrap, which is where rustls puts its own).
+/// The first error of type T in `e`'s chain, looking inside io::Errors too
+/// (their `source()` skips the error they wrap, which is where rustls puts its own).
 fn find_source<'a, T: std::error::Error + 'static>(e: &'a reqwest::Error) -> Option<&'a T> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
-        if let Some(found) = c.downcast_ref::<T>() {
-            return Some(found);
-        }
-        if let Some(found) = c
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<T>())
-        {
+        if let Some(found) = unwrap_as::<T>(c) {
             return Some(found);
         }
         cause = c.source();
     }
     None
+}
+
+/// `e` as a T, through any io::Errors around it.
+fn unwrap_as<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    if let Some(found) = e.downcast_ref::<T>() {
+        return Some(found);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    unwrap_as::<T>(inner)
 }
 
 fn is_tls_error(e: &reqwest::Error) -> bool {

@@ -92,6 +92,42 @@ impl std::fmt::Display for CrossOrigin {
 
 impl std::error::Error for CrossOrigin {}
 
+/// `describe_tls_error` for a failure that reached us only as rustls's text
+/// ("invalid peer certificate: UnknownIssuer"), e.g. through a transport layer that
+/// kept the message but not the error.
+pub fn describe_tls_text(text: &str) -> Option<String> {
+    use rustls::CertificateError as C;
+    let (_, name) = text.split_once("invalid peer certificate: ")?;
+    let certificate = match name.trim() {
+        "Expired" => C::Expired,
+        "NotValidYet" => C::NotValidYet,
+        "UnknownIssuer" => C::UnknownIssuer,
+        "NotValidForName" => C::NotValidForName,
+        "BadSignature" => C::BadSignature,
+        "Revoked" => C::Revoked,
+        "BadEncoding" => C::BadEncoding,
+        other => {
+            let named = Named(other.chars().take(200).collect());
+            C::Other(rustls::OtherError(Arc::new(named)))
+        }
+    };
+    Some(describe_tls_error(&rustls::Error::InvalidCertificate(
+        certificate,
+    )))
+}
+
+/// An error known only by its text.
+#[derive(Debug)]
+struct Named(String);
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Named {}
+
 /// A certificate failure in words an operator acts on (rustls's Debug form is not).
 pub fn describe_tls_error(e: &rustls::Error) -> String {
     use rustls::CertificateError as C;
@@ -382,23 +418,12 @@ mod tests {
         assert!(!same_origin(&sdk, &url("https://evil.lab/sdk")));
     }
 
-    /// webpki's errors reach rustls as `CertificateError::Other`, shown by their Debug name.
-    #[derive(Debug)]
-    struct Webpki(&'static str);
-
-    impl std::fmt::Display for Webpki {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
-        }
-    }
-
-    impl std::error::Error for Webpki {}
-
     #[test]
     fn certificate_errors_are_told_in_words() {
         use rustls::CertificateError as C;
         let words = |c: C| describe_tls_error(&rustls::Error::InvalidCertificate(c));
-        let ca = C::Other(rustls::OtherError(Arc::new(Webpki("CaUsedAsEndEntity"))));
+        // webpki's errors reach rustls as `CertificateError::Other`, shown by their Debug name.
+        let ca = C::Other(rustls::OtherError(Arc::new(Named("CaUsedAsEndEntity".into()))));
         let cases = [
             (ca, "is a CA certificate used as the server's own (CaUsedAsEndEntity)"),
             (C::Expired, "has expired"),
@@ -418,5 +443,8 @@ mod tests {
             presented: vec!["esx1.lab".into()],
         });
         assert!(named.contains("not valid for the name vc.lab (it names esx1.lab)"), "{named}");
+        let text = describe_tls_text("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))");
+        assert!(text.is_some_and(|t| t.contains("(CaUsedAsEndEntity)")));
+        assert_eq!(describe_tls_text("connection reset"), None);
     }
 }

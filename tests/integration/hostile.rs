@@ -38,20 +38,25 @@ fn list_within(server: &Hostile, timeout: u64) -> Measured {
         "hosts:\n  - name: hostile\n    host: {}\n    user: u\n    password_env: CESO_PASSWORD\nsettings:\n  timeout: {timeout}\n  connect_timeout: {timeout}\n",
         server.url
     ));
-    run_measured(&mut ceso, &["vm", "list", "--json"])
+    run_measured_within(&mut ceso, &["vm", "list", "--json"], timeout)
 }
 
 /// Run to completion under GNU time and read the peak RSS it reports. Not wait4 from
 /// here: a child spawned by this (large, multi-threaded) test process inherits its
 /// high-water mark at exec, while GNU time forks from a process of a few MB.
 fn run_measured(ceso: &mut Ceso, args: &[&str]) -> Measured {
+    run_measured_within(ceso, args, TIMEOUT)
+}
+
+/// `run_measured` for a run with another settings.timeout (seconds).
+fn run_measured_within(ceso: &mut Ceso, args: &[&str], timeout: u64) -> Measured {
     const TIME: &str = "/usr/bin/time";
     assert!(
         std::path::Path::new(TIME).is_file(),
         "the hostile-server tests measure memory with GNU time ({TIME}, Debian package `time`); \
          scripts/test installs it"
     );
-    let limit = Duration::from_secs(TIMEOUT * 4 + 10);
+    let limit = Duration::from_secs(timeout * 4 + 10);
     let report = ceso.home.path().join("peak-rss");
     let configured = ceso.command();
     let mut cmd = std::process::Command::new(TIME);
@@ -285,23 +290,36 @@ fn a_doctype_with_entity_expansion_is_refused() {
 #[test]
 fn a_million_minimal_objects_are_cut_by_the_object_limit() {
     let server = Hostile::start(Misbehave::ManyObjects(1_000_000));
-    let m = list_against(&server);
-    eprintln!("one million minimal objects: peak RSS {} KB", m.peak_kb);
-    expect_within(
-        m,
-        exit::CONNECTION,
-        "more than 100000 objects for one property read",
-        MANY_OBJECTS_BOUND_KB,
-    )
-    .stderr_has("45,000");
+    // A debug build decodes 100,000 objects in a few seconds: more than TIMEOUT.
+    let m = list_within(&server, 20);
+    eprintln!(
+        "one million minimal objects: peak RSS {} KB in {:?}",
+        m.peak_kb, m.run.elapsed
+    );
+    assert!(
+        m.peak_kb <= MANY_OBJECTS_BOUND_KB,
+        "peaked at {} MiB",
+        m.peak_kb / 1024
+    );
+    let run = m.run.fails_with(exit::CONNECTION);
+    run.stderr_has("more than 100000 objects for one property read")
+        .stderr_has("45,000");
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
+/// A benchmark more than a test (about 15 s in a debug build on a busy machine):
+/// `cargo test --test integration hostile -- --ignored`.
 #[test]
+#[ignore = "slow in a debug build; run with --ignored"]
 fn fifty_thousand_vms_in_one_page_still_list() {
     // The stock simulator ignores maxObjects and answers 50,000 VMs in one page.
     let server = Hostile::start(Misbehave::OnePage(50_000));
-    let m = list_within(&server, 20);
-    eprintln!("50,000 VMs in one page: peak RSS {} KB", m.peak_kb);
+    // Slow in a debug build on a busy machine: 21 MB of XML and 50,000 rows of JSON.
+    let m = list_within(&server, 60);
+    eprintln!(
+        "50,000 VMs in one page: peak RSS {} KB in {:?}",
+        m.peak_kb, m.run.elapsed
+    );
     assert!(
         m.peak_kb <= MANY_OBJECTS_BOUND_KB,
         "peaked at {} MiB",
