@@ -634,7 +634,7 @@ fn root_cause(e: &reqwest::Error) -> String {
 
 /// The first error of type T in `e`'s chain, looking inside io::Errors too
 /// (their `source()` skips the error they wrap, which is where rustls puts its own).
-fn find_source<'a, T: std::error::Error + 'static>(e: &'a reqwest::Error) -> Option<&'a T> {
+fn find_source<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if let Some(found) = unwrap_as::<T>(c) {

@@ -114,7 +114,10 @@ pub async fn parse_stream<R: AsyncBufRead + Unpin>(
     split: Option<Split>,
     sink: Sink<'_>,
 ) -> Result<Node, Failure> {
-    let head = body.fill_buf().await.map_err(|e| Failure::Io(Arc::new(e)))?;
+    let head = body
+        .fill_buf()
+        .await
+        .map_err(|e| Failure::Io(Arc::new(e)))?;
     if head.starts_with(GZIP_MAGIC) {
         return Err(Failure::Answer(gzip_body()));
     }

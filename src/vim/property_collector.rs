@@ -459,7 +459,10 @@ mod tests {
             assert!(check_numbers(&object(val)).is_ok(), "{val}");
         }
         let misfits = [
-            (r#"<val xsi:type="xsd:int">99999999999999999999</val>"#, "xsd:int"),
+            (
+                r#"<val xsi:type="xsd:int">99999999999999999999</val>"#,
+                "xsd:int",
+            ),
             (r#"<val xsi:type="xsd:int">2147483648</val>"#, "xsd:int"),
             (r#"<val xsi:type="xsd:short">70000</val>"#, "xsd:short"),
             (r#"<val xsi:type="xsd:long">1e3</val>"#, "xsd:long"),

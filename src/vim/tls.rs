@@ -179,7 +179,6 @@ pub fn describe_tls_error(e: &rustls::Error) -> String {
     format!("the server's certificate {what}")
 }
 
-
 /// Build the HTTP client for one endpoint.
 pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest::Client, Error> {
     let provider = provider();
@@ -423,9 +422,14 @@ mod tests {
         use rustls::CertificateError as C;
         let words = |c: C| describe_tls_error(&rustls::Error::InvalidCertificate(c));
         // webpki's errors reach rustls as `CertificateError::Other`, shown by their Debug name.
-        let ca = C::Other(rustls::OtherError(Arc::new(Named("CaUsedAsEndEntity".into()))));
+        let ca = C::Other(rustls::OtherError(Arc::new(Named(
+            "CaUsedAsEndEntity".into(),
+        ))));
         let cases = [
-            (ca, "is a CA certificate used as the server's own (CaUsedAsEndEntity)"),
+            (
+                ca,
+                "is a CA certificate used as the server's own (CaUsedAsEndEntity)",
+            ),
             (C::Expired, "has expired"),
             (C::NotValidYet, "is not valid yet"),
             (C::UnknownIssuer, "does not trust"),
@@ -442,8 +446,12 @@ mod tests {
             expected: ServerName::try_from("vc.lab").unwrap(),
             presented: vec!["esx1.lab".into()],
         });
-        assert!(named.contains("not valid for the name vc.lab (it names esx1.lab)"), "{named}");
-        let text = describe_tls_text("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))");
+        assert!(
+            named.contains("not valid for the name vc.lab (it names esx1.lab)"),
+            "{named}"
+        );
+        let text =
+            describe_tls_text("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))");
         assert!(text.is_some_and(|t| t.contains("(CaUsedAsEndEntity)")));
         assert_eq!(describe_tls_text("connection reset"), None);
     }

@@ -354,7 +354,9 @@ fn a_login_redirected_to_another_origin_is_not_followed() {
         ),
     );
     assert_eq!(
-        server.trapped_secrets.load(std::sync::atomic::Ordering::SeqCst),
+        server
+            .trapped_secrets
+            .load(std::sync::atomic::Ordering::SeqCst),
         0,
         "the password or the cookie reached the other origin"
     );
@@ -409,7 +411,12 @@ fn a_ca_certificate_used_by_the_server_is_told_in_words() {
     let made = std::process::Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
         .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")

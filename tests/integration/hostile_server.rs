@@ -459,9 +459,7 @@ fn misbehave_in_listing(
                 .collect();
             respond(&mut out, "200 OK", XML, close, &page(&objects))
         }
-        Misbehave::Empty500 => {
-            respond(&mut out, "500 Internal Server Error", XML, close, b"")
-        }
+        Misbehave::Empty500 => respond(&mut out, "500 Internal Server Error", XML, close, b""),
         Misbehave::Gzip { header } => {
             // A gzip member header and deflate bytes: never decompressed, only named.
             let mut body = vec![0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03];
