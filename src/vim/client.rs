@@ -5,7 +5,7 @@
 //! re-established once, transparently, by whichever call notices first.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, RwLock};
@@ -23,6 +23,9 @@ use super::tls::{self, TlsMode};
 use super::xml::Node;
 
 const SESSION_COOKIE: &str = "vmware_soap_session";
+
+/// What an HTTP error says of an answer without a body.
+pub const EMPTY_BODY: &str = "the answer has an empty body";
 
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -302,6 +305,21 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_ascii_lowercase();
+            // reqwest is built without decompression and asks for none: a compressed
+            // answer would otherwise surface as bytes that are "not valid UTF-8".
+            if let Some(encoding) = response
+                .headers()
+                .get(reqwest::header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("identity"))
+            {
+                return Err(Failure::Answer(Error::Decode(format!(
+                    "the answer is compressed (Content-Encoding: {}) although ceso did not \
+                     ask for it; a proxy or the server ignores Accept-Encoding",
+                    encoding.chars().take(40).collect::<String>()
+                ))));
+            }
             // SOAP answers are 200, or 500 with a fault; anything else is read only far
             // enough to quote it.
             if content_type.contains("html") || !(status == 200 || status == 500) {
@@ -313,11 +331,29 @@ impl Client {
                     &start,
                 )));
             }
-            let stream = response.bytes_stream().map_err(std::io::Error::other);
+            let received = AtomicU64::new(0);
+            let stream = response
+                .bytes_stream()
+                .inspect_ok(|chunk| {
+                    received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                })
+                .map_err(std::io::Error::other);
             let body = tokio_util::io::StreamReader::new(Box::pin(stream));
             let doc = decode::parse_stream(body, &decode::LIMITS, split, sink)
                 .await
                 .map_err(|e| match e {
+                    // An error status whose body is not XML: the status is the news.
+                    decode::Failure::Answer(Error::Decode(m)) if status != 200 => {
+                        Failure::Answer(Error::Http {
+                            url: self.opts.url.clone(),
+                            status,
+                            body: if received.load(Ordering::Relaxed) == 0 {
+                                EMPTY_BODY.to_string()
+                            } else {
+                                format!("the body is not a SOAP answer: {m}")
+                            },
+                        })
+                    }
                     decode::Failure::Answer(e) => Failure::Answer(e),
                     decode::Failure::Io(io) => Failure::Io(io),
                 })?;
@@ -364,9 +400,21 @@ impl Client {
         let url = self.opts.url.clone();
         let cause = root_cause(e);
         if e.is_redirect() {
+            let cause = match find_source::<tls::CrossOrigin>(e) {
+                Some(refused) => format!(
+                    "the server redirected the {method} to {}; not followed (ceso sends \
+                     requests, and with them passwords and the session cookie, only to {url})",
+                    refused.to
+                ),
+                None => format!("{url} redirects without end: {cause}"),
+            };
             return Error::Redirect { url, cause };
         }
         if is_tls_error(e) {
+            let cause = find_source::<rustls::Error>(e)
+                .map(tls::describe_tls_error)
+                .or_else(|| tls::describe_tls_text(&cause))
+                .unwrap_or(cause);
             let thumbprint = tls::probe_thumbprint(&url).await;
             return Error::Tls {
                 url,
@@ -487,7 +535,11 @@ fn not_soap(url: &str, status: u16, content_type: &str, start: &[u8]) -> Error {
     Error::Http {
         url: url.to_string(),
         status,
-        body: quote,
+        body: if start.is_empty() {
+            EMPTY_BODY.to_string()
+        } else {
+            quote
+        },
     }
 }
 
@@ -565,7 +617,7 @@ pub fn decode_envelope(url: &str, status: u16, doc: Node) -> Result<Node, Error>
         return Err(Error::Http {
             url: url.to_string(),
             status,
-            body: String::new(),
+            body: "a SOAP answer that is not a fault".into(),
         });
     }
     Ok(first)
@@ -578,6 +630,30 @@ fn root_cause(e: &reqwest::Error) -> String {
     }
     let text = cause.to_string();
     if text.is_empty() { e.to_string() } else { text }
+}
+
+/// The first error of type T in `e`'s chain, looking inside io::Errors too
+/// (their `source()` skips the error they wrap, which is where rustls puts its own).
+fn find_source<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(found) = unwrap_as::<T>(c) {
+            return Some(found);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// `e` as a T, through any io::Errors around it.
+fn unwrap_as<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    if let Some(found) = e.downcast_ref::<T>() {
+        return Some(found);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    unwrap_as::<T>(inner)
 }
 
 fn is_tls_error(e: &reqwest::Error) -> bool {

@@ -16,7 +16,7 @@ use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{NamespaceResolver, ResolveResult};
 use quick_xml::reader::NsReader;
-use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, ReadBuf};
 
 use super::error::Error;
 use super::xml::Node;
@@ -86,6 +86,9 @@ pub fn parse_bytes(
     if xml.len() as u64 > limits.max_body {
         return Err(too_large_body(limits));
     }
+    if xml.starts_with(GZIP_MAGIC) {
+        return Err(gzip_body());
+    }
     let mut reader = NsReader::from_reader(xml);
     let mut builder = Builder::new(limits, split, sink);
     let mut buf = Vec::new();
@@ -106,11 +109,18 @@ pub fn parse_bytes(
 
 /// Decode a document while it is read from `body`.
 pub async fn parse_stream<R: AsyncBufRead + Unpin>(
-    body: R,
+    mut body: R,
     limits: &Limits,
     split: Option<Split>,
     sink: Sink<'_>,
 ) -> Result<Node, Failure> {
+    let head = body
+        .fill_buf()
+        .await
+        .map_err(|e| Failure::Io(Arc::new(e)))?;
+    if head.starts_with(GZIP_MAGIC) {
+        return Err(Failure::Answer(gzip_body()));
+    }
     let mut reader = NsReader::from_reader(Bounded::new(body, limits));
     let mut builder = Builder::new(limits, split, sink);
     let mut buf = Vec::new();
@@ -144,6 +154,18 @@ pub async fn parse_stream<R: AsyncBufRead + Unpin>(
             return Ok(root);
         }
     }
+}
+
+/// The first bytes of a gzip stream (RFC 1952).
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+/// Compressed bytes without a Content-Encoding header: say so, not "not valid UTF-8".
+fn gzip_body() -> Error {
+    Error::Decode(
+        "the answer is gzip-compressed data without a Content-Encoding header, \
+         although ceso did not ask for compression (a misconfigured proxy or server?)"
+            .into(),
+    )
 }
 
 fn xml_error(pos: u64, e: &quick_xml::Error) -> Error {

@@ -30,12 +30,13 @@ pub enum Error {
         method: String,
         cause: String,
     },
-    /// The server redirected in a loop or too often (reqwest's chain is in `cause`).
-    #[error("{url} redirects without end: {cause}")]
+    /// The server redirected in a loop, too often, or to another origin (`cause` says
+    /// which, with the URLs).
+    #[error("{cause}")]
     Redirect { url: String, cause: String },
     #[error("{what} timed out after {secs}s")]
     Timeout { what: String, secs: u64 },
-    #[error("HTTP {status} from {url}{}", body_suffix(.body))]
+    #[error("HTTP {status}{} from {url}{}", reason(*.status), body_suffix(.body))]
     Http {
         url: String,
         status: u16,
@@ -59,6 +60,15 @@ fn fault_line(name: &str, message: &str) -> String {
     } else {
         format!("{name}: {message}")
     }
+}
+
+/// " Internal Server Error" for 500: the status in words.
+fn reason(status: u16) -> String {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map(|r| format!(" {r}"))
+        .unwrap_or_default()
 }
 
 fn body_suffix(body: &str) -> String {

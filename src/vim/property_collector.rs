@@ -233,10 +233,16 @@ impl Client {
     ) -> Result<T, Error> {
         let mut acc = init();
         let mut next: Option<Envelope> = None;
+        let mut objects = 0usize;
         loop {
             let envelope = next.as_ref().unwrap_or(first);
             let mut sink = |node: Node| -> Result<(), Error> {
+                objects += 1;
+                if objects > MAX_OBJECTS {
+                    return Err(too_many_objects());
+                }
                 if let Some(object) = object_content(node) {
+                    check_numbers(&object)?;
                     if object
                         .missing
                         .iter()
@@ -273,6 +279,54 @@ impl Client {
             }
         }
     }
+}
+
+/// Objects one property read may return, all pages together. What a caller keeps per
+/// object (a few hundred bytes for a `vm list` row) is what grows with a server that
+/// streams minimal objects: the byte limit alone let 256 MiB of them become ~370 MB.
+/// Far above an honest answer: vCenter holds at most about 45,000 registered VMs.
+pub const MAX_OBJECTS: usize = 100_000;
+
+fn too_many_objects() -> Error {
+    Error::Decode(format!(
+        "the server sent more than {MAX_OBJECTS} objects for one property read, ceso's limit \
+         (vCenter holds at most about 45,000 VMs; is this a real vSphere SDK?)"
+    ))
+}
+
+/// A value the server typed as an XML Schema number or boolean must be one that fits
+/// the type: read later through `Node::as_i64`, a bad one would silently become None
+/// (and a caller's default, e.g. 0 CPUs). Missing properties stay missing.
+pub fn check_numbers(object: &ObjectContent) -> Result<(), Error> {
+    for (path, value) in &object.props {
+        if let Some((ty, text)) = misfit(value) {
+            return Err(Error::Decode(format!(
+                "{} property {path}: '{}' is not a valid {ty}",
+                object.obj,
+                text.chars().take(40).collect::<String>()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The first scalar in `node` whose text does not fit its xsi:type (depth is bounded by
+/// the decoder, so recursion is too).
+fn misfit(node: &Node) -> Option<(&str, &str)> {
+    let text = node.text.trim();
+    let fits = match node.xsi_type.as_deref() {
+        Some("xsd:byte") => text.parse::<i8>().is_ok(),
+        Some("xsd:short") => text.parse::<i16>().is_ok(),
+        Some("xsd:int") => text.parse::<i32>().is_ok(),
+        Some("xsd:long") => text.parse::<i64>().is_ok(),
+        Some("xsd:float" | "xsd:double") => text.parse::<f64>().is_ok(),
+        Some("xsd:boolean") => node.as_bool().is_some(),
+        _ => true,
+    };
+    if !fits {
+        return node.xsi_type.as_deref().map(|ty| (ty, text));
+    }
+    node.children.iter().find_map(misfit)
 }
 
 /// Inventory traversal: (name, type, path, the specs followed from what it reaches).
@@ -379,4 +433,51 @@ pub fn object_content(object: Node) -> Option<ObjectContent> {
         props,
         missing,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(val: &str) -> ObjectContent {
+        let xml = format!(
+            r#"<objects xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><obj type="VirtualMachine">vm-1</obj><propSet><name>p</name>{val}</propSet></objects>"#
+        );
+        object_content(crate::vim::xml::parse(&xml).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn typed_numbers_must_fit_their_type() {
+        let fits = [
+            r#"<val xsi:type="xsd:int">2147483647</val>"#,
+            r#"<val xsi:type="xsd:long"> -9223372036854775808 </val>"#,
+            r#"<val xsi:type="xsd:boolean">true</val>"#,
+            r#"<val xsi:type="xsd:string">99999999999999999999</val>"#,
+            r#"<val xsi:type="VirtualHardware"><numCPU>x</numCPU></val>"#,
+        ];
+        for val in fits {
+            assert!(check_numbers(&object(val)).is_ok(), "{val}");
+        }
+        let misfits = [
+            (
+                r#"<val xsi:type="xsd:int">99999999999999999999</val>"#,
+                "xsd:int",
+            ),
+            (r#"<val xsi:type="xsd:int">2147483648</val>"#, "xsd:int"),
+            (r#"<val xsi:type="xsd:short">70000</val>"#, "xsd:short"),
+            (r#"<val xsi:type="xsd:long">1e3</val>"#, "xsd:long"),
+            (r#"<val xsi:type="xsd:boolean">yes</val>"#, "xsd:boolean"),
+            (
+                r#"<val xsi:type="ArrayOfInt"><int xsi:type="xsd:int">1</int><int xsi:type="xsd:int">-</int></val>"#,
+                "xsd:int",
+            ),
+        ];
+        for (val, ty) in misfits {
+            let err = check_numbers(&object(val)).unwrap_err().to_string();
+            assert!(
+                err.contains("VirtualMachine:vm-1 property p:") && err.contains(ty),
+                "{err}"
+            );
+        }
+    }
 }

@@ -37,11 +37,19 @@ fn provider() -> Arc<CryptoProvider> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
 }
 
-/// Follow a few redirects (an http → https hop), but name a loop instead of going round
-/// it ten times.
+/// Follow a few redirects within the endpoint's origin (scheme, host and port), but name
+/// a loop instead of going round it ten times. A redirect to another origin is never
+/// followed: a 307 would re-send the whole request there, a Login's password included
+/// (and a change of scheme could downgrade https to http).
 fn redirect_policy() -> reqwest::redirect::Policy {
     const MAX_HOPS: usize = 5;
     reqwest::redirect::Policy::custom(|attempt| {
+        if let Some(first) = attempt.previous().first()
+            && !same_origin(first, attempt.url())
+        {
+            let to = attempt.url().to_string();
+            return attempt.error(CrossOrigin { to });
+        }
         let looped = attempt.previous().iter().any(|u| u == attempt.url());
         if looped || attempt.previous().len() > MAX_HOPS {
             let chain = attempt
@@ -63,6 +71,114 @@ fn redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
+/// Same scheme, host and port (default ports made explicit).
+pub fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// A redirect the policy refused to follow because it leaves the endpoint's origin.
+#[derive(Debug)]
+pub struct CrossOrigin {
+    pub to: String,
+}
+
+impl std::fmt::Display for CrossOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redirect to another origin: {}", self.to)
+    }
+}
+
+impl std::error::Error for CrossOrigin {}
+
+/// `describe_tls_error` for a failure that reached us only as rustls's text
+/// ("invalid peer certificate: UnknownIssuer"), e.g. through a transport layer that
+/// kept the message but not the error.
+pub fn describe_tls_text(text: &str) -> Option<String> {
+    use rustls::CertificateError as C;
+    let (_, name) = text.split_once("invalid peer certificate: ")?;
+    let certificate = match name.trim() {
+        "Expired" => C::Expired,
+        "NotValidYet" => C::NotValidYet,
+        "UnknownIssuer" => C::UnknownIssuer,
+        "NotValidForName" => C::NotValidForName,
+        "BadSignature" => C::BadSignature,
+        "Revoked" => C::Revoked,
+        "BadEncoding" => C::BadEncoding,
+        other => {
+            let named = Named(other.chars().take(200).collect());
+            C::Other(rustls::OtherError(Arc::new(named)))
+        }
+    };
+    Some(describe_tls_error(&rustls::Error::InvalidCertificate(
+        certificate,
+    )))
+}
+
+/// An error known only by its text.
+#[derive(Debug)]
+struct Named(String);
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Named {}
+
+/// A certificate failure in words an operator acts on (rustls's Debug form is not).
+pub fn describe_tls_error(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let certificate = match e {
+        rustls::Error::InvalidCertificate(c) => c,
+        rustls::Error::General(message) => return message.clone(),
+        other => return format!("the TLS handshake failed: {other}"),
+    };
+    let what = match certificate {
+        C::Expired | C::ExpiredContext { .. } => "has expired".to_string(),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "is not valid yet (is this machine's or the server's clock wrong?)".to_string()
+        }
+        C::UnknownIssuer => "is issued by a certificate authority this machine does not trust \
+             (self-signed, or a private CA missing from ca_file)"
+            .to_string(),
+        C::NotValidForName => "is not valid for this host name".to_string(),
+        C::NotValidForNameContext {
+            expected,
+            presented,
+        } => format!(
+            "is not valid for the name {} (it names {})",
+            expected.to_str(),
+            if presented.is_empty() {
+                "no host".to_string()
+            } else {
+                presented.join(", ")
+            }
+        ),
+        C::BadSignature => "carries a signature that does not verify (forged or corrupted)".into(),
+        C::Revoked => "has been revoked by its issuer".into(),
+        C::BadEncoding => "cannot be decoded (malformed certificate)".into(),
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "is not meant for a TLS server (wrong key usage)".into()
+        }
+        C::UnhandledCriticalExtension => "has a critical extension ceso cannot check".into(),
+        C::Other(other) => {
+            let text = other.to_string();
+            if text.contains("CaUsedAsEndEntity") {
+                "is a CA certificate used as the server's own (CaUsedAsEndEntity); \
+                 the server should present a certificate issued by that CA"
+                    .into()
+            } else {
+                format!("was refused ({text})")
+            }
+        }
+        other => format!("was refused ({other:?})"),
+    };
+    format!("the server's certificate {what}")
+}
+
 /// Build the HTTP client for one endpoint.
 pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest::Client, Error> {
     let provider = provider();
@@ -71,6 +187,8 @@ pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest:
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .redirect(redirect_policy())
+        // The SDK URL is nobody's business but the endpoint's.
+        .referer(false)
         .no_proxy();
     let builder = match mode {
         TlsMode::Verify => builder.tls_backend_rustls(),
@@ -265,6 +383,7 @@ pub async fn probe_thumbprint(url: &str) -> Option<String> {
         .with_no_client_auth();
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(config)
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .no_proxy()
         .build()
@@ -286,5 +405,54 @@ mod tests {
         assert!(parse_thumbprint("12:34").is_err());
         assert!(parse_thumbprint("zz").is_err());
         assert_eq!(format_thumbprint(&[0xab, 0x01]), "AB:01");
+    }
+
+    #[test]
+    fn origins_differ_by_scheme_host_or_port() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let sdk = url("https://vc.lab/sdk");
+        assert!(same_origin(&sdk, &url("https://vc.lab:443/other")));
+        assert!(!same_origin(&sdk, &url("http://vc.lab/sdk")), "a downgrade");
+        assert!(!same_origin(&sdk, &url("https://vc.lab:8443/sdk")));
+        assert!(!same_origin(&sdk, &url("https://evil.lab/sdk")));
+    }
+
+    #[test]
+    fn certificate_errors_are_told_in_words() {
+        use rustls::CertificateError as C;
+        let words = |c: C| describe_tls_error(&rustls::Error::InvalidCertificate(c));
+        // webpki's errors reach rustls as `CertificateError::Other`, shown by their Debug name.
+        let ca = C::Other(rustls::OtherError(Arc::new(Named(
+            "CaUsedAsEndEntity".into(),
+        ))));
+        let cases = [
+            (
+                ca,
+                "is a CA certificate used as the server's own (CaUsedAsEndEntity)",
+            ),
+            (C::Expired, "has expired"),
+            (C::NotValidYet, "is not valid yet"),
+            (C::UnknownIssuer, "does not trust"),
+            (C::NotValidForName, "is not valid for this host name"),
+            (C::BadSignature, "signature that does not verify"),
+        ];
+        for (error, expected) in cases {
+            let text = words(error);
+            assert!(text.starts_with("the server's certificate "), "{text}");
+            assert!(text.contains(expected), "{text}");
+            assert!(!text.contains("Other("), "{text}");
+        }
+        let named = words(C::NotValidForNameContext {
+            expected: ServerName::try_from("vc.lab").unwrap(),
+            presented: vec!["esx1.lab".into()],
+        });
+        assert!(
+            named.contains("not valid for the name vc.lab (it names esx1.lab)"),
+            "{named}"
+        );
+        let text =
+            describe_tls_text("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))");
+        assert!(text.is_some_and(|t| t.contains("(CaUsedAsEndEntity)")));
+        assert_eq!(describe_tls_text("connection reset"), None);
     }
 }

@@ -40,18 +40,48 @@ pub enum Misbehave {
     UnknownFault,
     /// A DOCTYPE declaring nested entities ("billion laughs") used in the answer.
     EntityExpansion,
+    /// A VM whose numCPU (xsd:int) is 99999999999999999999.
+    NumberOutOfRange,
+    /// One page (chunked, never ending early) of this many minimal VM objects.
+    ManyObjects(usize),
+    /// One honest page of this many VMs, as the simulator answers without paging.
+    OnePage(usize),
+    /// Login answered with 307 to the trap: another port, so another origin.
+    LoginRedirectedAway,
+    /// Login answered with 307 to another path on the same origin.
+    LoginRedirectedHere,
+    /// HTTP 500 with an empty body.
+    Empty500,
+    /// A gzip-compressed answer, with or without Content-Encoding: gzip.
+    Gzip { header: bool },
 }
 
 pub struct Hostile {
     pub url: String,
     /// Login calls seen (a 401 makes the client log in once more).
     pub logins: Arc<AtomicUsize>,
+    /// Another listener (another port: another origin) that nothing should reach.
+    pub trap_url: String,
+    /// Requests the trap received: all of them, and those carrying a body or a cookie.
+    pub trapped: Arc<AtomicUsize>,
+    pub trapped_secrets: Arc<AtomicUsize>,
+}
+
+/// Where `serve` answers, and where it can send a client away to.
+#[derive(Clone, Copy)]
+struct Ports {
+    own: u16,
+    trap: u16,
 }
 
 impl Hostile {
     pub fn start(misbehave: Misbehave) -> Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let port = listener.local_addr().expect("local address").port();
+        let trap = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let ports = Ports {
+            own: listener.local_addr().expect("local address").port(),
+            trap: trap.local_addr().expect("local address").port(),
+        };
         let logins = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&logins);
         std::thread::spawn(move || {
@@ -59,13 +89,36 @@ impl Hostile {
                 let Ok(stream) = stream else { break };
                 let counter = Arc::clone(&counter);
                 std::thread::spawn(move || {
-                    let _ = serve(stream, misbehave, port, &counter);
+                    let _ = serve(stream, misbehave, ports, &counter);
                 });
             }
         });
+        let trapped = Arc::new(AtomicUsize::new(0));
+        let trapped_secrets = Arc::new(AtomicUsize::new(0));
+        let (all, secrets) = (Arc::clone(&trapped), Arc::clone(&trapped_secrets));
+        std::thread::spawn(move || {
+            for stream in trap.incoming() {
+                let Ok(stream) = stream else { break };
+                let mut out = match stream.try_clone() {
+                    Ok(out) => out,
+                    Err(_) => continue,
+                };
+                let mut reader = BufReader::new(stream);
+                while let Some(request) = read_request(&mut reader) {
+                    all.fetch_add(1, Ordering::SeqCst);
+                    if !request.body.is_empty() || request.cookie {
+                        secrets.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let _ = respond(&mut out, "404 Not Found", "text/plain", "", b"trap");
+                }
+            }
+        });
         Hostile {
-            url: format!("http://127.0.0.1:{port}/sdk"),
+            url: format!("http://127.0.0.1:{}/sdk", ports.own),
             logins,
+            trap_url: format!("http://127.0.0.1:{}/sdk", ports.trap),
+            trapped,
+            trapped_secrets,
         }
     }
 }
@@ -132,6 +185,7 @@ fn page(objects: &[u8]) -> Vec<u8> {
 struct HttpRequest {
     path: String,
     body: String,
+    cookie: bool,
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
@@ -139,6 +193,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
     reader.read_line(&mut line).ok()?;
     let path = line.split_whitespace().nth(1)?.to_string();
     let mut length = 0usize;
+    let mut cookie = false;
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).ok()?;
@@ -146,10 +201,11 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
         if header.is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().ok()?;
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().ok()?;
+            }
+            cookie |= name.eq_ignore_ascii_case("cookie");
         }
     }
     let mut body = vec![0; length];
@@ -157,6 +213,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
     Some(HttpRequest {
         path,
         body: String::from_utf8_lossy(&body).into_owned(),
+        cookie,
     })
 }
 
@@ -191,9 +248,10 @@ fn respond(
 fn serve(
     stream: TcpStream,
     misbehave: Misbehave,
-    port: u16,
+    ports: Ports,
     logins: &AtomicUsize,
 ) -> std::io::Result<()> {
+    let port = ports.own;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut out = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
@@ -209,6 +267,17 @@ fn serve(
         match method.as_str() {
             "RetrieveServiceContent" => {
                 respond(&mut out, "200 OK", XML, "", sample("00_").as_bytes())?
+            }
+            "Login" if matches!(misbehave, Misbehave::LoginRedirectedAway) => {
+                let trap = format!("Location: http://127.0.0.1:{}/sdk\r\n", ports.trap);
+                respond(&mut out, "307 Temporary Redirect", "text/html", &trap, b"")?
+            }
+            "Login"
+                if matches!(misbehave, Misbehave::LoginRedirectedHere)
+                    && request.path != "/sdk/here" =>
+            {
+                let here = format!("Location: http://127.0.0.1:{port}/sdk/here\r\n");
+                respond(&mut out, "307 Temporary Redirect", "text/html", &here, b"")?
             }
             "Login" => {
                 logins.fetch_add(1, Ordering::SeqCst);
@@ -226,6 +295,14 @@ fn serve(
         }
     }
     Ok(())
+}
+
+/// A minimal VM object: its reference and name, nothing else (about 130 bytes).
+fn minimal_object(id: usize) -> Vec<u8> {
+    format!(
+        r#"<objects><obj type="VirtualMachine">vm-{id}</obj><propSet><name>name</name><val xsi:type="xsd:string">vm-{id}</val></propSet></objects>"#
+    )
+    .into_bytes()
 }
 
 fn misbehave_in_listing(
@@ -340,6 +417,62 @@ fn misbehave_in_listing(
             objects.extend(br#"<objects><obj type="VirtualMachine">vm-2</obj><propSet><name>name</name><val xsi:type="xsd:string">web-02</val></propSet><propSet><name>runtime.powerState</name><val xsi:type="VirtualMachinePowerState">poweredOff</val></propSet><propSet><name>config.guestFullName</name><val xsi:type="ArrayOfHolographicGuest"><HolographicGuest xsi:type="HolographicGuest"><id>7</id></HolographicGuest></val></propSet></objects>"#);
             objects.extend(br#"<objects><obj type="QuantumComputer">qc-1</obj><propSet><name>name</name><val xsi:type="xsd:string">qc</val></propSet></objects>"#);
             respond(&mut out, "200 OK", XML, close, &page(&objects))
+        }
+        Misbehave::NumberOutOfRange => {
+            let object = vm_object(1, b"web-01", "VirtualMachinePowerState");
+            let object = String::from_utf8_lossy(&object).replace(
+                r#"<val xsi:type="xsd:int">2</val>"#,
+                r#"<val xsi:type="xsd:int">99999999999999999999</val>"#,
+            );
+            respond(&mut out, "200 OK", XML, close, &page(object.as_bytes()))
+        }
+        Misbehave::ManyObjects(count) => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Type: {XML}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )?;
+            let mut chunk = format!("{HEAD}{PAGE_HEAD}").into_bytes();
+            for id in 1..=count {
+                chunk.extend(minimal_object(id));
+                if chunk.len() >= 64 * 1024 || id == count {
+                    if id == count {
+                        chunk.extend(format!("{PAGE_TAIL}{TAIL}").as_bytes());
+                    }
+                    write!(out, "{:x}\r\n", chunk.len())?;
+                    out.write_all(&chunk)?;
+                    out.write_all(b"\r\n")?;
+                    chunk.clear();
+                }
+            }
+            out.write_all(b"0\r\n\r\n")?;
+            out.flush()
+        }
+        Misbehave::OnePage(count) => {
+            let objects: Vec<u8> = (1..=count)
+                .flat_map(|i| {
+                    vm_object(
+                        i,
+                        format!("vm-{i:06}").as_bytes(),
+                        "VirtualMachinePowerState",
+                    )
+                })
+                .collect();
+            respond(&mut out, "200 OK", XML, close, &page(&objects))
+        }
+        Misbehave::Empty500 => respond(&mut out, "500 Internal Server Error", XML, close, b""),
+        Misbehave::Gzip { header } => {
+            // A gzip member header and deflate bytes: never decompressed, only named.
+            let mut body = vec![0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03];
+            body.extend_from_slice(&[0xb3, 0xb1, 0xaf, 0xc8, 0xcd, 0xb1, 0xe3, 0x02, 0x00]);
+            let extra = if header {
+                "Content-Encoding: gzip\r\nConnection: close\r\n"
+            } else {
+                close
+            };
+            respond(&mut out, "200 OK", XML, extra, &body)
+        }
+        Misbehave::LoginRedirectedAway | Misbehave::LoginRedirectedHere => {
+            respond(&mut out, "200 OK", XML, close, &page(b""))
         }
         Misbehave::EntityExpansion => {
             let mut dtd = String::from(
