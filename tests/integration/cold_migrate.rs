@@ -539,7 +539,10 @@ fn a_source_changed_after_its_copy_is_not_deleted() {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(180);
     while pair.journal_entries() < 4 {
-        assert!(Instant::now() < deadline, "the copy did not finish in 180 s");
+        assert!(
+            Instant::now() < deadline,
+            "the copy did not finish in 180 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let newer = pattern(20 << 20, 69_069);

@@ -382,16 +382,30 @@ pub async fn plan(
     }
 
     // Nothing of that name there, and the folder is free (or ours, from a killed run).
-    let there = inventory::objects(
-        &target_client,
-        "VirtualMachine",
-        &["config.hardware.device"],
-    )
-    .await
-    .at(&to)?;
-    let taken = there
-        .iter()
-        .any(|o| o.str("name") == Some(vm.name.as_str()));
+    // Each VM's name and MACs only, kept as the objects stream in: a target vCenter
+    // may hold tens of thousands of VMs with long device lists.
+    let there = target_client
+        .collect_view_with(
+            &target_client.content().root_folder,
+            &[crate::vim::PropertySpec {
+                kind: "VirtualMachine",
+                paths: &["name", "config.hardware.device"],
+            }],
+            Vec::new,
+            |all: &mut Vec<(String, Vec<String>)>, o| {
+                let macs = o
+                    .get("config.hardware.device")
+                    .map(Node::items)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|d| d.str_at("macAddress").map(str::to_string))
+                    .collect();
+                all.push((o.str("name").unwrap_or_default().to_string(), macs));
+            },
+        )
+        .await
+        .at(&to)?;
+    let taken = there.iter().any(|(name, _)| *name == vm.name);
     if spec.preserve_mac {
         checks.push(mac_check(&source, &there, &to));
     }
@@ -510,20 +524,14 @@ pub async fn plan(
 
 /// The copy keeps the source's MACs: none may be in use on the target endpoint, where
 /// two NICs with one address would break both VMs' traffic on a shared network.
-fn mac_check(source: &VmInfo, there: &[crate::vim::ObjectContent], to: &str) -> Check {
+fn mac_check(source: &VmInfo, there: &[(String, Vec<String>)], to: &str) -> Check {
     let mut clashes = Vec::new();
-    for vm in there {
-        let devices = vm
-            .get("config.hardware.device")
-            .map(Node::items)
-            .unwrap_or_default();
-        for mac in devices.iter().filter_map(|d| d.str_at("macAddress")) {
+    for (name, macs) in there {
+        for mac in macs {
             if let Some(n) = source.nics.iter().find(|n| n.mac.eq_ignore_ascii_case(mac)) {
                 clashes.push(format!(
-                    "{} ({}) is in use by {} on {to}",
-                    n.mac,
-                    n.label,
-                    vm.str("name").unwrap_or("a VM")
+                    "{} ({}) is in use by {name} on {to}",
+                    n.mac, n.label
                 ));
             }
         }
