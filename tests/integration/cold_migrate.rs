@@ -454,14 +454,21 @@ fn add_extra_disk(pair: &Pair, data: &[u8]) {
     put_source_file(pair, "extra-flat.vmdk", data);
 }
 
-/// Kill a migration once `files` files are recorded as verified (the copy then stalls
-/// in the last, large extent).
+/// Kill a migration once `files` files are recorded as verified and the copy stalls in
+/// the last, large extent (`-stall-download disk1-flat.vmdk:4096` on esx1).
 fn kill_after_verified(pair: &Pair, files: usize) {
     // Kept alive while ceso runs: it owns the config file.
     let mut spawner = pair.ceso();
     let mut child = spawner.spawn(&Pair::migrate_args(&[]));
     let deadline = Instant::now() + Duration::from_secs(180);
-    while pair.journal_entries() < files {
+    // Killed only once the stalled download has begun (its first bytes reached the
+    // target): before that the stall is not spent, and the resumed run would stall.
+    let stalled = || {
+        vm_dir(&pair.b, "LocalDS_1")
+            .and_then(|d| std::fs::metadata(d.join("disk1-flat.vmdk")).ok())
+            .is_some_and(|m| m.len() >= 4096)
+    };
+    while pair.journal_entries() < files || !stalled() {
         assert!(
             Instant::now() < deadline,
             "{files} files were not verified within 180 s"
