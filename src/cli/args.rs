@@ -210,7 +210,7 @@ impl Command {
                 }
                 PciCommand::List { .. } | PciCommand::Info { .. } => None,
             },
-            Command::Gpu(GpuCommand::Profiles { .. }) => None,
+            Command::Gpu(GpuCommand::Profiles { .. } | GpuCommand::Check { .. }) => None,
             Command::Datastore(DatastoreCommand::List { .. }) => None,
             Command::Rp(cmd) => {
                 use super::rp::RpCommand as R;
@@ -374,6 +374,21 @@ pub enum DatastoreCommand {
 pub enum GpuCommand {
     /// NVIDIA vGPU profiles the hosts offer now, with GPU, framebuffer and VMs using them
     Profiles {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Can a CUDA workload run on the VM's GPU (passthrough or vGPU)? ok/warn/FAIL lines;
+    /// exit 0 when compatible, 6 when not
+    Check {
+        /// The VM, or a device (address, vendor:device, GPU model, vGPU profile) for
+        /// "a VM given this device"
+        target: String,
+        /// The CUDA release the workload needs (`12.4`), from the GPU table's CUDA list
+        #[arg(long)]
+        cuda: Option<String>,
+        /// The guest's NVIDIA driver version (`550.90.07`), checked against the release's minimum
+        #[arg(long)]
+        driver: Option<String>,
         #[command(flatten)]
         scope: ScopeArgs,
     },

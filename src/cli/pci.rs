@@ -35,6 +35,68 @@ pub fn run(ctx: &Ctx, cmd: PciCommand) -> OpResult<()> {
 pub fn run_gpu(ctx: &Ctx, cmd: GpuCommand) -> OpResult<()> {
     match cmd {
         GpuCommand::Profiles { scope } => profiles(ctx, &ctx.scope(&scope)),
+        GpuCommand::Check {
+            target,
+            cuda,
+            driver,
+            scope,
+        } => check(
+            ctx,
+            &ctx.scope(&scope),
+            pci::CheckRequest {
+                target,
+                cuda,
+                driver,
+            },
+        ),
+    }
+}
+
+/// `gpu check`: the check lines (or the JSON object), then exit 6 when not compatible.
+fn check(ctx: &Ctx, scope: &crate::ops::Scope, req: pci::CheckRequest) -> OpResult<()> {
+    let result = ctx.app.block_on(pci::check(&ctx.app.fleet, scope, &req))?;
+    if ctx.out.json {
+        ctx.out.json(&result);
+    } else {
+        let what = match (&result.cuda, &result.driver) {
+            (Some(c), Some(d)) => format!("CUDA {c}, driver {d}"),
+            (Some(c), None) => format!("CUDA {c}"),
+            (None, Some(d)) => format!("driver {d}"),
+            (None, None) => "CUDA".into(),
+        };
+        let on = if result.kind == "vm" {
+            format!("{} on {}", result.target, result.host)
+        } else {
+            format!("a VM given {} on {}", result.target, result.host)
+        };
+        println!("{what} on {on}:");
+        for c in &result.checks {
+            println!("  {}", c.line());
+        }
+        println!(
+            "table: {} (version {})",
+            result.table.path, result.table.version
+        );
+    }
+    if result.compatible {
+        Ok(())
+    } else {
+        let failed = result
+            .checks
+            .iter()
+            .filter(|c| c.status == pci::cuda::Status::Fail)
+            .count();
+        Err(crate::ops::OpError::refused(
+            format!(
+                "{} cannot run {}: {failed} check(s) failed",
+                result.target,
+                result
+                    .cuda
+                    .as_ref()
+                    .map_or("a CUDA workload".to_string(), |c| format!("CUDA {c}"))
+            ),
+            "see the FAIL lines above",
+        ))
     }
 }
 

@@ -1,5 +1,5 @@
 //! PCI and GPU passthrough in scripts, named as in the CLI: `pci_list()`, `pci_info(d)`,
-//! `pci_enable(d)`, `pci_disable(d)`, `gpu_profiles()`, the `PciDevice` type, and the
+//! `pci_enable(d)`, `pci_disable(d)`, `gpu_profiles()`, `gpu_check(vm, #{cuda, driver})`, the `PciDevice` type, and the
 //! `Vm` methods `vm.attach_pci(..)` / `vm.detach_pci(..)`.
 
 use rhai::{Array, Dynamic, Engine, Map};
@@ -138,7 +138,54 @@ fn profiles(ctx: &ScriptCtx, opts: Opts) -> RhaiResultOf<Array> {
     Ok(rows.iter().map(from_serialize).collect())
 }
 
+const CHECK_OPTS: &[&str] = &["cuda", "driver", "host", "all_hosts"];
+
+/// `gpu_check(vm, #{cuda, driver})`: the `gpu check` answer as a map; an incompatible
+/// GPU is an answer (`compatible: false`), not an error.
+fn check(ctx: &ScriptCtx, target: String, opts: Opts) -> RhaiResultOf<Dynamic> {
+    let scope = scope_of(ctx, &opts)?;
+    let req = pci::CheckRequest {
+        target,
+        cuda: opts.string("cuda")?,
+        driver: opts.string("driver")?,
+    };
+    let fleet = ctx.fleet().clone();
+    let result = ctx.run(async move { pci::check(&fleet, &scope, &req).await })?;
+    Ok(from_serialize(&result))
+}
+
 fn register_functions(engine: &mut Engine, ctx: &ScriptCtx) {
+    let c = ctx.clone();
+    func(
+        "gpu_check",
+        &["vm: String", "options: Map", "Map"],
+        "Can a CUDA workload run on the VM's GPU, like `ceso gpu check`: #{cuda: \"12.4\", driver: \"550.90.07\"}.\nThe VM may also be a device (address, GPU model, vGPU profile). Returns compatible, checks, table.",
+    )
+    .register_into_engine(engine, move |target: &str, opts: Map| {
+        check(&c, target.to_string(), Opts::new("gpu_check", opts, CHECK_OPTS)?)
+    });
+    let c = ctx.clone();
+    func(
+        "gpu_check",
+        &["vm: Vm", "options: Map", "Map"],
+        "`gpu_check` for a Vm object: #{cuda: \"12.4\", driver: \"550.90.07\"}.",
+    )
+    .register_into_engine(engine, move |vm: &mut Vm, opts: Map| {
+        check(
+            &c,
+            vm.0.vm.name.clone(),
+            Opts::new("gpu_check", opts, CHECK_OPTS)?,
+        )
+    });
+    let c = ctx.clone();
+    func(
+        "gpu_check",
+        &["vm: String", "Map"],
+        "`gpu_check` without a CUDA release: the GPU's compute capability and the releases supporting it.",
+    )
+    .register_into_engine(engine, move |target: &str| {
+        check(&c, target.to_string(), Opts::none("gpu_check"))
+    });
     let c = ctx.clone();
     func(
         "pci_list",

@@ -853,3 +853,119 @@ fn script_functions_mirror_the_pci_commands() {
     assert_eq!(pci_devices(&sim, VM1).len(), 1);
     assert!(pci_devices(&sim, VM0).is_empty());
 }
+
+#[test]
+fn gpu_check_answers_for_a_vm_a_device_and_a_vgpu() {
+    let sim = Sim::esx();
+    enable(&sim, A30);
+    stop(&sim, VM0);
+    sim.ceso().run(&["vm", "attach-pci", VM0, A30]).ok();
+
+    // A30 is compute capability 8.0; CUDA 12.4 supports 5.0–9.0 and needs driver ≥ 550.54.14.
+    let ok = json(
+        &sim,
+        &[
+            "gpu",
+            "check",
+            VM0,
+            "--cuda",
+            "12.4",
+            "--driver",
+            "550.90.07",
+        ],
+    );
+    assert_eq!(ok["compatible"], true, "{ok}");
+    assert_eq!(ok["table"]["path"], "data/gpus.yaml");
+    assert!(
+        ok["table"]["version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
+    assert!(
+        ok["checks"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("compute capability 8.0")
+    );
+    let text = sim
+        .ceso()
+        .run(&["gpu", "check", VM0, "--cuda", "12.4"])
+        .ok();
+    text.stdout_has("ok   NVIDIA A30")
+        .stdout_has("warn driver: the guest's NVIDIA driver must be ≥ 550.54.14")
+        .stdout_has("table: data/gpus.yaml (version ");
+
+    // An old driver: refused, with the reason, and the JSON still says why.
+    let old = sim
+        .ceso()
+        .run(&[
+            "gpu",
+            "check",
+            VM0,
+            "--cuda",
+            "12.4",
+            "--driver",
+            "470.82.01",
+            "--json",
+        ])
+        .fails_with(exit::REFUSED);
+    let v = old.json();
+    assert_eq!(v["compatible"], false);
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "fail" && c["subject"] == "driver")
+    );
+    sim.ceso()
+        .run(&[
+            "gpu",
+            "check",
+            VM0,
+            "--cuda",
+            "12.4",
+            "--driver",
+            "470.82.01",
+        ])
+        .fails_with(exit::REFUSED)
+        .stdout_has("FAIL driver: 470.82.01 is older than 550.54.14");
+
+    // A device selector: "a VM given this device". The MI210 is AMD: no CUDA.
+    sim.ceso()
+        .run(&["gpu", "check", "0000:18:00.0", "--cuda", "12.4"])
+        .fails_with(exit::REFUSED)
+        .stdout_has("ROCm");
+    // A MIG-backed vGPU profile: compatible, with the MIG limits as warnings.
+    let mig = json(
+        &sim,
+        &["gpu", "check", "grid_a100d-3-40c", "--cuda", "12.4"],
+    );
+    assert_eq!(mig["compatible"], true, "{mig}");
+    assert!(mig["checks"].as_array().unwrap().iter().any(
+        |c| c["status"] == "warn" && c["reason"].as_str().unwrap().contains("no peer-to-peer")
+    ));
+
+    // A VM without a GPU, an unknown name, an unknown CUDA release.
+    sim.ceso()
+        .run(&["gpu", "check", VM1, "--cuda", "12.4"])
+        .fails_with(exit::REFUSED)
+        .stdout_has("FAIL gpu: no GPU");
+    sim.ceso()
+        .run(&["gpu", "check", "no-such-vm"])
+        .fails_with(exit::NOT_FOUND);
+    sim.ceso()
+        .run(&["gpu", "check", VM0, "--cuda", "12.1"])
+        .fails_with(exit::USAGE)
+        .stderr_has("12.4");
+
+    let script = r#"
+        let yes = gpu_check("ha-host_VM0", #{cuda: "12.4", driver: "550.90.07"});
+        let no = gpu_check(vm("ha-host_VM0"), #{cuda: "12.4", driver: "470.82.01"});
+        #{ yes: yes.compatible, no: no.compatible, table: yes.table.path }
+    "#;
+    let out = sim.ceso().run(&["-c", script, "--json"]).ok().json();
+    assert_eq!(out["yes"], true, "{out}");
+    assert_eq!(out["no"], false);
+    assert_eq!(out["table"], "data/gpus.yaml");
+}

@@ -6,15 +6,32 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::cuda::{Cc, CudaRelease};
 use super::ids::{VendorDevice, hex16};
+
+/// Where the table comes from, for `gpu check`'s "table:" line.
+pub const TABLE_PATH: &str = "data/gpus.yaml";
 
 const TABLE: &str = include_str!("../../../data/gpus.yaml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTable {
+    #[serde(default)]
+    version: String,
     vendors: Vec<RawVendor>,
     gpus: Vec<RawGpu>,
+    #[serde(default)]
+    cuda: Vec<RawCuda>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCuda {
+    version: String,
+    min_driver: String,
+    min_cc: String,
+    max_cc: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +52,8 @@ struct RawGpu {
     family: String,
     architecture: String,
     memory_gb: u32,
+    #[serde(default)]
+    compute_capability: Option<String>,
     #[serde(default)]
     vgpu: Option<String>,
     #[serde(default)]
@@ -58,6 +77,9 @@ pub struct GpuModel {
     pub family: String,
     pub architecture: String,
     pub memory_gb: u32,
+    /// NVIDIA CUDA compute capability, when listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_capability: Option<Cc>,
     /// NVIDIA vGPU type prefix (`a100d` for grid_a100d-…), when the GPU supports vGPU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vgpu: Option<String>,
@@ -67,6 +89,10 @@ pub struct GpuModel {
 
 #[derive(Debug)]
 pub struct GpuTable {
+    /// The data file's `version:` line.
+    pub version: String,
+    /// CUDA releases, oldest first.
+    pub cuda: Vec<CudaRelease>,
     vendors: Vec<Vendor>,
     gpus: Vec<GpuModel>,
     by_id: HashMap<VendorDevice, usize>,
@@ -83,6 +109,8 @@ pub fn table() -> &'static GpuTable {
                 "warning: the built-in GPU table is invalid ({e}); GPU models will not be named"
             );
             GpuTable {
+                version: String::new(),
+                cuda: Vec::new(),
                 vendors: Vec::new(),
                 gpus: Vec::new(),
                 by_id: HashMap::new(),
@@ -129,6 +157,13 @@ impl GpuTable {
                         g.model, id.vendor
                     )
                 })?;
+            let compute_capability = g
+                .compute_capability
+                .as_deref()
+                .map(|c| {
+                    Cc::parse(c).ok_or_else(|| format!("{}: bad compute_capability '{c}'", g.model))
+                })
+                .transpose()?;
             gpus.push(GpuModel {
                 id,
                 vendor,
@@ -136,11 +171,31 @@ impl GpuTable {
                 family: g.family,
                 architecture: g.architecture,
                 memory_gb: g.memory_gb,
+                compute_capability,
                 vgpu: g.vgpu.map(|p| p.to_lowercase()),
                 mig_slices: g.mig,
             });
         }
+        let cuda = raw
+            .cuda
+            .into_iter()
+            .map(|c| {
+                let cc = |text: &str| {
+                    Cc::parse(text).ok_or_else(|| {
+                        format!("CUDA {}: bad compute capability '{text}'", c.version)
+                    })
+                };
+                Ok(CudaRelease {
+                    min_cc: cc(&c.min_cc)?,
+                    max_cc: cc(&c.max_cc)?,
+                    version: c.version,
+                    min_driver: c.min_driver,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(GpuTable {
+            version: raw.version,
+            cuda,
             vendors,
             gpus,
             by_id,
@@ -227,6 +282,17 @@ mod tests {
         assert_eq!(t.gpus_named("a100").len(), 4);
         assert_eq!(t.gpus_named("RTX-A6000").len(), 1);
         assert_eq!(t.gpu_by_vgpu_prefix("a30").map(|g| g.memory_gb), Some(24));
+        // Every NVIDIA GPU has its compute capability; the CUDA table is there.
+        assert!(
+            t.gpus()
+                .iter()
+                .filter(|g| g.id.vendor == 0x10de)
+                .all(|g| g.compute_capability.is_some())
+        );
+        assert!(!t.version.is_empty());
+        for v in ["11.0", "11.8", "12.0", "12.4", "12.8"] {
+            assert!(t.cuda.iter().any(|c| c.version == v), "CUDA {v}");
+        }
     }
 
     #[test]

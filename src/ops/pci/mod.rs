@@ -5,12 +5,15 @@
 //! `inventory` (reading hosts and VMs), `selector` (naming a device), `config_target`
 //! (QueryConfigTarget), `passthru` (enable/disable), `assign` (the attach rules),
 //! `reconfig` (a checked ReconfigVM with undo), `find` (the VM and its host in one read),
-//! `attach`, `detach`, `create` (GPUs at VM creation), `vgpu` (profiles), `list`.
+//! `attach`, `detach`, `create` (GPUs at VM creation), `vgpu` (profiles), `list`, `cuda` (can a CUDA
+//! workload run on a GPU: the pure decision), `check` (`gpu check`: reading what a VM has).
 
 pub mod assign;
 pub mod attach;
+pub mod check;
 pub mod config_target;
 pub mod create;
+pub mod cuda;
 pub mod detach;
 pub mod find;
 pub mod gpu_table;
@@ -24,6 +27,7 @@ pub mod vgpu;
 
 pub use assign::{Mode, PlannedDevice};
 pub use attach::{AttachPlan, AttachRequest, AttachResult, attach};
+pub use check::{CheckRequest, GpuCheck, check};
 pub use create::{GpuPlan, GpuRequest};
 pub use detach::{DetachPlan, DetachResult};
 pub use inventory::{HostPci, PciDevice};
