@@ -620,6 +620,13 @@ pub struct CreateArgs {
     /// Give the VM an NVIDIA vGPU of this profile (repeatable)
     #[arg(long, value_name = "PROFILE")]
     pub vgpu: Vec<String>,
+    /// Refuse (before creating anything) unless this CUDA release runs on the GPUs, as
+    /// `gpu check` decides
+    #[arg(long, value_name = "X.Y")]
+    pub cuda: Option<String>,
+    /// With --cuda: the guest driver to check against the release's minimum
+    #[arg(long, value_name = "VERSION", requires = "cuda")]
+    pub driver: Option<String>,
     /// Power the VM on once created
     #[arg(long)]
     pub power_on: bool,

@@ -197,6 +197,8 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
         devices: args.gpu.clone(),
         dynamic: args.dynamic,
         vgpus: args.vgpu.clone(),
+        cuda: args.cuda.clone(),
+        driver: args.driver.clone(),
     };
     let policy = super::placement::policies(ctx, &[])?;
     let mut placed = None;

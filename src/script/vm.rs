@@ -671,12 +671,16 @@ fn create(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Dynamic> {
             "gpu",
             "dynamic",
             "vgpu",
+            "cuda",
+            "driver",
         ],
     )?;
     let gpus = crate::ops::pci::GpuRequest {
         devices: opts.list("gpu")?,
         dynamic: opts.flag("dynamic")?,
         vgpus: opts.list("vgpu")?,
+        cuda: opts.string("cuda")?,
+        driver: opts.string("driver")?,
     };
     let spec = CreateSpec {
         name: name.to_string(),

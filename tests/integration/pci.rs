@@ -959,6 +959,64 @@ fn gpu_check_answers_for_a_vm_a_device_and_a_vgpu() {
         .fails_with(exit::USAGE)
         .stderr_has("12.4");
 
+    // `vm create --gpu … --cuda`: an incompatible device is refused before anything exists.
+    enable(&sim, "0000:18:00.0");
+    sim.ceso()
+        .run(&[
+            "vm",
+            "create",
+            "ml-amd",
+            "--memory",
+            "4096",
+            "--gpu",
+            "0000:18:00.0",
+            "--cuda",
+            "12.4",
+        ])
+        .fails_with(exit::REFUSED)
+        .stderr_has("ROCm");
+    sim.ceso()
+        .run(&["vm", "info", "ml-amd"])
+        .fails_with(exit::NOT_FOUND);
+    enable(&sim, A30_2);
+    let plan = json(
+        &sim,
+        &[
+            "vm",
+            "create",
+            "ml-cuda",
+            "--memory",
+            "4096",
+            "--gpu",
+            A30_2,
+            "--cuda",
+            "12.4",
+            "--driver",
+            "550.90.07",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(plan["dry_run"], true, "{plan}");
+    sim.ceso()
+        .run(&[
+            "vm",
+            "create",
+            "ml-cuda",
+            "--memory",
+            "4096",
+            "--gpu",
+            A30_2,
+            "--cuda",
+            "12.4",
+            "--driver",
+            "470.82.01",
+        ])
+        .fails_with(exit::REFUSED)
+        .stderr_has("older than 550.54.14");
+    sim.ceso()
+        .run(&["vm", "info", "ml-cuda"])
+        .fails_with(exit::NOT_FOUND);
+
     let script = r#"
         let yes = gpu_check("ha-host_VM0", #{cuda: "12.4", driver: "550.90.07"});
         let no = gpu_check(vm("ha-host_VM0"), #{cuda: "12.4", driver: "470.82.01"});

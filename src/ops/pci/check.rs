@@ -191,6 +191,70 @@ fn vm_gpus(host: &HostPci, vm: &VmPci) -> Vec<GpuFacts> {
     out
 }
 
+/// `vm create --gpu … --cuda X.Y`: refuse the planned devices when `gpu check` would.
+pub fn refuse_unless_cuda_runs(
+    host: &HostPci,
+    devices: &[super::assign::PlannedDevice],
+    cuda_version: &str,
+    driver: Option<&str>,
+) -> OpResult<()> {
+    let table = gpu_table::table();
+    let release = cuda::release(&table.cuda, cuda_version).map_err(|e| OpError::Invalid {
+        message: e,
+        hint: Some("pass one of the listed versions to --cuda".into()),
+    })?;
+    if let Some(d) = driver
+        && cuda::driver_version(d).is_none()
+    {
+        return Err(OpError::invalid(format!(
+            "--driver '{d}' is not a driver version like 550.90.07"
+        )));
+    }
+    let mut gpus = Vec::new();
+    for d in devices.iter().filter(|d| !d.dependent) {
+        if let Some(profile) = &d.profile {
+            gpus.push(vgpu_facts(profile));
+        } else if let Some(dev) = d.address.as_deref().and_then(|a| host.device(a)) {
+            if dev.is_gpu() {
+                gpus.push(device_facts(dev));
+            }
+        } else if let Some(vd) = d.id.as_deref().and_then(VendorDevice::parse) {
+            if let Some(dev) = host.devices.iter().find(|x| x.vendor_device == vd) {
+                if dev.is_gpu() {
+                    gpus.push(device_facts(dev));
+                }
+            } else if let Some(g) = table.gpu(vd) {
+                gpus.push(model_facts(g, format!("{} {}", g.vendor, g.model)));
+            }
+        }
+    }
+    let verdict = cuda::decide(
+        &gpus,
+        Request {
+            cuda: Some(release),
+            driver,
+        },
+        &table.cuda,
+    );
+    if verdict.compatible {
+        return Ok(());
+    }
+    let failed: Vec<String> = verdict
+        .checks
+        .iter()
+        .filter(|c| c.status == cuda::Status::Fail)
+        .map(|c| format!("{}: {}", c.subject, c.reason))
+        .collect();
+    Err(OpError::refused(
+        format!(
+            "CUDA {} cannot run on the requested GPUs: {}",
+            release.version,
+            failed.join("; ")
+        ),
+        "nothing was created; `ceso gpu check DEVICE --cuda X.Y` explains each GPU",
+    ))
+}
+
 fn model_name(d: &PciDevice) -> String {
     d.display_name()
 }

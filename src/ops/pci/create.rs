@@ -22,6 +22,10 @@ pub struct GpuRequest {
     pub dynamic: bool,
     /// vGPU profiles.
     pub vgpus: Vec<String>,
+    /// Refuse unless this CUDA release runs on the devices (`gpu check`'s decision).
+    pub cuda: Option<String>,
+    /// The guest driver to check with `cuda`.
+    pub driver: Option<String>,
 }
 
 impl GpuRequest {
@@ -95,6 +99,9 @@ pub async fn plan(
     }
     let index = chosen.ok_or_else(|| OpError::invalid("no GPU was asked for"))?;
     let host = &hosts[index];
+    if let Some(cuda) = &req.cuda {
+        super::check::refuse_unless_cuda_runs(host, &devices, cuda, req.driver.as_deref())?;
+    }
     let target = Target {
         endpoint: host.endpoint.clone(),
         host: Some(host.name.clone()),
