@@ -585,6 +585,7 @@ pub struct MigrateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("gpus").args(["gpu", "vgpu"]).multiple(true)))]
 pub struct CreateArgs {
     pub name: String,
     // Negative numbers reach the size checks (numbers::negative_values), which answer
@@ -622,7 +623,7 @@ pub struct CreateArgs {
     pub vgpu: Vec<String>,
     /// Refuse (before creating anything) unless this CUDA release runs on the GPUs, as
     /// `gpu check` decides
-    #[arg(long, value_name = "X.Y")]
+    #[arg(long, value_name = "X.Y", requires = "gpus")]
     pub cuda: Option<String>,
     /// With --cuda: the guest driver to check against the release's minimum
     #[arg(long, value_name = "VERSION", requires = "cuda")]

@@ -1016,6 +1016,9 @@ fn gpu_check_answers_for_a_vm_a_device_and_a_vgpu() {
     sim.ceso()
         .run(&["vm", "info", "ml-cuda"])
         .fails_with(exit::NOT_FOUND);
+    sim.ceso()
+        .run(&["vm", "create", "ml-cuda", "--cuda", "12.4"])
+        .fails_with(exit::USAGE);
 
     let script = r#"
         let yes = gpu_check("ha-host_VM0", #{cuda: "12.4", driver: "550.90.07"});
