@@ -70,7 +70,7 @@ pub async fn check(fleet: &Fleet, scope: &Scope, req: &CheckRequest) -> OpResult
         )));
     }
     let hosts = inventory::scan(fleet, scope).await?;
-    let (kind, host, gpus) = match find_vm(&hosts, &req.target) {
+    let (kind, host, gpus) = match find_vm(&hosts, &req.target)? {
         Some((host, vm)) => ("vm", host.name.clone(), vm_gpus(host, vm)),
         None => match device_or_profile(&hosts, &req.target) {
             Some(found) => found?,
@@ -108,13 +108,26 @@ pub async fn check(fleet: &Fleet, scope: &Scope, req: &CheckRequest) -> OpResult
     })
 }
 
-fn find_vm<'a>(hosts: &'a [HostPci], wanted: &str) -> Option<(&'a HostPci, &'a VmPci)> {
-    hosts.iter().find_map(|h| {
-        h.vms
-            .iter()
-            .find(|v| v.name == wanted || v.moref.value == wanted)
-            .map(|v| (h, v))
-    })
+/// The VM of that name or id; a name on several hosts (endpoints) is ambiguous, never
+/// the first one found.
+fn find_vm<'a>(hosts: &'a [HostPci], wanted: &str) -> OpResult<Option<(&'a HostPci, &'a VmPci)>> {
+    let hits: Vec<(&HostPci, &VmPci)> = hosts
+        .iter()
+        .flat_map(|h| h.vms.iter().map(move |v| (h, v)))
+        .filter(|(_, v)| v.name == wanted || v.moref.value == wanted)
+        .collect();
+    match hits.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        many => Err(OpError::Ambiguous {
+            kind: "VM",
+            name: wanted.to_string(),
+            candidates: many
+                .iter()
+                .map(|(h, v)| format!("{} ({}) on {}", v.name, v.moref.value, h.name))
+                .collect(),
+        }),
+    }
 }
 
 type Found = OpResult<(&'static str, String, Vec<GpuFacts>)>;
