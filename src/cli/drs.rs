@@ -621,7 +621,11 @@ fn apply(ctx: &Ctx, keys: &[String], dry_run: bool, cluster: &ClusterArg) -> OpR
     for (i, r) in chosen.iter().enumerate() {
         if let Err(e) = ctx.app.block_on(recommendations::apply(&cref, &r.key)) {
             // Those applied before stay applied: then this is a partial failure (7).
-            let names: Vec<String> = chosen.iter().map(|r| r.key.clone()).collect();
+            // "recommendation 2", not "2": a bare number may occur in the error's text.
+            let names: Vec<String> = chosen
+                .iter()
+                .map(|r| format!("recommendation {}", r.key))
+                .collect();
             let mut results: Vec<OpResult<()>> = (0..i).map(|_| Ok(())).collect();
             results.push(Err(e));
             results.extend(

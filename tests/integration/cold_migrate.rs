@@ -794,3 +794,24 @@ fn a_vm_refused_by_its_copy_plan_stays_and_the_others_move_to_the_other_endpoint
     assert_eq!(moved["power_state"], "poweredOn");
     assert!(!pair.in_maintenance(), "maintenance mode with a VM left");
 }
+
+/// The test bed's VMs have MACs of their own, as on ESXi (stock vcsim gives every
+/// model VM the same one, which would make every cold migration a MAC clash).
+#[test]
+fn the_simulated_vms_have_distinct_macs() {
+    let sim = Sim::start(&["-esx", "-vm", "3"]);
+    let mut macs: Vec<String> = (0..3)
+        .map(|i| {
+            let info = sim
+                .ceso()
+                .run(&["vm", "info", &format!("ha-host_VM{i}"), "--json"])
+                .ok()
+                .json();
+            mac(&info)
+        })
+        .collect();
+    assert!(macs.iter().all(|m| m.starts_with("00:0c:29:")), "{macs:?}");
+    macs.sort();
+    macs.dedup();
+    assert_eq!(macs.len(), 3, "{macs:?}");
+}

@@ -340,3 +340,48 @@ fn a_passthrough_vm_is_refused_unless_cold_and_comes_back_powered_on() {
         .expect("the A30 of the target");
     assert_eq!(device["assigned_to"], serde_json::json!([VM0]));
 }
+
+#[test]
+fn every_vm_moved_but_maintenance_failed_is_a_partial_failure() {
+    // The host's EnterMaintenanceMode_Task is answered with a SystemError fault.
+    let sim = Sim::start(&["-fail-method", "EnterMaintenanceMode_Task:1"]);
+    let from = "DC0_C0_H0";
+    let to = "DC0_C0_H2";
+    put(&sim, VM0, from);
+    put(&sim, VM1, from);
+
+    // The VMs moved (a change), maintenance mode was not entered: 7, not 5.
+    sim.ceso()
+        .run(&[
+            "host",
+            "evacuate",
+            from,
+            "--to-host",
+            to,
+            "--maintenance",
+            "--yes",
+        ])
+        .fails_with(exit::PARTIAL)
+        .stderr_has(&format!(
+            "evacuation of {from} incomplete: every VM moved (2), but {from} did not enter maintenance mode"
+        ))
+        .stderr_has("injected by -fail-method");
+    assert_eq!(on_host(&sim, from), Vec::<String>::new());
+    assert_eq!(host_of(&sim, VM0), to);
+    assert_eq!(host_of(&sim, VM1), to);
+    assert!(!in_maintenance(&sim, from));
+
+    // Run again (nothing left to move): the host enters maintenance mode.
+    sim.ceso()
+        .run(&[
+            "host",
+            "evacuate",
+            from,
+            "--to-host",
+            to,
+            "--maintenance",
+            "--yes",
+        ])
+        .ok();
+    assert!(in_maintenance(&sim, from));
+}

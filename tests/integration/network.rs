@@ -400,8 +400,10 @@ fn vswitches_are_created_with_uplinks_and_deleted_with_their_port_groups() {
         "--host",
         "DC0_C0_H0",
     ])
-    .fails_with(exit::USAGE)
-    .stderr_has("does not exist");
+    // A NIC the host does not have: not found, the host's NICs named.
+    .fails_with(exit::NOT_FOUND)
+    .stderr_has("physical NIC vmnic9 does not exist on DC0_C0_H0")
+    .stderr_has("the physical NICs of DC0_C0_H0 are vmnic0, vmnic1, vmnic2, vmnic3");
     ceso(&[
         "vswitch",
         "create",
@@ -638,6 +640,18 @@ fn distributed_switch_membership_and_vm_nic_reconnection() {
     ])
     .fails_with(exit::USAGE)
     .stderr_has("already an uplink of vSwitch0");
+    ceso(&[
+        "dvs",
+        "host",
+        "add",
+        "DSwitch",
+        "DC0_C0_H0",
+        "--uplinks",
+        "vmnic9",
+    ])
+    .fails_with(exit::NOT_FOUND)
+    .stderr_has("physical NIC vmnic9 does not exist on DC0_C0_H0")
+    .stderr_has("vmnic0, vmnic1, vmnic2, vmnic3");
     // The simulator wants every host of the VM's cluster in the switch (vCenter only the VM's host).
     ceso(&[
         "dvs",

@@ -743,3 +743,77 @@ fn rp_create_takes_the_specs_cpu_and_memory_flags() {
     assert_eq!(p["cpu"]["shares_level"], "high");
     assert_eq!(p["memory"]["shares_level"], "low");
 }
+
+#[test]
+fn drs_apply_that_fails_after_applying_one_is_partial() {
+    // The second ApplyRecommendation is answered with a SystemError fault.
+    let sim = Sim::start(&["-fail-method", "ApplyRecommendation:2"]);
+    let hosts = ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"];
+    let vms = cluster_vms(&sim);
+    assert!(vms.len() >= 2, "{vms:?}");
+    let elsewhere = |from: &str| {
+        hosts
+            .iter()
+            .find(|h| **h != from)
+            .map(|h| h.to_string())
+            .expect("another host")
+    };
+    let (vm0, from0) = vms[0].clone();
+    let (vm1, from1) = vms[1].clone();
+    let (to0, to1) = (elsewhere(&from0), elsewhere(&from1));
+    sim.control(
+        "/vcsim/drs",
+        &serde_json::json!({"cluster": CLUSTER, "migrations": [
+            {"vm": vm0, "to": to0},
+            {"vm": vm1, "to": to1},
+        ]}),
+    );
+    let pending = sim
+        .ceso()
+        .run(&["drs", "recommendations", "--json"])
+        .ok()
+        .json();
+    assert_eq!(pending[0]["key"], "1", "{pending:#}");
+    assert_eq!(
+        pending[0]["actions"][0],
+        format!("migrate {vm0} from {from0} to {to0}")
+    );
+    assert_eq!(pending[1]["key"], "2", "{pending:#}");
+
+    // A key that is not pending: not found, nothing applied.
+    sim.ceso()
+        .run(&["drs", "apply", "1", "9"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("'9' not found");
+    assert_eq!(cluster_vms(&sim), vms);
+
+    // Key 1 applied (its VM moved), key 2 failed: partial (7), naming both.
+    sim.ceso()
+        .run(&["drs", "apply", "1", "2"])
+        .fails_with(exit::PARTIAL)
+        .stderr_has("applied recommendation 1; not applied (1)")
+        .stderr_has("recommendation 2: ")
+        .stderr_has("injected by -fail-method");
+    let now = cluster_vms(&sim);
+    let host = |vm: &str| {
+        now.iter()
+            .find(|(n, _)| n == vm)
+            .map(|(_, h)| h.clone())
+            .expect("listed")
+    };
+    assert_eq!(host(&vm0), to0);
+    assert_eq!(host(&vm1), from1);
+    // The applied one is gone; the failed one is still pending.
+    let pending = sim
+        .ceso()
+        .run(&["drs", "recommendations", "--json"])
+        .ok()
+        .json();
+    let keys: Vec<&str> = pending
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|r| r["key"].as_str())
+        .collect();
+    assert_eq!(keys, vec!["2"]);
+}

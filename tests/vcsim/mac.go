@@ -8,11 +8,13 @@ package main
 // ESXi a generated MAC is 00:0c:29 and three bytes of the VM's own (random)
 // UUID, so VMs of different hosts practically never share one. The model's
 // VMs get such MACs here, from random bytes, before their .vmx files are
-// written (the .vmx carries ethernetN.generatedAddress).
+// written (the .vmx carries ethernetN.generatedAddress). The stock model also
+// shares one NIC object between all its VMs (see installMACs).
 
 import (
 	"crypto/rand"
 	"fmt"
+	"reflect"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -27,12 +29,19 @@ func installMACs(*simulator.Model) {
 		if vm.Config == nil {
 			continue
 		}
-		for _, d := range vm.Config.Hardware.Device {
-			nic, ok := d.(types.BaseVirtualEthernetCard)
-			if !ok {
+		// The model's VMs share their device objects (vcsim builds them all from one
+		// template list): each VM gets its own list and its own NIC objects first,
+		// else one MAC set here would be every VM's.
+		devices := append([]types.BaseVirtualDevice(nil), vm.Config.Hardware.Device...)
+		vm.Config.Hardware.Device = devices
+		for i, d := range devices {
+			if _, ok := d.(types.BaseVirtualEthernetCard); !ok {
 				continue
 			}
-			card := nic.GetVirtualEthernetCard()
+			own := reflect.New(reflect.TypeOf(d).Elem())
+			own.Elem().Set(reflect.ValueOf(d).Elem())
+			devices[i] = own.Interface().(types.BaseVirtualDevice)
+			card := devices[i].(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
 			if card.AddressType != "" && card.AddressType != string(types.VirtualEthernetCardMacTypeGenerated) {
 				continue
 			}

@@ -176,21 +176,29 @@ impl Evacuation {
             .filter_map(|v| v.problem.take().map(|e| (v.vm.clone(), e)))
             .collect();
         if problems.is_empty() {
+            let moved = self
+                .vms
+                .iter()
+                .filter(|v| v.outcome == Outcome::Moved)
+                .count();
             return match self.maintenance_error.take() {
-                // VMs moved: a refusal to enter maintenance mode is no longer "nothing
-                // changed" (exit 6) but a partial failure (7).
-                Some(e @ OpError::Refused { .. })
-                    if self.vms.iter().any(|v| v.outcome == Outcome::Moved) =>
-                {
+                // VMs moved: a failure to enter maintenance mode (refused, or the task
+                // failed) is no longer "nothing changed" but a partial failure (7).
+                Some(e) if moved > 0 => {
                     let message = format!(
-                        "evacuation of {} incomplete: every VM moved, but {e}",
+                        "evacuation of {} incomplete: every VM moved ({moved}), but {e}",
                         self.host
                     );
-                    let hint = e.hint();
+                    let hint = e.hint().unwrap_or_else(|| {
+                        format!(
+                            "the VMs stay where they moved; once the cause is fixed, `ceso host evacuate {} --to-host HOST --maintenance` enters maintenance mode (nothing is left to move)",
+                            self.host
+                        )
+                    });
                     Err(OpError::Partial {
                         message: message.clone(),
                     }
-                    .context(message, hint))
+                    .context(message, Some(hint)))
                 }
                 Some(e) => Err(e),
                 None => Ok(()),
@@ -811,16 +819,17 @@ async fn enter_maintenance(ev: &mut Evacuation, progress: &dyn Progress) -> Main
             match hosts::enter_maintenance(&endpoint, &ev.host_ref, &ev.host, progress).await {
                 Ok(()) => Maintenance::Entered,
                 Err(e) => {
-                    let message = format!(
-                        "every VM left {}, but it did not enter maintenance mode: {e}",
-                        ev.host
-                    );
+                    let message = format!("{} did not enter maintenance mode: {e}", ev.host);
                     let e = e.context(message, None);
                     skipped(ev, e)
                 }
             }
         }
-        Err(e) => skipped(ev, e),
+        Err(e) => {
+            let message = format!("{} did not enter maintenance mode: {e}", ev.host);
+            let e = e.context(message, None);
+            skipped(ev, e)
+        }
     }
 }
 

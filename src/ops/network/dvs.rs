@@ -382,10 +382,7 @@ pub async fn hosts(
                 used.retain(|(_, by)| *by != switch.name);
                 for nic in uplinks {
                     if !host.pnics.contains(nic) {
-                        return Err(OpError::Invalid {
-                            message: format!("physical NIC {nic} does not exist on {h}"),
-                            hint: Some(format!("its NICs are {}", host.pnics.join(", "))),
-                        });
+                        return Err(super::vswitch::missing_pnic(nic, host));
                     }
                     if let Some((_, by)) = used.iter().find(|(u, _)| u == nic) {
                         return Err(OpError::invalid(format!(

@@ -76,15 +76,33 @@ pub fn used_uplinks(snapshot: &Snapshot, host: &HostNet) -> Vec<(String, String)
     used
 }
 
+/// A physical NIC the host does not have: "not found" (exit 4), the host's NICs in the hint.
+pub fn missing_pnic(nic: &str, host: &HostNet) -> OpError {
+    OpError::NotFound {
+        kind: "physical NIC",
+        name: nic.to_string(),
+        suggestions: Vec::new(),
+    }
+    .context(
+        format!("physical NIC {nic} does not exist on {}", host.name),
+        Some(if host.pnics.is_empty() {
+            format!("{} has no physical NICs", host.name)
+        } else {
+            format!(
+                "the physical NICs of {} are {}",
+                host.name,
+                host.pnics.join(", ")
+            )
+        }),
+    )
+}
+
 /// The uplinks exist on the host and are free.
 pub fn check_free_pnics(snapshot: &Snapshot, host: &HostNet, nics: &[String]) -> OpResult<()> {
     let used = used_uplinks(snapshot, host);
     for nic in nics {
         if !host.pnics.contains(nic) {
-            return Err(OpError::Invalid {
-                message: format!("physical NIC {nic} does not exist on {}", host.name),
-                hint: Some(format!("its NICs are {}", host.pnics.join(", "))),
-            });
+            return Err(missing_pnic(nic, host));
         }
         if let Some((_, by)) = used.iter().find(|(u, _)| u == nic) {
             return Err(OpError::Invalid {
