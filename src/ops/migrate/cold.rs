@@ -900,18 +900,29 @@ async fn finish_target(
     Ok(changes)
 }
 
-/// Whether both ends still hold the bytes an earlier run verified: sizes first, then
-/// both hash lists, read at once.
+/// Whether both ends still hold the bytes an earlier run verified (both read at once).
 async fn still_same(src: &Side<'_>, dst: &Side<'_>, done: &Verified) -> OpResult<bool> {
-    let (a, b) = tokio::join!(
-        src.client.file_size(src.datacenter, src.file),
-        dst.client.file_size(dst.datacenter, dst.file)
-    );
-    if a.at(src.endpoint)? != Some(done.size) || b.at(dst.endpoint)? != Some(done.size) {
-        return Ok(false);
-    }
-    let (a, b) = tokio::join!(copy::hash(src), copy::hash(dst));
-    Ok(a? == *done && b? == *done)
+    let (a, b) = tokio::join!(differs(src, done), differs(dst, done));
+    Ok(a?.is_none() && b?.is_none())
+}
+
+/// How a datastore file differs from what was verified: its size first, then its hash
+/// list. None when it holds those bytes.
+async fn differs(side: &Side<'_>, done: &Verified) -> OpResult<Option<String>> {
+    let size = side
+        .client
+        .file_size(side.datacenter, side.file)
+        .await
+        .at(side.endpoint)?;
+    Ok(match size {
+        None => Some(format!("{} is gone", side.file)),
+        Some(size) if size != done.size => Some(format!(
+            "{} is {size} bytes, {} were copied",
+            side.file, done.size
+        )),
+        Some(_) => (copy::hash(side).await?.sha256 != done.sha256)
+            .then(|| format!("{} has other bytes than were copied", side.file)),
+    })
 }
 
 /// What differs between the source as it is now and what was copied and verified on
@@ -942,22 +953,7 @@ async fn source_changes(vm: &VmRef, plan: &ColdPlan, journal: &Journal) -> OpRes
             datacenter: &plan.refs.source_dc_name,
             file: &file,
         };
-        match client
-            .file_size(side.datacenter, &file)
-            .await
-            .at(side.endpoint)?
-        {
-            None => changed.push(format!("{} is gone", f.source)),
-            Some(size) if size != done.size => changed.push(format!(
-                "{} is {size} bytes, {} were copied",
-                f.source, done.size
-            )),
-            Some(_) => {
-                if copy::hash(&side).await?.sha256 != done.sha256 {
-                    changed.push(format!("{} has other bytes than were copied", f.source));
-                }
-            }
-        }
+        changed.extend(differs(&side, done).await?);
     }
     Ok(changed)
 }
