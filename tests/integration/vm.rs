@@ -275,6 +275,35 @@ fn power_over_a_glob_acts_on_every_match() {
     );
 }
 
+/// Stock vcsim finishes PowerOnMultiVM_Task without a result although it started the
+/// VMs: ceso reads their power state and reports what is true (exit 0), not a failure.
+#[test]
+fn a_batch_start_without_a_result_reports_what_is_true() {
+    let sim = Sim::start(&["-stock-method", "PowerOnMultiVM_Task"]);
+    sim.ceso()
+        .run(&["vm", "stop", "--force", "DC0_C0_*", "--json"])
+        .ok();
+    let started = sim
+        .ceso()
+        .run(&["vm", "start", "DC0_C0_*", "--json"])
+        .ok()
+        .json();
+    let started = started.as_array().expect("a JSON array");
+    assert_eq!(started.len(), 2, "{started:?}");
+    assert!(started.iter().all(|v| v["changed"] == true), "{started:?}");
+    let list = sim
+        .ceso()
+        .run(&["vm", "list", "DC0_C0_*", "--json"])
+        .ok()
+        .json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["power_state"] == "poweredOn")
+    );
+}
+
 #[test]
 fn destructive_commands_refuse_without_confirmation_or_when_running() {
     let sim = Sim::vcenter();

@@ -55,6 +55,7 @@ var opts struct {
 	trace       bool
 	delay       int
 	methodDelay string
+	stockMethod string
 	stdinExit   bool
 	parentExit  bool
 	username    string
@@ -89,6 +90,7 @@ func main() {
 	flag.BoolVar(&opts.parentExit, "parent-exit", false, "exit when the parent process exits")
 	flag.StringVar(&opts.username, "username", "", "accepted login user name (default: any non-empty user and password)")
 	flag.StringVar(&opts.password, "password", "", "accepted login password (with -username)")
+	flag.StringVar(&opts.stockMethod, "stock-method", "", "answer these methods (comma-separated, e.g. PowerOnMultiVM_Task) as stock vcsim 0.24.2 does, without this program's extension of them")
 	flag.Parse()
 
 	if flag.NArg() != 0 {
@@ -102,6 +104,10 @@ func main() {
 		model.Datastore = vpx.Datastore
 		model.Machine = vpx.Machine
 		model.Autostart = vpx.Autostart
+	}
+
+	if err := stockMethods(opts.stockMethod); err != nil {
+		fatalf("-stock-method: %s", err)
 	}
 
 	methodDelay, err := parseMethodDelay(opts.methodDelay)

@@ -60,6 +60,28 @@ func interceptSOAP(moType, method string, fn soapInterceptor) {
 	soapInterceptors[moType+"."+method] = fn
 }
 
+// stockMethods removes the extension of each named method (any managed object
+// type), so that it answers as stock vcsim does: clients are checked against the
+// stock simulator's behaviour, which operators meet first.
+func stockMethods(list string) error {
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		found := false
+		for key := range soapInterceptors {
+			if strings.HasSuffix(key, "."+name) {
+				delete(soapInterceptors, key)
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("%s is not a method this simulator extends", name)
+		}
+	}
+	return nil
+}
+
 // folderWriteHooks run after a successful PUT/POST of a datastore file via
 // /folder/<path>; they get the datastore-relative path.
 var folderWriteHooks []func(relPath string)
