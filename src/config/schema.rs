@@ -245,7 +245,8 @@ pub struct MultiHost {
     pub load_balance: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<Migration>,
-    /// Endpoints opened at once by commands over several hosts.
+    /// Endpoints opened at once by commands over several hosts
+    /// (`settings.endpoint_concurrency` wins when both are set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
 }
@@ -359,9 +360,13 @@ pub struct Settings {
     /// Seconds to wait for a vSphere task (default 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_timeout: Option<u64>,
-    /// Operations run at once over many objects or endpoints (default 16).
+    /// Operations run at once over many objects of one endpoint (default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
+    /// Endpoints worked on at once (default 64): they are independent servers, so a
+    /// fleet fans out wider than the per-object bound a single server should see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_concurrency: Option<usize>,
     /// Keep sessions between commands in the user's cache dir (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_cache: Option<bool>,

@@ -144,7 +144,13 @@ pub struct Fleet {
     endpoints: Vec<Arc<Endpoint>>,
     pub timeouts: Timeouts,
     pub concurrency: usize,
+    /// How many endpoints are worked on at once (`settings.endpoint_concurrency`).
+    pub endpoint_concurrency: usize,
 }
+
+/// Endpoints are separate servers: 64 at once keeps a fleet of hundreds within a few
+/// rounds of one endpoint's time, while sockets and memory stay small.
+pub const DEFAULT_ENDPOINT_CONCURRENCY: usize = 64;
 
 impl Fleet {
     pub fn new(config: LoadedConfig, prompt: Option<PasswordPrompt>) -> Self {
@@ -159,8 +165,9 @@ impl Fleet {
                 .task_timeout
                 .map_or(defaults.task, Duration::from_secs),
         };
-        let concurrency = settings
-            .concurrency
+        let concurrency = settings.concurrency.unwrap_or(16).max(1);
+        let endpoint_concurrency = settings
+            .endpoint_concurrency
             .or_else(|| {
                 config
                     .config
@@ -170,7 +177,7 @@ impl Fleet {
                     .as_ref()?
                     .concurrency
             })
-            .unwrap_or(16)
+            .unwrap_or(DEFAULT_ENDPOINT_CONCURRENCY)
             .max(1);
         let session_cache = settings
             .session_cache
@@ -196,6 +203,7 @@ impl Fleet {
             endpoints,
             timeouts,
             concurrency,
+            endpoint_concurrency,
         }
     }
 
@@ -281,7 +289,7 @@ impl Fleet {
                     return Err(self.no_endpoint());
                 }
                 let found = self
-                    .each(self.endpoints.to_vec(), |endpoint| async move {
+                    .each_endpoint(self.endpoints.to_vec(), |endpoint| async move {
                         let client = endpoint.client().await?;
                         let hosts = super::inventory::host_names(&client)
                             .await
@@ -354,7 +362,8 @@ impl Fleet {
             .map(|t| t.endpoint.name().to_string())
             .collect();
         let mut all = Gathered::default();
-        for (endpoint, result) in names.into_iter().zip(self.each(targets, per_target).await) {
+        let results = self.each_endpoint(targets, per_target).await;
+        for (endpoint, result) in names.into_iter().zip(results) {
             match result {
                 Ok(items) => {
                     all.answered += 1;
@@ -372,10 +381,17 @@ impl Fleet {
         F: Fn(I) -> Fut,
         Fut: Future<Output = OpResult<T>>,
     {
-        futures::stream::iter(items.into_iter().map(f))
-            .buffered(self.concurrency)
-            .collect()
-            .await
+        bounded(items, f, self.concurrency).await
+    }
+
+    /// Like `each`, over endpoints (or one item per endpoint): bounded by
+    /// `endpoint_concurrency`, since separate servers share no load.
+    pub async fn each_endpoint<I, T, F, Fut>(&self, items: Vec<I>, f: F) -> Vec<OpResult<T>>
+    where
+        F: Fn(I) -> Fut,
+        Fut: Future<Output = OpResult<T>>,
+    {
+        bounded(items, f, self.endpoint_concurrency).await
     }
 
     /// Log out of every open session that is not cached (best effort).
@@ -451,4 +467,16 @@ impl<T> WithEndpoint<T> for Result<T, vim::Error> {
     fn at(self, endpoint: &str) -> OpResult<T> {
         self.map_err(|e| OpError::vim(endpoint, e))
     }
+}
+
+/// `f` over `items`, at most `limit` at once; results in input order.
+async fn bounded<I, T, F, Fut>(items: Vec<I>, f: F, limit: usize) -> Vec<OpResult<T>>
+where
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = OpResult<T>>,
+{
+    futures::stream::iter(items.into_iter().map(f))
+        .buffered(limit)
+        .collect()
+        .await
 }

@@ -89,7 +89,7 @@ pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Gathered<HostSummary
     };
     let targets = fleet.targets(scope).await?;
     let results = fleet
-        .each(targets.clone(), |t| async move { host_details(&t).await })
+        .each_endpoint(targets.clone(), |t| async move { host_details(&t).await })
         .await;
     let mut rows = Gathered::default();
     for (target, result) in targets.iter().zip(results) {
@@ -150,7 +150,7 @@ pub async fn info(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<Vec<Host
     };
     let mut out = Vec::new();
     for result in fleet
-        .each(targets, |t| async move { host_details(&t).await })
+        .each_endpoint(targets, |t| async move { host_details(&t).await })
         .await
     {
         out.extend(result?);
@@ -357,7 +357,7 @@ pub async fn details(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostInfo>> {
     let targets = fleet.targets(scope).await?;
     let mut out = Vec::new();
     for result in fleet
-        .each(targets, |t| async move { host_details(&t).await })
+        .each_endpoint(targets, |t| async move { host_details(&t).await })
         .await
     {
         out.extend(result?);

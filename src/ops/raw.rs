@@ -40,7 +40,7 @@ pub async fn collect(
     let targets = fleet.targets(scope).await?;
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
     let results = fleet
-        .each(targets, |t| {
+        .each_endpoint(targets, |t| {
             let paths = &paths;
             async move {
                 let endpoint = t.endpoint.name().to_string();

@@ -299,3 +299,57 @@ fn passwords_from_a_command() {
         .fails_with(exit::USAGE)
         .stderr_has("password_command failed");
 }
+
+/// A fleet: 50 standalone endpoints (one simulator serving 50 ports, 50 ms per call)
+/// and two dead ones. Every live endpoint's VMs and hosts are listed, each dead one is
+/// named with its error, and the exit code says the answer is partial.
+#[test]
+fn fifty_endpoints_with_two_dead() {
+    let fleet = Sim::start(&["-esx", "-endpoints", "50", "-delay", "50"]);
+    assert_eq!(fleet.urls.len(), 50);
+    let mut yaml = String::from("hosts:\n");
+    for (i, url) in fleet.urls.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  - name: esx{i:02}\n    host: {url}\n    user: root\n    password_env: ESXI_PW\n"
+        ));
+    }
+    for name in ["dead1", "dead2"] {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = dead.local_addr().unwrap().port();
+        drop(dead);
+        yaml.push_str(&format!(
+            "  - name: {name}\n    host: http://127.0.0.1:{port}/sdk\n    user: root\n    password_env: ESXI_PW\n"
+        ));
+    }
+    let vms = ceso_with(&yaml)
+        .run(&["vm", "list", "--all-hosts", "--json"])
+        .fails_with(exit::PARTIAL)
+        .json();
+    let results = vms["results"].as_array().expect("results");
+    let endpoints: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|v| v["endpoint"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(endpoints.len(), 50, "every live endpoint answered");
+    assert_eq!(results.len(), 50 * 2, "two VMs per simulated host");
+    let errors: Vec<&str> = vms["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["endpoint"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(errors, ["dead1", "dead2"]);
+
+    let hosts = ceso_with(&yaml)
+        .run(&["host", "list", "--json"])
+        .fails_with(exit::PARTIAL)
+        .json();
+    let hosts = hosts.as_array().expect("a JSON array");
+    assert_eq!(hosts.len(), 52);
+    let unreachable: Vec<&str> = hosts
+        .iter()
+        .filter(|h| h["connection_state"] == "unreachable")
+        .map(|h| h["endpoint"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(unreachable, ["dead1", "dead2"]);
+}

@@ -44,6 +44,8 @@ pub struct Sim {
     pub thumbprint: Option<String>,
     pub cert: Option<PathBuf>,
     pub dir: PathBuf,
+    /// Every endpoint's URL (`-endpoints N`; else just `url`).
+    pub urls: Vec<String>,
 }
 
 impl Sim {
@@ -97,8 +99,12 @@ impl Sim {
         };
         let url =
             get("CESO_VCSIM_URL").unwrap_or_else(|| panic!("simulator printed no URL: {lines:?}"));
+        let urls = get("CESO_VCSIM_URLS")
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .unwrap_or_else(|| vec![url.clone()]);
         Sim {
             url,
+            urls,
             thumbprint: get("CESO_VCSIM_THUMBPRINT_SHA256"),
             cert: get("CESO_VCSIM_CERT").map(PathBuf::from),
             dir: get("CESO_VCSIM_DIR").map(PathBuf::from).unwrap_or_default(),

@@ -56,6 +56,7 @@ var opts struct {
 	delay       int
 	methodDelay string
 	stockMethod string
+	endpoints   int
 	stdinExit   bool
 	parentExit  bool
 	username    string
@@ -91,6 +92,7 @@ func main() {
 	flag.StringVar(&opts.username, "username", "", "accepted login user name (default: any non-empty user and password)")
 	flag.StringVar(&opts.password, "password", "", "accepted login password (with -username)")
 	flag.StringVar(&opts.stockMethod, "stock-method", "", "answer these methods (comma-separated, e.g. PowerOnMultiVM_Task) as stock vcsim 0.24.2 does, without this program's extension of them")
+	flag.IntVar(&opts.endpoints, "endpoints", 1, "serve the inventory on this many ports (a fleet of identical standalone hosts for many-endpoint tests); CESO_VCSIM_URLS lists them")
 	flag.Parse()
 
 	if flag.NArg() != 0 {
@@ -189,9 +191,22 @@ func main() {
 	u := *server.URL
 	u.User = nil
 
+	extra, err := serveExtraEndpoints(server, opts.endpoints-1)
+	if err != nil {
+		cleanup()
+		fatalf("-endpoints: %s", err)
+	}
+
 	out := []string{
 		"CESO_VCSIM_URL=" + u.String(),
 		"CESO_VCSIM_PID=" + strconv.Itoa(os.Getpid()),
+	}
+	if opts.endpoints > 1 {
+		urls := []string{u.String()}
+		for _, e := range extra {
+			urls = append(urls, e.url)
+		}
+		out = append(out, "CESO_VCSIM_URLS="+strings.Join(urls, ","))
 	}
 	if opts.esx {
 		out = append(out, "CESO_VCSIM_MODE=esx")
@@ -247,6 +262,9 @@ func main() {
 	// for minutes): give them a moment, then clean up regardless.
 	closed := make(chan struct{})
 	go func() {
+		for _, e := range extra {
+			_ = e.server.Close()
+		}
 		server.CloseClientConnections()
 		server.Close()
 		close(closed)

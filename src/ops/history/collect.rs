@@ -51,7 +51,7 @@ pub async fn round(
     // Start times come from the database before any network work.
     let store_ref = &*store;
     let read = fleet
-        .each(targets, |t| async move {
+        .each_endpoint(targets, |t| async move {
             read_target(&t, store_ref, opts).await
         })
         .await;

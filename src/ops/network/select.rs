@@ -30,7 +30,7 @@ pub async fn snapshots(
 ) -> OpResult<Vec<(Arc<Endpoint>, Snapshot, Option<String>)>> {
     let targets = fleet.targets(scope).await?;
     let results = fleet
-        .each(targets, |t| async move {
+        .each_endpoint(targets, |t| async move {
             let snap = snapshot::read(&t.endpoint).await?;
             Ok((t.endpoint.clone(), snap, t.host.clone()))
         })

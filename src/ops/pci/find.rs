@@ -42,7 +42,7 @@ pub async fn find_vm(
             });
         }
     }
-    let scans = fleet.each(endpoints, inventory::scan_target).await;
+    let scans = fleet.each_endpoint(endpoints, inventory::scan_target).await;
     let moref = MoRef::parse(wanted);
     let mut all_names: Vec<String> = Vec::new();
     let mut hits: Vec<(usize, usize, usize)> = Vec::new();

@@ -59,7 +59,7 @@ pub async fn gather_servers(
 ) -> OpResult<Gathered> {
     let targets = fleet.targets(scope).await?;
     let parts = fleet
-        .each(targets.clone(), |t| async move { gather::part(&t).await })
+        .each_endpoint(targets.clone(), |t| async move { gather::part(&t).await })
         .await;
     let mut out = Gathered {
         inventory: Inventory {

@@ -134,7 +134,7 @@ async fn find_matching_each(
     // is resolved by the server's SearchIndex, whatever the size of the inventory.
     let by_path = matcher.is_none() && wanted.contains('/');
     let lists = fleet
-        .each(targets, |t| async move {
+        .each_endpoint(targets, |t| async move {
             if by_path {
                 find_by_path(t, wanted).await
             } else {

@@ -32,7 +32,7 @@ pub async fn power_many(
             }
         }
         let batches = fleet
-            .each(groups, |group| async move {
+            .each_endpoint(groups, |group| async move {
                 let vms: Vec<&VmRef> = group.iter().map(|&i| &targets[i]).collect();
                 Ok::<_, OpError>((group.clone(), start_batch(&vms, progress).await))
             })
