@@ -118,6 +118,8 @@ pub enum Command {
     Stats(super::stats::StatsArgs),
     /// Live view of hosts and VMs: CPU, memory, network, disk latency
     Monitor(super::monitor::MonitorArgs),
+    /// Serve vSphere metrics to Prometheus (/metrics), one shared collection per interval
+    Exporter(super::exporter::ExporterArgs),
     /// Capacity planning from the collected history
     #[command(subcommand)]
     Capacity(super::capacity::CapacityCommand),
@@ -286,6 +288,7 @@ impl Command {
             // Reads, and local files (the history database, reports): no vSphere change.
             Command::Stats(_)
             | Command::Monitor(_)
+            | Command::Exporter(_)
             | Command::Capacity(_)
             | Command::Place(_)
             | Command::Inventory(_) => None,

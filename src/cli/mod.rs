@@ -10,6 +10,7 @@ pub mod datastore;
 pub mod drs;
 pub mod dvs;
 pub mod evacuate;
+pub mod exporter;
 pub mod host;
 pub mod migrate;
 pub mod monitor;
@@ -138,6 +139,7 @@ pub fn main() -> ExitCode {
         (Some(Command::Stats(args)), _) => Done::Command(stats::run(&ctx, args)),
         (Some(Command::Capacity(cmd)), _) => Done::Command(capacity::run(&ctx, cmd)),
         (Some(Command::Monitor(args)), _) => Done::Command(monitor::run(&ctx, args)),
+        (Some(Command::Exporter(args)), _) => Done::Command(exporter::run(&ctx, args)),
         (Some(Command::Place(args)), _) => Done::Command(placement::place(&ctx, args)),
         (Some(Command::Optimize(cmd)), _) => Done::Command(placement::optimize(&ctx, cmd)),
         (Some(Command::Inventory(cmd)), _) => Done::Command(placement::dump(&ctx, cmd)),

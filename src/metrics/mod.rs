@@ -5,6 +5,7 @@
 pub mod capacity;
 pub mod clip;
 pub mod duration;
+pub mod exposition;
 pub mod fit;
 pub mod rollup;
 pub mod sparkline;

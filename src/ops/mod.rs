@@ -9,6 +9,7 @@ pub mod datastores;
 pub mod devices;
 pub mod drs;
 pub mod error;
+pub mod exporter;
 pub mod fleet;
 pub mod history;
 pub mod hosts;

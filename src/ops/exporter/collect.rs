@@ -1,0 +1,270 @@
+//! One collection round of one endpoint: a property read of hosts, VMs, clusters and
+//! datastores, and one QueryPerf (the newest real-time sample) for hosts and VMs.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::ops::error::OpResult;
+use crate::ops::fleet::{Endpoint, WithEndpoint};
+use crate::ops::snapshots::tree;
+use crate::ops::stats::{Catalog, Subject, query, to_series};
+use crate::vim::{MoRef, ObjectContent, PropertySpec};
+
+/// Real-time counters read for hosts and VMs, in the server's raw units.
+pub const PERF_COUNTERS: [&str; 7] = [
+    "cpu.usagemhz.average",
+    "cpu.ready.summation",
+    "mem.active.average",
+    "mem.vmmemctl.average",
+    "mem.swapped.average",
+    "net.usage.average",
+    "disk.maxTotalLatency.latest",
+];
+
+/// What one endpoint answered, in base units (hertz, bytes, seconds, ratios).
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    pub hosts: Vec<HostReading>,
+    pub vms: Vec<VmReading>,
+    pub datastores: Vec<DatastoreReading>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HostReading {
+    pub name: String,
+    pub cluster: String,
+    pub connected: bool,
+    pub maintenance: bool,
+    pub cpu_usage_hertz: Option<f64>,
+    pub cpu_capacity_hertz: Option<f64>,
+    pub memory_usage_bytes: Option<f64>,
+    pub memory_capacity_bytes: Option<f64>,
+    pub perf: PerfValues,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VmReading {
+    pub name: String,
+    pub host: String,
+    pub cluster: String,
+    pub powered_on: bool,
+    pub snapshots: usize,
+    /// Unix seconds of the oldest snapshot's creation.
+    pub oldest_snapshot: Option<f64>,
+    pub perf: PerfValues,
+}
+
+/// The newest real-time sample of each counter, converted to base units.
+#[derive(Debug, Clone, Default)]
+pub struct PerfValues {
+    pub cpu_usage_hertz: Option<f64>,
+    pub cpu_ready_ratio: Option<f64>,
+    pub memory_active_bytes: Option<f64>,
+    pub memory_ballooned_bytes: Option<f64>,
+    pub memory_swapped_bytes: Option<f64>,
+    pub network_bytes_per_second: Option<f64>,
+    pub disk_latency_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DatastoreReading {
+    pub name: String,
+    pub capacity_bytes: Option<f64>,
+    pub free_bytes: Option<f64>,
+    /// Capacity − free + uncommitted: what the thin disks could grow to.
+    pub provisioned_bytes: Option<f64>,
+}
+
+pub async fn read(endpoint: &Endpoint) -> OpResult<Reading> {
+    let name = endpoint.name().to_string();
+    let client = endpoint.client().await?;
+    let objects = client
+        .collect_view(
+            &client.content().root_folder,
+            &[
+                PropertySpec {
+                    kind: "HostSystem",
+                    paths: &[
+                        "name",
+                        "parent",
+                        "runtime.connectionState",
+                        "runtime.inMaintenanceMode",
+                        "summary.quickStats.overallCpuUsage",
+                        "summary.quickStats.overallMemoryUsage",
+                        "summary.hardware.cpuMhz",
+                        "summary.hardware.numCpuCores",
+                        "summary.hardware.memorySize",
+                    ],
+                },
+                PropertySpec {
+                    kind: "VirtualMachine",
+                    paths: &["name", "runtime.host", "runtime.powerState", "snapshot"],
+                },
+                PropertySpec {
+                    kind: "ClusterComputeResource",
+                    paths: &["name"],
+                },
+                PropertySpec {
+                    kind: "Datastore",
+                    paths: &[
+                        "name",
+                        "summary.capacity",
+                        "summary.freeSpace",
+                        "summary.uncommitted",
+                    ],
+                },
+            ],
+        )
+        .await
+        .at(&name)?;
+    let of = |kind: &'static str| objects.iter().filter(move |o| o.obj.kind == kind);
+    let clusters: HashMap<&MoRef, &str> = of("ClusterComputeResource")
+        .map(|c| (&c.obj, c.str("name").unwrap_or_default()))
+        .collect();
+    let host_of: HashMap<&MoRef, (&str, &str)> = of("HostSystem")
+        .map(|h| {
+            let cluster = h
+                .get("parent")
+                .and_then(|p| p.as_moref())
+                .and_then(|p| clusters.get(&p).copied())
+                .unwrap_or_default();
+            (&h.obj, (h.str("name").unwrap_or_default(), cluster))
+        })
+        .collect();
+
+    let perf = perf_values(endpoint, &objects).await?;
+    let perf_of = |o: &ObjectContent| perf.get(&o.obj).cloned().unwrap_or_default();
+    let f = |o: &ObjectContent, path: &str| o.i64(path).map(|v| v as f64);
+
+    let hosts = of("HostSystem")
+        .map(|h| {
+            let (host, cluster) = host_of.get(&h.obj).copied().unwrap_or_default();
+            let mhz = |path| f(h, path).map(|v| v * 1e6);
+            HostReading {
+                name: host.to_string(),
+                cluster: cluster.to_string(),
+                connected: h.str("runtime.connectionState") == Some("connected"),
+                maintenance: h.bool("runtime.inMaintenanceMode") == Some(true),
+                cpu_usage_hertz: mhz("summary.quickStats.overallCpuUsage"),
+                cpu_capacity_hertz: mhz("summary.hardware.cpuMhz")
+                    .zip(f(h, "summary.hardware.numCpuCores"))
+                    .map(|(hz, cores)| hz * cores),
+                memory_usage_bytes: f(h, "summary.quickStats.overallMemoryUsage")
+                    .map(|mb| mb * 1024.0 * 1024.0),
+                memory_capacity_bytes: f(h, "summary.hardware.memorySize"),
+                perf: perf_of(h),
+            }
+        })
+        .collect();
+    let vms = of("VirtualMachine")
+        .map(|v| {
+            let (host, cluster) = v
+                .moref("runtime.host")
+                .and_then(|h| host_of.get(&h).copied())
+                .unwrap_or_default();
+            let snapshots = tree::decode(v.get("snapshot"));
+            VmReading {
+                name: v.str("name").unwrap_or_default().to_string(),
+                host: host.to_string(),
+                cluster: cluster.to_string(),
+                powered_on: v.str("runtime.powerState") == Some("poweredOn"),
+                snapshots: snapshots.len(),
+                oldest_snapshot: snapshots
+                    .iter()
+                    .filter_map(|s| DateTime::parse_from_rfc3339(&s.created).ok())
+                    .map(|t| t.with_timezone(&Utc).timestamp() as f64)
+                    .reduce(f64::min),
+                perf: perf_of(v),
+            }
+        })
+        .collect();
+    let datastores = of("Datastore")
+        .map(|d| {
+            let capacity = f(d, "summary.capacity");
+            let free = f(d, "summary.freeSpace");
+            DatastoreReading {
+                name: d.str("name").unwrap_or_default().to_string(),
+                capacity_bytes: capacity,
+                free_bytes: free,
+                provisioned_bytes: capacity
+                    .zip(free)
+                    .map(|(c, fr)| c - fr + f(d, "summary.uncommitted").unwrap_or(0.0)),
+            }
+        })
+        .collect();
+    Ok(Reading {
+        hosts,
+        vms,
+        datastores,
+    })
+}
+
+/// One QueryPerf for every host and VM: the newest 20 s sample of PERF_COUNTERS.
+async fn perf_values(
+    endpoint: &Endpoint,
+    objects: &[ObjectContent],
+) -> OpResult<HashMap<MoRef, PerfValues>> {
+    let name = endpoint.name().to_string();
+    let client = endpoint.client().await?;
+    let catalog = Catalog::read(&client).await.at(&name)?;
+    let Some(pm) = catalog.perf_manager.as_ref() else {
+        return Ok(HashMap::new());
+    };
+    let keys: Vec<i64> = PERF_COUNTERS
+        .iter()
+        .filter_map(|n| catalog.find(n).ok().map(|c| c.key))
+        .collect();
+    let subjects: Vec<Subject> = objects
+        .iter()
+        .filter(|o| matches!(o.obj.kind.as_str(), "HostSystem" | "VirtualMachine"))
+        .filter(|o| o.obj.kind == "HostSystem" || o.str("runtime.powerState") == Some("poweredOn"))
+        .map(|o| Subject {
+            endpoint: name.clone(),
+            name: o.str("name").unwrap_or_default().to_string(),
+            kind: o.obj.kind.clone(),
+            moref: o.obj.clone(),
+        })
+        .collect();
+    let specs: Vec<query::Spec> = subjects
+        .iter()
+        .map(|s| query::Spec {
+            entity: &s.moref,
+            counters: &keys,
+            interval: 20,
+            start: None,
+            end: None,
+            max_sample: Some(1),
+        })
+        .collect();
+    let (answers, _) = query::query(&client, pm, &specs).await.at(&name)?;
+    let mut out: HashMap<MoRef, PerfValues> = HashMap::new();
+    for series in to_series(&catalog, &subjects, &answers) {
+        // The aggregate ("" instance) only: per-CPU or per-disk instances would add up.
+        if !series.instance.is_empty() {
+            continue;
+        }
+        let Some(last) = series.samples.last().map(|s| s.value) else {
+            continue;
+        };
+        let Some(subject) = subjects
+            .iter()
+            .find(|s| s.name == series.object && s.kind == series.kind)
+        else {
+            continue;
+        };
+        let p = out.entry(subject.moref.clone()).or_default();
+        match series.counter.as_str() {
+            "cpu.usagemhz.average" => p.cpu_usage_hertz = Some(last * 1e6),
+            // Milliseconds ready during the 20 s sample.
+            "cpu.ready.summation" => p.cpu_ready_ratio = Some(last / 20_000.0),
+            "mem.active.average" => p.memory_active_bytes = Some(last * 1024.0),
+            "mem.vmmemctl.average" => p.memory_ballooned_bytes = Some(last * 1024.0),
+            "mem.swapped.average" => p.memory_swapped_bytes = Some(last * 1024.0),
+            "net.usage.average" => p.network_bytes_per_second = Some(last * 1024.0),
+            "disk.maxTotalLatency.latest" => p.disk_latency_seconds = Some(last / 1000.0),
+            _ => {}
+        }
+    }
+    Ok(out)
+}

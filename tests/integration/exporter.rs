@@ -1,0 +1,277 @@
+//! `ceso exporter` in front of the simulator, scraped by a real Prometheus (Debian's
+//! package, installed by scripts/test): the series exist with the simulator's values,
+//! the page passes `promtool check metrics`, and a stopped endpoint shows as down and
+//! comes back.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::sim::{Ceso, Sim};
+
+/// Every simulated VM uses a constant 1,500 MHz, so the answer is known.
+const PINNED: &str = "VirtualMachine/cpu.usagemhz.average=1500,0,0,0";
+
+fn tool(name: &str) -> &'static str {
+    let path = match name {
+        "prometheus" => "/usr/bin/prometheus",
+        _ => "/usr/bin/promtool",
+    };
+    assert!(
+        Path::new(path).is_file(),
+        "{path} is missing: scripts/test installs Debian's prometheus package (apt-get install prometheus)"
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A plain HTTP/1.1 GET: (status, body).
+fn get(authority: &str, path: &str, accept: Option<&str>) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(authority).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\n{accept}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let status = raw.split(' ').nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n")?.1.to_string();
+    // Prometheus answers its API chunked; the exporter with a length.
+    let body = if raw
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(&body)
+    } else {
+        body
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// `ceso exporter` on a free port; returns the process and its address.
+fn start_exporter(sim: &Sim) -> (Child, String) {
+    let mut child = sim
+        .ceso()
+        .spawn(&["exporter", "--listen", "127.0.0.1:0", "--interval", "1s"]);
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut stderr = BufReader::new(stderr);
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("exporter's first line");
+    // Keep reading, so its last words at shutdown do not meet a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("the exporter did not say where it listens: {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+struct Prometheus {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(target: &str) -> Prometheus {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ceso\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .expect("write prometheus.yml");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(tool("prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        Prometheus {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// The instant vector of `query` (empty until Prometheus has scraped it).
+    fn query(&self, query: &str) -> Vec<Value> {
+        let encoded: String = query
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        get(&self.addr, &format!("/api/v1/query?query={encoded}"), None)
+            .and_then(|(status, body)| (status == 200).then_some(body))
+            .and_then(|body| serde_json::from_str::<Value>(&body).ok())
+            .and_then(|v| v["data"]["result"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Poll `query` until `done` holds on its result (Prometheus scrapes every second).
+    fn wait_for(&self, query: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let result = self.query(query);
+            if done(&result) {
+                return result;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus never answered {query} as expected; last answer {result:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn value(sample: &Value) -> f64 {
+    sample["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn prometheus_scrapes_the_simulators_values_and_sees_an_endpoint_go_and_return() {
+    let sim = Sim::start(&["-perf-series", PINNED]);
+    let port = sim.authority();
+    let (mut exporter, addr) = start_exporter(&sim);
+
+    // The page as Prometheus reads it, and promtool's verdict on it.
+    let (status, page) = get(&addr, "/metrics", None).expect("scrape the exporter");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("# TYPE ceso_vm_cpu_usage_hertz gauge"),
+        "{page}"
+    );
+    let mut check = Command::new(tool("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    check
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(page.as_bytes())
+        .expect("feed promtool");
+    let verdict = check.wait_with_output().expect("promtool");
+    assert!(
+        verdict.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&verdict.stdout),
+        String::from_utf8_lossy(&verdict.stderr)
+    );
+    let (_, open) = get(&addr, "/metrics", Some("application/openmetrics-text")).expect("scrape");
+    assert!(open.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+
+    // What QueryPerf gave, as `ceso stats` reads it: MHz.
+    let stats = {
+        sim.ceso()
+            .run(&[
+                "stats",
+                "DC0_H0_VM0",
+                "--counter",
+                "cpu.usagemhz.average",
+                "--since",
+                "5m",
+                "--json",
+            ])
+            .ok()
+            .json()
+    };
+    let mhz = stats[0]["last"].as_f64().expect("a last value");
+    assert_eq!(mhz, 1500.0);
+
+    let prom = Prometheus::start(&addr);
+    let vm = prom.wait_for("ceso_vm_cpu_usage_hertz{vm=\"DC0_H0_VM0\"}", |r| {
+        !r.is_empty()
+    });
+    assert_eq!(value(&vm[0]), mhz * 1e6, "hertz from MHz: {vm:?}");
+    assert_eq!(vm[0]["metric"]["host"], "DC0_H0");
+    let up = prom.wait_for("ceso_endpoint_up", |r| !r.is_empty());
+    assert_eq!(value(&up[0]), 1.0);
+    let ds = prom.wait_for("ceso_datastore_capacity_bytes", |r| !r.is_empty());
+    assert!(value(&ds[0]) > 0.0);
+
+    // The endpoint stops: down, and the page is still served.
+    drop(sim);
+    prom.wait_for("ceso_endpoint_up", |r| {
+        r.first().is_some_and(|s| value(s) == 0.0)
+    });
+    prom.wait_for("ceso_collection_errors_total", |r| {
+        r.first().is_some_and(|s| value(s) >= 1.0)
+    });
+    // It comes back on the same address: up again, with its VMs.
+    let _back = Sim::start(&["-l", &port, "-perf-series", PINNED]);
+    prom.wait_for("ceso_endpoint_up", |r| {
+        r.first().is_some_and(|s| value(s) == 1.0)
+    });
+    prom.wait_for("ceso_vm_powered_on{vm=\"DC0_H0_VM0\"}", |r| !r.is_empty());
+
+    // SIGTERM ends the exporter cleanly.
+    let _ = Command::new("kill")
+        .args(["-TERM", &exporter.id().to_string()])
+        .status();
+    let status = exporter.wait().expect("exporter exit");
+    assert!(status.success(), "exporter exit {status:?}");
+}
+
+#[test]
+fn a_public_listen_address_needs_allow_remote() {
+    let mut ceso = Ceso::new();
+    ceso.env("CESO_URL", "http://u:p@127.0.0.1:1/sdk");
+    ceso.run(&["exporter", "--listen", "0.0.0.0:9272"])
+        .fails_with(crate::sim::exit::USAGE)
+        .stderr_has("--allow-remote");
+}
