@@ -212,6 +212,17 @@ fn prometheus_scrapes_the_simulators_values_and_sees_an_endpoint_go_and_return()
         String::from_utf8_lossy(&verdict.stdout),
         String::from_utf8_lossy(&verdict.stderr)
     );
+    // The alert rules and the dashboard only name metrics the page has.
+    for file in ["contrib/prometheus/alerts.yml", "contrib/grafana/ceso.json"] {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+            .expect("read contrib file");
+        for name in metric_names(&text) {
+            assert!(
+                page.contains(&format!("# TYPE {name} ")),
+                "{file} names {name}, which the exporter does not serve"
+            );
+        }
+    }
     let (_, open) = get(&addr, "/metrics", Some("application/openmetrics-text")).expect("scrape");
     assert!(open.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
 
@@ -265,6 +276,36 @@ fn prometheus_scrapes_the_simulators_values_and_sees_an_endpoint_go_and_return()
         .status();
     let status = exporter.wait().expect("exporter exit");
     assert!(status.success(), "exporter exit {status:?}");
+}
+
+/// Every `ceso_…` metric name in a text.
+fn metric_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("ceso_"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_alert_rules_pass_promtool() {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/prometheus/alerts.yml");
+    let out = Command::new(tool("promtool"))
+        .arg("check")
+        .arg("rules")
+        .arg(&rules)
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(metric_names(&std::fs::read_to_string(&rules).expect("rules")).len() >= 5);
 }
 
 #[test]
