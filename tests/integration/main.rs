@@ -6,6 +6,7 @@ mod cold_migrate;
 mod demo;
 mod errors;
 mod evacuate;
+mod guides;
 mod hostile;
 mod hostile_server;
 mod hosts;

@@ -1,0 +1,306 @@
+//! The operator guides (docs/guide-*.md) run: every ```sh block marked
+//! `<!-- test: KIND -->` is run by bash, top to bottom, against a simulator shared by
+//! all guides, and must succeed; a line whose comment says `(exit N)` must exit N.
+//! KIND picks the test bed: `esx` (CESO_URL of a standalone ESXi host), `vcenter`
+//! (CESO_URL of a vCenter), `fleet-setup` (no config yet; `$ESXI1`, `$ESXI2`, `$VCENTER`
+//! hold the endpoints' URLs and `ESXI1_PASSWORD`, `ESXI2_PASSWORD`, `VC_PASSWORD` their
+//! passwords, for `ceso host add`), `fleet` (the same, with the config those `host add`
+//! lines write: esxi1 (default), esxi2, vcenter). Each guide has its own HOME, so its
+//! blocks share a config, a session cache and a backup repository; guides run side by
+//! side, so one guide must not act on a VM another one uses.
+//! The least-privilege role of docs/guide-enterprise.md is checked against the
+//! simulator's privilege list (vSphere's own, captured from ESXi) and created over SOAP.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::sim::{Sim, Soap, finish, repo};
+
+/// The guides this file runs: a new guide without an entry fails here.
+const GUIDES: &[&str] = &[
+    "guide-enterprise.md",
+    "guide-hot-backup.md",
+    "guide-multi-host.md",
+    "guide-performance.md",
+    "guide-vcenter-migration.md",
+];
+
+struct Block {
+    line: usize,
+    kind: String,
+    script: String,
+}
+
+/// The marked blocks of a guide, in order.
+fn blocks(text: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((_, line)) = lines.next() {
+        let Some(kind) = line
+            .trim()
+            .strip_prefix("<!-- test:")
+            .and_then(|rest| rest.strip_suffix("-->"))
+        else {
+            continue;
+        };
+        let (at, fence) = lines.next().expect("a code block after a test marker");
+        assert_eq!(
+            fence.trim(),
+            "```sh",
+            "line {}: a test marker must be followed by a ```sh block",
+            at + 1
+        );
+        let body: Vec<&str> = lines
+            .by_ref()
+            .map(|(_, l)| l)
+            .take_while(|l| l.trim() != "```")
+            .collect();
+        out.push(Block {
+            line: at + 1,
+            kind: kind.trim().to_string(),
+            script: body.join("\n"),
+        });
+    }
+    out
+}
+
+/// `(exit N)` in a line's comment: the exit code the guide says the line has.
+fn expected_exit(line: &str) -> Option<i32> {
+    let comment = &line[line.find(" # ")?..];
+    let at = comment.find("(exit ")?;
+    comment[at + 6..].split(')').next()?.trim().parse().ok()
+}
+
+/// The block as a bash script: stop at the first unexpected failure, show each command.
+fn script(block: &Block) -> String {
+    let mut s = String::from("set -euo pipefail\nset -x\n");
+    for (i, line) in block.script.lines().enumerate() {
+        match expected_exit(line) {
+            Some(code) => s.push_str(&format!(
+                "set +e\n{line}\nrc=$?\nset -e\nif [ \"$rc\" != {code} ]; then echo \"guide line {}: expected exit {code}, got $rc\" >&2; exit 1; fi\n",
+                block.line + 1 + i
+            )),
+            None => {
+                s.push_str(line);
+                s.push('\n');
+            }
+        }
+    }
+    s
+}
+
+struct Bed {
+    esx: Sim,
+    esx2: Sim,
+    vcenter: Sim,
+}
+
+/// The config `fleet` blocks start from when the guide wrote none (what its
+/// `fleet-setup` block's `host add` lines write).
+fn fleet_config(bed: &Bed) -> String {
+    format!(
+        "hosts:
+  - name: esxi1
+    host: {}
+    user: root
+    default: true
+    password_env: ESXI1_PASSWORD
+  - name: esxi2
+    host: {}
+    user: root
+    password_env: ESXI2_PASSWORD
+  - name: vcenter
+    host: {}
+    user: administrator@vsphere.local
+    password_env: VC_PASSWORD
+",
+        bed.esx.url, bed.esx2.url, bed.vcenter.url
+    )
+}
+
+fn run_block(bed: &Bed, guide: &str, home: &Path, block: &Block) {
+    let ceso = Path::new(env!("CARGO_BIN_EXE_ceso"));
+    let mut cmd = Command::new("bash");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CESO_") || key.starts_with("GOVC_") {
+            cmd.env_remove(key);
+        }
+    }
+    let path = format!(
+        "{}:{}",
+        ceso.parent().expect("the binary's folder").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let config_dir = home.join("config");
+    cmd.current_dir(home)
+        .env("PATH", path)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", &config_dir)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    match block.kind.as_str() {
+        "esx" | "vcenter" => {
+            let sim = if block.kind == "esx" {
+                &bed.esx
+            } else {
+                &bed.vcenter
+            };
+            cmd.env("CESO_URL", &sim.url)
+                .env("CESO_USERNAME", "root")
+                .env("CESO_PASSWORD", "pass");
+        }
+        "fleet" | "fleet-setup" => {
+            cmd.env("ESXI1", &bed.esx.url)
+                .env("ESXI2", &bed.esx2.url)
+                .env("VCENTER", &bed.vcenter.url)
+                .env("ESXI1_PASSWORD", "pass")
+                .env("ESXI2_PASSWORD", "pass")
+                .env("VC_PASSWORD", "pass");
+            let config = config_dir.join("ceso/config.yaml");
+            if block.kind == "fleet" && !config.exists() {
+                std::fs::create_dir_all(config_dir.join("ceso")).expect("config dir");
+                std::fs::write(&config, fleet_config(bed)).expect("write the fleet config");
+            }
+        }
+        other => panic!("{guide} line {}: unknown test bed {other:?}", block.line),
+    }
+    let child = cmd
+        .arg("-c")
+        .arg(script(block))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bash is needed to run the guides");
+    let run = finish(child, &[guide], Instant::now(), Duration::from_secs(120));
+    assert_eq!(
+        run.code, 0,
+        "{guide} line {} ({}): the block failed:\n{}\nstdout:\n{}\nstderr:\n{}",
+        block.line, block.kind, block.script, run.stdout, run.stderr
+    );
+}
+
+#[test]
+fn every_guide_is_listed() {
+    let mut found: Vec<String> = std::fs::read_dir(repo().join("docs"))
+        .expect("docs/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("guide-") && n.ends_with(".md"))
+        .collect();
+    found.sort();
+    assert_eq!(found, GUIDES);
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    for guide in GUIDES {
+        assert!(
+            readme.contains(&format!("(docs/{guide})")),
+            "README.md does not link docs/{guide}"
+        );
+    }
+}
+
+#[test]
+fn exit_expectations_are_read_from_comments() {
+    assert_eq!(
+        expected_exit("ceso vm delete x --dry-run  # refused (exit 6)"),
+        Some(6)
+    );
+    assert_eq!(expected_exit("ceso vm list  # every VM"), None);
+    assert_eq!(expected_exit("ceso vm list '(exit 4)'"), None);
+}
+
+/// Every marked block of every guide, against one ESXi pair and one vCenter.
+#[test]
+fn guide_commands_run_on_the_test_bed() {
+    for tool in ["bash", "jq"] {
+        let ok = Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "{tool} is needed to run the guides' blocks; install it");
+    }
+    let bed = Bed {
+        esx: Sim::esx(),
+        esx2: Sim::esx(),
+        vcenter: Sim::vcenter(),
+    };
+    // Guides run side by side (each in order): they touch different VMs, or only read.
+    std::thread::scope(|scope| {
+        for guide in GUIDES {
+            let bed = &bed;
+            scope.spawn(move || {
+                let text = std::fs::read_to_string(repo().join("docs").join(guide)).expect("guide");
+                let blocks = blocks(&text);
+                assert!(!blocks.is_empty(), "{guide} has no runnable block");
+                let home = tempfile::tempdir().expect("temp home");
+                for block in &blocks {
+                    run_block(bed, guide, home.path(), block);
+                }
+            });
+        }
+    });
+}
+
+/// Privilege ids named between `<!-- privileges -->` and `<!-- /privileges -->`.
+fn guide_privileges() -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("docs/guide-enterprise.md")).expect("guide");
+    let start = text
+        .find("<!-- privileges -->")
+        .expect("a privileges marker");
+    let end = text
+        .find("<!-- /privileges -->")
+        .expect("a privileges end marker");
+    let mut ids: Vec<String> = text[start..end]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| {
+            t.contains('.')
+                && t.starts_with(|c: char| c.is_ascii_uppercase())
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+        })
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Every privilege the enterprise guide's role lists exists in vSphere's list (the
+/// simulator's Admin role holds all of ESXi's), and the role can be created with them.
+#[test]
+fn least_privilege_role_names_real_privileges() {
+    let ids = guide_privileges();
+    assert!(ids.len() >= 30, "too few privileges found: {ids:?}");
+    let sim = Sim::vcenter();
+    let soap = Soap::login(&sim);
+    let roles = soap.call(
+        r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this><specSet><propSet><type>AuthorizationManager</type><pathSet>roleList</pathSet></propSet><objectSet><obj type="AuthorizationManager">AuthorizationManager</obj></objectSet></specSet><options/></RetrievePropertiesEx>"#,
+    );
+    let known: std::collections::BTreeSet<&str> = roles
+        .split("<privilege>")
+        .skip(1)
+        .filter_map(|p| p.split("</privilege>").next())
+        .collect();
+    assert!(known.len() > 300, "no privilege list read: {roles}");
+    let unknown: Vec<&String> = ids
+        .iter()
+        .filter(|id| !known.contains(id.as_str()))
+        .collect();
+    assert!(unknown.is_empty(), "not vSphere privileges: {unknown:?}");
+
+    let privs: String = ids
+        .iter()
+        .map(|id| format!("<privIds>{id}</privIds>"))
+        .collect();
+    let created = soap.call(&format!(
+        r#"<AddAuthorizationRole xmlns="urn:vim25"><_this type="AuthorizationManager">AuthorizationManager</_this><name>ceso-operator</name>{privs}</AddAuthorizationRole>"#
+    ));
+    assert!(
+        created.contains("AddAuthorizationRoleResponse"),
+        "the role was refused: {created}"
+    );
+}
