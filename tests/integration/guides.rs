@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::sim::{Sim, Soap, finish, repo};
+use crate::sim::{Ceso, Sim, Soap, finish, repo};
 
 /// The guides this file runs: a new guide without an entry fails here.
 const GUIDES: &[&str] = &[
@@ -242,6 +242,110 @@ fn guide_commands_run_on_the_test_bed() {
             });
         }
     });
+}
+
+/// Every `ceso …` command a guide names, in any ```sh block or inline code (tables
+/// included, tested or not): its words up to the first argument, and its `--flags`.
+fn named_commands(text: &str) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut commands: Vec<String> = text
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|span| span.strip_prefix("ceso "))
+        .map(str::to_string)
+        .collect();
+    let mut in_sh = false;
+    for line in text.lines() {
+        match line.trim() {
+            "```sh" => in_sh = true,
+            "```" => in_sh = false,
+            l if in_sh => commands.extend(l.strip_prefix("ceso ").map(str::to_string)),
+            _ => {}
+        }
+    }
+    commands
+        .iter()
+        .map(|command| {
+            let command = command.split(" # ").next().unwrap_or_default();
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let mut path = Vec::new();
+            let mut flags = Vec::new();
+            let mut i = 0;
+            // Global options before the subcommand (`ceso --host esxi2 vm list`).
+            while i < words.len() && words[i].starts_with("--") {
+                i += if ["--host", "--config"].contains(&words[i]) {
+                    2
+                } else {
+                    1
+                };
+            }
+            while i < words.len()
+                && words[i].starts_with(|c: char| c.is_ascii_lowercase())
+                && words[i]
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-' || c == '\\' || c == '|')
+            {
+                path.push(words[i].to_string());
+                i += 1;
+            }
+            for word in &words {
+                let word = word.trim_matches(|c| c == '[' || c == ']');
+                if word.starts_with("--") && word.len() > 2 {
+                    flags.push(word.split('=').next().unwrap_or_default().to_string());
+                }
+            }
+            (path, flags)
+        })
+        .collect()
+}
+
+/// A subcommand path with alternatives (`rp create\\|update`) as every path it stands for.
+fn expand(path: &[String]) -> Vec<Vec<String>> {
+    let mut out = vec![Vec::new()];
+    for word in path {
+        let alternatives: Vec<&str> = word.split("\\|").collect();
+        out = out
+            .iter()
+            .flat_map(|p| {
+                alternatives.iter().map(move |a| {
+                    let mut p = p.clone();
+                    p.push(a.to_string());
+                    p
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// Commands the guides only name (tables, prose, examples with placeholders) exist, with
+/// the flags given: each path's `--help` succeeds and lists them.
+#[test]
+fn every_command_the_guides_name_exists() {
+    let mut seen = std::collections::BTreeMap::<Vec<String>, Vec<String>>::new();
+    for guide in GUIDES {
+        let text = std::fs::read_to_string(repo().join("docs").join(guide)).expect("guide");
+        for (path, flags) in named_commands(&text) {
+            for path in expand(&path) {
+                seen.entry(path).or_default().extend(flags.iter().cloned());
+            }
+        }
+    }
+    assert!(seen.len() > 30, "too few commands found: {seen:?}");
+    for (path, flags) in &seen {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let run = Ceso::new().run(&args).ok();
+        for flag in flags {
+            assert!(
+                run.stdout.contains(&format!("{flag} "))
+                    || run.stdout.contains(&format!("{flag}\n")),
+                "`ceso {}` has no {flag}:\n{}",
+                path.join(" "),
+                run.stdout
+            );
+        }
+    }
 }
 
 /// Privilege ids named between `<!-- privileges -->` and `<!-- /privileges -->`.
