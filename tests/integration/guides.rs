@@ -3,9 +3,10 @@
 //! all guides, and must succeed; a line whose comment says `(exit N)` must exit N.
 //! KIND picks the test bed: `esx` (CESO_URL of a standalone ESXi host), `vcenter`
 //! (CESO_URL of a vCenter), `fleet-setup` (no config yet; `$ESXI1`, `$ESXI2`, `$VCENTER`
-//! hold the endpoints' URLs and `ESXI1_PASSWORD`, `ESXI2_PASSWORD`, `VC_PASSWORD` their
-//! passwords, for `ceso host add`), `fleet` (the same, with the config those `host add`
-//! lines write: esxi1 (default), esxi2, vcenter). Each guide has its own HOME, so its
+//! hold the endpoints' URLs, `ESXI1_PASSWORD`, `ESXI2_PASSWORD`, `VC_PASSWORD` their
+//! passwords, for `ceso host add`; esxi2 speaks HTTPS with a self-signed certificate
+//! whose SHA-256 thumbprint is `$ESXI2_THUMBPRINT`), `fleet` (the same, with the config
+//! those `host add` lines write: esxi1 (default), esxi2 (pinned), vcenter). Each guide has its own HOME, so its
 //! blocks share a config, a session cache and a backup repository; guides run side by
 //! side, so one guide must not act on a VM another one uses.
 //! Every `ceso …` command a guide only names (tables, prose) must exist with its flags.
@@ -111,13 +112,23 @@ fn fleet_config(bed: &Bed) -> String {
     host: {}
     user: root
     password_env: ESXI2_PASSWORD
+    thumbprint: {}
   - name: vcenter
     host: {}
     user: administrator@vsphere.local
     password_env: VC_PASSWORD
 ",
-        bed.esx.url, bed.esx2.url, bed.vcenter.url
+        bed.esx.url,
+        bed.esx2.url,
+        thumbprint(&bed.esx2),
+        bed.vcenter.url
     )
+}
+
+fn thumbprint(sim: &Sim) -> &str {
+    sim.thumbprint
+        .as_deref()
+        .expect("a -tls simulator prints its thumbprint")
 }
 
 fn run_block(bed: &Bed, guide: &str, home: &Path, block: &Block) {
@@ -159,7 +170,8 @@ fn run_block(bed: &Bed, guide: &str, home: &Path, block: &Block) {
                 .env("VCENTER", &bed.vcenter.url)
                 .env("ESXI1_PASSWORD", "pass")
                 .env("ESXI2_PASSWORD", "pass")
-                .env("VC_PASSWORD", "pass");
+                .env("VC_PASSWORD", "pass")
+                .env("ESXI2_THUMBPRINT", thumbprint(&bed.esx2));
             let config = config_dir.join("ceso/config.yaml");
             if block.kind == "fleet" && !config.exists() {
                 std::fs::create_dir_all(config_dir.join("ceso")).expect("config dir");
@@ -225,7 +237,7 @@ fn guide_commands_run_on_the_test_bed() {
     }
     let bed = Bed {
         esx: Sim::esx(),
-        esx2: Sim::esx(),
+        esx2: Sim::start(&["-esx", "-tls"]),
         vcenter: Sim::vcenter(),
     };
     // Guides run side by side (each in order): they touch different VMs, or only read.
