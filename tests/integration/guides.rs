@@ -235,11 +235,18 @@ fn guide_commands_run_on_the_test_bed() {
             .is_ok_and(|s| s.success());
         assert!(ok, "{tool} is needed to run the guides' blocks; install it");
     }
-    let bed = Bed {
-        esx: Sim::esx(),
-        esx2: Sim::start(&["-esx", "-tls"]),
-        vcenter: Sim::vcenter(),
-    };
+    // The three simulators start at once.
+    let bed = std::thread::scope(|scope| {
+        let esx = scope.spawn(Sim::esx);
+        let esx2 = scope.spawn(|| Sim::start(&["-esx", "-tls"]));
+        let vcenter = scope.spawn(Sim::vcenter);
+        let started = |h: std::thread::ScopedJoinHandle<'_, Sim>| h.join().expect("simulator");
+        Bed {
+            esx: started(esx),
+            esx2: started(esx2),
+            vcenter: started(vcenter),
+        }
+    });
     // Guides run side by side (each in order): they touch different VMs, or only read.
     std::thread::scope(|scope| {
         for guide in GUIDES {
