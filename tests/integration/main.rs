@@ -7,6 +7,7 @@ mod demo;
 mod errors;
 mod evacuate;
 mod exporter;
+mod guides;
 mod hostile;
 mod hostile_server;
 mod hosts;
