@@ -5,7 +5,8 @@ use clap::Args;
 
 use crate::ops::OpResult;
 use crate::ops::pools::allocation::AllocationChange;
-use crate::ops::vms::update_spec::{self, Cdrom, UpdatePlan, UpdateRequest};
+use crate::ops::vms::update_input::{self, Cdrom};
+use crate::ops::vms::update_spec::{UpdatePlan, UpdateRequest};
 use crate::ops::vms::{self, update};
 
 use super::Ctx;
@@ -137,24 +138,24 @@ impl UpdateArgs {
             boot_order: self
                 .boot_order
                 .as_deref()
-                .map(update_spec::parse_boot_order)
+                .map(update_input::parse_boot_order)
                 .transpose()?,
             boot_delay_ms: self.boot_delay,
             add_disks: self
                 .add_disk
                 .iter()
-                .map(|d| update_spec::parse_new_disk(d))
+                .map(|d| update_input::parse_new_disk(d))
                 .collect::<OpResult<_>>()?,
             disk_controller: self.disk_controller.clone(),
             grow_disks: self
                 .grow_disk
                 .iter()
-                .map(|g| update_spec::parse_grow(g))
+                .map(|g| update_input::parse_grow(g))
                 .collect::<OpResult<_>>()?,
             remove_disks: self.remove_disk.clone(),
             delete_files: self.delete_files,
             cdrom: match (&self.cdrom, self.eject) {
-                (Some(iso), _) => Some(Cdrom::Insert(update_spec::parse_iso(iso)?)),
+                (Some(iso), _) => Some(Cdrom::Insert(update_input::parse_iso(iso)?)),
                 (None, true) => Some(Cdrom::Eject),
                 (None, false) => None,
             },
@@ -200,6 +201,7 @@ fn render(ctx: &Ctx, plan: &UpdatePlan, dry_run: bool, changed: bool) {
             "dry_run": dry_run,
             "changed": changed,
             "changes": plan.diff.fields,
+            "destructive": plan.destructive,
         }));
         return;
     }
@@ -212,6 +214,9 @@ fn render(ctx: &Ctx, plan: &UpdatePlan, dry_run: bool, changed: bool) {
         println!("would reconfigure {} ({}):", plan.vm, plan.power_state);
         for line in plan.diff.lines().iter().skip(1) {
             println!("{line}");
+        }
+        for what in &plan.destructive {
+            println!("  (asks first, unless --yes: {what})");
         }
         return;
     }

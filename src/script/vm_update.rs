@@ -4,7 +4,8 @@
 use rhai::{Engine, Map, Module};
 
 use crate::ops::pools::allocation::AllocationChange;
-use crate::ops::vms::update_spec::{self, Cdrom, UpdateRequest};
+use crate::ops::vms::update_input::{self, Cdrom};
+use crate::ops::vms::update_spec::UpdateRequest;
 use crate::ops::vms::{self, VmRef, update};
 
 use super::convert::Opts;
@@ -72,27 +73,27 @@ fn request(o: &Opts) -> RhaiResultOf<UpdateRequest> {
         guest_id: o.string("guest_id")?,
         boot_order: o
             .string("boot_order")?
-            .map(|b| update_spec::parse_boot_order(&b))
+            .map(|b| update_input::parse_boot_order(&b))
             .transpose()
             .map_err(err)?,
         boot_delay_ms: o.int("boot_delay")?,
         add_disks: o
             .list("add_disks")?
             .iter()
-            .map(|d| update_spec::parse_new_disk(d))
+            .map(|d| update_input::parse_new_disk(d))
             .collect::<Result<_, _>>()
             .map_err(err)?,
         disk_controller: o.string("disk_controller")?,
         grow_disks: o
             .list("grow_disks")?
             .iter()
-            .map(|g| update_spec::parse_grow(g))
+            .map(|g| update_input::parse_grow(g))
             .collect::<Result<_, _>>()
             .map_err(err)?,
         remove_disks: o.list("remove_disks")?,
         delete_files: o.flag("delete_files")?,
         cdrom: match (o.string("cdrom")?, o.flag("eject")?) {
-            (Some(iso), _) => Some(Cdrom::Insert(update_spec::parse_iso(&iso).map_err(err)?)),
+            (Some(iso), _) => Some(Cdrom::Insert(update_input::parse_iso(&iso).map_err(err)?)),
             (None, true) => Some(Cdrom::Eject),
             (None, false) => None,
         },

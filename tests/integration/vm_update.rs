@@ -209,6 +209,13 @@ fn update_changes_a_powered_off_vm_and_reads_back() {
         "--delete-files",
     ];
     sim.ceso().run(&remove).fails_with(exit::REFUSED);
+    let mut dry = remove.to_vec();
+    dry.push("--dry-run");
+    sim.ceso()
+        .run(&dry)
+        .ok()
+        .stdout_has(&format!("- device[{second}]: 1 GB [LocalDS_0]"))
+        .stdout_has("asks first, unless --yes");
     assert!(disk(&info(&sim, OFF_VM), &second).is_some());
     let mut yes = remove.to_vec();
     yes.push("--yes");

@@ -10,6 +10,7 @@ pub mod power_many;
 pub mod register;
 pub mod select;
 pub mod update;
+pub mod update_input;
 pub mod update_spec;
 
 use std::sync::Arc;

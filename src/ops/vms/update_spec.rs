@@ -11,7 +11,8 @@ use crate::ops::pools::allocation::{self, Allocation, AllocationChange, Resource
 use crate::ops::spec_diff::SpecDiff;
 use crate::vim::{Node, ObjectContent, Request};
 
-use super::create::{MAX_CPUS, MAX_DISK_GB, MAX_MEMORY_MB};
+use super::create::{MAX_CPUS, MAX_MEMORY_MB};
+pub use super::update_input::{Cdrom, NewDisk, Provisioning, size_text};
 
 /// The properties a plan is made from.
 pub const PATHS: &[&str] = &[
@@ -57,31 +58,6 @@ const BOOT: &[&str] = &[
     "bootOrder",
     "networkBootProtocol",
 ];
-
-/// How a new disk is provisioned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provisioning {
-    Thin,
-    /// Thick, lazily zeroed.
-    Thick,
-    /// Thick, eagerly zeroed.
-    Eager,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NewDisk {
-    pub size_bytes: i64,
-    pub provisioning: Provisioning,
-    pub datastore: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cdrom {
-    /// `[datastore] path/to.iso`
-    Insert(String),
-    Eject,
-}
 
 /// What to change; None (or empty) leaves a setting as it is.
 #[derive(Debug, Clone, Default)]
@@ -288,150 +264,6 @@ fn boot_name(xsi_type: &str) -> &str {
         "VirtualMachineBootOptionsBootableFloppyDevice" => "floppy",
         other => other,
     }
-}
-
-/// `20G`, `512M`, `1T`, `40GB`; a bare number is GB.
-pub fn parse_size(text: &str, option: &str) -> OpResult<i64> {
-    let t = text.trim().to_ascii_uppercase();
-    let t = t
-        .strip_suffix("IB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(&t);
-    let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (&t[..i], &t[i..]),
-        None => (t, "G"),
-    };
-    let shift = match unit {
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => -1,
-    };
-    match number.trim().parse::<i64>() {
-        Ok(n) if n > 0 && shift > 0 => n
-            .checked_mul(1i64 << shift)
-            .filter(|b| *b <= MAX_DISK_GB << 30)
-            .ok_or_else(|| size_error(text, option)),
-        _ => Err(size_error(text, option)),
-    }
-}
-
-fn size_error(text: &str, option: &str) -> OpError {
-    OpError::Invalid {
-        message: format!("{option} {text}: not a disk size"),
-        hint: Some(format!(
-            "a size with M, G or T (e.g. 20G, 512M) up to {MAX_DISK_GB}G (62 TB, the vSphere limit)"
-        )),
-    }
-}
-
-pub fn size_text(bytes: i64) -> String {
-    const GB: i64 = 1 << 30;
-    if bytes % GB == 0 {
-        format!("{} GB", bytes / GB)
-    } else {
-        format!("{} MB", bytes >> 20)
-    }
-}
-
-/// `SIZE[:thin|thick|eager][@DATASTORE]`.
-pub fn parse_new_disk(text: &str) -> OpResult<NewDisk> {
-    let (rest, datastore) = match text.split_once('@') {
-        Some((r, ds)) if !ds.trim().is_empty() => (r, Some(ds.trim().to_string())),
-        Some(_) => {
-            return Err(OpError::invalid(format!(
-                "--add-disk {text}: empty datastore after @"
-            )));
-        }
-        None => (text, None),
-    };
-    let (size, kind) = rest.split_once(':').unwrap_or((rest, "thin"));
-    let provisioning = match kind.trim().to_ascii_lowercase().as_str() {
-        "thin" => Provisioning::Thin,
-        "thick" => Provisioning::Thick,
-        "eager" | "eagerzeroedthick" => Provisioning::Eager,
-        other => {
-            return Err(OpError::Invalid {
-                message: format!("--add-disk {text}: unknown provisioning '{other}'"),
-                hint: Some("SIZE[:thin|thick|eager][@DATASTORE], e.g. 20G:thick@datastore1".into()),
-            });
-        }
-    };
-    Ok(NewDisk {
-        size_bytes: parse_size(size, "--add-disk")?,
-        provisioning,
-        datastore,
-    })
-}
-
-/// `DISK=SIZE`, e.g. `Hard disk 1=40G`.
-pub fn parse_grow(text: &str) -> OpResult<(String, i64)> {
-    match text.rsplit_once('=') {
-        Some((disk, size)) if !disk.trim().is_empty() => {
-            Ok((disk.trim().to_string(), parse_size(size, "--grow-disk")?))
-        }
-        _ => Err(OpError::Invalid {
-            message: format!("--grow-disk {text}: expected DISK=SIZE"),
-            hint: Some(
-                "e.g. --grow-disk \"Hard disk 1=40G\" (`ceso vm info VM` lists the disks)".into(),
-            ),
-        }),
-    }
-}
-
-/// `[datastore] path/x.iso`, also written `ds://[datastore] path/x.iso` or
-/// `ds://datastore/path/x.iso`.
-pub fn parse_iso(text: &str) -> OpResult<String> {
-    let t = text.trim();
-    let t = t.strip_prefix("ds://").unwrap_or(t);
-    let path = if let Some(rest) = t.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((ds, p)) if !ds.is_empty() && !p.trim().is_empty() => {
-                format!("[{ds}] {}", p.trim())
-            }
-            _ => String::new(),
-        }
-    } else {
-        match t.split_once('/') {
-            Some((ds, p)) if !ds.is_empty() && !p.is_empty() => format!("[{ds}] {p}"),
-            _ => String::new(),
-        }
-    };
-    if path.is_empty() || !path.to_ascii_lowercase().ends_with(".iso") {
-        return Err(OpError::Invalid {
-            message: format!("--cdrom {text}: not an ISO file on a datastore"),
-            hint: Some(
-                "e.g. --cdrom \"[datastore1] iso/ubuntu.iso\" or ds://datastore1/iso/ubuntu.iso"
-                    .into(),
-            ),
-        });
-    }
-    Ok(path)
-}
-
-pub fn parse_boot_order(text: &str) -> OpResult<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for part in text.split(',').map(|p| p.trim().to_ascii_lowercase()) {
-        let name = match part.as_str() {
-            "disk" | "hdd" => "disk",
-            "cdrom" | "cd" => "cdrom",
-            "net" | "network" | "ethernet" => "net",
-            "floppy" => "floppy",
-            _ => {
-                return Err(OpError::Invalid {
-                    message: format!("--boot-order {text}: unknown device '{part}'"),
-                    hint: Some("a comma-separated list of disk, cdrom, net, floppy".into()),
-                });
-            }
-        };
-        if out.iter().any(|o| o == name) {
-            return Err(OpError::invalid(format!(
-                "--boot-order {text}: {name} twice"
-            )));
-        }
-        out.push(name.to_string());
-    }
-    Ok(out)
 }
 
 /// One deviceChange entry.
@@ -714,32 +546,20 @@ fn check_power(vm: &VmConfig, req: &UpdateRequest) -> OpResult<()> {
         "--memory-hot-add",
     );
     let state = &vm.power_state;
-    if let Some(c) = req.cpus {
-        if c < vm.cpus {
-            why.push(format!(
-                "--cpu {c}: vCPUs cannot be removed while the VM is {state} ({} now)",
-                vm.cpus
-            ));
-        } else if c > vm.cpus && (!vm.cpu_hot_add || state != "poweredOn") {
-            why.push(format!(
-                "--cpu {c}: CPU hot-add is {} on this VM, so vCPUs can only be added while it is powered off",
-                if vm.cpu_hot_add { "enabled but the VM is suspended" } else { "disabled" }
-            ));
-        }
-    }
-    if let Some(m) = req.memory_mb {
-        if m < vm.memory_mb {
-            why.push(format!(
-                "--memory {m}: memory cannot be removed while the VM is {state} ({} MB now)",
-                vm.memory_mb
-            ));
-        } else if m > vm.memory_mb && (!vm.memory_hot_add || state != "poweredOn") {
-            why.push(format!(
-                "--memory {m}: memory hot-add is {} on this VM, so memory can only be added while it is powered off",
-                if vm.memory_hot_add { "enabled but the VM is suspended" } else { "disabled" }
-            ));
-        }
-    }
+    let cpu = Hot {
+        option: "--cpu",
+        what: "vCPUs",
+        hot_add: "CPU hot-add",
+        unit: "",
+    };
+    why.extend(cpu.refusal(req.cpus, vm.cpus, vm.cpu_hot_add, state));
+    let memory = Hot {
+        option: "--memory",
+        what: "memory",
+        hot_add: "memory hot-add",
+        unit: " MB",
+    };
+    why.extend(memory.refusal(req.memory_mb, vm.memory_mb, vm.memory_hot_add, state));
     if state != "poweredOn"
         && (!req.add_disks.is_empty()
             || !req.grow_disks.is_empty()
@@ -760,6 +580,38 @@ fn check_power(vm: &VmConfig, req: &UpdateRequest) -> OpResult<()> {
             vm.name
         ),
     ))
+}
+
+/// A size a running VM can grow only with hot-add enabled, and never shrink.
+struct Hot {
+    option: &'static str,
+    what: &'static str,
+    hot_add: &'static str,
+    unit: &'static str,
+}
+
+impl Hot {
+    fn refusal(&self, asked: Option<i64>, now: i64, enabled: bool, state: &str) -> Option<String> {
+        let (option, what, unit) = (self.option, self.what, self.unit);
+        let asked = asked?;
+        if asked < now {
+            return Some(format!(
+                "{option} {asked}: {what} cannot be removed while the VM is {state} ({now}{unit} now)"
+            ));
+        }
+        if asked > now && (!enabled || state != "poweredOn") {
+            return Some(format!(
+                "{option} {asked}: {} is {} on this VM, so {what} can only be added while it is powered off",
+                self.hot_add,
+                if enabled {
+                    "enabled but the VM is suspended"
+                } else {
+                    "disabled"
+                }
+            ));
+        }
+        None
+    }
 }
 
 fn is_kind(t: &str, kinds: &[&str]) -> bool {
@@ -1064,7 +916,10 @@ fn plan_boot(
     d: &mut SpecDiff,
 ) -> OpResult<()> {
     let firmware = req.firmware.as_deref().unwrap_or(&vm.firmware);
-    let secure = req.secure_boot.unwrap_or(vm.secure_boot());
+    // Switching to BIOS turns secure boot off with it, as the vSphere client does.
+    let secure = req
+        .secure_boot
+        .unwrap_or(vm.secure_boot() && firmware == "efi");
     if secure && firmware != "efi" {
         return Err(OpError::Invalid {
             message: format!(
@@ -1087,7 +942,6 @@ fn plan_boot(
         );
         put(&mut boot, BOOT, leaf("bootDelay", delay));
     }
-    // Switching to BIOS turns secure boot off with it, as the vSphere client does.
     if req.secure_boot.is_some() || (firmware != "efi" && vm.secure_boot()) {
         d.edit(
             "bootOptions.efiSecureBootEnabled",
@@ -1209,37 +1063,6 @@ mod tests {
     }
 
     #[test]
-    fn sizes_and_specs_parse() {
-        assert_eq!(parse_size("20G", "x").unwrap(), 20 << 30);
-        assert_eq!(parse_size("512MB", "x").unwrap(), 512 << 20);
-        assert_eq!(parse_size("3", "x").unwrap(), 3 << 30);
-        assert!(parse_size("0G", "x").is_err());
-        assert!(parse_size("63T", "x").is_err());
-        assert!(parse_size("big", "x").is_err());
-        let d = parse_new_disk("20G:thick@datastore2").unwrap();
-        assert_eq!(d.provisioning, Provisioning::Thick);
-        assert_eq!(d.datastore.as_deref(), Some("datastore2"));
-        assert_eq!(
-            parse_grow("Hard disk 1=40G").unwrap(),
-            ("Hard disk 1".into(), 40 << 30)
-        );
-        assert_eq!(
-            parse_iso("ds://[datastore1] iso/x.iso").unwrap(),
-            "[datastore1] iso/x.iso"
-        );
-        assert_eq!(
-            parse_iso("ds://datastore1/iso/x.iso").unwrap(),
-            "[datastore1] iso/x.iso"
-        );
-        assert!(parse_iso("x.iso").is_err());
-        assert_eq!(
-            parse_boot_order("disk, CD,net").unwrap(),
-            vec!["disk", "cdrom", "net"]
-        );
-        assert!(parse_boot_order("disk,disk").is_err());
-    }
-
-    #[test]
     fn a_running_vm_refuses_what_needs_it_off_naming_each_setting() {
         let req = UpdateRequest {
             cpus: Some(4),
@@ -1273,13 +1096,32 @@ mod tests {
         };
         assert!(matches!(plan(&v, &shrink), Err(OpError::Refused { .. })));
         let add = UpdateRequest {
-            add_disks: vec![parse_new_disk("1G").unwrap()],
+            add_disks: vec![super::super::update_input::parse_new_disk("1G").unwrap()],
             ..Default::default()
         };
         let p = plan(&v, &add).unwrap();
         let unit = p.spec.devices[0].device.i64_at("unitNumber");
         assert_eq!(unit, Some(1));
         assert!(p.diff.lines()[1].contains("1 GB thin on [ds], SCSI controller 0 unit 1"));
+        let mut efi = v.clone();
+        efi.firmware = "efi".into();
+        efi.boot_options = Some(object(
+            "bootOptions",
+            None,
+            vec![leaf("efiSecureBootEnabled", true)],
+        ));
+        let to_bios = UpdateRequest {
+            firmware: Some("bios".into()),
+            ..Default::default()
+        };
+        let p = plan(&efi, &to_bios).unwrap();
+        assert!(
+            p.diff
+                .lines()
+                .contains(&"  ~ bootOptions.efiSecureBootEnabled: on → off".to_string()),
+            "{:?}",
+            p.diff.lines()
+        );
         let secure = UpdateRequest {
             secure_boot: Some(true),
             ..Default::default()
