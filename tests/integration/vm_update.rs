@@ -272,6 +272,13 @@ fn update_on_a_running_vm_refuses_what_needs_it_off_and_does_hot_changes() {
     // Nothing was sent: the notes are still empty.
     assert!(!property(&sim, ON_VM, "config.annotation").contains(">x"));
 
+    // `--dry-run` before the subcommand is a dry run too.
+    sim.ceso()
+        .run(&["--dry-run", "vm", "update", ON_VM, "--notes", "zzz"])
+        .ok()
+        .stdout_has("would reconfigure");
+    assert!(!property(&sim, ON_VM, "config.annotation").contains("zzz"));
+
     // Hot changes are fine: notes, allocation, and the CD-ROM.
     sim.ceso()
         .run(&[
