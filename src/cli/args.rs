@@ -180,6 +180,7 @@ impl Command {
                 VmCommand::Move(args) => Some(&mut args.dry_run),
                 VmCommand::Balance(args) => Some(&mut args.dry_run),
                 VmCommand::Migrate(args) => Some(&mut args.dry_run),
+                VmCommand::Update(args) => Some(&mut args.dry_run),
                 VmCommand::Nic(cmd) => {
                     use super::network_args::NicCommand as N;
                     match cmd {
@@ -530,6 +531,8 @@ pub enum VmCommand {
     /// The VM's network adapters: list, add, reconnect, remove
     #[command(subcommand)]
     Nic(super::network_args::NicCommand),
+    /// Change a VM: CPUs, memory, hot-add, allocation, notes, firmware, boot, disks, CD-ROM (one ReconfigVM)
+    Update(Box<super::vm_update::UpdateArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ pub mod script;
 pub mod snapshot;
 pub mod stats;
 pub mod vm;
+pub mod vm_update;
 pub mod vswitch;
 
 use std::process::ExitCode;

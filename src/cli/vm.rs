@@ -32,6 +32,7 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
         VmCommand::Balance(args) => super::placement::balance(ctx, args),
         VmCommand::Migrate(args) => super::migrate::run(ctx, args),
         VmCommand::Nic(cmd) => super::nic::run(ctx, cmd),
+        VmCommand::Update(args) => super::vm_update::run(ctx, *args),
     }
 }
 

@@ -80,6 +80,7 @@ pub fn register(engine: &mut Engine, ctx: &ScriptCtx) {
     register_getters(engine);
     register_finders(engine, ctx);
     register_methods(engine, ctx);
+    super::vm_update::register_method(engine, ctx);
     register_bulk(engine, ctx);
     engine.register_static_module("vm", namespace(ctx).into());
 }
@@ -540,6 +541,7 @@ pub(super) fn resolve(
 fn namespace(ctx: &ScriptCtx) -> Module {
     let mut m = Module::new();
     super::network_change::nic_functions(&mut m, ctx);
+    super::vm_update::namespace_functions(&mut m, ctx);
     for with_opts in [false, true] {
         let c = ctx.clone();
         let doc = "Move VMs (names or globs, a String or an Array) into a resource pool, like\n`ceso vm move NAMES… --resource-pool POOL`. Options: dry_run. One map per VM.";

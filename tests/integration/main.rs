@@ -26,3 +26,4 @@ mod sim;
 mod snapshots;
 mod vcenter;
 mod vm;
+mod vm_update;

@@ -1,4 +1,4 @@
-//! Virtual machines: list, find, info, create, power, delete.
+//! Virtual machines: list, find, info, create, power, delete, update.
 
 pub mod create;
 pub mod delete;
@@ -9,6 +9,9 @@ pub mod power;
 pub mod power_many;
 pub mod register;
 pub mod select;
+pub mod update;
+pub mod update_input;
+pub mod update_spec;
 
 use std::sync::Arc;
 
