@@ -163,24 +163,10 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> OpResult<()> {
     let mut loc = None;
     for path in &args.paths {
         let here = locate(ctx, &args.scope, path)?;
-        let found = ctx.app.block_on(files::matches(&here, &Silent))?;
-        if found.is_empty() {
-            return Err(OpError::NotFound {
-                kind: "datastore file",
-                name: here.path.to_string(),
-                suggestions: Vec::new(),
-            });
-        }
-        if let Some(folder) = found.iter().find(|f| f.is_folder() && !args.recursive) {
-            return Err(OpError::refused(
-                format!(
-                    "{} is a folder; nothing was deleted",
-                    folder.datastore_path()
-                ),
-                "pass --recursive to delete folders with everything in them",
-            ));
-        }
-        targets.extend(found.iter().map(DsFile::datastore_path));
+        targets.extend(
+            ctx.app
+                .block_on(files::removal_targets(&here, args.recursive, &Silent))?,
+        );
         loc.get_or_insert(here);
     }
     let Some(loc) = loc else {

@@ -87,6 +87,44 @@ pub async fn matches(loc: &DsLocation, progress: &dyn Progress) -> OpResult<Vec<
     }
 }
 
+/// What `rm` would delete at `loc`: a refusal when it names a folder and `recursive`
+/// was not given, "not found" when nothing matches.
+pub async fn removal_targets(
+    loc: &DsLocation,
+    recursive: bool,
+    progress: &dyn Progress,
+) -> OpResult<Vec<DatastorePath>> {
+    let found = matches(loc, progress).await?;
+    if found.is_empty() {
+        return Err(OpError::NotFound {
+            kind: "datastore file",
+            name: loc.path.to_string(),
+            suggestions: Vec::new(),
+        });
+    }
+    if let Some(folder) = found.iter().find(|f| f.is_folder() && !recursive) {
+        return Err(OpError::refused(
+            format!(
+                "{} is a folder; nothing was deleted",
+                folder.datastore_path()
+            ),
+            "pass --recursive to delete folders with everything in them",
+        ));
+    }
+    Ok(found.iter().map(DsFile::datastore_path).collect())
+}
+
+/// Refused when a file is already at `loc` (an upload replaces only with `force`).
+pub async fn check_absent(loc: &DsLocation, progress: &dyn Progress) -> OpResult<()> {
+    if matches(loc, progress).await?.is_empty() {
+        return Ok(());
+    }
+    Err(OpError::refused(
+        format!("{} already exists; nothing was uploaded", loc.path),
+        "pass --force to replace it",
+    ))
+}
+
 fn not_a_folder(e: &OpError) -> bool {
     matches!(e.fault_name(), Some("FileNotFound" | "InvalidArgument"))
 }

@@ -15,7 +15,7 @@ use super::error::{OpError, OpResult, close_names};
 use super::fleet::{Endpoint, Fleet, Scope, WithEndpoint};
 use super::inventory;
 
-pub use browse::{DsFile, ls, matches};
+pub use browse::{DsFile, check_absent, ls, matches, removal_targets};
 pub use manage::{copy, make_dir, move_file, remove};
 pub use path::parse_path;
 pub use transfer::{Download, download, upload};
