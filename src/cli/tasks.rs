@@ -93,7 +93,7 @@ pub fn run(ctx: &Ctx, cmd: TaskCommand) -> OpResult<()> {
             let until = deadline(&for_)?;
             let found = ctx
                 .app
-                .block_on(tasks::recent(&ctx.app.fleet, &scope, recent))?
+                .block_on(tasks::recent(&ctx.app.fleet, &scope, recent || follow))?
                 .unless_all_failed()?;
             if !follow {
                 if ctx.out.json {
@@ -103,7 +103,13 @@ pub fn run(ctx: &Ctx, cmd: TaskCommand) -> OpResult<()> {
                 }
                 return super::report::endpoint_errors(&found.errors);
             }
-            let mut seen: Vec<TaskSummary> = Vec::new();
+            // Finished tasks from before are known, shown only with --recent.
+            let mut seen: Vec<TaskSummary> = found
+                .items
+                .iter()
+                .filter(|t| !recent && t.finished())
+                .cloned()
+                .collect();
             print_tasks(ctx, &found.items, &mut seen);
             ctx.app.block_on(async {
                 loop {
