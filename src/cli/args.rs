@@ -217,8 +217,8 @@ impl Command {
             },
             Command::Gpu(GpuCommand::Profiles { .. } | GpuCommand::Check { .. }) => None,
             Command::Datastore(cmd) => match cmd {
-                DatastoreCommand::Upload(a) => Some(&mut a.dry_run),
-                DatastoreCommand::Download(a) => Some(&mut a.dry_run),
+                DatastoreCommand::Upload(a) => Some(&mut a.flags.dry_run),
+                DatastoreCommand::Download(a) => Some(&mut a.flags.dry_run),
                 DatastoreCommand::Rm(a) => Some(&mut a.dry_run),
                 DatastoreCommand::Mkdir(a) => Some(&mut a.dry_run),
                 DatastoreCommand::Mv(a) | DatastoreCommand::Cp(a) => Some(&mut a.dry_run),

@@ -30,16 +30,8 @@ pub struct UploadArgs {
     pub local: PathBuf,
     /// Destination `datastore:dir/file`; ending in `/`, the local name is kept
     pub remote: String,
-    /// Upload a local folder with everything in it
-    #[arg(long, short = 'R')]
-    pub recursive: bool,
-    /// Replace files that exist on the datastore
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long)]
-    pub dry_run: bool,
     #[command(flatten)]
-    pub scope: ScopeArgs,
+    pub flags: TransferFlags,
 }
 
 #[derive(Debug, Args)]
@@ -48,10 +40,17 @@ pub struct DownloadArgs {
     pub remote: String,
     /// Local file or folder (default: the current folder)
     pub local: Option<PathBuf>,
-    /// Download a folder with everything in it
+    #[command(flatten)]
+    pub flags: TransferFlags,
+}
+
+/// What uploads and downloads share.
+#[derive(Debug, Args)]
+pub struct TransferFlags {
+    /// A folder with everything in it
     #[arg(long, short = 'R')]
     pub recursive: bool,
-    /// Replace local files that exist
+    /// Replace files that exist at the destination
     #[arg(long)]
     pub force: bool,
     #[arg(long)]
@@ -213,7 +212,7 @@ pub fn mv_or_cp(ctx: &Ctx, args: MoveArgs, copy: bool) -> OpResult<()> {
 }
 
 pub fn upload(ctx: &Ctx, args: UploadArgs) -> OpResult<()> {
-    let loc = locate(ctx, &args.scope, &args.remote)?;
+    let loc = locate(ctx, &args.flags.scope, &args.remote)?;
     let name = args
         .local
         .file_name()
@@ -224,8 +223,8 @@ pub fn upload(ctx: &Ctx, args: UploadArgs) -> OpResult<()> {
     } else {
         loc.path.path.clone()
     };
-    let plan = upload_plan(&args.local, &base, args.recursive)?;
-    if args.dry_run {
+    let plan = upload_plan(&args.local, &base, args.flags.recursive)?;
+    if args.flags.dry_run {
         return dry(
             ctx,
             &plan
@@ -240,7 +239,7 @@ pub fn upload(ctx: &Ctx, args: UploadArgs) -> OpResult<()> {
     let progress = TermProgress::new(ctx.out.json);
     let mut uploaded = Vec::new();
     ctx.app.block_on(async {
-        if !args.force {
+        if !args.flags.force {
             for (local, remote) in &plan {
                 if local.is_some() && !files::matches(&loc.at(remote), &Silent).await?.is_empty() {
                     return Err(OpError::refused(
@@ -324,7 +323,7 @@ fn upload_plan(
 }
 
 pub fn download(ctx: &Ctx, args: DownloadArgs) -> OpResult<()> {
-    let loc = locate(ctx, &args.scope, &args.remote)?;
+    let loc = locate(ctx, &args.flags.scope, &args.remote)?;
     let found = ctx.app.block_on(files::matches(&loc, &Silent))?;
     if found.is_empty() {
         return Err(OpError::NotFound {
@@ -347,7 +346,7 @@ pub fn download(ctx: &Ctx, args: DownloadArgs) -> OpResult<()> {
             plan.push((top.clone(), target));
             continue;
         }
-        if !args.recursive {
+        if !args.flags.recursive {
             return Err(OpError::Invalid {
                 message: format!("{} is a folder", top.datastore_path()),
                 hint: Some("pass --recursive to download it with everything in it".into()),
@@ -365,7 +364,7 @@ pub fn download(ctx: &Ctx, args: DownloadArgs) -> OpResult<()> {
             plan.push((file, target.join(rel)));
         }
     }
-    if args.dry_run {
+    if args.flags.dry_run {
         return dry(
             ctx,
             &plan
@@ -382,10 +381,13 @@ pub fn download(ctx: &Ctx, args: DownloadArgs) -> OpResult<()> {
                 .map_err(|e| OpError::Io(format!("{}: {e}", parent.display())))?;
         }
         progress.step(&format!("Downloading {}", file.datastore_path()));
-        done_list.push(
-            ctx.app
-                .block_on(files::download(&loc, file, target, args.force, &progress))?,
-        );
+        done_list.push(ctx.app.block_on(files::download(
+            &loc,
+            file,
+            target,
+            args.flags.force,
+            &progress,
+        ))?);
     }
     progress.finish();
     if ctx.out.json {

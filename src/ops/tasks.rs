@@ -17,6 +17,8 @@ pub struct TaskSummary {
     pub description_id: String,
     pub entity: String,
     pub entity_type: String,
+    /// The entity's moref id (`vm-42`).
+    pub entity_id: String,
     /// queued, running, success or error.
     pub state: String,
     pub progress: Option<i64>,
@@ -81,7 +83,45 @@ async fn recent_target(target: Target) -> OpResult<Vec<TaskSummary>> {
         )
         .await
         .at(&endpoint)?;
-    Ok(infos.iter().filter_map(|o| summary(&endpoint, o)).collect())
+    let mut tasks: Vec<TaskSummary> = infos.iter().filter_map(|o| summary(&endpoint, o)).collect();
+    name_entities(&client, &mut tasks).await;
+    Ok(tasks)
+}
+
+/// Some servers leave `entityName` empty or set it to the moref's id: name those
+/// entities with one read of their `name` (best effort: a vanished one keeps its id).
+async fn name_entities(client: &crate::vim::Client, tasks: &mut [TaskSummary]) {
+    let unnamed = |t: &TaskSummary| {
+        !t.entity_type.is_empty() && (t.entity.is_empty() || t.entity == t.entity_id)
+    };
+    let mut refs: Vec<MoRef> = tasks
+        .iter()
+        .filter(|t| unnamed(t))
+        .map(|t| MoRef::new(t.entity_type.clone(), t.entity_id.clone()))
+        .collect();
+    refs.sort_by(|a, b| (&a.kind, &a.value).cmp(&(&b.kind, &b.value)));
+    refs.dedup();
+    let mut kinds: Vec<&str> = refs.iter().map(|r| r.kind.as_str()).collect();
+    kinds.dedup();
+    let specs: Vec<PropertySpec> = kinds
+        .iter()
+        .map(|kind| PropertySpec {
+            kind,
+            paths: &["name"],
+        })
+        .collect();
+    let Ok(named) = client.retrieve(&refs, &specs).await else {
+        return;
+    };
+    for task in tasks.iter_mut().filter(|t| unnamed(t)) {
+        if let Some(name) = named
+            .iter()
+            .find(|o| o.obj.kind == task.entity_type && o.obj.value == task.entity_id)
+            .and_then(|o| o.str("name"))
+        {
+            task.entity = name.to_string();
+        }
+    }
 }
 
 fn summary(endpoint: &str, object: &ObjectContent) -> Option<TaskSummary> {
@@ -94,6 +134,7 @@ fn summary(endpoint: &str, object: &ObjectContent) -> Option<TaskSummary> {
         description_id: text("descriptionId").unwrap_or_default(),
         entity: text("entityName").unwrap_or_default(),
         entity_type: entity.and_then(|e| e.type_attr.clone()).unwrap_or_default(),
+        entity_id: entity.map(|e| e.text.clone()).unwrap_or_default(),
         state: text("state").unwrap_or_default(),
         progress: info.i64_at("progress"),
         cancelable: info.bool_at("cancelable").unwrap_or(false),

@@ -201,12 +201,31 @@ fn datastore_files_from_mkdir_to_rm() {
     assert_eq!(remote(&sim, "s/y.iso").unwrap(), b"other bytes");
 }
 
-fn part_files(local: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+/// Download `[LocalDS_0] big.bin` to `name` over a part left by an earlier download:
+/// `part` bytes, recorded as of a file modified at `modified`. The JSON answer.
+fn download_over_part(
+    sim: &Sim,
+    dir: &Path,
+    name: &str,
+    part: &[u8],
+    size: usize,
+    modified: &serde_json::Value,
+) -> (serde_json::Value, std::path::PathBuf) {
+    let local = dir.join(name);
     let s = local.to_str().unwrap();
-    (
-        format!("{s}.ceso-part").into(),
-        format!("{s}.ceso-part.json").into(),
-    )
+    let (part_file, meta) = (format!("{s}.ceso-part"), format!("{s}.ceso-part.json"));
+    std::fs::write(&part_file, part).unwrap();
+    let record = serde_json::json!({
+        "source": "[LocalDS_0] big.bin", "size": size, "modified": modified,
+    });
+    std::fs::write(&meta, record.to_string()).unwrap();
+    let done = sim
+        .ceso()
+        .run(&["datastore", "download", "LocalDS_0:big.bin", s, "--json"])
+        .ok()
+        .json();
+    assert!(!Path::new(&part_file).exists() && !Path::new(&meta).exists());
+    (done, local)
 }
 
 #[test]
@@ -232,47 +251,27 @@ fn download_resumes_only_the_same_version() {
     let modified = listed[0]["modified"].clone();
 
     // An interrupted download of this version: the rest is fetched with a Range.
-    let local = tmp.path().join("got.bin");
-    let (part, meta) = part_files(&local);
-    std::fs::write(&part, &data[..100_000]).unwrap();
-    let record = serde_json::json!({
-        "source": "[LocalDS_0] big.bin", "size": data.len(), "modified": modified,
-    });
-    std::fs::write(&meta, record.to_string()).unwrap();
-    let done = sim
-        .ceso()
-        .run(&[
-            "datastore",
-            "download",
-            "LocalDS_0:big.bin",
-            local.to_str().unwrap(),
-            "--json",
-        ])
-        .ok()
-        .json();
+    let (done, local) = download_over_part(
+        &sim,
+        tmp.path(),
+        "got.bin",
+        &data[..100_000],
+        data.len(),
+        &modified,
+    );
     assert_eq!(done[0]["resumed_from"], 100_000);
     assert_eq!(std::fs::read(&local).unwrap(), data);
-    assert!(!part.exists() && !meta.exists());
 
     // A part of another version (other mtime) is not spliced in: it starts over.
-    let local2 = tmp.path().join("got2.bin");
-    let (part, meta) = part_files(&local2);
-    std::fs::write(&part, vec![0xffu8; 100_000]).unwrap();
-    let record = serde_json::json!({
-        "source": "[LocalDS_0] big.bin", "size": data.len(), "modified": "2001-01-01T00:00:00Z",
-    });
-    std::fs::write(&meta, record.to_string()).unwrap();
-    let done = sim
-        .ceso()
-        .run(&[
-            "datastore",
-            "download",
-            "LocalDS_0:big.bin",
-            local2.to_str().unwrap(),
-            "--json",
-        ])
-        .ok()
-        .json();
+    let other = serde_json::json!("2001-01-01T00:00:00Z");
+    let (done, local) = download_over_part(
+        &sim,
+        tmp.path(),
+        "got2.bin",
+        &[0xff; 100_000],
+        data.len(),
+        &other,
+    );
     assert_eq!(done[0]["resumed_from"], 0);
-    assert_eq!(std::fs::read(&local2).unwrap(), data);
+    assert_eq!(std::fs::read(&local).unwrap(), data);
 }
