@@ -93,7 +93,7 @@ pub enum Command {
     /// GPUs: vGPU profiles the hosts offer
     #[command(subcommand)]
     Gpu(GpuCommand),
-    /// Datastores: capacity, free space, hosts and VMs using them
+    /// Datastores: capacity, free space, hosts and VMs; their files (ls, upload, download, rm…)
     #[command(subcommand)]
     Datastore(DatastoreCommand),
     /// vSphere tasks: recent ones, following them, cancelling one
