@@ -93,9 +93,14 @@ pub enum Command {
     /// GPUs: vGPU profiles the hosts offer
     #[command(subcommand)]
     Gpu(GpuCommand),
-    /// Datastores: capacity, free space, hosts and VMs using them
+    /// Datastores: capacity, free space, hosts and VMs; their files (ls, upload, download, rm…)
     #[command(subcommand)]
     Datastore(DatastoreCommand),
+    /// vSphere tasks: recent ones, following them, cancelling one
+    #[command(subcommand)]
+    Task(super::tasks::TaskCommand),
+    /// vSphere events of an object, since a time, of some types; --follow streams them
+    Events(super::tasks::EventsArgs),
     /// Resource pools: list, info, create, update, delete
     #[command(subcommand)]
     Rp(super::rp::RpCommand),
@@ -214,7 +219,19 @@ impl Command {
                 PciCommand::List { .. } | PciCommand::Info { .. } => None,
             },
             Command::Gpu(GpuCommand::Profiles { .. } | GpuCommand::Check { .. }) => None,
-            Command::Datastore(DatastoreCommand::List { .. }) => None,
+            Command::Datastore(cmd) => match cmd {
+                DatastoreCommand::Upload(a) => Some(&mut a.flags.dry_run),
+                DatastoreCommand::Download(a) => Some(&mut a.flags.dry_run),
+                DatastoreCommand::Rm(a) => Some(&mut a.dry_run),
+                DatastoreCommand::Mkdir(a) => Some(&mut a.dry_run),
+                DatastoreCommand::Mv(a) | DatastoreCommand::Cp(a) => Some(&mut a.dry_run),
+                DatastoreCommand::List { .. } | DatastoreCommand::Ls(_) => None,
+            },
+            Command::Task(cmd) => match cmd {
+                super::tasks::TaskCommand::Cancel { dry_run, .. } => Some(dry_run),
+                super::tasks::TaskCommand::List { .. } => None,
+            },
+            Command::Events(_) => None,
             Command::Rp(cmd) => {
                 use super::rp::RpCommand as R;
                 match cmd {
@@ -372,6 +389,20 @@ pub enum DatastoreCommand {
         #[command(flatten)]
         scope: ScopeArgs,
     },
+    /// Files and folders at a datastore path (`[ds] dir`, `ds:dir/*.iso`)
+    Ls(super::datastore_files::LsArgs),
+    /// Upload a local file (or folder with --recursive) to a datastore
+    Upload(super::datastore_files::UploadArgs),
+    /// Download datastore files; an interrupted download resumes
+    Download(super::datastore_files::DownloadArgs),
+    /// Delete datastore files (folders with --recursive); asks first unless --yes
+    Rm(super::datastore_files::RmArgs),
+    /// Create a datastore folder
+    Mkdir(super::datastore_files::MkdirArgs),
+    /// Move or rename a datastore file or folder
+    Mv(super::datastore_files::MoveArgs),
+    /// Copy a datastore file
+    Cp(super::datastore_files::MoveArgs),
 }
 
 #[derive(Debug, Subcommand)]

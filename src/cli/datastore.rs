@@ -5,11 +5,19 @@ use crate::ops::{OpResult, Scope};
 
 use super::Ctx;
 use super::args::DatastoreCommand;
+use super::datastore_files as files;
 use super::render::mb;
 
 pub fn run(ctx: &Ctx, cmd: DatastoreCommand) -> OpResult<()> {
     match cmd {
         DatastoreCommand::List { scope } => list(ctx, &ctx.scope(&scope)),
+        DatastoreCommand::Ls(args) => files::ls(ctx, args),
+        DatastoreCommand::Upload(args) => files::upload(ctx, args),
+        DatastoreCommand::Download(args) => files::download(ctx, args),
+        DatastoreCommand::Rm(args) => files::rm(ctx, args),
+        DatastoreCommand::Mkdir(args) => files::mkdir(ctx, args),
+        DatastoreCommand::Mv(args) => files::mv_or_cp(ctx, args, false),
+        DatastoreCommand::Cp(args) => files::mv_or_cp(ctx, args, true),
     }
 }
 

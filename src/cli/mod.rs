@@ -7,6 +7,7 @@ pub mod charts;
 pub mod cluster;
 pub mod confirm;
 pub mod datastore;
+pub mod datastore_files;
 pub mod drs;
 pub mod dvs;
 pub mod evacuate;
@@ -28,6 +29,7 @@ pub mod rp;
 pub mod script;
 pub mod snapshot;
 pub mod stats;
+pub mod tasks;
 pub mod vm;
 pub mod vm_update;
 pub mod vswitch;
@@ -131,6 +133,8 @@ pub fn main() -> ExitCode {
         (Some(Command::Pci(cmd)), _) => Done::Command(pci::run(&ctx, cmd)),
         (Some(Command::Gpu(cmd)), _) => Done::Command(pci::run_gpu(&ctx, cmd)),
         (Some(Command::Datastore(cmd)), _) => Done::Command(datastore::run(&ctx, cmd)),
+        (Some(Command::Task(cmd)), _) => Done::Command(tasks::run(&ctx, cmd)),
+        (Some(Command::Events(args)), _) => Done::Command(tasks::events(&ctx, args)),
         (Some(Command::Rp(cmd)), _) => Done::Command(rp::run(&ctx, cmd)),
         (Some(Command::Cluster(cmd)), _) => Done::Command(cluster::run(&ctx, cmd)),
         (Some(Command::Drs(cmd)), _) => Done::Command(drs::run(&ctx, cmd)),

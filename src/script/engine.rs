@@ -34,6 +34,14 @@ pub const BINDINGS: &[Binding] = &[
         register: super::datastore::register,
     },
     Binding {
+        area: "datastore_files",
+        register: super::datastore_files::register,
+    },
+    Binding {
+        area: "tasks",
+        register: super::tasks::register,
+    },
+    Binding {
         area: "network",
         register: super::network::register,
     },

@@ -35,6 +35,7 @@ pub mod stdlib;
 pub mod backup;
 pub mod collect;
 pub mod datastore;
+pub mod datastore_files;
 pub mod drs;
 pub mod evacuate;
 pub mod host;
@@ -48,6 +49,7 @@ pub mod pools;
 pub mod snapshots;
 pub mod stats;
 pub mod system;
+pub mod tasks;
 pub mod vm;
 pub mod vm_update;
 

@@ -3,6 +3,7 @@
 mod backup;
 mod client;
 mod cold_migrate;
+mod datastore_files;
 mod demo;
 mod errors;
 mod evacuate;
@@ -24,6 +25,7 @@ mod script_interrupt;
 mod script_run;
 mod sim;
 mod snapshots;
+mod tasks_events;
 mod vcenter;
 mod vm;
 mod vm_update;

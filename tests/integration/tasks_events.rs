@@ -1,0 +1,220 @@
+//! `ceso task list|cancel`, `ceso events` and the script functions `tasks()`,
+//! `events()`: tasks and events made over raw SOAP, shown by ceso.
+
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::sim::{Sim, Soap, exit};
+
+const VM: &str = "DC0_H0_VM0";
+
+fn vm_id(sim: &Sim) -> String {
+    let info = sim.ceso().run(&["vm", "info", VM, "--json"]).ok().json();
+    info["id"].as_str().expect("vm id").to_string()
+}
+
+/// Power the VM off or on over raw SOAP; the task's id.
+fn power(soap: &Soap, vm: &str, on: bool) -> String {
+    let method = if on {
+        "PowerOnVM_Task"
+    } else {
+        "PowerOffVM_Task"
+    };
+    let answer = soap.call(&format!(
+        r#"<{method} xmlns="urn:vim25"><_this type="VirtualMachine">{vm}</_this></{method}>"#
+    ));
+    let start = answer.find("task-").expect("a task in the answer");
+    answer[start..]
+        .split('<')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Lines of a running ceso on a channel, read as they come.
+fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Power-cycle the VM until a line containing `needle` comes from `--follow`: the
+/// follower may not be reading yet when the first change is made.
+fn follow_until(
+    soap: &Soap,
+    vm: &str,
+    rx: &mpsc::Receiver<String>,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for round in 0..40 {
+        power(soap, vm, round % 2 == 1);
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(400)) {
+            let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+            if wanted(&value) {
+                return value;
+            }
+        }
+    }
+    panic!("--follow never printed what was wanted");
+}
+
+#[test]
+fn tasks_are_listed_and_finished_ones_not_cancelled() {
+    let sim = Sim::vcenter();
+    let soap = Soap::login(&sim);
+    let vm = vm_id(&sim);
+    let task = power(&soap, &vm, false);
+
+    let recent = sim
+        .ceso()
+        .run(&["task", "list", "--recent", "--json"])
+        .ok()
+        .json();
+    let found = recent
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == task.as_str())
+        .unwrap_or_else(|| panic!("{task} not in {recent}"));
+    assert_eq!(found["description_id"], "VirtualMachine.powerOff");
+    assert_eq!(found["entity"], VM);
+    assert_eq!(found["entity_type"], "VirtualMachine");
+    assert_eq!(found["state"], "success");
+    assert!(found["completed"].is_string());
+    // Without --recent only queued and running ones: none here.
+    let running = sim.ceso().run(&["task", "list", "--json"]).ok().json();
+    assert_eq!(running, serde_json::json!([]));
+
+    sim.ceso()
+        .run(&["task", "cancel", &task, "--yes"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("already finished");
+    sim.ceso()
+        .run(&["task", "cancel", "task-999999", "--yes"])
+        .fails_with(exit::NOT_FOUND);
+
+    let out = sim
+        .ceso()
+        .run(&["--json", "-c", "tasks(#{recent: true}).map(|t| t.id)"])
+        .ok()
+        .json();
+    assert!(out.as_array().unwrap().contains(&task.as_str().into()));
+
+    // --follow prints tasks as they come, one JSON object a line.
+    let mut child = sim
+        .ceso()
+        .spawn(&["task", "list", "--follow", "--for", "60s", "--json"]);
+    let rx = lines_of(&mut child);
+    let task = follow_until(&soap, &vm, &rx, |t| {
+        t["description_id"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("VirtualMachine.power"))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(task["entity"], VM);
+}
+
+#[test]
+fn events_by_object_type_and_time_and_followed() {
+    let sim = Sim::vcenter();
+    let soap = Soap::login(&sim);
+    let vm = vm_id(&sim);
+    power(&soap, &vm, false);
+
+    let off = sim
+        .ceso()
+        .run(&[
+            "events",
+            VM,
+            "--type",
+            "VmPoweredOffEvent",
+            "--since",
+            "1h",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let off = off.as_array().unwrap();
+    assert_eq!(off.len(), 1, "{off:?}");
+    assert_eq!(off[0]["type"], "VmPoweredOffEvent");
+    assert_eq!(off[0]["object"], VM);
+    assert_eq!(off[0]["user"], "user");
+    // The VM's whole history, oldest first, and nothing of the other VMs.
+    let all = sim.ceso().run(&["events", VM, "--json"]).ok().json();
+    let all = all.as_array().unwrap();
+    assert!(all.len() > 1);
+    assert!(all.iter().all(|e| e["object"] == VM));
+    assert!(
+        all.windows(2)
+            .all(|w| w[0]["key"].as_i64() < w[1]["key"].as_i64())
+    );
+    assert_eq!(all.last().unwrap()["type"], "VmPoweredOffEvent");
+    let limited = sim
+        .ceso()
+        .run(&["events", "--limit", "2", "--json"])
+        .ok()
+        .json();
+    assert_eq!(limited.as_array().unwrap().len(), 2);
+
+    sim.ceso()
+        .run(&["events", "NoSuchVm"])
+        .fails_with(exit::NOT_FOUND);
+    sim.ceso()
+        .run(&["events", VM, "--since", "yesterday"])
+        .fails_with(exit::USAGE)
+        .stderr_has("1h");
+
+    let out = sim
+        .ceso()
+        .run(&[
+            "--json",
+            "-c",
+            &format!(
+                r#"events("{VM}", #{{since: "1h", types: ["VmPoweredOffEvent"]}}).map(|e| e.type)"#
+            ),
+        ])
+        .ok()
+        .json();
+    assert_eq!(out, serde_json::json!(["VmPoweredOffEvent"]));
+
+    // --follow streams events made after it started (after the history it prints first).
+    let before = sim
+        .ceso()
+        .run(&["events", VM, "--type", "VmPoweredOnEvent", "--json"])
+        .ok()
+        .json();
+    let last_key = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["key"].as_i64())
+        .max()
+        .unwrap_or(0);
+    let mut child = sim.ceso().spawn(&[
+        "events",
+        VM,
+        "--type",
+        "VmPoweredOnEvent",
+        "--follow",
+        "--for",
+        "60s",
+        "--json",
+    ]);
+    let rx = lines_of(&mut child);
+    let event = follow_until(&soap, &vm, &rx, |e| {
+        e["key"].as_i64().is_some_and(|k| k > last_key)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(event["object"], VM);
+    assert_eq!(event["type"], "VmPoweredOnEvent");
+}
