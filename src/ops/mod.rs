@@ -26,6 +26,7 @@ pub mod raw;
 pub mod snapshots;
 pub mod spec_diff;
 pub mod stats;
+pub mod version;
 pub mod vms;
 
 pub use error::{OpError, OpResult};

@@ -24,3 +24,4 @@ mod sim;
 mod snapshots;
 mod vcenter;
 mod vm;
+mod wire;
