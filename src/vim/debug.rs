@@ -142,6 +142,9 @@ pub fn answer(
 }
 
 fn push_body(out: &mut String, body: &[u8], total: usize) {
+    if body.is_empty() && total == 0 {
+        return;
+    }
     let limit = capture_limit();
     let shown = &body[..body.len().min(limit)];
     let text = String::from_utf8_lossy(shown);

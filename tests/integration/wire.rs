@@ -156,6 +156,10 @@ fn k_skips_verification_and_dc_picks_the_datacenter() {
         .ok()
         .json();
     assert_eq!(datacenters(&one), ["DC1"]);
+    sim.ceso()
+        .run(&["-k", "--dc", "DC7", "cluster", "list"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("DC7");
     // vm create goes to the datacenter --dc names.
     for dc in ["DC0", "DC1"] {
         let plan = sim
