@@ -376,7 +376,7 @@ pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<ClusterInfo>> {
                 return Err(OpError::NotFound {
                     kind: "datacenter",
                     name: dc.to_string(),
-                    suggestions: close_names(dc, inv.datacenters().into_iter()),
+                    suggestions: close_names(dc, inv.datacenters()),
                 });
             }
             Ok(inv
