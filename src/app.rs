@@ -36,6 +36,10 @@ pub struct AppOptions {
     pub scope: Scope,
     /// `--no-session-cache`: overrides `settings.session_cache`.
     pub no_session_cache: bool,
+    /// `-k`/`--insecure`: no certificate verification on any endpoint.
+    pub insecure: bool,
+    /// `--dc`: the datacenter on every endpoint, over the configured one.
+    pub datacenter: Option<String>,
 }
 
 impl App {
@@ -55,6 +59,14 @@ impl App {
                 .settings
                 .get_or_insert_with(Default::default)
                 .session_cache = Some(false);
+        }
+        for spec in &mut loaded.endpoints {
+            if options.insecure {
+                spec.tls = crate::vim::TlsMode::Insecure;
+            }
+            if let Some(dc) = &options.datacenter {
+                spec.datacenter = Some(dc.clone());
+            }
         }
         let config_path = options
             .config

@@ -24,6 +24,26 @@ pub struct Cli {
     /// Do not ask before destructive changes
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+    /// Skip TLS certificate verification on every endpoint (govc's -k; an explicit choice)
+    #[arg(short = 'k', long, global = true)]
+    pub insecure: bool,
+    /// The datacenter to act in, on a vCenter with several (govc's -dc)
+    #[arg(
+        long = "dc",
+        visible_alias = "datacenter",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub datacenter: Option<String>,
+    /// Log every SOAP request and answer with its timing on stderr, secrets redacted ($CESO_DEBUG)
+    #[arg(long, global = true, env = "CESO_DEBUG", value_parser = clap::builder::FalseyValueParser::new())]
+    pub debug: bool,
+    /// Write the --debug log to FILE instead of stderr (implies --debug)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub debug_file: Option<PathBuf>,
+    /// Cut each body in the --debug log after BYTES
+    #[arg(long, global = true, value_name = "BYTES", value_parser = crate::cli::numbers::int::<usize>(0, None))]
+    pub debug_max_body: Option<usize>,
     /// Log in afresh and log out at exit instead of reusing the cached session
     #[arg(long, global = true, env = "CESO_NO_SESSION_CACHE", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_session_cache: bool,
@@ -142,6 +162,19 @@ pub enum Command {
     Defs {
         /// Folder to write into (created if missing)
         dir: PathBuf,
+    },
+    /// ceso's version, and each connected server's product, API version and build
+    Version,
+    /// Print a shell completion script: `source <(ceso completions bash)`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (ceso.1 and one per subcommand) into DIR, or ceso.1 to stdout
+    Man {
+        /// Folder to write into (created if missing), e.g. ~/.local/share/man/man1
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -318,7 +351,10 @@ impl Command {
                 }
             }
             Command::Run(args) => Some(&mut args.script.dry_run),
-            Command::Defs { .. } => None,
+            Command::Defs { .. }
+            | Command::Version
+            | Command::Completions { .. }
+            | Command::Man { .. } => None,
         }
     }
 }
@@ -495,10 +531,8 @@ pub enum HostCommand {
         /// Command printing the password (stored as given)
         #[arg(long, value_name = "CMD", conflicts_with = "password_env")]
         password_command: Option<String>,
-        /// Skip TLS verification for this host
-        #[arg(long)]
-        insecure: bool,
-        /// Pin the host's certificate (SHA-256 or SHA-1 thumbprint)
+        /// Pin the host's certificate (SHA-256 or SHA-1 thumbprint); `-k`/`--insecure`
+        /// instead skips TLS verification for this host
         #[arg(long, conflicts_with = "insecure")]
         thumbprint: Option<String>,
         /// Make it the default endpoint

@@ -189,7 +189,8 @@ fn list(ctx: &Ctx, vm: Option<&str>, args: &RepoArgs) -> OpResult<()> {
         );
     }
     if ctx.out.json {
-        ctx.out.json(&listing);
+        // Like every list, an array; unreadable backups were warned about above.
+        ctx.out.json(&listing.backups);
         return Ok(());
     }
     ctx.out.table(

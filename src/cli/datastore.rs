@@ -6,7 +6,7 @@ use crate::ops::{OpResult, Scope};
 use super::Ctx;
 use super::args::DatastoreCommand;
 use super::datastore_files as files;
-use super::render::mb;
+use super::render::{percent, size_mb};
 
 pub fn run(ctx: &Ctx, cmd: DatastoreCommand) -> OpResult<()> {
     match cmd {
@@ -42,6 +42,7 @@ fn table(ctx: &Ctx, scope: &Scope, all: &[DatastoreSummary]) {
         "TYPE",
         "CAPACITY",
         "FREE",
+        "USED",
         "ACCESSIBLE",
         "HOSTS",
         "VMS",
@@ -56,8 +57,9 @@ fn table(ctx: &Ctx, scope: &Scope, all: &[DatastoreSummary]) {
                 let mut row = vec![
                     d.name.clone(),
                     d.kind.clone(),
-                    mb(d.capacity_mb),
-                    mb(d.free_mb),
+                    size_mb(d.capacity_mb),
+                    size_mb(d.free_mb),
+                    percent(d.capacity_mb - d.free_mb, d.capacity_mb),
                     if d.accessible { "yes" } else { "no" }.into(),
                     d.hosts.to_string(),
                     d.vms.to_string(),

@@ -86,15 +86,15 @@ pub fn run(ctx: &Ctx, cmd: DvsCommand) -> OpResult<()> {
             name,
             uplinks,
             mtu,
-            datacenter,
             dry_run,
             scope,
         } => {
+            // The datacenter is the global `--dc`, which the endpoint's spec carries.
             let req = DvsCreate {
                 name,
                 uplinks,
                 mtu,
-                datacenter,
+                datacenter: None,
             };
             let c = ctx.app.block_on(dvs::create(
                 fleet,

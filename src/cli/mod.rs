@@ -12,6 +12,7 @@ pub mod drs;
 pub mod dvs;
 pub mod evacuate;
 pub mod exporter;
+pub mod generate;
 pub mod host;
 pub mod migrate;
 pub mod monitor;
@@ -30,6 +31,7 @@ pub mod script;
 pub mod snapshot;
 pub mod stats;
 pub mod tasks;
+pub mod version;
 pub mod vm;
 pub mod vm_update;
 pub mod vswitch;
@@ -49,6 +51,8 @@ pub struct Ctx<'a> {
     pub yes: bool,
     /// `--host`/`--all-hosts` given before the subcommand.
     pub scope: Scope,
+    /// `-k`/`--insecure` (also what `host add` records).
+    pub insecure: bool,
 }
 
 impl Ctx<'_> {
@@ -102,10 +106,22 @@ pub fn main() -> ExitCode {
         Some(Command::Run(run)) if scope_of(&run.scope) != Scope::Default => scope_of(&run.scope),
         _ => scope_of(&cli.scope),
     };
+    // Commands that need neither a config nor a connection.
+    match &cli.command {
+        Some(Command::Completions { shell }) => return generate::completions(*shell),
+        Some(Command::Man { dir }) => return finish(generate::man(dir.as_deref())),
+        _ => {}
+    }
+    if let Err(e) = install_debug(&cli) {
+        eprintln!("{:?}", report::report(e));
+        return ExitCode::from(report::exit::USAGE);
+    }
     let app = match App::new(AppOptions {
         config: cli.config.clone(),
         scope: scope.clone(),
         no_session_cache: cli.no_session_cache,
+        insecure: cli.insecure,
+        datacenter: cli.datacenter.clone(),
     }) {
         Ok(app) => app,
         Err(e) => {
@@ -118,6 +134,7 @@ pub fn main() -> ExitCode {
         out: Output::new(cli.json),
         yes: cli.yes,
         scope,
+        insecure: cli.insecure,
     };
     let done = match (cli.command, cli.eval) {
         (None, Some(text)) => Done::Script(script::eval(&app, text, &cli.script, cli.json)),
@@ -126,6 +143,9 @@ pub fn main() -> ExitCode {
             Done::Script(script::run_file(&app, args, &cli.script, cli.json))
         }
         (Some(Command::Defs { dir }), _) => Done::Script(script::defs(&app, &dir)),
+        (Some(Command::Version), _) => Done::Command(version::run(&ctx)),
+        // Answered before the config was read.
+        (Some(Command::Completions { .. } | Command::Man { .. }), _) => Done::Command(Ok(())),
         (Some(Command::Host(cmd)), _) => Done::Command(host::run(&ctx, cmd)),
         (Some(Command::Vm(cmd)), _) => Done::Command(vm::run(&ctx, cmd)),
         (Some(Command::Snapshot(cmd)), _) => Done::Command(snapshot::run(&ctx, cmd)),
@@ -154,6 +174,33 @@ pub fn main() -> ExitCode {
         Done::Command(result) => finish(result),
         Done::Script(code) => ExitCode::from(code),
     }
+}
+
+/// `--debug`, `--debug-file`, `CESO_DEBUG`, and the older `CESO_TRACE` (one line per
+/// call) configure the wire log in src/vim before any connection is made.
+fn install_debug(cli: &Cli) -> Result<(), OpError> {
+    use crate::vim::debug::{self, DebugOptions, Level};
+    let level = if cli.debug || cli.debug_file.is_some() {
+        Level::Bodies
+    } else if std::env::var_os("CESO_TRACE").is_some() {
+        Level::Calls
+    } else {
+        Level::Off
+    };
+    debug::install(DebugOptions {
+        level,
+        file: cli.debug_file.clone(),
+        max_body: cli.debug_max_body,
+    })
+    .map_err(|e| {
+        OpError::invalid(format!(
+            "cannot write the debug log to {}: {e}",
+            cli.debug_file
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ))
+    })
 }
 
 /// How a command ended: commands return errors for us to report; scripts report their

@@ -244,8 +244,6 @@ pub enum DvsCommand {
         uplinks: u32,
         #[arg(long, value_name = "BYTES", value_parser = crate::cli::numbers::int::<i64>(1280, Some(9000)))]
         mtu: Option<i64>,
-        #[arg(long, value_name = "NAME")]
-        datacenter: Option<String>,
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]

@@ -117,6 +117,45 @@ pub fn mb(value: i64) -> String {
     }
 }
 
+/// A size in MB as people read it: `512 MB`, `20.0 GB`, `1.5 TB` (binary multiples,
+/// as vSphere's own client shows them). `--json` keeps the raw number.
+pub fn size_mb(value: i64) -> String {
+    scaled(value as f64, &["MB", "GB", "TB", "PB"], "")
+}
+
+/// A performance value in its counter's unit, scaled for reading: KB and KBps to
+/// MB/GB/TB, percentages with a `%`; other units as plain numbers.
+pub fn counter_value(value: f64, unit: &str) -> String {
+    match unit {
+        "KB" => scaled(value, &["KB", "MB", "GB", "TB"], ""),
+        "MB" => scaled(value, &["MB", "GB", "TB", "PB"], ""),
+        "KBps" => scaled(value, &["KB", "MB", "GB", "TB"], "/s"),
+        "%" => format!("{value:.1}%"),
+        _ => format!("{value:.2}"),
+    }
+}
+
+fn scaled(mut v: f64, units: &[&str], suffix: &str) -> String {
+    let mut unit = 0;
+    while v.abs() >= 1024.0 && unit < units.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 && v.fract() == 0.0 {
+        format!("{v:.0} {}{suffix}", units[unit])
+    } else {
+        format!("{v:.1} {}{suffix}", units[unit])
+    }
+}
+
+/// `part` of `whole` as a percentage (`-` without a whole).
+pub fn percent(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "-".into();
+    }
+    format!("{:.0}%", part as f64 * 100.0 / whole as f64)
+}
+
 /// Bytes in binary units: `512 B`, `1.5 KiB`, `20.0 GiB`.
 pub fn bytes(value: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

@@ -203,8 +203,10 @@ fn show(ctx: &Ctx, args: StatsArgs) -> OpResult<()> {
     Ok(())
 }
 
-fn num(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())
+/// A value for the table, scaled to its unit (`--json` keeps the raw numbers).
+fn num(v: Option<f64>, unit: &str) -> String {
+    v.map(|v| super::render::counter_value(v, unit))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn render(ctx: &Ctx, series: &[Series]) {
@@ -226,10 +228,10 @@ fn render(ctx: &Ctx, series: &[Series]) {
                     s.counter.clone(),
                     duration::show(s.interval),
                     s.samples.len().to_string(),
-                    num(s.min),
-                    num(s.avg),
-                    num(s.max),
-                    num(s.last),
+                    num(s.min, &s.unit),
+                    num(s.avg, &s.unit),
+                    num(s.max, &s.unit),
+                    num(s.last, &s.unit),
                     s.unit.clone(),
                     sparkline(&values, 24),
                 ]

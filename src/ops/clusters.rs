@@ -125,6 +125,18 @@ impl ClusterInventory {
         Ok(inv)
     }
 
+    /// The names of the endpoint's datacenters.
+    pub fn datacenters(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .parents
+            .iter()
+            .filter(|(m, _)| m.kind == "Datacenter")
+            .map(|(_, (name, _))| name.as_str())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The name of the datacenter holding `obj`.
     pub fn datacenter_of(&self, obj: &ObjectContent) -> String {
         let mut current = obj.moref("parent");
@@ -357,6 +369,16 @@ pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<ClusterInfo>> {
             }
             require_vcenter(&client, &endpoint)?;
             let inv = ClusterInventory::read(&client).await.at(&endpoint)?;
+            // `--dc` naming no datacenter is an error, not an empty list.
+            if let Some(dc) = t.endpoint.spec.datacenter.as_deref()
+                && !inv.datacenters().contains(&dc)
+            {
+                return Err(OpError::NotFound {
+                    kind: "datacenter",
+                    name: dc.to_string(),
+                    suggestions: close_names(dc, inv.datacenters()),
+                });
+            }
             Ok(inv
                 .clusters
                 .iter()

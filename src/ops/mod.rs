@@ -30,6 +30,7 @@ pub mod snapshots;
 pub mod spec_diff;
 pub mod stats;
 pub mod tasks;
+pub mod version;
 pub mod vms;
 
 pub use error::{OpError, OpResult};

@@ -46,7 +46,7 @@ pub fn overview(catalog: &Catalog, color: bool) -> String {
     out.push_str(&bold("Stdlib modules"));
     out.push_str(" (import \"NAME\" as NAME;)\n");
     for m in &catalog.stdlib {
-        let first = m.doc.lines().next().unwrap_or_default();
+        let first = crate::script::catalog::first_sentence(&m.doc);
         out.push_str(&format!("  {:<10} {first}\n", m.name));
     }
     out.push('\n');

@@ -74,13 +74,7 @@ impl ShellHelper {
                             .map(|(_, t)| t.clone())
                     })
                     .or_else(|| call.as_deref().and_then(|c| self.catalog.returns(c)));
-                let known = type_name
-                    .filter(|t| self.catalog.types.contains(t) || t == "array" || t == "map");
-                let type_name = known.map(|t| match t.as_str() {
-                    "array" => "Array".to_string(),
-                    "map" => "Map".to_string(),
-                    other => other.to_string(),
-                });
+                let type_name = method_type(type_name, &self.catalog.types);
                 // ceso's own methods first, then Rhai's generic ones, each sorted.
                 let mut all = self.catalog.methods(type_name.as_deref());
                 all.retain(|c| c.starts_with(word));
@@ -108,6 +102,19 @@ impl ShellHelper {
         out.dedup();
         out
     }
+}
+
+/// The type whose methods complete after `receiver.`, when known. Rhai spells its
+/// collections `array` or `Array` (`vms()` returns one): either way only their methods
+/// are offered, not every type's.
+fn method_type(type_name: Option<String>, types: &[String]) -> Option<String> {
+    type_name
+        .map(|t| match t.as_str() {
+            "array" | "Array" => "Array".to_string(),
+            "map" | "Map" => "Map".to_string(),
+            other => other.to_string(),
+        })
+        .filter(|t| types.contains(t) || t == "Array" || t == "Map")
 }
 
 impl Completer for ShellHelper {
@@ -181,6 +188,35 @@ pub fn unfinished(parser: &rhai::Engine, input: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_array_of_vms_completes_array_methods_only() {
+        #[derive(Clone)]
+        struct Vm;
+        let mut engine = rhai::Engine::new();
+        engine
+            .register_type_with_name::<Vm>("Vm")
+            .register_fn("start", |_: &mut Vm| 1_i64)
+            .register_fn("vms", rhai::Array::new);
+        let catalog = Catalog::build(&engine);
+        let (_, _, want) = context("vms().", 6);
+        let Want::Method { call, .. } = want else {
+            panic!("{want:?}")
+        };
+        let returned = call.as_deref().and_then(|c| catalog.returns(c));
+        let t = method_type(returned, &catalog.types);
+        assert_eq!(t.as_deref(), Some("Array"));
+        let methods = catalog.methods(t.as_deref());
+        assert!(
+            methods.contains(&"filter") && methods.contains(&"len"),
+            "{methods:?}"
+        );
+        assert!(!methods.contains(&"start"), "{methods:?}");
+        assert!(
+            methods.len() < catalog.methods(None).len() / 2,
+            "{methods:?}"
+        );
+    }
 
     #[test]
     fn open_blocks_brackets_and_strings_are_unfinished() {

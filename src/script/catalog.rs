@@ -79,10 +79,18 @@ impl FnDoc {
 }
 
 /// The first sentence of a line of documentation (`help` shows one line per function).
-fn first_sentence(line: &str) -> String {
-    match line.find(". ") {
-        Some(end) => line[..=end].to_string(),
-        None => line.to_string(),
+/// The first sentence of a doc comment, whichever line it ends on (a listing line is
+/// never cut mid-sentence where the comment happened to wrap).
+pub fn first_sentence(doc: &str) -> String {
+    let paragraph: Vec<&str> = doc
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let text = paragraph.join(" ");
+    match text.find(". ") {
+        Some(end) => text[..=end].to_string(),
+        None => text,
     }
 }
 
@@ -323,7 +331,7 @@ impl Catalog {
                     if functions.iter().any(|(k, _)| *k == key) {
                         continue;
                     }
-                    let line = first_sentence(f.doc.lines().next().unwrap_or_default());
+                    let line = first_sentence(&f.doc);
                     functions.push((key, line));
                 }
                 // Globals first, then namespaces (`vms` before `vm::create`).
@@ -472,6 +480,16 @@ mod tests {
             .register_fn("zap", |_: &mut Thing| 1_i64)
             .register_fn("thing", || Thing);
         Catalog::build(&engine)
+    }
+
+    #[test]
+    fn a_listing_line_is_a_whole_sentence() {
+        let doc = "Move VMs (names or globs) into a resource pool, like\n`ceso vm move`. Options: dry_run.";
+        assert_eq!(
+            first_sentence(doc),
+            "Move VMs (names or globs) into a resource pool, like `ceso vm move`."
+        );
+        assert_eq!(first_sentence("One line\n\nMore."), "One line");
     }
 
     #[test]

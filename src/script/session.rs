@@ -117,12 +117,15 @@ impl Session {
 
 /// Names of every function the engine knows (registered and built in).
 pub fn function_names(engine: &Engine) -> Vec<String> {
+    // ceso's own functions only (not Rhai's packages): a typo is suggested ceso's
+    // names, never a Rhai internal (`get_fn_metadata_list`) or a constant (`PI`).
     let mut names: Vec<String> = engine
-        .gen_fn_signatures(true)
+        .gen_fn_signatures(false)
         .iter()
         .filter_map(|sig| sig.split('(').next())
         .map(|n| n.rsplit("::").next().unwrap_or(n).to_string())
         .filter(|n| !n.starts_with("get$") && !n.starts_with("set$") && !n.starts_with("index$"))
+        .filter(|n| n.chars().any(|c| c.is_ascii_lowercase()))
         .collect();
     names.sort();
     names.dedup();

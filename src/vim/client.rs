@@ -12,6 +12,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::debug;
 use super::decode::{self, Sink, Split};
 use super::envelope::{Envelope, Request};
 use super::error::Error;
@@ -22,7 +23,7 @@ use super::session_cache::SessionCache;
 use super::tls::{self, TlsMode};
 use super::xml::Node;
 
-const SESSION_COOKIE: &str = "vmware_soap_session";
+pub(crate) const SESSION_COOKIE: &str = "vmware_soap_session";
 
 /// What an HTTP error says of an answer without a body.
 pub const EMPTY_BODY: &str = "the answer has an empty body";
@@ -62,7 +63,6 @@ pub struct Client {
     /// The password `ask_password` gave.
     asked: RwLock<Option<Secret>>,
     content: ServiceContent,
-    trace: bool,
     /// Where the session is kept between commands (None: `--no-session-cache`).
     cache: Option<SessionCache>,
     /// The session lives in the cache: logging out at exit would kill it for the next
@@ -93,7 +93,6 @@ impl Client {
         cache: Option<SessionCache>,
     ) -> Result<Arc<Client>, Error> {
         let http = tls::http_client(&opts.tls, opts.connect_timeout)?;
-        let trace = std::env::var_os("CESO_TRACE").is_some();
         let cached = cache
             .as_ref()
             .and_then(|c| c.load(&opts.url, &opts.user))
@@ -106,7 +105,6 @@ impl Client {
             relogin: Mutex::new(()),
             asked: RwLock::new(None),
             content: placeholder_content(),
-            trace,
             cache,
             opts,
         };
@@ -127,8 +125,8 @@ impl Client {
         client.content = content;
         if !client.persisted.load(Ordering::Relaxed) {
             client.login().await?;
-        } else if client.trace {
-            eprintln!("[ceso] {}: reusing the cached session", client.opts.url);
+        } else {
+            debug::note(&format!("{}: reusing the cached session", client.opts.url));
         }
         Ok(Arc::new(client))
     }
@@ -228,12 +226,10 @@ impl Client {
         if *self.cookie.read().await != seen {
             return Ok(());
         }
-        if self.trace {
-            eprintln!(
-                "[ceso] session expired on {}; logging in again",
-                self.opts.url
-            );
-        }
+        debug::note(&format!(
+            "session expired on {}; logging in again",
+            self.opts.url
+        ));
         self.login().await
     }
 
@@ -290,13 +286,27 @@ impl Client {
             .header("Content-Type", "text/xml; charset=utf-8")
             .header("SOAPAction", &self.soap_action)
             .body(envelope.body.clone());
+        if debug::bodies() {
+            let mut headers = vec![("SOAPAction", self.soap_action.clone())];
+            if cookie.is_some() {
+                headers.push(("Cookie", format!("{SESSION_COOKIE}=…")));
+            }
+            debug::request(&self.opts.url, &envelope.method, &headers, &envelope.body);
+        }
         if let Some(cookie) = cookie {
             request = request.header("Cookie", format!("{SESSION_COOKIE}={cookie}"));
         }
+        // What the wire log shows of the answer (kept only under --debug, and bounded).
+        let seen_status = std::sync::atomic::AtomicU16::new(0);
+        let captured = std::sync::Mutex::new(Vec::new());
+        let capture = debug::bodies().then(debug::capture_limit);
+        let received = AtomicU64::new(0);
         let exchange = async {
             let response = request.send().await.map_err(Failure::Transport)?;
             let status = response.status().as_u16();
+            seen_status.store(status, Ordering::Relaxed);
             if let Some(cookie) = session_cookie(response.headers()) {
+                debug::note(&format!("{} sets a new session cookie", envelope.method));
                 *self.cookie.write().await = Some(cookie);
             }
             let content_type = response
@@ -331,11 +341,17 @@ impl Client {
                     &start,
                 )));
             }
-            let received = AtomicU64::new(0);
             let stream = response
                 .bytes_stream()
                 .inspect_ok(|chunk| {
                     received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    if let Some(limit) = capture
+                        && let Ok(mut kept) = captured.lock()
+                        && kept.len() < limit
+                    {
+                        let room = limit - kept.len();
+                        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    }
                 })
                 .map_err(std::io::Error::other);
             let body = tokio_util::io::StreamReader::new(Box::pin(stream));
@@ -360,12 +376,16 @@ impl Client {
             decode_envelope(&self.opts.url, status, doc).map_err(Failure::Answer)
         };
         let result = tokio::time::timeout(self.opts.call_timeout, exchange).await;
-        if self.trace {
-            eprintln!(
-                "[ceso] {} {} {:?}",
-                self.opts.url,
-                envelope.method,
-                started.elapsed()
+        if debug::enabled() {
+            let status = seen_status.load(Ordering::Relaxed);
+            let body = captured.lock().map(|b| b.clone()).unwrap_or_default();
+            debug::answer(
+                &self.opts.url,
+                &envelope.method,
+                (status != 0).then_some(status),
+                started.elapsed(),
+                &body,
+                received.load(Ordering::Relaxed),
             );
         }
         match result {

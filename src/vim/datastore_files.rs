@@ -80,9 +80,26 @@ impl Client {
             if let Some(cookie) = &seen {
                 request = request.header("Cookie", cookie);
             }
-            let response = build(request).send().await.map_err(|e| Error::Dropped {
+            // The wire log shows the exchange (file contents are not SOAP: not logged).
+            let what = format!("{method} {file}");
+            if super::debug::bodies() {
+                let headers: Vec<(&str, String)> =
+                    seen.iter().map(|c| ("Cookie", c.clone())).collect();
+                super::debug::request(url.as_str(), &what, &headers, "");
+            }
+            let started = std::time::Instant::now();
+            let sent = build(request).send().await;
+            super::debug::answer(
+                url.as_str(),
+                &what,
+                sent.as_ref().ok().map(|r| r.status().as_u16()),
+                started.elapsed(),
+                &[],
+                0,
+            );
+            let response = sent.map_err(|e| Error::Dropped {
                 url: url.to_string(),
-                method: format!("{method} {file}"),
+                method: what,
                 cause: e.to_string(),
             })?;
             let status = response.status().as_u16();

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod datastore_files;
+pub mod debug;
 pub mod decode;
 pub mod envelope;
 pub mod error;

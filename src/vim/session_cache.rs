@@ -66,9 +66,10 @@ impl SessionCache {
         match write_private(&self.dir, &path, text.as_bytes()) {
             Ok(()) => true,
             Err(e) => {
-                if std::env::var_os("CESO_TRACE").is_some() {
-                    eprintln!("[ceso] cannot cache the session in {}: {e}", path.display());
-                }
+                super::debug::note(&format!(
+                    "cannot cache the session in {}: {e}",
+                    path.display()
+                ));
                 false
             }
         }

@@ -146,7 +146,7 @@ impl<'a> Bed<'a> {
 
     fn list(&self) -> Vec<String> {
         let listing = self.run(&["backup", "list", "--json"]).ok().json();
-        listing["backups"]
+        listing
             .as_array()
             .unwrap()
             .iter()

@@ -29,3 +29,4 @@ mod tasks_events;
 mod vcenter;
 mod vm;
 mod vm_update;
+mod wire;

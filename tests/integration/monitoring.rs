@@ -84,6 +84,20 @@ fn stats_reads_each_counter_family_in_its_unit() {
     let s = series(&vm, "DC0_C0_RP0_VM0", "mem.consumed.average");
     assert_eq!(s["unit"], "KB");
     assert!(values(s).iter().all(|x| *x == 1048576.0));
+    // Tables scale to units people read; --json (above) keeps the raw numbers.
+    sim.ceso()
+        .run(&[
+            "stats",
+            "DC0_C0_RP0_VM0",
+            "--counter",
+            "mem.consumed.average",
+        ])
+        .ok()
+        .stdout_has("1.0 GB");
+    sim.ceso()
+        .run(&["stats", host, "--counter", "mem.usage.average"])
+        .ok()
+        .stdout_has("50.0%");
     let cluster_day = || {
         sim.ceso()
             .run(&[

@@ -69,7 +69,7 @@ fn state(sim: &Sim, repo: &str, config: &Path) -> Value {
         .iter()
         .map(|s| serde_json::json!([s["name"], s["current"]]))
         .collect();
-    let backups: Vec<Value> = array(&json(&["backup", "list", "--repo", repo])["backups"])
+    let backups: Vec<Value> = array(&json(&["backup", "list", "--repo", repo]))
         .iter()
         .map(|b| b["id"].clone())
         .collect();
@@ -324,7 +324,7 @@ fn backup_ids(c: &mut Ceso, repo: &str) -> (Vec<String>, Value) {
         .run(&["backup", "list", "--repo", repo, "--json"])
         .ok()
         .json();
-    let ids = array(&listing["backups"])
+    let ids = array(&listing)
         .iter()
         .map(|b| b["id"].as_str().unwrap().to_string())
         .collect();
@@ -349,7 +349,7 @@ fn backups_within_one_second_keep_their_order_and_prune_keeps_the_newest() {
     }
     let (listed, listing) = backup_ids(&mut sim.ceso(), repo);
     assert_eq!(listed, made, "backup list is not in creation order");
-    let backups = array(&listing["backups"]);
+    let backups = array(&listing);
     for b in backups {
         let created = b["created"].as_str().unwrap();
         assert!(
@@ -401,7 +401,7 @@ fn prune_groups_by_endpoint_and_vm_and_list_names_the_endpoint() {
         }
     }
     let (_, listing) = backup_ids(&mut ceso_with(&yaml), repo);
-    let backups = array(&listing["backups"]);
+    let backups = array(&listing);
     // Copies of a VM on two hosts carry the same UUID: that is the case at stake.
     assert_eq!(backups.len(), 4);
     assert!(
@@ -435,7 +435,7 @@ fn prune_groups_by_endpoint_and_vm_and_list_names_the_endpoint() {
         ])
         .ok();
     let (_, listing) = backup_ids(&mut ceso_with(&yaml), repo);
-    let mut endpoints: Vec<&str> = array(&listing["backups"])
+    let mut endpoints: Vec<&str> = array(&listing)
         .iter()
         .map(|x| x["endpoint"].as_str().unwrap())
         .collect();

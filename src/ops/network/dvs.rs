@@ -172,7 +172,11 @@ pub async fn create(
     let dcs = inventory::objects(&client, "Datacenter", &["networkFolder"])
         .await
         .at(endpoint.name())?;
-    let dc = match &req.datacenter {
+    let wanted = req
+        .datacenter
+        .as_ref()
+        .or(endpoint.spec.datacenter.as_ref());
+    let dc = match wanted {
         Some(name) => dcs
             .iter()
             .find(|d| d.str("name") == Some(name))
