@@ -26,6 +26,7 @@ pub mod report;
 pub mod rp;
 pub mod script;
 pub mod snapshot;
+pub mod sriov;
 pub mod stats;
 pub mod vm;
 pub mod vswitch;
