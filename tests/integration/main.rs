@@ -22,5 +22,6 @@ mod script_interrupt;
 mod script_run;
 mod sim;
 mod snapshots;
+mod sriov;
 mod vcenter;
 mod vm;

@@ -286,22 +286,33 @@ pub async fn add(
     vm: &str,
     network: &str,
     kind: Option<&str>,
+    sriov: Option<&str>,
     dry_run: bool,
     progress: &dyn Progress,
 ) -> OpResult<NicChange> {
     let vm = load(fleet, scope, vm).await?;
     let b = backing(&vm.snap, &vm.vm.host, network)?;
-    let kind = match kind.unwrap_or("vmxnet3") {
-        "vmxnet3" => "VirtualVmxnet3",
-        "e1000e" => "VirtualE1000e",
-        "e1000" => "VirtualE1000",
-        other => {
+    let kind = match (kind, sriov) {
+        (None | Some("sriov"), Some(_)) => super::sriov_nic::CARD_TYPE,
+        (Some(other), Some(_)) => {
+            return Err(OpError::invalid(format!(
+                "--type {other} with --sriov: an SR-IOV adapter is its own type (leave --type out)"
+            )));
+        }
+        (None | Some("vmxnet3"), None) => "VirtualVmxnet3",
+        (Some("e1000e"), None) => "VirtualE1000e",
+        (Some("e1000"), None) => "VirtualE1000",
+        (Some(other), None) => {
             return Err(OpError::invalid(format!(
                 "--type {other}: use vmxnet3, e1000e or e1000"
             )));
         }
     };
-    let device = object(
+    let pf = match sriov {
+        Some(pf) => Some(super::sriov_nic::pf_backing(&vm.vm, pf).await?),
+        None => None,
+    };
+    let mut device = object(
         "device",
         Some(kind),
         vec![
@@ -319,12 +330,20 @@ pub async fn add(
             leaf("addressType", "generated"),
         ],
     );
+    if let Some((_, node)) = &pf {
+        // VirtualSriovEthernetCard's own fields follow VirtualEthernetCard's.
+        device.children.push(leaf("allowGuestOSMtuChange", false));
+        device.children.push(node.clone());
+    }
     let mut out = NicChange {
         vm: vm.vm.name.clone(),
         nic: format!("Network adapter {}", vm.nics.len() + 1),
         action: "add",
         before: None,
-        after: Some(backing_name(&b)),
+        after: Some(match &pf {
+            Some((address, _)) => format!("{} (SR-IOV on {address})", backing_name(&b)),
+            None => backing_name(&b),
+        }),
         mac: String::new(),
         dry_run,
     };

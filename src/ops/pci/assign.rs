@@ -313,6 +313,15 @@ pub fn virtual_function(
 
 /// An NVIDIA vGPU of a profile the host offers.
 pub fn vgpu(host: &HostPci, target: &ConfigTarget, profile: &str) -> OpResult<PlannedDevice> {
+    if profile.to_lowercase().contains("gvt") {
+        // Intel's mediated GPU sharing is a KVM/Xen feature; ESXi has no mdev framework.
+        return Err(OpError::refused(
+            format!(
+                "{profile}: Intel GVT-g does not exist on ESXi (it needs the Linux KVM or Xen mediated-device framework)"
+            ),
+            "the nearest on ESXi is SR-IOV on an Intel Data Center GPU Flex: `ceso pci sriov enable flex170 --vfs N`, reboot the host, then `ceso vm attach-pci VM flex170 --vf`",
+        ));
+    }
     let mut offered: Vec<&str> = host.shared_gpu_types.iter().map(String::as_str).collect();
     offered.extend(target.vgpu_types.iter().map(String::as_str));
     offered.sort_unstable();
