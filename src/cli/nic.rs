@@ -73,9 +73,11 @@ pub fn run(ctx: &Ctx, cmd: NicCommand) -> OpResult<()> {
                 fleet,
                 &ctx.scope(&scope),
                 &vm,
-                &network,
-                kind.as_deref(),
-                sriov.as_deref(),
+                nic::NewNic {
+                    network: &network,
+                    kind: kind.as_deref(),
+                    sriov: sriov.as_deref(),
+                },
                 dry_run,
                 &progress,
             ));

@@ -551,9 +551,11 @@ fn nic_change(
                     &fleet,
                     &scope,
                     &vm,
-                    &network,
-                    kind.as_deref(),
-                    sriov.as_deref(),
+                    nic::NewNic {
+                        network: &network,
+                        kind: kind.as_deref(),
+                        sriov: sriov.as_deref(),
+                    },
                     dry_run,
                     &tracker,
                 )

@@ -280,16 +280,27 @@ pub async fn set(
     Ok(out)
 }
 
+/// A new adapter: its network, and its type (`vmxnet3`…) or SR-IOV physical function.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNic<'a> {
+    pub network: &'a str,
+    pub kind: Option<&'a str>,
+    pub sriov: Option<&'a str>,
+}
+
 pub async fn add(
     fleet: &Fleet,
     scope: &Scope,
     vm: &str,
-    network: &str,
-    kind: Option<&str>,
-    sriov: Option<&str>,
+    new: NewNic<'_>,
     dry_run: bool,
     progress: &dyn Progress,
 ) -> OpResult<NicChange> {
+    let NewNic {
+        network,
+        kind,
+        sriov,
+    } = new;
     let vm = load(fleet, scope, vm).await?;
     let b = backing(&vm.snap, &vm.vm.host, network)?;
     let kind = match (kind, sriov) {

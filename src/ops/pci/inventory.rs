@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::ops::error::OpResult;
+use crate::ops::error::{OpError, OpResult};
 use crate::ops::fleet::{Endpoint, Fleet, Gathered, Scope, Target, WithEndpoint};
 use crate::vim::{MoRef, Node, ObjectContent, PropertySpec};
 
@@ -265,6 +265,33 @@ impl HostPci {
     pub fn vm(&self, moref: &MoRef) -> Option<&VmPci> {
         self.vms.iter().find(|v| &v.moref == moref)
     }
+
+    /// The host's HostPciPassthruSystem, which every passthrough or SR-IOV change goes through.
+    pub fn passthru_system(&self) -> OpResult<MoRef> {
+        self.pci_system.clone().ok_or_else(|| {
+            OpError::refused(
+                format!("host {} has no PCI passthrough system", self.name),
+                "the host does not support PCI passthrough configuration through the API",
+            )
+        })
+    }
+}
+
+/// Scan the hosts in scope and take the one holding the device `device` names: the
+/// host and the device's address.
+pub async fn pick(
+    fleet: &Fleet,
+    scope: &Scope,
+    device: &str,
+    want: super::selector::Want,
+) -> OpResult<(HostPci, String)> {
+    let hosts = scan(fleet, scope).await?;
+    let picked = super::selector::resolve(&hosts, device, want)?;
+    let host = hosts
+        .into_iter()
+        .nth(picked.host)
+        .ok_or_else(|| OpError::invalid("the chosen host vanished from the list"))?;
+    Ok((host, picked.address))
 }
 
 /// Follow dependentDevice links to the device heading the group (bounded: the data

@@ -12,7 +12,7 @@ use crate::ops::progress::Progress;
 use crate::vim::Request;
 
 use super::inventory::{self, HostPci, PciDevice, Sriov};
-use super::selector::{self, Want};
+use super::selector::Want;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SriovChange {
@@ -96,15 +96,10 @@ pub async fn plan(
     if enable {
         super::ensure_enabled(fleet)?;
     }
-    let hosts = inventory::scan(fleet, scope).await?;
-    let picked = selector::resolve(&hosts, device, Want::Sriov)?;
-    let host = hosts
-        .into_iter()
-        .nth(picked.host)
-        .ok_or_else(|| OpError::invalid("the chosen host vanished from the list"))?;
-    let d = host.device(&picked.address).ok_or_else(|| {
-        OpError::invalid(format!("{} vanished from {}", picked.address, host.name))
-    })?;
+    let (host, address) = inventory::pick(fleet, scope, device, Want::Sriov).await?;
+    let d = host
+        .device(&address)
+        .ok_or_else(|| OpError::invalid(format!("{address} vanished from {}", host.name)))?;
     let label = format!("{} ({}) on {}", d.address, d.display_name(), host.name);
     let Some(sriov) = &d.sriov else {
         return Err(OpError::refused(
@@ -142,12 +137,7 @@ pub async fn plan(
             "detach them first (`ceso vm detach-pci VM DEVICE`), or keep that many virtual functions",
         ));
     }
-    if host.pci_system.is_none() {
-        return Err(OpError::refused(
-            format!("host {} has no PCI passthrough system", host.name),
-            "the host does not support PCI passthrough configuration through the API",
-        ));
-    }
+    host.passthru_system()?;
     let changed = sriov.enabled != enable || (enable && sriov.vfs_requested != vfs);
     Ok(SriovPlan {
         address: d.address.clone(),
@@ -206,9 +196,7 @@ pub async fn apply(plan: &SriovPlan, progress: &dyn Progress) -> OpResult<SriovC
     let host = &plan.host;
     let endpoint = host.endpoint.name().to_string();
     let client = host.endpoint.client().await?;
-    let system = host.pci_system.clone().ok_or_else(|| {
-        OpError::invalid(format!("host {} has no PCI passthrough system", host.name))
-    })?;
+    let system = host.passthru_system()?;
     progress.step(&format!(
         "{} SR-IOV on {} of {} ({} virtual functions)",
         if plan.enable { "Enabling" } else { "Disabling" },
