@@ -237,6 +237,7 @@ fn info(ctx: &Ctx, scope: &crate::ops::Scope, device: &str) -> OpResult<()> {
                     .join("; ")
             },
         ),
+        ("SR-IOV", super::sriov::info_cell(d)),
         ("Parent bridge", d.parent_bridge.clone()),
         (
             "Used by",

@@ -129,3 +129,18 @@ pub fn sriov_cell(d: &PciDevice) -> String {
     }
     cell
 }
+
+/// `pci info`'s SR-IOV line: the counts and the virtual functions by address.
+pub fn info_cell(d: &PciDevice) -> String {
+    match &d.sriov {
+        Some(s) if !s.virtual_functions.is_empty() => format!(
+            "{}: {}{}",
+            sriov_cell(d),
+            s.virtual_functions.join(" "),
+            d.esxi_nic
+                .as_ref()
+                .map_or(String::new(), |n| format!(" (ESXi's {n})"))
+        ),
+        _ => sriov_cell(d),
+    }
+}

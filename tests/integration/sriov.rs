@@ -131,6 +131,10 @@ fn sriov_gpu_enable_reboot_attach_a_vf_and_refusals() {
     assert!(lines[at].contains("1/8 VFs"), "{table}");
     assert!(lines[at + 1].contains(&format!("└ {MI210_VF0}")), "{table}");
 
+    sim.ceso()
+        .run(&["pci", "info", MI210])
+        .ok()
+        .stdout_has(&format!("1/8 VFs: {MI210_VF0}"));
     // A VF attached by its physical function, with the memory reservation locked.
     let attached = json(&sim, &["vm", "attach-pci", VM0, "mi210", "--vf"]);
     assert_eq!(attached["devices"][0]["address"], MI210_VF0, "{attached}");
@@ -243,6 +247,12 @@ fn sriov_nic_added_to_a_vm_and_listed_and_script_functions() {
     assert!(!sriov["mac"].as_str().unwrap_or_default().is_empty());
     let table = sim.ceso().run(&["vm", "nic", "list", VM1]).ok().stdout;
     assert!(table.contains(&format!("(PF {X710})")), "{table}");
+    // All memory reserved with it, so ESXi powers the VM on with a VF of the port.
+    assert_eq!(
+        json(&sim, &["vm", "info", VM1])["memory_reservation_locked"],
+        true
+    );
+    sim.ceso().run(&["vm", "start", VM1]).ok();
     // The script option too.
     let out = sim
         .ceso()

@@ -233,6 +233,19 @@ impl Vm {
         device: &Node,
         progress: &dyn Progress,
     ) -> OpResult<()> {
+        self.reconfigure_with(operation, device, false, progress)
+            .await
+    }
+
+    /// `lock_memory`: reserve all the VM's memory too, which SR-IOV adapters need (like
+    /// every passthrough device) to power on.
+    async fn reconfigure_with(
+        &self,
+        operation: &str,
+        device: &Node,
+        lock_memory: bool,
+        progress: &dyn Progress,
+    ) -> OpResult<()> {
         progress.step(&format!("Reconfiguring {}", self.vm.name));
         let mut r = Request::new("ReconfigVM_Task", &self.vm.moref);
         r.nest("spec", None, |r| {
@@ -240,6 +253,9 @@ impl Vm {
                 r.text("operation", operation);
                 write(r, "device", None, device);
             });
+            if lock_memory {
+                r.text("memoryReservationLockedToMax", true);
+            }
         });
         let client = self.vm.endpoint.client().await?;
         client
@@ -359,7 +375,8 @@ pub async fn add(
         dry_run,
     };
     if !dry_run {
-        vm.reconfigure("add", &device, progress).await?;
+        vm.reconfigure_with("add", &device, pf.is_some(), progress)
+            .await?;
         // The server names the adapter and gives it its MAC address: report those.
         let after = vms::info(&vm.vm).await?.nics;
         if let Some(new) = after

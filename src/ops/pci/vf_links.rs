@@ -47,3 +47,68 @@ pub fn link(devices: &mut [PciDevice]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ids::VendorDevice;
+    use super::super::inventory::Sriov;
+    use super::*;
+
+    fn dev(address: &str, device: u16, depends_on: &str, vfs: Option<u32>) -> PciDevice {
+        PciDevice {
+            host: "h".into(),
+            endpoint: "e".into(),
+            address: address.into(),
+            id: String::new(),
+            subsystem_id: String::new(),
+            vendor: String::new(),
+            device: String::new(),
+            class: String::new(),
+            class_id: String::new(),
+            gpu: None,
+            passthru_capable: true,
+            passthru_enabled: false,
+            passthru_active: false,
+            reboot_pending: false,
+            dependent_devices: Vec::new(),
+            assigned_to: Vec::new(),
+            group_in_use_by: Vec::new(),
+            parent_bridge: String::new(),
+            sriov: vfs.map(|n| Sriov {
+                vfs: n,
+                max_vfs: 64,
+                ..Sriov::default()
+            }),
+            physical_function: None,
+            esxi_nic: None,
+            vendor_short: String::new(),
+            vendor_device: VendorDevice {
+                vendor: 0x8086,
+                device,
+            },
+            class_code: 0x0200,
+            depends_on: depends_on.into(),
+        }
+    }
+
+    #[test]
+    fn each_pf_takes_the_next_vfs_of_its_bus_lower_function_first() {
+        let mut devices = vec![
+            dev("0000:af:00.0", 0x1572, "0000:af:00.0", Some(2)),
+            dev("0000:af:00.1", 0x1572, "0000:af:00.0", Some(1)),
+            dev("0000:af:02.0", 0x154c, "0000:af:02.0", None),
+            dev("0000:af:02.1", 0x154c, "0000:af:02.1", None),
+            dev("0000:af:0a.0", 0x154c, "0000:af:0a.0", None),
+            dev("0000:b0:02.0", 0x154c, "0000:b0:02.0", None),
+        ];
+        link(&mut devices);
+        let vfs = |i: usize| devices[i].sriov.as_ref().unwrap().virtual_functions.clone();
+        assert_eq!(vfs(0), vec!["0000:af:02.0", "0000:af:02.1"]);
+        assert_eq!(vfs(1), vec!["0000:af:0a.0"]);
+        assert_eq!(
+            devices[4].physical_function.as_deref(),
+            Some("0000:af:00.1")
+        );
+        assert_eq!(devices[5].physical_function, None, "another bus");
+    }
+}
