@@ -246,9 +246,11 @@ impl Command {
                 | BackupCommand::Verify { .. } => None,
             },
             Command::Pci(cmd) => match cmd {
-                PciCommand::Enable { dry_run, .. } | PciCommand::Disable { dry_run, .. } => {
-                    Some(dry_run)
-                }
+                PciCommand::Enable { dry_run, .. }
+                | PciCommand::Disable { dry_run, .. }
+                | PciCommand::Sriov(
+                    SriovCommand::Enable { dry_run, .. } | SriovCommand::Disable { dry_run, .. },
+                ) => Some(dry_run),
                 PciCommand::List { .. } | PciCommand::Info { .. } => None,
             },
             Command::Gpu(GpuCommand::Profiles { .. } | GpuCommand::Check { .. }) => None,
@@ -416,6 +418,37 @@ pub enum PciCommand {
         #[command(flatten)]
         scope: ScopeArgs,
     },
+    /// SR-IOV virtual functions of a GPU (AMD MxGPU, Intel Flex) or NIC
+    #[command(subcommand)]
+    Sriov(SriovCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SriovCommand {
+    /// Enable SR-IOV with N virtual functions (they appear after a host reboot; asks
+    /// first unless --yes when ESXi uses the NIC)
+    Enable {
+        #[arg(help = DEVICE_HELP)]
+        device: String,
+        /// How many virtual functions (1 to the device's maximum)
+        #[arg(long, value_name = "N")]
+        vfs: u32,
+        /// Show what would change and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Disable SR-IOV: the virtual functions go at the next reboot (asks first unless --yes)
+    Disable {
+        #[arg(help = DEVICE_HELP)]
+        device: String,
+        /// Show what would change and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -477,6 +510,10 @@ pub struct AttachPciArgs {
     /// Attach an NVIDIA vGPU of this profile instead of a whole device (see `ceso gpu profiles`)
     #[arg(long, value_name = "PROFILE", conflicts_with = "device")]
     pub vgpu: Option<String>,
+    /// A free SR-IOV virtual function of DEVICE (AMD MxGPU, Intel Flex, a NIC) instead of
+    /// the whole device
+    #[arg(long, requires = "device")]
+    pub vf: bool,
     /// Show what would change and change nothing
     #[arg(long)]
     pub dry_run: bool,

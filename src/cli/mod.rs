@@ -29,6 +29,7 @@ pub mod report;
 pub mod rp;
 pub mod script;
 pub mod snapshot;
+pub mod sriov;
 pub mod stats;
 pub mod tasks;
 pub mod version;

@@ -377,6 +377,10 @@ pub enum NicCommand {
         /// vmxnet3 (default), e1000e or e1000
         #[arg(long = "type", value_name = "TYPE")]
         kind: Option<String>,
+        /// An SR-IOV adapter (VirtualSriovEthernetCard) on this physical function of the
+        /// VM's host (PCI address or selector); ESXi picks a free virtual function
+        #[arg(long, value_name = "PF")]
+        sriov: Option<String>,
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]

@@ -48,7 +48,10 @@ pub fn run(ctx: &Ctx, cmd: NicCommand) -> OpResult<()> {
                 .map(|n| {
                     vec![
                         n.label.clone(),
-                        n.kind.clone(),
+                        match &n.sriov_physical_function {
+                            Some(pf) => format!("{} (PF {pf})", n.kind),
+                            None => n.kind.clone(),
+                        },
                         n.mac.clone(),
                         n.network.clone(),
                         n.key.to_string(),
@@ -62,6 +65,7 @@ pub fn run(ctx: &Ctx, cmd: NicCommand) -> OpResult<()> {
             vm,
             network,
             kind,
+            sriov,
             dry_run,
             scope,
         } => {
@@ -69,8 +73,11 @@ pub fn run(ctx: &Ctx, cmd: NicCommand) -> OpResult<()> {
                 fleet,
                 &ctx.scope(&scope),
                 &vm,
-                &network,
-                kind.as_deref(),
+                nic::NewNic {
+                    network: &network,
+                    kind: kind.as_deref(),
+                    sriov: sriov.as_deref(),
+                },
                 dry_run,
                 &progress,
             ));

@@ -6,7 +6,7 @@ use crate::ops::pci::{
 };
 
 use super::Ctx;
-use super::args::{AttachPciArgs, DetachPciArgs, GpuCommand, PciCommand};
+use super::args::{AttachPciArgs, DetachPciArgs, GpuCommand, PciCommand, SriovCommand};
 use super::confirm::confirm;
 use super::progress::TermProgress;
 use super::render::mb;
@@ -29,6 +29,17 @@ pub fn run(ctx: &Ctx, cmd: PciCommand) -> OpResult<()> {
             dry_run,
             scope,
         } => set(ctx, &ctx.scope(&scope), &device, false, dry_run),
+        PciCommand::Sriov(SriovCommand::Enable {
+            device,
+            vfs,
+            dry_run,
+            scope,
+        }) => super::sriov::set(ctx, &ctx.scope(&scope), &device, Some(vfs), dry_run),
+        PciCommand::Sriov(SriovCommand::Disable {
+            device,
+            dry_run,
+            scope,
+        }) => super::sriov::set(ctx, &ctx.scope(&scope), &device, None, dry_run),
     }
 }
 
@@ -129,6 +140,7 @@ fn table(ctx: &Ctx, scope: &crate::ops::Scope, devices: &[PciDevice], scanned: u
         "DEVICE",
         "CLASS",
         "PASSTHRU",
+        "SR-IOV",
         "DEPENDENT",
         "VM",
     ];
@@ -138,16 +150,17 @@ fn table(ctx: &Ctx, scope: &crate::ops::Scope, devices: &[PciDevice], scanned: u
     if many_endpoints {
         headers.insert(0, "ENDPOINT");
     }
-    let rows = devices
-        .iter()
+    let rows = super::sriov::under_their_pf(devices)
+        .into_iter()
         .map(|d| {
             let mut row = vec![
-                d.address.clone(),
+                super::sriov::address_cell(d),
                 d.id.clone(),
                 d.vendor_short.clone(),
                 device_cell(d),
                 d.class.clone(),
                 d.state().to_string(),
+                super::sriov::sriov_cell(d),
                 d.dependent_devices.join(" "),
                 d.assigned_to.join(", "),
             ];
@@ -224,6 +237,7 @@ fn info(ctx: &Ctx, scope: &crate::ops::Scope, device: &str) -> OpResult<()> {
                     .join("; ")
             },
         ),
+        ("SR-IOV", super::sriov::info_cell(d)),
         ("Parent bridge", d.parent_bridge.clone()),
         (
             "Used by",
@@ -414,6 +428,7 @@ pub fn attach(ctx: &Ctx, args: AttachPciArgs) -> OpResult<()> {
         device: args.device.clone(),
         dynamic: args.dynamic,
         vgpu: args.vgpu.clone(),
+        vf: args.vf,
     };
     let progress = TermProgress::new(ctx.out.json);
     let (plan, result) = ctx.app.block_on(pci::attach(

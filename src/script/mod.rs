@@ -47,6 +47,7 @@ pub mod placement;
 pub mod placement_policy;
 pub mod pools;
 pub mod snapshots;
+pub mod sriov;
 pub mod stats;
 pub mod system;
 pub mod tasks;

@@ -525,7 +525,7 @@ fn nic_change(
     let (function, own): (&'static str, &[&str]) = match verb {
         NicVerb::Add => (
             "vm::nic_add",
-            &["network", "type", "host", "all_hosts", "dry_run"],
+            &["network", "type", "sriov", "host", "all_hosts", "dry_run"],
         ),
         NicVerb::Set => ("vm::nic_set", &["network", "host", "all_hosts", "dry_run"]),
         NicVerb::Remove => ("vm::nic_remove", &["host", "all_hosts", "dry_run"]),
@@ -540,6 +540,7 @@ fn nic_change(
         })?,
     };
     let kind = opts.string("type")?;
+    let sriov = opts.string("sriov")?;
     let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
     let (fleet, scope, tracker) = (ctx.fleet().clone(), scope_of(ctx, &opts)?, ctx.track(vm));
     let (vm, which) = (vm.to_string(), which.to_string());
@@ -550,8 +551,11 @@ fn nic_change(
                     &fleet,
                     &scope,
                     &vm,
-                    &network,
-                    kind.as_deref(),
+                    nic::NewNic {
+                        network: &network,
+                        kind: kind.as_deref(),
+                        sriov: sriov.as_deref(),
+                    },
                     dry_run,
                     &tracker,
                 )
@@ -581,7 +585,7 @@ pub fn nic_functions(m: &mut Module, ctx: &ScriptCtx) {
     func(
         "nic_add",
         &["vm: String", "options: Map", "Map"],
-        "Add a network adapter, like `ceso vm nic add VM --network NAME`. Options: network (a port\ngroup or SWITCH/PORTGROUP), type (vmxnet3, e1000e, …), host, dry_run.",
+        "Add a network adapter, like `ceso vm nic add VM --network NAME`. Options: network (a port\ngroup or SWITCH/PORTGROUP), type (vmxnet3, e1000e, …), sriov (a physical function: an SR-IOV\nadapter), host, dry_run.",
     )
     .set_into_module(m, move |vm: &str, opts: Map| nic_change(&c, NicVerb::Add, vm, "", opts));
     let c = ctx.clone();

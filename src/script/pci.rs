@@ -84,9 +84,18 @@ pub fn register(engine: &mut Engine, ctx: &ScriptCtx) {
         .register_get("dependent_devices", |d: &mut Pci| {
             strings(&d.0.dependent_devices)
         })
-        .register_get("assigned_to", |d: &mut Pci| strings(&d.0.assigned_to));
+        .register_get("assigned_to", |d: &mut Pci| strings(&d.0.assigned_to))
+        .register_get("sriov", |d: &mut Pci| {
+            d.0.sriov.as_ref().map_or(Dynamic::UNIT, from_serialize)
+        })
+        .register_get("physical_function", |d: &mut Pci| {
+            d.0.physical_function
+                .clone()
+                .map_or(Dynamic::UNIT, Dynamic::from)
+        });
     register_functions(engine, ctx);
     register_vm_methods(engine, ctx);
+    super::sriov::register(engine, ctx);
 }
 
 fn list(ctx: &ScriptCtx, opts: Opts) -> RhaiResultOf<Array> {
@@ -276,7 +285,7 @@ fn register_functions(engine: &mut Engine, ctx: &ScriptCtx) {
 
 fn attach_pci(ctx: &ScriptCtx, vm: &Vm, device: Option<&str>, opts: Map) -> RhaiResultOf<Map> {
     let known: &[&str] = if device.is_some() {
-        &["dynamic", "dry_run", "host"]
+        &["dynamic", "vf", "dry_run", "host"]
     } else {
         &["vgpu", "dry_run"]
     };
@@ -285,6 +294,7 @@ fn attach_pci(ctx: &ScriptCtx, vm: &Vm, device: Option<&str>, opts: Map) -> Rhai
         device: device.map(str::to_string),
         dynamic: opts.flag("dynamic")?,
         vgpu: opts.string("vgpu")?,
+        vf: opts.flag("vf")?,
     };
     let device_host = opts.string("host")?;
     let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;

@@ -25,6 +25,7 @@ mod script_interrupt;
 mod script_run;
 mod sim;
 mod snapshots;
+mod sriov;
 mod tasks_events;
 mod vcenter;
 mod vm;

@@ -143,8 +143,9 @@ type pciCatalogEntry struct {
 	deviceName string
 	parent     string
 	capable    bool
-	dependent  string    // HostPciPassthruInfo.dependentDevice; "" means the device itself
-	gpu        *gpuModel // set for NVIDIA GPUs the vGPU manager can share
+	dependent  string      // HostPciPassthruInfo.dependentDevice; "" means the device itself
+	gpu        *gpuModel   // set for NVIDIA GPUs the vGPU manager can share
+	sriov      *sriovModel // set for SR-IOV physical functions (sriov.go)
 }
 
 const (
@@ -175,7 +176,7 @@ var pciCatalog = []pciCatalogEntry{
 	{
 		id: "0000:18:00.0", class: pciClassDisplay, vendor: vendorAMD, device: 0x740f, subVendor: vendorAMD, subDevice: 0x0c34,
 		vendorName: "Advanced Micro Devices, Inc. [AMD/ATI]", deviceName: "Aldebaran/MI200 [Instinct MI210]",
-		parent: "0000:17:00.0", capable: true,
+		parent: "0000:17:00.0", capable: true, sriov: sriovMI210,
 	},
 	rootPort("0000:3a:00.0"),
 	{
@@ -187,7 +188,7 @@ var pciCatalog = []pciCatalogEntry{
 	{
 		id: "0000:4d:00.0", class: pciClassDisplay, vendor: vendorIntel, device: 0x56c0, subVendor: vendorIntel, subDevice: 0x4905,
 		vendorName: "Intel Corporation", deviceName: "ATS-M [Data Center GPU Flex 170]",
-		parent: "0000:4c:00.0", capable: true,
+		parent: "0000:4c:00.0", capable: true, sriov: sriovFlex170,
 	},
 	rootPort("0000:5d:00.0"),
 	{
@@ -210,12 +211,12 @@ var pciCatalog = []pciCatalogEntry{
 	{
 		id: "0000:af:00.0", class: pciClassEthernet, vendor: vendorIntel, device: 0x1572, subVendor: vendorIntel, subDevice: 0x0007,
 		vendorName: "Intel Corporation", deviceName: "Ethernet Controller X710 for 10GbE SFP+",
-		parent: "0000:ae:00.0", capable: true,
+		parent: "0000:ae:00.0", capable: true, sriov: sriovX710,
 	},
 	{
 		id: "0000:af:00.1", class: pciClassEthernet, vendor: vendorIntel, device: 0x1572, subVendor: vendorIntel, subDevice: 0x0007,
 		vendorName: "Intel Corporation", deviceName: "Ethernet Controller X710 for 10GbE SFP+",
-		parent: "0000:ae:00.0", capable: true, dependent: "0000:af:00.0",
+		parent: "0000:ae:00.0", capable: true, dependent: "0000:af:00.0", sriov: sriovX710,
 	},
 	rootPort("0000:d7:00.0"),
 	{
@@ -280,6 +281,8 @@ type pciHost struct {
 	pci     map[string]types.HostPciDevice
 	info    map[string]*types.HostPciPassthruInfo
 	vgpu    map[types.ManagedObjectReference][]vgpuSlot
+	sriov   map[string]*sriovState // physical functions (sriov.go)
+	vfOf    map[string]string      // virtual function id -> physical function id
 
 	seq       uint64 // publish sequence, incremented under pciMu
 	published uint64 // last sequence applied, guarded by the host's lock
@@ -292,6 +295,7 @@ type pciSnapshot struct {
 	sysInfo  []types.BaseHostPciPassthruInfo
 	gpuTypes []string
 	pending  bool
+	devices  []types.HostPciDevice
 }
 
 func (p *pciHost) snapshot() pciSnapshot {
@@ -299,13 +303,20 @@ func (p *pciHost) snapshot() pciSnapshot {
 	s := pciSnapshot{seq: p.seq}
 	for _, id := range p.order {
 		a := *p.info[id]
-		b := a
-		s.info = append(s.info, &a)
-		s.sysInfo = append(s.sysInfo, &b)
 		if a.PassthruCapable && a.PassthruEnabled != a.PassthruActive {
 			s.pending = true
 		}
+		if st := p.sriov[id]; st != nil {
+			s.info = append(s.info, st.info(a))
+			s.sysInfo = append(s.sysInfo, st.info(a))
+			s.pending = s.pending || st.pending()
+			continue
+		}
+		b := a
+		s.info = append(s.info, &a)
+		s.sysInfo = append(s.sysInfo, &b)
 	}
+	s.devices = append([]types.HostPciDevice(nil), p.devices...)
 	s.gpuTypes = p.sharedGpuTypes()
 	return s
 }
@@ -584,6 +595,8 @@ func installPCIHost(h *simulator.HostSystem) {
 		pci:     map[string]types.HostPciDevice{},
 		info:    map[string]*types.HostPciPassthruInfo{},
 		vgpu:    map[types.ManagedObjectReference][]vgpuSlot{},
+		sriov:   map[string]*sriovState{},
+		vfOf:    map[string]string{},
 	}
 	if h.Hardware != nil {
 		p.systemID = h.Hardware.SystemInfo.Uuid
@@ -611,6 +624,9 @@ func installPCIHost(h *simulator.HostSystem) {
 			info.PassthruCapable = e.capable
 			if e.dependent != "" {
 				info.DependentDevice = e.dependent
+			}
+			if e.sriov != nil {
+				p.sriov[d.Id] = &sriovState{model: e.sriov}
 			}
 		}
 		p.info[d.Id] = info
@@ -653,6 +669,7 @@ func (p *pciHost) apply(h *simulator.HostSystem, s pciSnapshot, sysLocked bool) 
 		}
 		p.published = s.seq
 		simulator.Map.Update(h, []types.PropertyChange{
+			{Name: "hardware.pciDevice", Val: s.devices},
 			{Name: "config.pciPassthruInfo", Val: s.info},
 			{Name: "config.sharedPassthruGpuTypes", Val: s.gpuTypes},
 			{Name: "summary.rebootRequired", Val: s.pending},
@@ -765,9 +782,8 @@ func updatePassthruConfig(host types.ManagedObjectReference, configs []types.Bas
 			continue
 		}
 		c := bc.GetHostPciPassthruConfig()
-		if sriov, ok := bc.(*types.HostSriovConfig); ok && sriov.SriovEnabled {
-			pciMu.Unlock()
-			return hostConfigFault("vcsim.pci.sriovNotSupported", "SR-IOV is not supported by PCI device %s", p.label(c.Id))
+		if _, ok := bc.(*types.HostSriovConfig); ok {
+			continue // validated and applied by updateSriovConfig below
 		}
 		info := p.info[c.Id]
 		if info == nil {
@@ -777,6 +793,11 @@ func updatePassthruConfig(host types.ManagedObjectReference, configs []types.Bas
 		if !info.PassthruCapable {
 			pciMu.Unlock()
 			return hostConfigFault("vcsim.pci.notCapable", "PCI device %s is not capable of passthrough", p.label(c.Id))
+		}
+		if st := p.sriov[c.Id]; st != nil && c.PassthruEnabled && (st.enabled || st.active) {
+			pciMu.Unlock()
+			return hostConfigFault("vcsim.pci.sriovEnabled",
+				"PCI device %s has SR-IOV enabled: disable SR-IOV before enabling passthrough of the whole device", p.label(c.Id))
 		}
 		immediate := rebind
 		if c.ApplyNow != nil {
@@ -799,6 +820,12 @@ func updatePassthruConfig(host types.ManagedObjectReference, configs []types.Bas
 			}
 			changes[id] = pciChange{enabled: c.PassthruEnabled, immediate: immediate}
 		}
+	}
+
+	sriovChanges, msg, fault := p.checkSriovConfigs(configs)
+	if fault != nil {
+		pciMu.Unlock()
+		return msg, fault
 	}
 
 	// A device cannot leave or join passthrough under a running VM.
@@ -829,6 +856,7 @@ func updatePassthruConfig(host types.ManagedObjectReference, configs []types.Bas
 			info.PassthruActive = ch.enabled
 		}
 	}
+	p.applySriovConfigs(sriovChanges)
 	snap := p.snapshot()
 	pciMu.Unlock()
 
@@ -1000,7 +1028,7 @@ func vmConfigFault(key, format string, args ...interface{}) types.BaseMethodFaul
 // devices, then the simulator's power-on, then records the assignments.
 func powerOnWithPCI(task *simulator.Task, orig func(*simulator.Task) (types.AnyType, types.BaseMethodFault)) (types.AnyType, types.BaseMethodFault) {
 	vm := simVM(simulator.Map.Get(*task.Info.Entity))
-	if vm == nil || len(vmPciDevices(vm)) == 0 || poweredOn(vm) || vm.Runtime.Host == nil {
+	if vm == nil || (len(vmPciDevices(vm)) == 0 && !hasSriovNic(vm)) || poweredOn(vm) || vm.Runtime.Host == nil {
 		return orig(task)
 	}
 
@@ -1094,6 +1122,9 @@ func (p *pciHost) placeVM(vm *simulator.VirtualMachine) (map[*types.VirtualPCIPa
 			}
 			taken[b.Id] = true
 		}
+	}
+	if f := p.sriovNicFault(vm, taken); f != nil {
+		return nil, nil, f
 	}
 
 	for i, d := range devices {
@@ -1525,6 +1556,7 @@ func rebootHost(ref types.ManagedObjectReference, force bool) types.BaseMethodFa
 				info.PassthruActive = info.PassthruEnabled
 			}
 		}
+		p.rebootSriov()
 		p.vgpu = map[types.ManagedObjectReference][]vgpuSlot{}
 		snap = p.snapshot()
 	}

@@ -13,6 +13,7 @@ pub mod portgroup;
 pub mod select;
 pub mod snapshot;
 pub mod spec_tree;
+pub mod sriov_nic;
 pub mod vswitch;
 
 pub use check::{CheckReport, Finding};

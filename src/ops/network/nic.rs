@@ -233,6 +233,19 @@ impl Vm {
         device: &Node,
         progress: &dyn Progress,
     ) -> OpResult<()> {
+        self.reconfigure_with(operation, device, false, progress)
+            .await
+    }
+
+    /// `lock_memory`: reserve all the VM's memory too, which SR-IOV adapters need (like
+    /// every passthrough device) to power on.
+    async fn reconfigure_with(
+        &self,
+        operation: &str,
+        device: &Node,
+        lock_memory: bool,
+        progress: &dyn Progress,
+    ) -> OpResult<()> {
         progress.step(&format!("Reconfiguring {}", self.vm.name));
         let mut r = Request::new("ReconfigVM_Task", &self.vm.moref);
         r.nest("spec", None, |r| {
@@ -240,6 +253,9 @@ impl Vm {
                 r.text("operation", operation);
                 write(r, "device", None, device);
             });
+            if lock_memory {
+                r.text("memoryReservationLockedToMax", true);
+            }
         });
         let client = self.vm.endpoint.client().await?;
         client
@@ -280,28 +296,50 @@ pub async fn set(
     Ok(out)
 }
 
+/// A new adapter: its network, and its type (`vmxnet3`…) or SR-IOV physical function.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNic<'a> {
+    pub network: &'a str,
+    pub kind: Option<&'a str>,
+    pub sriov: Option<&'a str>,
+}
+
 pub async fn add(
     fleet: &Fleet,
     scope: &Scope,
     vm: &str,
-    network: &str,
-    kind: Option<&str>,
+    new: NewNic<'_>,
     dry_run: bool,
     progress: &dyn Progress,
 ) -> OpResult<NicChange> {
+    let NewNic {
+        network,
+        kind,
+        sriov,
+    } = new;
     let vm = load(fleet, scope, vm).await?;
     let b = backing(&vm.snap, &vm.vm.host, network)?;
-    let kind = match kind.unwrap_or("vmxnet3") {
-        "vmxnet3" => "VirtualVmxnet3",
-        "e1000e" => "VirtualE1000e",
-        "e1000" => "VirtualE1000",
-        other => {
+    let kind = match (kind, sriov) {
+        (None | Some("sriov"), Some(_)) => super::sriov_nic::CARD_TYPE,
+        (Some(other), Some(_)) => {
+            return Err(OpError::invalid(format!(
+                "--type {other} with --sriov: an SR-IOV adapter is its own type (leave --type out)"
+            )));
+        }
+        (None | Some("vmxnet3"), None) => "VirtualVmxnet3",
+        (Some("e1000e"), None) => "VirtualE1000e",
+        (Some("e1000"), None) => "VirtualE1000",
+        (Some(other), None) => {
             return Err(OpError::invalid(format!(
                 "--type {other}: use vmxnet3, e1000e or e1000"
             )));
         }
     };
-    let device = object(
+    let pf = match sriov {
+        Some(pf) => Some(super::sriov_nic::pf_backing(&vm.vm, pf).await?),
+        None => None,
+    };
+    let mut device = object(
         "device",
         Some(kind),
         vec![
@@ -319,17 +357,26 @@ pub async fn add(
             leaf("addressType", "generated"),
         ],
     );
+    if let Some((_, node)) = &pf {
+        // VirtualSriovEthernetCard's own fields follow VirtualEthernetCard's.
+        device.children.push(leaf("allowGuestOSMtuChange", false));
+        device.children.push(node.clone());
+    }
     let mut out = NicChange {
         vm: vm.vm.name.clone(),
         nic: format!("Network adapter {}", vm.nics.len() + 1),
         action: "add",
         before: None,
-        after: Some(backing_name(&b)),
+        after: Some(match &pf {
+            Some((address, _)) => format!("{} (SR-IOV on {address})", backing_name(&b)),
+            None => backing_name(&b),
+        }),
         mac: String::new(),
         dry_run,
     };
     if !dry_run {
-        vm.reconfigure("add", &device, progress).await?;
+        vm.reconfigure_with("add", &device, pf.is_some(), progress)
+            .await?;
         // The server names the adapter and gives it its MAC address: report those.
         let after = vms::info(&vm.vm).await?.nics;
         if let Some(new) = after

@@ -222,8 +222,106 @@ pub fn dynamic(
     })
 }
 
+/// A free SR-IOV virtual function of the physical function `device` names: that VF
+/// (static) or any free VF with its vendor:device (`dynamic`, ESXi picks at power-on).
+pub fn virtual_function(
+    host: &HostPci,
+    target: &ConfigTarget,
+    device: &str,
+    dynamic: bool,
+) -> OpResult<PlannedDevice> {
+    let picked = selector::resolve(std::slice::from_ref(host), device, Want::Sriov)?;
+    let pf = host.device(&picked.address).ok_or_else(|| {
+        OpError::invalid(format!("{} vanished from {}", picked.address, host.name))
+    })?;
+    let label = format!("{} ({}) on {}", pf.address, pf.display_name(), host.name);
+    let Some(sriov) = &pf.sriov else {
+        return Err(OpError::refused(
+            format!("{label} is not SR-IOV capable: it has no virtual functions"),
+            "attach the whole device without --vf, or pick an SR-IOV device (`ceso pci list` shows them)",
+        ));
+    };
+    let enable_hint = format!(
+        "`ceso pci sriov enable {} --vfs N --host {}`, then reboot the host",
+        pf.address, host.name
+    );
+    if sriov.vfs == 0 {
+        let why = if sriov.enabled {
+            format!("SR-IOV is configured on {label} but the host has not rebooted since")
+        } else {
+            format!("SR-IOV is not enabled on {label}")
+        };
+        return Err(OpError::refused(why, enable_hint));
+    }
+    let vfs: Vec<&PciDevice> = sriov
+        .virtual_functions
+        .iter()
+        .filter_map(|a| host.device(a))
+        .collect();
+    let Some(free) = vfs.iter().find(|vf| vf.is_assignable()) else {
+        let users: Vec<String> = vfs
+            .iter()
+            .filter(|vf| !vf.assigned_to.is_empty())
+            .map(|vf| format!("{} by {}", vf.address, vf.assigned_to.join(", ")))
+            .collect();
+        return Err(OpError::refused(
+            format!(
+                "no free virtual function on {label}: {} of {} in use ({})",
+                users.len(),
+                vfs.len(),
+                users.join("; ")
+            ),
+            format!(
+                "detach one (`ceso vm detach-pci VM DEVICE`), or raise the count (max {}): {enable_hint}",
+                sriov.max_vfs
+            ),
+        ));
+    };
+    // A VF gets an even share of its GPU's framebuffer (MxGPU, Flex).
+    let share = pf
+        .gpu
+        .as_ref()
+        .map_or(0, |g| g.memory_gb / sriov.vfs.max(1));
+    let mut planned = if dynamic {
+        let id = free.vendor_device;
+        let (vendor_raw, device_raw) = match target.dynamic(id) {
+            Some(t) => (t.vendor_id_raw, t.device_id_raw),
+            None => (i64::from(id.vendor), i64::from(id.device)),
+        };
+        PlannedDevice {
+            mode: Mode::Dynamic,
+            address: None,
+            id: Some(id.to_string()),
+            profile: None,
+            name: String::new(),
+            dependent: false,
+            backing: PciBacking::Dynamic {
+                vendor_id: vendor_raw,
+                device_id: device_raw,
+                label: String::new(),
+            },
+            gpu_memory_gb: 0,
+            reserved: Some(free.address.clone()),
+        }
+    } else {
+        planned_static(host, target, free, false)
+    };
+    planned.name = format!("virtual function of {}", pf.display_name());
+    planned.gpu_memory_gb = share;
+    Ok(planned)
+}
+
 /// An NVIDIA vGPU of a profile the host offers.
 pub fn vgpu(host: &HostPci, target: &ConfigTarget, profile: &str) -> OpResult<PlannedDevice> {
+    if profile.to_lowercase().contains("gvt") {
+        // Intel's mediated GPU sharing is a KVM/Xen feature; ESXi has no mdev framework.
+        return Err(OpError::refused(
+            format!(
+                "{profile}: Intel GVT-g does not exist on ESXi (it needs the Linux KVM or Xen mediated-device framework)"
+            ),
+            "the nearest on ESXi is SR-IOV on an Intel Data Center GPU Flex: `ceso pci sriov enable flex170 --vfs N`, reboot the host, then `ceso vm attach-pci VM flex170 --vf`",
+        ));
+    }
     let mut offered: Vec<&str> = host.shared_gpu_types.iter().map(String::as_str).collect();
     offered.extend(target.vgpu_types.iter().map(String::as_str));
     offered.sort_unstable();

@@ -27,6 +27,8 @@ pub struct AttachRequest {
     pub device: Option<String>,
     pub dynamic: bool,
     pub vgpu: Option<String>,
+    /// A free SR-IOV virtual function of the physical function `device` names.
+    pub vf: bool,
 }
 
 impl AttachRequest {
@@ -41,6 +43,7 @@ impl AttachRequest {
                 hint: Some("a vGPU is a share of a GPU the host chooses; `ceso gpu profiles` lists them".into()),
             }),
             (None, Some(_)) if self.dynamic => Err(OpError::invalid("--dynamic applies to a device, not to --vgpu")),
+            (None, Some(_)) if self.vf => Err(OpError::invalid("--vf applies to a device (its physical function), not to --vgpu")),
             _ => Ok(()),
         }
     }
@@ -153,6 +156,12 @@ async fn plan_found(
     }
     let target = config_target::query(host).await?;
     let devices = match (&req.device, &req.vgpu) {
+        (Some(device), _) if req.vf => vec![assign::virtual_function(
+            host,
+            &target,
+            device,
+            req.dynamic,
+        )?],
         (Some(device), _) if req.dynamic => {
             vec![assign::dynamic(host, &target, device, Some(&vm.moref))?]
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::ops::error::OpResult;
+use crate::ops::error::{OpError, OpResult};
 use crate::ops::fleet::{Endpoint, Fleet, Gathered, Scope, Target, WithEndpoint};
 use crate::vim::{MoRef, Node, ObjectContent, PropertySpec};
 
@@ -23,6 +23,7 @@ const HOST_PATHS: &[&str] = &[
     "config.sharedPassthruGpuTypes",
     "configManager.pciPassthruSystem",
     "capability.deviceRebindWithoutRebootSupported",
+    "config.network.pnic",
 ];
 
 const VM_PATHS: &[&str] = &[
@@ -66,6 +67,15 @@ pub struct PciDevice {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub group_in_use_by: Vec<String>,
     pub parent_bridge: String,
+    /// SR-IOV state of a physical function (`HostSriovInfo`), when it is SR-IOV capable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sriov: Option<Sriov>,
+    /// The physical function this virtual function belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub physical_function: Option<String>,
+    /// The ESXi network adapter (`vmnic2`) driving this device: ESXi itself uses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub esxi_nic: Option<String>,
     /// The vendor's short name (`NVIDIA`) when the table knows it, for narrow tables.
     #[serde(skip)]
     pub vendor_short: String,
@@ -76,6 +86,29 @@ pub struct PciDevice {
     /// The device this one depends on (its own address when independent).
     #[serde(skip)]
     pub depends_on: String,
+}
+
+/// What `HostSriovInfo` says about a physical function.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sriov {
+    /// Configured (`sriovEnabled`).
+    pub enabled: bool,
+    /// In effect since the host's last reboot (`sriovActive`).
+    pub active: bool,
+    /// Virtual functions that exist now.
+    pub vfs: u32,
+    /// Virtual functions configured for the next reboot.
+    pub vfs_requested: u32,
+    pub max_vfs: u32,
+    /// The addresses of its virtual functions (see `vf_links`).
+    pub virtual_functions: Vec<String>,
+}
+
+impl Sriov {
+    /// Configured differently from what runs: the host must reboot.
+    pub fn reboot_pending(&self) -> bool {
+        self.enabled != self.active || (self.enabled && self.vfs_requested != self.vfs)
+    }
 }
 
 impl PciDevice {
@@ -232,6 +265,33 @@ impl HostPci {
     pub fn vm(&self, moref: &MoRef) -> Option<&VmPci> {
         self.vms.iter().find(|v| &v.moref == moref)
     }
+
+    /// The host's HostPciPassthruSystem, which every passthrough or SR-IOV change goes through.
+    pub fn passthru_system(&self) -> OpResult<MoRef> {
+        self.pci_system.clone().ok_or_else(|| {
+            OpError::refused(
+                format!("host {} has no PCI passthrough system", self.name),
+                "the host does not support PCI passthrough configuration through the API",
+            )
+        })
+    }
+}
+
+/// Scan the hosts in scope and take the one holding the device `device` names: the
+/// host and the device's address.
+pub async fn pick(
+    fleet: &Fleet,
+    scope: &Scope,
+    device: &str,
+    want: super::selector::Want,
+) -> OpResult<(HostPci, String)> {
+    let hosts = scan(fleet, scope).await?;
+    let picked = super::selector::resolve(&hosts, device, want)?;
+    let host = hosts
+        .into_iter()
+        .nth(picked.host)
+        .ok_or_else(|| OpError::invalid("the chosen host vanished from the list"))?;
+    Ok((host, picked.address))
 }
 
 /// Follow dependentDevice links to the device heading the group (bounded: the data
@@ -336,6 +396,18 @@ fn decode_host(
         .into_iter()
         .filter_map(|n| Some((n.text_of("id")?.to_string(), n)))
         .collect();
+    let pnics: HashMap<String, String> = o
+        .get("config.network.pnic")
+        .map(Node::items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| {
+            Some((
+                n.text_of("pci")?.to_string(),
+                n.text_of("device")?.to_string(),
+            ))
+        })
+        .collect();
     let table = gpu_table::table();
     let mut devices: Vec<PciDevice> = o
         .get("hardware.pciDevice")
@@ -401,6 +473,9 @@ fn decode_host(
                 assigned_to: Vec::new(),
                 group_in_use_by: Vec::new(),
                 parent_bridge: d.text_of("parentBridge").unwrap_or_default().to_string(),
+                sriov: info.and_then(|i| decode_sriov(i)),
+                physical_function: None,
+                esxi_nic: pnics.get(address.as_str()).cloned(),
                 vendor_device,
                 class_code,
                 depends_on,
@@ -409,6 +484,7 @@ fn decode_host(
         })
         .collect();
     devices.sort_by(|a, b| a.address.cmp(&b.address));
+    super::vf_links::link(&mut devices);
     // Groups and assignments need the whole list.
     let groups: Vec<Vec<String>> = devices
         .iter()
@@ -470,6 +546,25 @@ fn decode_host(
         devices,
         vms,
     }
+}
+
+/// The SR-IOV fields of a `HostSriovInfo` entry (None for other entries, or when the
+/// device is not SR-IOV capable).
+fn decode_sriov(info: &Node) -> Option<Sriov> {
+    if info.xsi_type.as_deref() != Some("HostSriovInfo")
+        || info.bool_at("sriovCapable") != Some(true)
+    {
+        return None;
+    }
+    let count = |field: &str| u32::try_from(info.i64_at(field).unwrap_or(0)).unwrap_or(0);
+    Some(Sriov {
+        enabled: info.bool_at("sriovEnabled").unwrap_or(false),
+        active: info.bool_at("sriovActive").unwrap_or(false),
+        vfs: count("numVirtualFunction"),
+        vfs_requested: count("numVirtualFunctionRequested"),
+        max_vfs: count("maxVirtualFunctionSupported"),
+        virtual_functions: Vec::new(),
+    })
 }
 
 /// Does this backing hold the physical device at `address`?

@@ -5,7 +5,9 @@
 //! `inventory` (reading hosts and VMs), `selector` (naming a device), `config_target`
 //! (QueryConfigTarget), `passthru` (enable/disable), `assign` (the attach rules),
 //! `reconfig` (a checked ReconfigVM with undo), `find` (the VM and its host in one read),
-//! `attach`, `detach`, `create` (GPUs at VM creation), `vgpu` (profiles), `list`, `cuda` (can a CUDA
+//! `attach`, `detach`, `create` (GPUs at VM creation), `vgpu` (profiles), `list`, `sriov` (SR-IOV virtual functions on a
+//! physical function), `vf_links` (which VF belongs to which PF),
+//! `sriov_profiles` (MxGPU/Flex partitions for `gpu profiles`), `cuda` (can a CUDA
 //! workload run on a GPU: the pure decision), `check` (`gpu check`: reading what a VM has).
 
 pub mod assign;
@@ -23,6 +25,9 @@ pub mod list;
 pub mod passthru;
 pub mod reconfig;
 pub mod selector;
+pub mod sriov;
+pub mod sriov_profiles;
+pub mod vf_links;
 pub mod vgpu;
 
 pub use assign::{Mode, PlannedDevice};

@@ -10,7 +10,7 @@ use crate::ops::progress::Progress;
 use crate::vim::Request;
 
 use super::inventory::{self, HostPci, PciDevice};
-use super::selector::{self, Want};
+use super::selector::Want;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceState {
@@ -102,17 +102,12 @@ pub async fn plan(
     if enable {
         super::ensure_enabled(fleet)?;
     }
-    let hosts = inventory::scan(fleet, scope).await?;
     let want = if enable { Want::Enable } else { Want::Disable };
-    let picked = selector::resolve(&hosts, device, want)?;
-    let host = hosts
-        .into_iter()
-        .nth(picked.host)
-        .ok_or_else(|| OpError::invalid("the chosen host vanished from the list"))?;
-    let Some(target) = host.device(&picked.address) else {
+    let (host, address) = inventory::pick(fleet, scope, device, want).await?;
+    let Some(target) = host.device(&address) else {
         return Err(OpError::invalid(format!(
-            "{} vanished from {}",
-            picked.address, host.name
+            "{address} vanished from {}",
+            host.name
         )));
     };
     if !target.passthru_capable {
@@ -129,7 +124,7 @@ pub async fn plan(
     // The whole group changes together; functions that cannot be passed through
     // (a bridge the group hangs from) are left to ESXi.
     let group: Vec<&PciDevice> = host
-        .group(&picked.address)
+        .group(&address)
         .into_iter()
         .filter(|d| d.passthru_capable)
         .collect();
@@ -152,24 +147,19 @@ pub async fn plan(
                         .iter()
                         .find_map(|d| d.assigned_to.first())
                         .map_or("VM", String::as_str),
-                    picked.address
+                    address
                 ),
             ));
         }
     }
-    if host.pci_system.is_none() {
-        return Err(OpError::refused(
-            format!("host {} has no PCI passthrough system", host.name),
-            "the host does not support PCI passthrough configuration through the API",
-        ));
-    }
+    host.passthru_system()?;
     let changed = group.iter().any(|d| d.passthru_enabled != enable);
-    let mut addresses = vec![picked.address.clone()];
+    let mut addresses = vec![address.clone()];
     addresses.extend(
         group
             .iter()
             .map(|d| d.address.clone())
-            .filter(|a| *a != picked.address),
+            .filter(|a| *a != address),
     );
     Ok(PassthruPlan {
         host,
@@ -187,9 +177,7 @@ pub async fn apply(plan: &PassthruPlan, progress: &dyn Progress) -> OpResult<Pas
     let host = &plan.host;
     let endpoint = host.endpoint.name().to_string();
     let client = host.endpoint.client().await?;
-    let system = host.pci_system.clone().ok_or_else(|| {
-        OpError::invalid(format!("host {} has no PCI passthrough system", host.name))
-    })?;
+    let system = host.passthru_system()?;
     let verb = if plan.enable { "Enabling" } else { "Disabling" };
     progress.step(&format!(
         "{verb} passthrough for {} on {}",

@@ -72,6 +72,8 @@ pub enum Want {
     Disable,
     /// Enabled, active and not assigned to any VM.
     Assign,
+    /// An SR-IOV capable physical function.
+    Sriov,
 }
 
 fn suits(d: &PciDevice, want: Want) -> bool {
@@ -80,6 +82,7 @@ fn suits(d: &PciDevice, want: Want) -> bool {
         Want::Enable => d.passthru_capable && !d.passthru_enabled,
         Want::Disable => d.passthru_enabled && d.assigned_to.is_empty(),
         Want::Assign => d.is_assignable(),
+        Want::Sriov => d.sriov.is_some(),
     }
 }
 
@@ -116,19 +119,20 @@ pub fn resolve(hosts: &[HostPci], text: &str, want: Want) -> OpResult<Picked> {
             }),
         };
     }
-    // Companion functions travel with their device; a selector never picks one alone.
+    // Companion functions travel with their device; a selector never picks one alone,
+    // nor a virtual function (`--vf` picks those by their physical function).
     let candidates: Vec<(usize, &PciDevice)> = hosts
         .iter()
         .enumerate()
         .flat_map(|(i, h)| h.devices.iter().map(move |d| (i, d)))
-        .filter(|(_, d)| selector.matches(d) && !d.is_companion())
+        .filter(|(_, d)| selector.matches(d) && !d.is_companion() && d.physical_function.is_none())
         .collect();
     let Some(&(first_host, first)) = candidates.first() else {
         return Err(not_found(hosts, text));
     };
     // Changing a host's passthrough state on whichever host comes first is a guess:
     // matches on several hosts are refused, listed, for the user to pick with --host.
-    if matches!(want, Want::Enable | Want::Disable)
+    if matches!(want, Want::Enable | Want::Disable | Want::Sriov)
         && candidates.iter().any(|(i, _)| *i != first_host)
     {
         return Err(OpError::Ambiguous {

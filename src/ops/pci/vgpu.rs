@@ -1,4 +1,4 @@
-//! NVIDIA vGPU profiles: what the hosts offer (`config.sharedPassthruGpuTypes`, which
+//! NVIDIA vGPU profiles (and, from `sriov_profiles`, SR-IOV GPU partitions): what the hosts offer (`config.sharedPassthruGpuTypes`, which
 //! ESXi fills from the GPUs its vGPU manager owns), decoded into GPU, framebuffer and
 //! series, with the operator's `pci_passthrough.gpu_profiles` taking precedence.
 
@@ -66,7 +66,8 @@ pub struct VgpuProfile {
     pub hosts: Vec<String>,
     /// VMs configured with the profile on those hosts.
     pub used_by: Vec<String>,
-    /// `host` (decoded from the name) or `config` (values from pci_passthrough.gpu_profiles).
+    /// `host` (decoded from the name), `config` (values from pci_passthrough.gpu_profiles)
+    /// or `sriov` (an SR-IOV GPU split into virtual functions, see `sriov_profiles`).
     pub source: &'static str,
 }
 
@@ -121,10 +122,9 @@ pub fn describe(name: &str, configured: &BTreeMap<String, Vec<GpuProfile>>) -> V
 /// Every vGPU type the hosts in scope offer, one row per profile.
 pub async fn profiles(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<VgpuProfile>> {
     let hosts = inventory::scan(fleet, scope).await?;
-    Ok(collect(
-        &hosts,
-        &fleet.config.pci_passthrough().gpu_profiles,
-    ))
+    let mut rows = collect(&hosts, &fleet.config.pci_passthrough().gpu_profiles);
+    rows.extend(super::sriov_profiles::partitions(&hosts));
+    Ok(rows)
 }
 
 pub fn collect(

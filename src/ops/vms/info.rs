@@ -92,6 +92,9 @@ pub struct NicInfo {
     pub kind: String,
     pub mac: String,
     pub network: String,
+    /// An SR-IOV adapter's physical function (ESXi picks a virtual function of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sriov_physical_function: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -224,6 +227,9 @@ fn nic(d: &Node, name_of: &dyn Fn(&MoRef) -> String) -> NicInfo {
         kind: device_kind(d).to_string(),
         mac: d.str_at("macAddress").unwrap_or_default().to_string(),
         network,
+        sriov_physical_function: d
+            .str_at("sriovBacking.physicalFunctionBacking.id")
+            .map(str::to_string),
     }
 }
 
