@@ -28,6 +28,8 @@ pub mod script;
 pub mod snapshot;
 pub mod stats;
 pub mod vm;
+pub mod vm_clone;
+pub mod vm_ovf;
 pub mod vswitch;
 
 use std::process::ExitCode;

@@ -49,6 +49,7 @@ pub mod snapshots;
 pub mod stats;
 pub mod system;
 pub mod vm;
+pub mod vm_copies;
 
 pub use ctx::{Policy, ScriptCtx};
 pub use engine::Limits;

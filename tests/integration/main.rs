@@ -3,6 +3,7 @@
 mod backup;
 mod client;
 mod cold_migrate;
+mod copies;
 mod demo;
 mod errors;
 mod evacuate;

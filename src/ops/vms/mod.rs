@@ -1,5 +1,6 @@
-//! Virtual machines: list, find, info, create, power, delete.
+//! Virtual machines: list, find, info, create, clone, templates, power, delete.
 
+pub mod clone;
 pub mod create;
 pub mod delete;
 pub mod find;
