@@ -98,7 +98,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> OpResult<()> {
         }
         println!(
             "Would import {} as VM {} on {}:",
-            plan.package, plan.name, plan.endpoint
+            plan.file, plan.name, plan.endpoint
         );
         ctx.out.fields(&[
             ("Datacenter", plan.datacenter.clone()),
@@ -139,7 +139,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> OpResult<()> {
     } else {
         ctx.out.done(&format!(
             "imported {} as VM {} ({}) on {}",
-            plan.package, vm.name, vm.moref.value, vm.host
+            plan.file, vm.name, vm.moref.value, vm.host
         ));
     }
     Ok(())
@@ -178,7 +178,7 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> OpResult<()> {
             if ctx.out.json {
                 ctx.out.json(&r);
             } else {
-                ctx.out.done(&format!("exported {} to {}", r.vm, r.package));
+                ctx.out.done(&format!("exported {} to {}", r.vm, r.path));
                 for f in &r.files {
                     println!(
                         "  {}  {}  {}",

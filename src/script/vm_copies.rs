@@ -1,6 +1,7 @@
 //! Copies and templates in scripts: `vm::clone`, `vm::template_mark`,
-//! `vm::template_unmark`, `vm::import` and `vm::export`, the same ops calls as
-//! `ceso vm clone|template|import|export`.
+//! `vm::template_unmark`, `vm::import_ovf` and `vm::export_ovf`, the same ops calls as
+//! `ceso vm clone|template|import|export` (`import` and `export` are Rhai keywords, so
+//! the OVF functions carry the format in their names).
 
 use rhai::{Dynamic, Map, Module};
 
@@ -64,14 +65,14 @@ pub fn add_to(m: &mut Module, ctx: &ScriptCtx) {
     }
     let c = ctx.clone();
     func(
-        "import",
+        "import_ovf",
         &["file: String", "options: Map", "Dynamic"],
         "Import an OVF or OVA as a new VM, like `ceso vm import`. Options: name, network_map\n(#{\"OVF net\": \"network\"}), datastore, resource_pool, power_on, host, dry_run.\nReturns the new Vm, or the plan under dry_run.",
     )
     .set_into_module(m, move |file: &str, opts: Map| import(&c, file, opts));
     let c = ctx.clone();
     func(
-        "export",
+        "export_ovf",
         &["vm: String", "dir: String", "options: Map", "Map"],
         "Export a powered-off VM into a directory as OVF (ova: true for one .ova), like\n`ceso vm export`; needs --allow-write. Options: ova, host, dry_run. Returns the files with\ntheir SHA-256.",
     )
@@ -107,18 +108,11 @@ fn clone_vm(ctx: &ScriptCtx, source: &str, name: &str, opts: Map) -> RhaiResultO
         let summary = vms::select::refresh(&vm).await?;
         Ok((plan, Some(FoundVm { vm, summary })))
     })?;
-    match made {
-        Some(found) => Ok(Dynamic::from(Vm(found))),
-        None => {
-            ctx.say(&format!(
-                "would clone {} to {} on {}",
-                plan.source, plan.name, plan.endpoint
-            ));
-            let mut m = from_serialize(&plan).try_cast::<Map>().unwrap_or_default();
-            m.insert("dry_run".into(), true.into());
-            Ok(m.into())
-        }
-    }
+    let would = format!(
+        "would clone {} to {} on {}",
+        plan.source, plan.name, plan.endpoint
+    );
+    Ok(made_or_plan(ctx, &plan, made, &would))
 }
 
 fn set_template(ctx: &ScriptCtx, name: &str, template: bool, opts: Map) -> RhaiResultOf<Map> {
@@ -168,7 +162,7 @@ fn set_template(ctx: &ScriptCtx, name: &str, template: bool, opts: Map) -> RhaiR
 
 fn import(ctx: &ScriptCtx, file: &str, opts: Map) -> RhaiResultOf<Dynamic> {
     let opts = Opts::new(
-        "vm::import",
+        "vm::import_ovf",
         opts,
         &[
             "name",
@@ -183,12 +177,12 @@ fn import(ctx: &ScriptCtx, file: &str, opts: Map) -> RhaiResultOf<Dynamic> {
     let mut network_map = Vec::new();
     if let Some(raw) = opts.raw("network_map") {
         let map = raw.clone().try_cast::<Map>().ok_or_else(|| {
-            script_error("vm::import: network_map is a map, #{\"VM Network\": \"prod\"}")
+            script_error("vm::import_ovf: network_map is a map, #{\"VM Network\": \"prod\"}")
         })?;
         for (from, to) in map {
             let to = to.into_string().map_err(|ty| {
                 script_error(format!(
-                    "vm::import: network_map values are names, not {ty}"
+                    "vm::import_ovf: network_map values are names, not {ty}"
                 ))
             })?;
             network_map.push((from.to_string(), to));
@@ -215,25 +209,42 @@ fn import(ctx: &ScriptCtx, file: &str, opts: Map) -> RhaiResultOf<Dynamic> {
         let summary = vms::select::refresh(&vm).await?;
         Ok((plan, Some(FoundVm { vm, summary })))
     })?;
+    let would = format!(
+        "would import {} as {} on {}",
+        plan.file, plan.name, plan.endpoint
+    );
+    Ok(made_or_plan(ctx, &plan, made, &would))
+}
+
+/// The new VM; under dry_run the plan (with `dry_run: true`), after saying what would
+/// happen.
+fn made_or_plan<P: serde::Serialize>(
+    ctx: &ScriptCtx,
+    plan: &P,
+    made: Option<FoundVm>,
+    would: &str,
+) -> Dynamic {
     match made {
-        Some(found) => Ok(Dynamic::from(Vm(found))),
+        Some(found) => Dynamic::from(Vm(found)),
         None => {
-            ctx.say(&format!(
-                "would import {} as {} on {}",
-                plan.package, plan.name, plan.endpoint
-            ));
-            let mut m = from_serialize(&plan).try_cast::<Map>().unwrap_or_default();
-            m.insert("dry_run".into(), true.into());
-            Ok(m.into())
+            ctx.say(would);
+            dry_run_map(plan).into()
         }
     }
 }
 
+/// A plan as a map with `dry_run: true`.
+fn dry_run_map<P: serde::Serialize>(plan: &P) -> Map {
+    let mut m = from_serialize(plan).try_cast::<Map>().unwrap_or_default();
+    m.insert("dry_run".into(), true.into());
+    m
+}
+
 fn export(ctx: &ScriptCtx, vm: &str, dir: &str, opts: Map) -> RhaiResultOf<Map> {
-    let opts = Opts::new("vm::export", opts, &["ova", "host", "dry_run"])?;
+    let opts = Opts::new("vm::export_ovf", opts, &["ova", "host", "dry_run"])?;
     let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;
     if !dry_run {
-        ctx.require_write("vm::export")?;
+        ctx.require_write("vm::export_ovf")?;
     }
     let as_ova = opts.flag("ova")?;
     let scope = scope_of(ctx, &opts)?;
@@ -253,9 +264,7 @@ fn export(ctx: &ScriptCtx, vm: &str, dir: &str, opts: Map) -> RhaiResultOf<Map> 
         Some(r) => from_serialize(&r),
         None => {
             ctx.say(&format!("would export {} into {}", plan.vm, plan.dir));
-            let mut m = from_serialize(&plan).try_cast::<Map>().unwrap_or_default();
-            m.insert("dry_run".into(), true.into());
-            m.into()
+            dry_run_map(&plan).into()
         }
     };
     Ok(value.try_cast::<Map>().unwrap_or_default())

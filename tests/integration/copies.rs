@@ -1,40 +1,11 @@
 //! Copies and templates against the simulator: `vm clone`, `vm template mark|unmark`,
 //! `vm create --from-template`, and the OVF/OVA `vm export` / `vm import` round trip.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-
 use sha2::{Digest, Sha256};
 
 use crate::sim::{Sim, exit};
 
 const SRC: &str = "DC0_C0_RP0_VM0";
-
-/// PUT a file of DC0's LocalDS_0 over /folder, as a guest writing its disk would.
-fn put(sim: &Sim, path: &str, body: &[u8]) {
-    let mut stream = TcpStream::connect(sim.authority()).expect("connect to the simulator");
-    let head = format!(
-        "PUT /folder/{path}?dcPath=DC0&dsName=LocalDS_0 HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        sim.authority(),
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 2"), "PUT {path}: {answer}");
-}
-
-/// The local file behind `<vm dir>/<file>` on the simulator's datastores.
-fn local(sim: &Sim, path: &str) -> PathBuf {
-    std::fs::read_dir(&sim.dir)
-        .expect("simulator dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path().join(path))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{path} not found under {}", sim.dir.display()))
-}
 
 /// SHA-256 of the flat extent of a VM's first disk, as `vm info` names it.
 fn disk_hash(sim: &Sim, vm: &str) -> String {
@@ -45,7 +16,7 @@ fn disk_hash(sim: &Sim, vm: &str) -> String {
         .to_string();
     let rel = file.split("] ").nth(1).expect("[ds] path");
     let flat = rel.replace(".vmdk", "-flat.vmdk");
-    hex(&std::fs::read(local(sim, &flat)).expect("flat extent"))
+    hex(&std::fs::read(sim.local_file(&flat)).expect("flat extent"))
 }
 
 fn hex(data: &[u8]) -> String {
@@ -69,11 +40,7 @@ fn info(sim: &Sim, vm: &str) -> serde_json::Value {
 #[test]
 fn clone_copies_disks_and_lands_where_asked() {
     let sim = Sim::vcenter();
-    put(
-        &sim,
-        &format!("{SRC}/disk1-flat.vmdk"),
-        &content(1 << 20, 7),
-    );
+    sim.put_file(&format!("{SRC}/disk1-flat.vmdk"), &content(1 << 20, 7));
     let want = disk_hash(&sim, SRC);
     // --dry-run: the plan, nothing created.
     let plan = sim
@@ -234,7 +201,7 @@ fn esxi_refuses_clones_with_the_reason() {
 
 /// The flat extent of DC0_H0_VM0, filled with known bytes, the VM powered off.
 fn prepared_source(sim: &Sim) -> String {
-    put(sim, "DC0_H0_VM0/disk1-flat.vmdk", &content(1 << 20, 42));
+    sim.put_file("DC0_H0_VM0/disk1-flat.vmdk", &content(1 << 20, 42));
     sim.ceso()
         .run(&["vm", "stop", "DC0_H0_VM0", "--force"])
         .ok();
@@ -342,7 +309,7 @@ fn export_then_import_gives_identical_disks_as_ovf_and_ova() {
         ])
         .ok()
         .json();
-    let ova = out["package"].as_str().unwrap().to_string();
+    let ova = out["path"].as_str().unwrap().to_string();
     assert!(ova.ends_with("DC0_H0_VM0.ova"));
     assert_eq!(
         std::fs::read_dir(&ova_dir).unwrap().count(),
@@ -415,4 +382,57 @@ fn a_damaged_package_or_a_bad_mapping_imports_nothing() {
         .run(&["vm", "import", junk.to_str().unwrap()])
         .fails_with(exit::USAGE)
         .stderr_has("Envelope");
+}
+
+#[test]
+fn scripts_clone_mark_export_and_import_with_the_cli_names() {
+    let sim = Sim::vcenter();
+    let dir = tempfile::tempdir().unwrap();
+    let want = prepared_source(&sim);
+    let script = dir.path().join("copies.rhai");
+    let out = dir.path().join("pkg");
+    std::fs::write(
+        &script,
+        format!(
+            r#"
+let c = vm::clone("DC0_C0_RP0_VM1", "s-clone", #{{host: "DC0_C0_H1"}});
+print(`${{c.name}}|${{c.host}}`);
+let plan = vm::clone("DC0_C0_RP0_VM1", "never", #{{dry_run: true}});
+print(plan.dry_run);
+print(vm::template_mark("DC0_H0_VM0").changed);
+print(vm::template_unmark("DC0_H0_VM0").changed);
+let e = vm::export_ovf("DC0_H0_VM0", "{out}", #{{ova: true}});
+print(e.files.len());
+let i = vm::import_ovf(e.path, #{{name: "s-import"}});
+print(i.name);
+"#,
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    // Writing files from a script needs --allow-write.
+    sim.ceso()
+        .run(&["run", script.to_str().unwrap()])
+        .fails_with(exit::REFUSED)
+        .stderr_has("--allow-write");
+    sim.ceso()
+        .run(&["--yes", "vm", "delete", "s-clone", "--force"])
+        .ok();
+    let run = sim
+        .ceso()
+        .run(&["run", "--allow-write", script.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        crate::sim::lines(&run.stdout),
+        [
+            "s-clone|DC0_C0_H1".to_string(),
+            format!("would clone DC0_C0_RP0_VM1 to never on {}", sim.authority()),
+            "true".into(),
+            "true".into(),
+            "true".into(),
+            "3".into(),
+            "s-import".into(),
+        ]
+    );
+    assert_eq!(disk_hash(&sim, "s-import"), want);
 }

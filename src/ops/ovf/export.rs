@@ -50,8 +50,8 @@ pub struct ExportResult {
     pub vm: String,
     pub endpoint: String,
     pub dir: String,
-    /// The package to import: the .ovf, or the .ova.
-    pub package: String,
+    /// The package to import: the .ovf, or the .ova (not `package`: a Rhai keyword).
+    pub path: String,
     /// Every file of the package with its SHA-256 (what the manifest says).
     pub files: Vec<ExportedFile>,
 }
@@ -232,7 +232,7 @@ pub async fn export(
         vm: vm.name.clone(),
         endpoint,
         dir: plan.dir.clone(),
-        package: package.display().to_string(),
+        path: package.display().to_string(),
         files,
     })
 }

@@ -59,7 +59,8 @@ pub struct PackageFile {
 /// What an import will do (shown by --dry-run).
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportPlan {
-    pub package: String,
+    /// The .ovf or .ova (not `package`: a Rhai keyword).
+    pub file: String,
     pub name: String,
     pub endpoint: String,
     pub datacenter: String,
@@ -337,7 +338,7 @@ pub async fn plan(fleet: &Fleet, scope: &Scope, spec: &ImportSpec) -> OpResult<I
         });
     }
     Ok(ImportPlan {
-        package: file.display().to_string(),
+        file: file.display().to_string(),
         name,
         endpoint,
         datacenter: placed.datacenter.clone(),
@@ -411,7 +412,7 @@ async fn create_import_spec(client: &Client, plan: &ImportPlan) -> OpResult<Impo
             None => crate::vim::Error::Other(message),
         };
         return Err(OpError::vim(endpoint, source)
-            .context(format!("{endpoint} cannot import {}", plan.package), None));
+            .context(format!("{endpoint} cannot import {}", plan.file), None));
     }
     let items = result
         .children_named("fileItem")
@@ -441,7 +442,7 @@ pub async fn import(plan: &ImportPlan, progress: &dyn Progress) -> OpResult<VmRe
         .ok_or_else(|| OpError::invalid("the import plan has no target"))?;
     let endpoint = plan.endpoint.clone();
     let client = target.endpoint.client().await?;
-    progress.step(&format!("Importing {} as {}", plan.package, plan.name));
+    progress.step(&format!("Importing {} as {}", plan.file, plan.name));
     let spec = create_import_spec(&client, plan).await?;
     let mut req = Request::new(
         "ImportVApp",
@@ -517,28 +518,7 @@ pub async fn import(plan: &ImportPlan, progress: &dyn Progress) -> OpResult<VmRe
             return Err(e);
         }
     };
-    let host = client
-        .properties(&moref, &["runtime.host"])
-        .await
-        .at(&endpoint)?
-        .moref("runtime.host");
-    let host_name = match host {
-        Some(h) => client
-            .properties(&h, &["name"])
-            .await
-            .at(&endpoint)?
-            .str("name")
-            .unwrap_or_default()
-            .to_string(),
-        None => String::new(),
-    };
-    let vm = VmRef {
-        endpoint: target.endpoint.clone(),
-        moref,
-        name: plan.name.clone(),
-        host: host_name,
-        power_state: Some("poweredOff".into()),
-    };
+    let vm = VmRef::made(&target.endpoint, moref, &plan.name).await?;
     if plan.power_on {
         crate::ops::vms::power(&vm, crate::ops::vms::PowerAction::On, progress).await?;
     }

@@ -248,28 +248,7 @@ pub async fn clone(source: &VmRef, plan: &ClonePlan, progress: &dyn Progress) ->
     let moref = result
         .and_then(|n| n.as_moref())
         .ok_or_else(|| OpError::invalid("CloneVM_Task returned no VM"))?;
-    let host = client
-        .properties(&moref, &["runtime.host"])
-        .await
-        .at(&endpoint)?
-        .moref("runtime.host");
-    let host_name = match host {
-        Some(h) => client
-            .properties(&h, &["name"])
-            .await
-            .at(&endpoint)?
-            .str("name")
-            .unwrap_or_default()
-            .to_string(),
-        None => String::new(),
-    };
-    let vm = VmRef {
-        endpoint: source.endpoint.clone(),
-        moref,
-        name: plan.name.clone(),
-        host: host_name,
-        power_state: Some("poweredOff".into()),
-    };
+    let vm = VmRef::made(&source.endpoint, moref, &plan.name).await?;
     if plan.power_on {
         power(&vm, PowerAction::On, progress).await?;
     }

@@ -437,27 +437,6 @@ pub async fn create(
     let moref = result
         .and_then(|n| n.as_moref())
         .ok_or_else(|| OpError::invalid("CreateVM_Task returned no VM"))?;
-    let host = client
-        .properties(&moref, &["runtime.host"])
-        .await
-        .at(&endpoint)?
-        .moref("runtime.host");
-    let host_name = match host {
-        Some(h) => client
-            .properties(&h, &["name"])
-            .await
-            .at(&endpoint)?
-            .str("name")
-            .unwrap_or_default()
-            .to_string(),
-        None => String::new(),
-    };
-    Ok(VmRef {
-        endpoint: target.endpoint.clone(),
-        moref,
-        name: plan.name.clone(),
-        host: host_name,
-        // CreateVM_Task makes a powered-off VM.
-        power_state: Some("poweredOff".into()),
-    })
+    // CreateVM_Task makes a powered-off VM.
+    VmRef::made(&target.endpoint, moref, &plan.name).await
 }
