@@ -13,7 +13,7 @@ use crate::ops::snapshots;
 use crate::vim::{Client, MoRef, Request};
 
 use super::VmRef;
-use super::create::{pick_named, refuse_taken_name, validate_name};
+use super::create::{pick_named, refuse_taken_name, root_pool, validate_name};
 use super::power::{PowerAction, power};
 
 #[derive(Debug, Clone, Default)]
@@ -187,24 +187,6 @@ pub async fn plan(source: &VmRef, spec: &CloneSpec) -> OpResult<ClonePlan> {
             snapshot: snapshot.map(|s| s.moref()),
         },
     })
-}
-
-/// The root resource pool of a compute resource, as (moref, path).
-async fn root_pool(client: &Client, compute: &MoRef, endpoint: &str) -> OpResult<(MoRef, String)> {
-    let props = client
-        .properties(compute, &["resourcePool", "name"])
-        .await
-        .at(endpoint)?;
-    let pool = props.moref("resourcePool").ok_or_else(|| {
-        OpError::refused(
-            format!("{compute} has no resource pool"),
-            "name one with --resource-pool",
-        )
-    })?;
-    Ok((
-        pool,
-        format!("{}/Resources", props.str("name").unwrap_or_default()),
-    ))
 }
 
 /// Carry out a plan: CloneVM_Task, then a power-on when asked. The new VM.

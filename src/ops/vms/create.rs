@@ -313,10 +313,19 @@ async fn resource_pool(
             pick_named(&computes, None, "compute resource")?.obj.clone()
         }
     };
+    root_pool(client, &compute, endpoint).await
+}
+
+/// The root resource pool of a compute resource, as (moref, path).
+pub async fn root_pool(
+    client: &Client,
+    compute: &MoRef,
+    endpoint: &str,
+) -> OpResult<(MoRef, String)> {
     let props = client
-        .properties(&compute, &["resourcePool", "name"])
+        .properties(compute, &["resourcePool", "name"])
         .await
-        .map_err(at)?;
+        .map_err(|e| OpError::vim(endpoint, e))?;
     let pool = props.moref("resourcePool").ok_or_else(|| {
         OpError::refused(
             format!("{compute} has no resource pool"),
