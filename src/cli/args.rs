@@ -228,6 +228,10 @@ impl Command {
                         N::List { .. } => None,
                     }
                 }
+                VmCommand::Clone(args) => Some(&mut args.dry_run),
+                VmCommand::Template(cmd) => Some(cmd.dry_run_flag()),
+                VmCommand::Import(args) => Some(&mut args.dry_run),
+                VmCommand::Export(args) => Some(&mut args.dry_run),
                 VmCommand::List { .. } | VmCommand::Info { .. } => None,
             },
             Command::Snapshot(cmd) => match cmd {
@@ -635,6 +639,15 @@ pub enum VmCommand {
     Nic(super::network_args::NicCommand),
     /// Change a VM: CPUs, memory, hot-add, allocation, notes, firmware, boot, disks, CD-ROM (one ReconfigVM)
     Update(Box<super::vm_update::UpdateArgs>),
+    /// Copy a VM or template (vCenter): full or linked clone, elsewhere if asked
+    Clone(super::vm_clone::CloneArgs),
+    /// Templates: mark a powered-off VM as one, or make one a VM again
+    #[command(subcommand)]
+    Template(super::vm_clone::TemplateCommand),
+    /// Import an OVF or OVA as a new VM (disks uploaded through an NFC lease)
+    Import(super::vm_ovf::ImportArgs),
+    /// Export a powered-off VM to a directory as OVF (or one .ova) with a SHA-256 manifest
+    Export(super::vm_ovf::ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -739,6 +752,10 @@ pub struct CreateArgs {
     /// Power the VM on once created
     #[arg(long)]
     pub power_on: bool,
+    /// Clone this template instead (vCenter); --datastore, --resource-pool, --host and
+    /// --power-on apply, the hardware is the template's
+    #[arg(long, value_name = "TEMPLATE", conflicts_with_all = ["gpus", "network", "portgroup", "guest_id"])]
+    pub from_template: Option<String>,
     /// Show the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -35,6 +35,8 @@ pub mod tasks;
 pub mod version;
 pub mod vm;
 pub mod vm_update;
+pub mod vm_clone;
+pub mod vm_ovf;
 pub mod vswitch;
 
 use std::process::ExitCode;

@@ -33,6 +33,10 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> OpResult<()> {
         VmCommand::Migrate(args) => super::migrate::run(ctx, args),
         VmCommand::Nic(cmd) => super::nic::run(ctx, cmd),
         VmCommand::Update(args) => super::vm_update::run(ctx, *args),
+        VmCommand::Clone(args) => super::vm_clone::run_clone(ctx, args),
+        VmCommand::Template(cmd) => super::vm_clone::run_template(ctx, cmd),
+        VmCommand::Import(args) => super::vm_ovf::import(ctx, args),
+        VmCommand::Export(args) => super::vm_ovf::export(ctx, args),
     }
 }
 
@@ -181,6 +185,9 @@ fn info(ctx: &Ctx, scope: &Scope, name: &str) -> OpResult<()> {
 }
 
 fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
+    if let Some(template) = &args.from_template {
+        return super::vm_clone::create_from_template(ctx, &args, template);
+    }
     let scope = ctx.scope(&args.scope);
     let spec = CreateSpec {
         name: args.name.clone(),

@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod naming;
 pub mod network;
 pub mod networks;
+pub mod ovf;
 pub mod password;
 pub mod pci;
 pub mod placement;

@@ -53,6 +53,7 @@ pub mod system;
 pub mod tasks;
 pub mod vm;
 pub mod vm_update;
+pub mod vm_copies;
 
 pub use ctx::{Policy, ScriptCtx};
 pub use engine::Limits;

@@ -652,6 +652,7 @@ fn namespace(ctx: &ScriptCtx) -> Module {
     )
     .set_into_module(&mut m, move |name: &str| create(&c, name, Map::new()));
     super::migrate::add_to(&mut m, ctx);
+    super::vm_copies::add_to(&mut m, ctx);
     m
 }
 

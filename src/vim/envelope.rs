@@ -100,6 +100,48 @@ impl Request {
         self
     }
 
+    /// Write a decoded data object back as it came (e.g. the import spec that
+    /// CreateImportSpec returned, for ImportVApp): xsi:types and moref `type`s kept.
+    pub fn node(&mut self, name: &str, node: &super::xml::Node) -> &mut Self {
+        let _ = write!(self.body, "<{name}");
+        if let Some(ty) = &node.xsi_type {
+            // Scalars are XML Schema types; everything else is a vim25 type.
+            const XSD: &[&str] = &[
+                "string",
+                "int",
+                "long",
+                "short",
+                "byte",
+                "boolean",
+                "double",
+                "float",
+                "dateTime",
+                "base64Binary",
+                "anyURI",
+            ];
+            let local = ty.rsplit(':').next().unwrap_or(ty);
+            let ty = if XSD.contains(&local) {
+                format!("xsd:{local}")
+            } else {
+                local.to_string()
+            };
+            let _ = write!(self.body, r#" xsi:type="{}""#, escape(ty.as_str()));
+        }
+        if let Some(kind) = &node.type_attr {
+            let _ = write!(self.body, r#" type="{}""#, escape(kind.as_str()));
+        }
+        self.body.push('>');
+        if node.children.is_empty() {
+            self.body.push_str(&escape(node.text.as_str()));
+        } else {
+            for child in &node.children {
+                self.node(&child.name, child);
+            }
+        }
+        let _ = write!(self.body, "</{name}>");
+        self
+    }
+
     pub fn finish(mut self) -> Envelope {
         let _ = write!(
             self.body,

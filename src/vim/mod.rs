@@ -7,6 +7,7 @@ pub mod decode;
 pub mod envelope;
 pub mod error;
 pub mod moref;
+pub mod nfc_lease;
 pub mod property_collector;
 pub mod secret;
 pub mod service_content;

@@ -1,8 +1,7 @@
 //! `ceso backup …` against the simulator, with real disk content put into its files
 //! through the datastore `/folder` interface.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,27 +50,12 @@ fn scribble(data: &mut [u8], count: usize, len: usize, seed: u64) {
 /// PUT a datastore file of DC0's LocalDS_0 over HTTP, as a guest writing its disk would
 /// change it.
 fn put(sim: &Sim, path: &str, body: &[u8]) {
-    let mut stream = TcpStream::connect(sim.authority()).expect("connect to the simulator");
-    let head = format!(
-        "PUT /folder/{path}?dcPath=DC0&dsName=LocalDS_0 HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-        sim.authority(),
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 2"), "PUT {path}: {answer}");
+    sim.put_file(path, body);
 }
 
 /// The local file behind a datastore path of the simulator (`<vm dir>/<file>`).
 fn local(sim: &Sim, path: &str) -> PathBuf {
-    let found = std::fs::read_dir(&sim.dir)
-        .expect("simulator dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path().join(path))
-        .find(|p| p.exists());
-    found.unwrap_or_else(|| panic!("{path} not found under {}", sim.dir.display()))
+    sim.local_file(path)
 }
 
 fn snapshots(sim: &Sim) -> Vec<String> {

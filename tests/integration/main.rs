@@ -3,6 +3,7 @@
 mod backup;
 mod client;
 mod cold_migrate;
+mod copies;
 mod datastore_files;
 mod demo;
 mod errors;

@@ -144,6 +144,34 @@ impl Sim {
         );
     }
 
+    /// PUT a file of DC0's LocalDS_0 over /folder (HTTP), as a guest writing its disk
+    /// would change it.
+    pub fn put_file(&self, path: &str, body: &[u8]) {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(self.authority()).expect("connect to the simulator");
+        let head = format!(
+            "PUT /folder/{path}?dcPath=DC0&dsName=LocalDS_0 HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+            self.authority(),
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("send");
+        stream.write_all(body).expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 2"), "PUT {path}: {answer}");
+    }
+
+    /// The local file behind a datastore path of the simulator (`<vm dir>/<file>`).
+    pub fn local_file(&self, path: &str) -> PathBuf {
+        let found = std::fs::read_dir(&self.dir)
+            .expect("simulator dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join(path))
+            .find(|p| p.exists());
+        found.unwrap_or_else(|| panic!("{path} not found under {}", self.dir.display()))
+    }
+
     /// A ceso command aimed at this simulator through CESO_URL.
     pub fn ceso(&self) -> Ceso {
         let mut c = Ceso::new();

@@ -66,6 +66,16 @@ impl CreatePlan {
     pub fn add_device(&mut self, change: DeviceChange) {
         self.devices.push(change);
     }
+
+    /// Where the plan puts a VM: (VM folder, resource pool, host), as an OVF import
+    /// needs them.
+    pub fn placement(&self) -> (Option<MoRef>, Option<MoRef>, Option<MoRef>) {
+        (
+            self.refs.folder.clone(),
+            self.refs.pool.clone(),
+            self.refs.host.clone(),
+        )
+    }
 }
 
 pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
@@ -84,18 +94,7 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
     )?;
     let dc_name = dc.str("name").unwrap_or_default().to_string();
 
-    let existing = inventory::objects(&client, "VirtualMachine", &[])
-        .await
-        .map_err(at)?;
-    if existing
-        .iter()
-        .any(|vm| vm.str("name") == Some(spec.name.as_str()))
-    {
-        return Err(OpError::refused(
-            format!("a VM named '{}' already exists on {endpoint}", spec.name),
-            "choose another name, or remove the old VM with `ceso vm delete`",
-        ));
-    }
+    refuse_taken_name(&client, &spec.name, &endpoint).await?;
 
     let hosts = inventory::objects(&client, "HostSystem", &["parent", "datastore"])
         .await
@@ -191,6 +190,20 @@ pub async fn plan(target: &Target, spec: &CreateSpec) -> OpResult<CreatePlan> {
     })
 }
 
+/// Refused (nothing created) when a VM or template of that name exists on the endpoint.
+pub async fn refuse_taken_name(client: &Client, name: &str, endpoint: &str) -> OpResult<()> {
+    let existing = inventory::objects(client, "VirtualMachine", &[])
+        .await
+        .map_err(|e| OpError::vim(endpoint, e))?;
+    if existing.iter().any(|vm| vm.str("name") == Some(name)) {
+        return Err(OpError::refused(
+            format!("a VM named '{name}' already exists on {endpoint}"),
+            "choose another name, or remove the old VM with `ceso vm delete`",
+        ));
+    }
+    Ok(())
+}
+
 /// vSphere 8's configuration maximums per VM: checked before sending, because larger
 /// values are not always refused by the server (a simulator stores memoryMB wrapped to
 /// 32 bits).
@@ -198,16 +211,21 @@ pub const MAX_CPUS: i64 = 768;
 pub const MAX_MEMORY_MB: i64 = 24 * 1024 * 1024;
 pub const MAX_DISK_GB: i64 = 62 * 1024;
 
-pub fn validate(spec: &CreateSpec) -> OpResult<()> {
-    if spec.name.trim().is_empty() || spec.name.len() > 80 {
+/// A name vSphere accepts for a new VM (clones and imports check it too).
+pub fn validate_name(name: &str) -> OpResult<()> {
+    if name.trim().is_empty() || name.len() > 80 {
         return Err(OpError::invalid("a VM name must have 1 to 80 characters"));
     }
-    if spec.name.contains(['/', '\\', '%']) {
+    if name.contains(['/', '\\', '%']) {
         return Err(OpError::invalid(format!(
-            "'{}': a VM name cannot contain / \\ or %",
-            spec.name
+            "'{name}': a VM name cannot contain / \\ or %"
         )));
     }
+    Ok(())
+}
+
+pub fn validate(spec: &CreateSpec) -> OpResult<()> {
+    validate_name(&spec.name)?;
     if !(1..=MAX_CPUS).contains(&spec.cpus) {
         return Err(OpError::Invalid {
             message: format!("--cpu {} is out of range", spec.cpus),
@@ -234,7 +252,7 @@ pub fn validate(spec: &CreateSpec) -> OpResult<()> {
 }
 
 /// The object called `name` (or the only/first one when no name is asked for).
-fn pick_named<'a>(
+pub fn pick_named<'a>(
     objects: &'a [ObjectContent],
     name: Option<&str>,
     kind: &'static str,
@@ -295,10 +313,19 @@ async fn resource_pool(
             pick_named(&computes, None, "compute resource")?.obj.clone()
         }
     };
+    root_pool(client, &compute, endpoint).await
+}
+
+/// The root resource pool of a compute resource, as (moref, path).
+pub async fn root_pool(
+    client: &Client,
+    compute: &MoRef,
+    endpoint: &str,
+) -> OpResult<(MoRef, String)> {
     let props = client
-        .properties(&compute, &["resourcePool", "name"])
+        .properties(compute, &["resourcePool", "name"])
         .await
-        .map_err(at)?;
+        .map_err(|e| OpError::vim(endpoint, e))?;
     let pool = props.moref("resourcePool").ok_or_else(|| {
         OpError::refused(
             format!("{compute} has no resource pool"),
@@ -419,27 +446,6 @@ pub async fn create(
     let moref = result
         .and_then(|n| n.as_moref())
         .ok_or_else(|| OpError::invalid("CreateVM_Task returned no VM"))?;
-    let host = client
-        .properties(&moref, &["runtime.host"])
-        .await
-        .at(&endpoint)?
-        .moref("runtime.host");
-    let host_name = match host {
-        Some(h) => client
-            .properties(&h, &["name"])
-            .await
-            .at(&endpoint)?
-            .str("name")
-            .unwrap_or_default()
-            .to_string(),
-        None => String::new(),
-    };
-    Ok(VmRef {
-        endpoint: target.endpoint.clone(),
-        moref,
-        name: plan.name.clone(),
-        host: host_name,
-        // CreateVM_Task makes a powered-off VM.
-        power_state: Some("poweredOff".into()),
-    })
+    // CreateVM_Task makes a powered-off VM.
+    VmRef::made(&target.endpoint, moref, &plan.name).await
 }

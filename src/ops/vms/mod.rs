@@ -1,5 +1,6 @@
-//! Virtual machines: list, find, info, create, power, delete, update.
+//! Virtual machines: list, find, info, create, clone, templates, power, delete, update.
 
+pub mod clone;
 pub mod create;
 pub mod delete;
 pub mod find;
@@ -40,6 +41,42 @@ pub struct VmRef {
     /// `runtime.powerState` as read by the lookup that made this reference, in the same
     /// command; None when unknown or possibly stale (read again before relying on it).
     pub power_state: Option<String>,
+}
+
+impl VmRef {
+    /// A VM a task just made (created, cloned, imported): powered off, on the host the
+    /// server put it.
+    pub async fn made(
+        endpoint: &Arc<Endpoint>,
+        moref: MoRef,
+        name: &str,
+    ) -> crate::ops::OpResult<VmRef> {
+        use crate::ops::fleet::WithEndpoint;
+        let client = endpoint.client().await?;
+        let at = endpoint.name();
+        let host = client
+            .properties(&moref, &["runtime.host"])
+            .await
+            .at(at)?
+            .moref("runtime.host");
+        let host = match host {
+            Some(h) => client
+                .properties(&h, &["name"])
+                .await
+                .at(at)?
+                .str("name")
+                .unwrap_or_default()
+                .to_string(),
+            None => String::new(),
+        };
+        Ok(VmRef {
+            endpoint: endpoint.clone(),
+            moref,
+            name: name.to_string(),
+            host,
+            power_state: Some("poweredOff".into()),
+        })
+    }
 }
 
 impl std::fmt::Debug for VmRef {
