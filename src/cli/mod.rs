@@ -34,9 +34,9 @@ pub mod stats;
 pub mod tasks;
 pub mod version;
 pub mod vm;
-pub mod vm_update;
 pub mod vm_clone;
 pub mod vm_ovf;
+pub mod vm_update;
 pub mod vswitch;
 
 use std::process::ExitCode;

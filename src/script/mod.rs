@@ -52,8 +52,8 @@ pub mod stats;
 pub mod system;
 pub mod tasks;
 pub mod vm;
-pub mod vm_update;
 pub mod vm_copies;
+pub mod vm_update;
 
 pub use ctx::{Policy, ScriptCtx};
 pub use engine::Limits;
