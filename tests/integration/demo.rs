@@ -45,6 +45,16 @@ fn demo(dir: &Path, ceso: &str) -> Command {
     c.env("PATH", path)
         .env("CARGO_TARGET_DIR", &target)
         .env("TMPDIR", env!("CARGO_TARGET_TMPDIR"));
+    // As a terminal's foreground job has them: a suite started in the background of a
+    // non-interactive shell inherits SIGINT ignored, and bash cannot trap an ignored signal.
+    // SAFETY: signal(2) in the child between fork and exec, async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     c
 }
 
