@@ -297,8 +297,9 @@ func lockRoot(root string) error {
 }
 
 // sweepStaleDirs removes ceso-vcsim-<pid>-* directories in dir whose
-// simulator is gone: nobody holds their .lock or, without a .lock (a
-// simulator starting, or an older build), process <pid> is gone.
+// simulator is gone: process <pid> is gone and nobody holds their .lock.
+// Several simulators start at once in the tests, so a directory whose .lock
+// is not locked yet but whose process lives is left alone.
 func sweepStaleDirs(dir string) {
 	entries, err := ioutil.ReadDir(dir)
 	if err != nil {
@@ -320,7 +321,10 @@ func sweepStaleDirs(dir string) {
 			}
 			continue
 		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		// An unlocked .lock whose process lives belongs to a simulator between
+		// creating its .lock and locking it: starting, not stale.
+		pid, perr := strconv.Atoi(m[1])
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && (perr != nil || !processAlive(pid)) {
 			_ = os.RemoveAll(path)
 		}
 		_ = f.Close()
