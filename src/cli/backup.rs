@@ -434,12 +434,7 @@ fn restore(ctx: &Ctx, args: RestoreArgs) -> OpResult<()> {
         );
         ctx.out.fields(&[
             ("Endpoint", plan.endpoint.clone()),
-            (
-                "Host",
-                plan.host
-                    .clone()
-                    .unwrap_or_else(|| "(chosen by the pool)".into()),
-            ),
+            ("Host", super::render::planned_host(&plan.host)),
             ("Datastore", plan.datastore.clone()),
             ("Resource pool", plan.resource_pool.clone()),
             (

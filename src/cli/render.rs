@@ -181,3 +181,9 @@ pub fn age(seconds: i64) -> String {
         s => format!("{}d", s / 86_400),
     }
 }
+
+/// The host a dry run would create a VM on, or that its resource pool will choose.
+pub fn planned_host(host: &Option<String>) -> String {
+    host.clone()
+        .unwrap_or_else(|| "(chosen by the pool)".into())
+}

@@ -287,12 +287,7 @@ fn create(ctx: &Ctx, args: CreateArgs) -> OpResult<()> {
                 println!("Would create VM {} on {}:", plan.name, plan.endpoint);
                 ctx.out.fields(&[
                     ("Datacenter", plan.datacenter.clone()),
-                    (
-                        "Host",
-                        plan.host
-                            .clone()
-                            .unwrap_or_else(|| "(chosen by the pool)".into()),
-                    ),
+                    ("Host", super::render::planned_host(&plan.host)),
                     ("Resource pool", plan.resource_pool.clone()),
                     ("Datastore", plan.datastore.clone()),
                     (

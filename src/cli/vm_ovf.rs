@@ -102,12 +102,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> OpResult<()> {
         );
         ctx.out.fields(&[
             ("Datacenter", plan.datacenter.clone()),
-            (
-                "Host",
-                plan.host
-                    .clone()
-                    .unwrap_or_else(|| "(chosen by the pool)".into()),
-            ),
+            ("Host", super::render::planned_host(&plan.host)),
             ("Resource pool", plan.resource_pool.clone()),
             ("Datastore", plan.datastore.clone()),
             (
