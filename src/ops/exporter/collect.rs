@@ -238,6 +238,14 @@ async fn perf_values(
         })
         .collect();
     let (answers, _) = query::query(&client, pm, &specs).await.at(&name)?;
+    // Series name their object; the first subject of that kind and name is theirs
+    // (looked up once per series: thousands of VMs make a linear search quadratic).
+    let mut by_name: HashMap<(&str, &str), &MoRef> = HashMap::new();
+    for s in &subjects {
+        by_name
+            .entry((s.kind.as_str(), s.name.as_str()))
+            .or_insert(&s.moref);
+    }
     let mut out: HashMap<MoRef, PerfValues> = HashMap::new();
     for series in to_series(&catalog, &subjects, &answers) {
         // The aggregate ("" instance) only: per-CPU or per-disk instances would add up.
@@ -247,13 +255,10 @@ async fn perf_values(
         let Some(last) = series.samples.last().map(|s| s.value) else {
             continue;
         };
-        let Some(subject) = subjects
-            .iter()
-            .find(|s| s.name == series.object && s.kind == series.kind)
-        else {
+        let Some(&moref) = by_name.get(&(series.kind.as_str(), series.object.as_str())) else {
             continue;
         };
-        let p = out.entry(subject.moref.clone()).or_default();
+        let p = out.entry(moref.clone()).or_default();
         match series.counter.as_str() {
             "cpu.usagemhz.average" => p.cpu_usage_hertz = Some(last * 1e6),
             // Milliseconds ready during the 20 s sample.
