@@ -1,30 +1,34 @@
-//! `ceso version`: the client's version, and each connected server's.
+//! `ceso version`: the client's version, and each configured server's (an endpoint
+//! that does not answer is shown with its state; it does not fail the command).
 
 use crate::ops::{OpResult, version};
 
 use super::Ctx;
 
 pub fn run(ctx: &Ctx) -> OpResult<()> {
-    let found = ctx
+    let endpoints = ctx
         .app
         .block_on(version::servers(&ctx.app.fleet, &ctx.scope))?;
     if ctx.out.json {
-        let mut object = serde_json::json!({
+        ctx.out.json(&serde_json::json!({
             "ceso": env!("CARGO_PKG_VERSION"),
-            "servers": found.items,
-        });
-        if !found.errors.is_empty() {
-            object["errors"] = super::report::errors_json(&found.errors);
-        }
-        ctx.out.json(&object);
-    } else {
-        println!("ceso {}", env!("CARGO_PKG_VERSION"));
-        for s in &found.items {
-            println!(
+            "endpoints": endpoints,
+        }));
+        return Ok(());
+    }
+    println!("ceso {}", env!("CARGO_PKG_VERSION"));
+    for s in &endpoints {
+        let show = |v: &Option<String>| v.clone().unwrap_or_default();
+        match &s.error {
+            None => println!(
                 "{}: {} (API {}, build {})",
-                s.endpoint, s.product, s.api_version, s.build
-            );
+                s.endpoint,
+                show(&s.product),
+                show(&s.api_version),
+                show(&s.build)
+            ),
+            Some(error) => println!("{}: {} ({error})", s.endpoint, s.state),
         }
     }
-    super::report::endpoint_errors(&found.errors)
+    Ok(())
 }

@@ -3,39 +3,71 @@
 use serde::Serialize;
 
 use super::error::OpResult;
-use super::fleet::{Fleet, Gathered, Scope, Target};
+use super::fleet::{Fleet, Scope, Target};
 
-/// One endpoint's ServiceContent.about, as read at login.
+/// One endpoint's ServiceContent.about, as read at login, or why it could not be read.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerVersion {
     pub endpoint: String,
+    /// `connected`, or how it failed: unreachable, login failed, certificate not trusted…
+    pub state: String,
     /// e.g. "VMware vCenter Server 8.0.2 build-22385739"
-    pub product: String,
-    pub version: String,
-    pub build: String,
-    pub api_version: String,
+    pub product: Option<String>,
+    pub version: Option<String>,
+    pub build: Option<String>,
+    pub api_version: Option<String>,
     /// `HostAgent` (ESXi) or `VirtualCenter`.
-    pub api_type: String,
+    pub api_type: Option<String>,
+    pub error: Option<String>,
 }
 
-/// The version of every endpoint in scope; none configured is an empty answer, not an
-/// error (the client's own version needs no server).
-pub async fn servers(fleet: &Fleet, scope: &Scope) -> OpResult<Gathered<ServerVersion>> {
+/// The version of every endpoint in scope, in the config's order; the default scope is
+/// every configured endpoint (asked concurrently), default or not. An endpoint that
+/// fails is an entry with its state and error, never a failure of the whole: the
+/// client's own version needs no server.
+pub async fn servers(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<ServerVersion>> {
     if fleet.endpoints().is_empty() {
-        return Ok(Gathered::default());
+        return Ok(Vec::new());
     }
-    fleet.gather_each(scope, server).await
+    let scope = match scope {
+        Scope::Default => &Scope::All,
+        other => other,
+    };
+    let found = fleet.gather_each(scope, server).await?;
+    let mut all = found.items;
+    all.extend(found.errors.into_iter().map(|e| ServerVersion {
+        state: e.error.failure_state().to_string(),
+        error: Some(e.error.to_string()),
+        ..blank(e.endpoint)
+    }));
+    let position = |name: &str| fleet.endpoints().iter().position(|e| e.name() == name);
+    all.sort_by_key(|s| position(&s.endpoint));
+    Ok(all)
+}
+
+fn blank(endpoint: String) -> ServerVersion {
+    ServerVersion {
+        endpoint,
+        state: String::new(),
+        product: None,
+        version: None,
+        build: None,
+        api_version: None,
+        api_type: None,
+        error: None,
+    }
 }
 
 async fn server(target: Target) -> OpResult<Vec<ServerVersion>> {
     let client = target.endpoint.client().await?;
     let about = &client.content().about;
     Ok(vec![ServerVersion {
-        endpoint: target.endpoint.name().to_string(),
-        product: about.full_name.clone(),
-        version: about.version.clone(),
-        build: about.build.clone(),
-        api_version: about.api_version.clone(),
-        api_type: about.api_type.clone(),
+        state: "connected".into(),
+        product: Some(about.full_name.clone()),
+        version: Some(about.version.clone()),
+        build: Some(about.build.clone()),
+        api_version: Some(about.api_version.clone()),
+        api_type: Some(about.api_type.clone()),
+        ..blank(target.endpoint.name().to_string())
     }])
 }

@@ -206,7 +206,8 @@ fn version_names_the_server_and_tables_use_readable_units() {
     let sim = Sim::vcenter();
     let v = sim.ceso().run(&["version", "--json"]).ok().json();
     assert_eq!(v["ceso"], env!("CARGO_PKG_VERSION"));
-    let server = &v["servers"][0];
+    let server = &v["endpoints"][0];
+    assert_eq!(server["state"], "connected", "{v}");
     assert_eq!(server["api_type"], "VirtualCenter", "{v}");
     assert!(!server["api_version"].as_str().unwrap().is_empty(), "{v}");
     assert!(!server["build"].as_str().unwrap().is_empty(), "{v}");
@@ -217,7 +218,7 @@ fn version_names_the_server_and_tables_use_readable_units() {
         .stdout_has("build ");
     // Without an endpoint: the client's version alone, exit 0.
     let alone = Ceso::new().run(&["version", "--json"]).ok().json();
-    assert_eq!(alone["servers"], serde_json::json!([]));
+    assert_eq!(alone["endpoints"], serde_json::json!([]));
 
     // datastore list: GB/TB and a use percentage; --json keeps raw MB.
     let json = sim.ceso().run(&["datastore", "list", "--json"]).ok().json();
@@ -285,4 +286,44 @@ fn a_typo_suggests_cesos_functions_never_rhai_internals() {
         let hint = run.stderr.split("did you mean").nth(1).unwrap_or_default();
         assert!(!hint.contains(internal), "{call}: {}", run.stderr);
     }
+}
+
+#[test]
+fn version_asks_every_configured_endpoint_and_shows_a_dead_one() {
+    let vc = Sim::vcenter();
+    let esx = Sim::esx();
+    // A port nothing listens on: bound, then closed.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut ceso = Ceso::new();
+    ceso.env("PW", "pass").config(&format!(
+        "hosts:\n  - name: vc\n    host: {}\n    user: user\n    password_env: PW\n  - name: gone\n    host: http://{dead}/sdk\n    user: user\n    password_env: PW\n  - name: esx\n    host: {}\n    user: user\n    password_env: PW\n",
+        vc.url, esx.url
+    ));
+    let path = ceso.home.path().join("config.yaml");
+    let v = ceso.run(&["version", "--json"]).ok().json();
+    assert_eq!(v["ceso"], env!("CARGO_PKG_VERSION"));
+    let all = v["endpoints"].as_array().unwrap();
+    let names: Vec<&str> = all
+        .iter()
+        .map(|e| e["endpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["vc", "gone", "esx"], "{v}");
+    assert_eq!(all[0]["api_type"], "VirtualCenter", "{v}");
+    assert_eq!(all[2]["api_type"], "HostAgent", "{v}");
+    assert!(!all[2]["api_version"].as_str().unwrap().is_empty(), "{v}");
+    assert_eq!(all[1]["state"], "unreachable", "{v}");
+    assert!(all[1]["api_version"].is_null(), "{v}");
+    assert!(all[1]["error"].is_string(), "{v}");
+
+    let mut again = Ceso::new();
+    again.env("PW", "pass").env("CESO_CONFIG", &path);
+    again
+        .run(&["version"])
+        .ok()
+        .stdout_has("gone: unreachable")
+        .stdout_has("esx: ")
+        .stdout_has("build ");
 }
