@@ -137,6 +137,9 @@ impl OpError {
                 V::Fault { name, .. } if name == "InvalidPowerState" => {
                     Some("check the VM's power state with `ceso vm info`".into())
                 }
+                V::Fault { name, .. } if name == "RequestCanceled" => Some(
+                    "the task was cancelled on the server (`ceso task cancel`, or a user in the vSphere Client)".into(),
+                ),
                 V::Fault { name, .. } if name == "NoPermission" => {
                     Some("the user lacks the privilege for this operation".into())
                 }
@@ -152,6 +155,7 @@ impl OpError {
                 "attached PCI device" => "`ceso vm info VM` lists the VM's devices".into(),
                 "vGPU profile" => "`ceso gpu profiles` lists the profiles the hosts offer".into(),
                 "snapshot" => "`ceso snapshot list VM` shows a VM's snapshots".into(),
+                "ISO image" => "`ceso datastore ls '[DATASTORE] FOLDER'` lists what is there; `ceso datastore upload` puts an ISO on a datastore".into(),
                 "DRS recommendation" => "`ceso drs recommendations` lists the pending ones".into(),
                 "performance counter" => "`ceso stats counters` lists the server's counters".into(),
                 "object" => "name a host, VM, cluster or datastore (`ceso host list`, `ceso vm list`)".into(),

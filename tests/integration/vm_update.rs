@@ -279,7 +279,41 @@ fn update_on_a_running_vm_refuses_what_needs_it_off_and_does_hot_changes() {
         .stdout_has("would reconfigure");
     assert!(!property(&sim, ON_VM, "config.annotation").contains("zzz"));
 
-    // Hot changes are fine: notes, allocation, and the CD-ROM.
+    // An ISO that is not on the datastore is not found (exit 4), naming datastore and
+    // path, in a dry run too; nothing is sent.
+    for dry in [false, true] {
+        let mut cmd = vec![
+            "vm",
+            "update",
+            ON_VM,
+            "--cdrom",
+            "[LocalDS_0] iso/tools.iso",
+        ];
+        if dry {
+            cmd.push("--dry-run");
+        }
+        sim.ceso()
+            .run(&cmd)
+            .fails_with(exit::NOT_FOUND)
+            .stderr_has("ISO image '[LocalDS_0] iso/tools.iso' not found")
+            .stderr_has("ceso datastore ls");
+    }
+    sim.ceso()
+        .run(&["vm", "update", ON_VM, "--cdrom", "[NoSuchDS] iso/tools.iso"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("datastore 'NoSuchDS' not found");
+    assert!(cdrom_backing(&sim, ON_VM).get("fileName").is_none());
+
+    // Hot changes are fine: notes, allocation, and the CD-ROM (an ISO uploaded first).
+    let iso = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(iso.path(), b"CD001 iso bytes").unwrap();
+    let local = iso.path().to_str().unwrap();
+    sim.ceso()
+        .run(&["datastore", "mkdir", "[LocalDS_0] iso", "-p"])
+        .ok();
+    sim.ceso()
+        .run(&["datastore", "upload", local, "[LocalDS_0] iso/tools.iso"])
+        .ok();
     sim.ceso()
         .run(&[
             "vm",

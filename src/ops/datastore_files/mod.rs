@@ -49,7 +49,11 @@ impl DsLocation {
 pub async fn locate(fleet: &Fleet, scope: &Scope, text: &str) -> OpResult<DsLocation> {
     let path = parse_path(text)?;
     let target = fleet.target(scope).await?;
-    let endpoint = target.endpoint;
+    locate_on(target.endpoint, path).await
+}
+
+/// Find `path`'s datastore on `endpoint`.
+pub async fn locate_on(endpoint: Arc<Endpoint>, path: DatastorePath) -> OpResult<DsLocation> {
     let name = endpoint.name().to_string();
     let client = endpoint.client().await?;
     let all = inventory::objects(&client, "Datastore", &["browser"])

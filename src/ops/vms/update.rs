@@ -8,7 +8,8 @@ use crate::ops::progress::Progress;
 use crate::vim::Request;
 
 use super::VmRef;
-use super::update_spec::{self, UpdatePlan, UpdateRequest, VmConfig};
+use super::update_spec::{self, Cdrom, UpdatePlan, UpdateRequest, VmConfig};
+use crate::ops::datastore_files;
 
 /// The plan for `req` on `vm`, or why it is refused; nothing is sent.
 pub async fn prepare(vm: &VmRef, req: &UpdateRequest) -> OpResult<UpdatePlan> {
@@ -23,7 +24,32 @@ pub async fn prepare(vm: &VmRef, req: &UpdateRequest) -> OpResult<UpdatePlan> {
         .properties(&vm.moref, update_spec::PATHS)
         .await
         .at(vm.endpoint.name())?;
-    update_spec::plan(&VmConfig::read(&vm.name, &props), req)
+    let plan = update_spec::plan(&VmConfig::read(&vm.name, &props), req)?;
+    if let Some(Cdrom::Insert(iso)) = &req.cdrom {
+        check_iso(vm, iso).await?;
+    }
+    Ok(plan)
+}
+
+/// The ISO must be on its datastore: ReconfigVM would accept a missing one and leave
+/// the guest an empty drive (real hosts fail only at power-on or connect).
+async fn check_iso(vm: &VmRef, iso: &str) -> OpResult<()> {
+    let path = datastore_files::parse_path(iso)?;
+    let loc = datastore_files::locate_on(vm.endpoint.clone(), path).await?;
+    let found = match datastore_files::matches(&loc, &crate::ops::progress::Silent).await {
+        Ok(found) => found,
+        // Its folder is missing.
+        Err(OpError::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    if found.iter().any(|f| !f.is_folder()) {
+        return Ok(());
+    }
+    Err(OpError::NotFound {
+        kind: "ISO image",
+        name: iso.to_string(),
+        suggestions: Vec::new(),
+    })
 }
 
 /// Send the plan (nothing when it changes nothing). Returns whether the VM changed.
