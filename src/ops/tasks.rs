@@ -204,9 +204,23 @@ pub async fn cancel(target: &Target, task: &TaskSummary) -> OpResult<()> {
     check_cancelable(task)?;
     let endpoint = target.endpoint.name().to_string();
     let client = target.endpoint.client().await?;
-    client
+    match client
         .call(Request::new("CancelTask", &MoRef::new("Task", &task.id)))
         .await
-        .at(&endpoint)?;
-    Ok(())
+    {
+        Ok(_) => Ok(()),
+        // It finished (or was cancelled) since we looked: nothing changed.
+        Err(e) if e.is_fault("InvalidState") => Err(OpError::refused(
+            format!("task {} has already finished or been cancelled", task.id),
+            "only queued or running tasks can be cancelled; `ceso task list --recent` shows its result",
+        )),
+        Err(e) if e.is_fault("NotSupported") => Err(OpError::refused(
+            format!(
+                "{endpoint} cannot cancel task {} ({})",
+                task.id, task.description_id
+            ),
+            "the server marks this kind of task as not cancelable",
+        )),
+        Err(e) => Err(OpError::vim(&endpoint, e)),
+    }
 }

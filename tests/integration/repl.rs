@@ -18,16 +18,7 @@ fn shell(sim: &Sim) -> (OsSession, tempfile::TempDir) {
     // rustyline needs a terminal type it can drive; colour off keeps the output plain.
     ceso.env("TERM", "xterm").env("NO_COLOR", "1");
     let home = ceso.home.path().to_path_buf();
-    // The same program and environment, without the harness's stdin (/dev/null): the pty
-    // must be its terminal.
-    let configured = ceso.command();
-    let mut command = std::process::Command::new(configured.get_program());
-    for (key, value) in configured.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
+    let mut command = ceso.terminal_command();
     command.current_dir(&home);
     let mut session = Session::spawn(command).expect("spawn the shell on a pty");
     session.set_expect_timeout(Some(Duration::from_secs(30)));
@@ -214,4 +205,22 @@ fn shell_help_errors_and_results_read_like_the_cli() {
 
     p.send(ControlCode::EndOfTransmission).unwrap();
     p.expect(expectrl::Eof).unwrap();
+}
+
+#[test]
+fn shell_completes_the_methods_of_an_array_of_vms() {
+    let sim = Sim::vcenter();
+    let (mut p, _home) = shell(&sim);
+    // `vms()` returns an array: `.s` + TAB TAB lists the array's methods that start
+    // with `s`, not every global starting with `s`.
+    // (Ctrl-C after the listing ends the line: the next prompt marks the end.)
+    p.send("vms().s\t\t").unwrap();
+    let first = p.expect("sort").unwrap();
+    let mut listed = format!("{}sort", String::from_utf8_lossy(first.before()));
+    p.send(ControlCode::EndOfText).unwrap();
+    listed += &until_ready(&mut p);
+    assert!(listed.contains("sort"), "{listed:?}");
+    assert!(listed.contains("splice"), "{listed:?}");
+    assert!(!listed.contains("sleep"), "{listed:?}");
+    assert!(!listed.contains("shell"), "{listed:?}");
 }

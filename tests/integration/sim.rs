@@ -261,6 +261,19 @@ impl Ceso {
         &mut self.cmd
     }
 
+    /// The same program and environment without the harness's stdin (/dev/null), for
+    /// a pseudo-terminal that must be its terminal.
+    pub fn terminal_command(&mut self) -> Command {
+        let mut command = Command::new(self.cmd.get_program());
+        for (key, value) in self.cmd.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+    }
+
     /// Run to completion; a hang past `limit` fails the test.
     pub fn run_with_timeout(&mut self, args: &[&str], limit: Duration) -> Run {
         let started = Instant::now();

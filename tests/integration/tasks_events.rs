@@ -73,17 +73,7 @@ fn tasks_are_listed_and_finished_ones_not_cancelled() {
     let vm = vm_id(&sim);
     let task = power(&soap, &vm, false);
 
-    let recent = sim
-        .ceso()
-        .run(&["task", "list", "--recent", "--json"])
-        .ok()
-        .json();
-    let found = recent
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == task.as_str())
-        .unwrap_or_else(|| panic!("{task} not in {recent}"));
+    let found = recent_task(&sim, &task);
     assert_eq!(found["description_id"], "VirtualMachine.powerOff");
     assert_eq!(found["entity"], VM);
     assert_eq!(found["entity_type"], "VirtualMachine");
@@ -217,4 +207,131 @@ fn events_by_object_type_and_time_and_followed() {
     let _ = child.wait();
     assert_eq!(event["object"], VM);
     assert_eq!(event["type"], "VmPoweredOnEvent");
+}
+
+/// One task of `task list --recent --json`, by id.
+fn recent_task(sim: &Sim, id: &str) -> serde_json::Value {
+    let all = sim
+        .ceso()
+        .run(&["task", "list", "--recent", "--json"])
+        .ok()
+        .json();
+    let found = all.as_array().unwrap().iter().find(|t| t["id"] == id);
+    found
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not in {all}"))
+}
+
+/// Ask `task list` until a task `wanted` appears (the simulator's long tasks move in
+/// 20 steps; a bounded wait, not a sleep for timing).
+fn task_until(sim: &Sim, wanted: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = sim.ceso().run(&["task", "list", "--json"]).ok().json();
+        if let Some(t) = list.as_array().unwrap().iter().find(|t| wanted(t)) {
+            return t.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no such task in {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_running_clone_is_cancelled_and_leaves_no_vm() {
+    // Clones take 20 s here (progress every second), power-offs too but cannot be cancelled.
+    let sim = Sim::start(&["-task-time", "CloneVM_Task:20000,PowerOffVM_Task:20000"]);
+    let started = std::time::Instant::now();
+    let clone = sim.ceso().spawn(&["vm", "clone", VM, "half-made", "--yes"]);
+
+    // Listed while it runs, with the server's progress.
+    let task = task_until(&sim, |t| {
+        t["description_id"] == "VirtualMachine.clone" && t["progress"].as_i64() > Some(0)
+    });
+    assert_eq!(task["state"], "running");
+    assert_eq!(task["entity"], VM);
+    assert_eq!(task["cancelable"], true);
+    let id = task["id"].as_str().unwrap().to_string();
+    sim.ceso()
+        .run(&["task", "list"])
+        .ok()
+        .stdout_has(&id)
+        .stdout_has("running ");
+
+    sim.ceso().run(&["task", "cancel", &id, "--yes"]).ok();
+
+    // The waiting clone reports the cancel as the server's fault, long before the 20 s.
+    let run = crate::sim::finish(clone, &["vm", "clone"], started, Duration::from_secs(60));
+    assert_eq!(run.code, exit::SERVER_FAULT, "{run:?}");
+    run.stderr_has("RequestCanceled")
+        .stderr_has("cancelled on the server");
+    assert!(run.elapsed < Duration::from_secs(19), "{run:?}");
+    // Nothing half-made.
+    let vms = sim
+        .ceso()
+        .run(&["vm", "list", "half-made", "--json"])
+        .ok()
+        .json();
+    assert_eq!(vms, serde_json::json!([]));
+    let done = recent_task(&sim, &id);
+    let all = sim
+        .ceso()
+        .run(&["task", "list", "--recent", "--json"])
+        .ok()
+        .json();
+    assert_eq!(done["state"], "error");
+    assert_eq!(done["cancelled"], true);
+    // Only the one clone task: the simulator's work at completion is not a second task.
+    assert_eq!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["description_id"] == "VirtualMachine.clone")
+            .count(),
+        1
+    );
+
+    // Cancelled already: refused (exit 6), by ceso and by the server (InvalidState).
+    sim.ceso()
+        .run(&["task", "cancel", &id, "--yes"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("already finished");
+    let soap = Soap::login(&sim);
+    let cancel = |task: &str| {
+        soap.call(&format!(
+            r#"<CancelTask xmlns="urn:vim25"><_this type="Task">{task}</_this></CancelTask>"#
+        ))
+    };
+    assert!(cancel(&id).contains("InvalidState"));
+
+    // A running task the server does not let anyone cancel: refused, exit 6, and the
+    // server itself answers NotSupported.
+    let off = power(&soap, &vm_id(&sim), false);
+    let running = task_until(&sim, |t| t["id"] == off.as_str());
+    assert_eq!(running["cancelable"], false);
+    sim.ceso()
+        .run(&["task", "cancel", &off, "--yes"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("cannot be cancelled");
+    assert!(cancel(&off).contains("NotSupported"));
+
+    // On a terminal, a waiting command shows the server's own progress.
+    let mut ceso = sim.ceso();
+    ceso.env("TERM", "xterm");
+    let mut command = ceso.terminal_command();
+    command.args(["vm", "clone", VM, "shown", "--yes"]);
+    let mut term = expectrl::Session::spawn(command).expect("a pty");
+    term.set_expect_timeout(Some(Duration::from_secs(30)));
+    expectrl::Expect::expect(
+        &mut term,
+        expectrl::Regex(r"CloneVM_Task DC0_H0_VM0 \([1-9][0-9]?%\)"),
+    )
+    .expect("the task's percent on the progress line");
+    let task = task_until(&sim, |t| t["description_id"] == "VirtualMachine.clone");
+    sim.ceso()
+        .run(&["task", "cancel", task["id"].as_str().unwrap(), "--yes"])
+        .ok();
+    expectrl::Expect::expect(&mut term, "canceled").expect("the cancel reported");
 }
