@@ -211,16 +211,26 @@ fn shell_help_errors_and_results_read_like_the_cli() {
 fn shell_completes_the_methods_of_an_array_of_vms() {
     let sim = Sim::vcenter();
     let (mut p, _home) = shell(&sim);
-    // `vms()` returns an array: `.s` + TAB TAB lists the array's methods that start
-    // with `s`, not every global starting with `s`.
+    // `vms()` returns an array of VMs: TAB TAB lists what an array of VMs offers (the
+    // power verbs, the array's own methods), not every global function.
     // (Ctrl-C after the listing ends the line: the next prompt marks the end.)
-    p.send("vms().s\t\t").unwrap();
-    let first = p.expect("sort").unwrap();
-    let mut listed = format!("{}sort", String::from_utf8_lossy(first.before()));
+    p.send("vms().\t\t").unwrap();
+    let first = p.expect("splice").unwrap();
+    let mut listed = format!("{}splice", String::from_utf8_lossy(first.before()));
     p.send(ControlCode::EndOfText).unwrap();
     listed += &until_ready(&mut p);
-    assert!(listed.contains("sort"), "{listed:?}");
-    assert!(listed.contains("splice"), "{listed:?}");
-    assert!(!listed.contains("sleep"), "{listed:?}");
-    assert!(!listed.contains("shell"), "{listed:?}");
+    for wanted in ["start", "power_off", "filter", "sort"] {
+        assert!(listed.contains(wanted), "{wanted} missing: {listed:?}");
+    }
+    for unrelated in ["sleep", "shell", "datastores", "evacuate"] {
+        assert!(
+            !listed.contains(unrelated),
+            "{unrelated} listed: {listed:?}"
+        );
+    }
+    // A prefix narrows it: `.st` is start and stop.
+    p.send("vms().st\t\t").unwrap();
+    p.expect("stop").unwrap();
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect(READY).unwrap();
 }
