@@ -89,7 +89,8 @@ fn tasks_are_listed_and_finished_ones_not_cancelled() {
         .stderr_has("already finished");
     sim.ceso()
         .run(&["task", "cancel", "task-999999", "--yes"])
-        .fails_with(exit::NOT_FOUND);
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("ceso task list --recent");
 
     let out = sim
         .ceso()
