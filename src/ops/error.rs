@@ -155,6 +155,7 @@ impl OpError {
                 "attached PCI device" => "`ceso vm info VM` lists the VM's devices".into(),
                 "vGPU profile" => "`ceso gpu profiles` lists the profiles the hosts offer".into(),
                 "snapshot" => "`ceso snapshot list VM` shows a VM's snapshots".into(),
+                "datastore file" => "`ceso datastore ls '[DATASTORE] FOLDER'` lists what is in a folder".into(),
                 "task" => "`ceso task list --recent` shows the server's recent tasks and their ids".into(),
                 "ISO image" => "`ceso datastore ls '[DATASTORE] FOLDER'` lists what is there; `ceso datastore upload` puts an ISO on a datastore".into(),
                 "DRS recommendation" => "`ceso drs recommendations` lists the pending ones".into(),

@@ -48,7 +48,8 @@ fn datastore_files_from_mkdir_to_rm() {
         .stdout_has("would create folder [LocalDS_0] isos/a");
     sim.ceso()
         .run(&["datastore", "ls", "LocalDS_0:isos"])
-        .fails_with(exit::NOT_FOUND);
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("ceso datastore ls '[DATASTORE] FOLDER'");
     sim.ceso()
         .run(&["datastore", "mkdir", "[LocalDS_0] isos/a", "-p"])
         .ok();
