@@ -2,7 +2,7 @@
 //! thumbprint (SHA-256 or SHA-1, as govc's known_hosts) for self-signed ESXi hosts.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::Duration;
 
 use rustls::DigitallySignedStruct;
@@ -179,6 +179,30 @@ pub fn describe_tls_error(e: &rustls::Error) -> String {
     format!("the server's certificate {what}")
 }
 
+/// The verified TLS set-up against the system roots, built once per process and shared
+/// by every endpoint's client: building it reads the whole system certificate store
+/// (about 150 files), which at 200 endpoints cost more than the listing itself.
+fn system_roots_config() -> Result<rustls::ClientConfig, Error> {
+    static CONFIG: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = provider();
+            let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+                .map_err(|e| format!("cannot load the system's certificate store: {e}"))?;
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS setup: {e}"))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth();
+            // As reqwest sets it for its own rustls set-up: ceso speaks HTTP/1.1 only.
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(config)
+        })
+        .clone()
+        .map_err(Error::Other)
+}
+
 /// Build the HTTP client for one endpoint.
 pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest::Client, Error> {
     let provider = provider();
@@ -191,7 +215,7 @@ pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest:
         .referer(false)
         .no_proxy();
     let builder = match mode {
-        TlsMode::Verify => builder.tls_backend_rustls(),
+        TlsMode::Verify => builder.tls_backend_preconfigured(system_roots_config()?),
         TlsMode::VerifyWithCa(path) => {
             let pem = std::fs::read(path).map_err(|e| {
                 Error::Other(format!("cannot read CA bundle {}: {e}", path.display()))
