@@ -1,7 +1,6 @@
 //! `ceso capacity report`: terminal summary with sparklines, `--json`, a self-contained
-//! HTML report with inline SVG charts, and PNG files of the same charts.
+//! HTML page (capacity_page), and PNG charts (charts).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -66,7 +65,7 @@ pub fn run(ctx: &Ctx, cmd: CapacityCommand) -> OpResult<()> {
         &q,
     ))?;
     if let Some(path) = &html {
-        std::fs::write(path, html_report(&report)?)
+        std::fs::write(path, super::capacity_page::html(&report))
             .map_err(|e| OpError::Io(format!("{}: {e}", path.display())))?;
     }
     if let Some(dir) = &png {
@@ -126,7 +125,18 @@ pub fn outlook(r: &Resource, horizon: f64) -> String {
     let Some(d) = f.days_left else {
         return format!("not rising; {trend}");
     };
-    let range = match f.days_left_range {
+    let range = likely(f.days_left_range);
+    let beyond = if f.within_horizon {
+        String::new()
+    } else {
+        format!(", beyond the {horizon:.0}-day horizon")
+    };
+    format!("full in {d:.0} days{range}{beyond}; {trend}")
+}
+
+/// " (likely 52 to 70 days)": where the slope's uncertainty puts the day.
+pub(super) fn likely(range: Option<DayRange>) -> String {
+    match range {
         Some(DayRange {
             earliest,
             latest: Some(latest),
@@ -136,17 +146,11 @@ pub fn outlook(r: &Resource, horizon: f64) -> String {
             latest: None,
         }) => format!(" (likely {earliest:.0} days or later, perhaps never)"),
         None => String::new(),
-    };
-    let beyond = if f.within_horizon {
-        String::new()
-    } else {
-        format!(", beyond the {horizon:.0}-day horizon")
-    };
-    format!("full in {d:.0} days{range}{beyond}; {trend}")
+    }
 }
 
 /// `allocated 24 vCPUs of 12 vCPUs (-12 vCPUs headroom)`: every number with its unit.
-fn allocation(r: &Resource) -> String {
+pub(super) fn allocation(r: &Resource) -> String {
     let u = &r.allocated_unit;
     format!(
         "{} {:.0} {u} of {:.0} {u} ({:.0} {u} {})",
@@ -191,71 +195,4 @@ fn summary(report: &Report) {
             }
         }
     }
-}
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn html_report(report: &Report) -> OpResult<String> {
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ceso capacity report</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>\
-         <h1>Capacity report</h1><p>Generated {} · horizon {:.0} days · overcommit CPU {}x, memory {}x</p>",
-        report.generated.format("%Y-%m-%d %H:%M UTC"),
-        report.horizon_days,
-        report.overcommit.cpu,
-        report.overcommit.memory
-    );
-    for g in &report.groups {
-        let _ = write!(
-            h,
-            "<h2>{} <small>({})</small></h2><p>Hosts: {}</p>",
-            esc(&g.name),
-            esc(&g.endpoint),
-            esc(&g.hosts.join(", "))
-        );
-        if let Some(why) = &g.insufficient {
-            let _ = write!(
-                h,
-                "<p class=\"insufficient\"><b>Too little history:</b> {}</p>",
-                esc(why)
-            );
-        }
-        h.push_str("<table><tr><th>resource</th><th>allocation</th><th>outlook</th></tr>");
-        for r in &g.resources {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&r.name),
-                esc(&allocation(r)),
-                esc(&outlook(r, report.horizon_days))
-            );
-        }
-        h.push_str("</table>");
-        for r in g.resources.iter().filter(|r| !r.usage.is_empty()) {
-            let svg = charts::svg(&title(g, r), r, report.horizon_days).map_err(OpError::Io)?;
-            let _ = write!(h, "<figure>{svg}</figure>");
-        }
-        if !g.top_vms.is_empty() {
-            h.push_str("<h3>Fastest-growing VMs</h3><table><tr><th>VM</th><th>memory MB/day</th><th>CPU MHz/day</th></tr>");
-            for v in &g.top_vms {
-                let _ = write!(
-                    h,
-                    "<tr><td>{}</td><td>{:+.1}</td><td>{:+.1}</td></tr>",
-                    esc(&v.name),
-                    v.memory_mb_per_day,
-                    v.cpu_mhz_per_day
-                );
-            }
-            h.push_str("</table>");
-        }
-    }
-    h.push_str("</body></html>\n");
-    Ok(h)
 }

@@ -1,5 +1,5 @@
-//! Charts of capacity use with plotters: the same drawing to an SVG string (inline in
-//! the HTML report) or a PNG file. The font is embedded (DejaVu Sans Condensed), so
+//! PNG charts of capacity use with plotters (`capacity report --png`; the HTML page
+//! draws its own SVG, capacity_page). The font is embedded (DejaVu Sans Condensed), so
 //! rendering needs nothing from the system.
 
 use std::path::Path;
@@ -8,6 +8,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::metrics::capacity::forecast_span;
 use crate::metrics::clip;
 use crate::ops::capacity::Resource;
 
@@ -35,12 +36,10 @@ fn draw<DB: DrawingBackend>(
     let first = r.usage.first().map_or(0, |p| p.0);
     let last = r.usage.last().map_or(1, |p| p.0);
     let day = |ts: i64| (ts - last) as f64 / 86400.0;
-    let x_end = if r.forecast.is_some() {
-        horizon_days
-    } else {
-        1.0
-    };
     let x_start = day(first).min(-1.0);
+    // To just past the day it is full (or the horizon), not always the horizon: a
+    // month of history stays readable next to a year's horizon.
+    let x_end = forecast_span(r.forecast.as_ref(), -x_start, horizon_days);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
         .margin(10)
@@ -94,6 +93,8 @@ fn draw<DB: DrawingBackend>(
     area.present().map_err(err)
 }
 
+/// The same drawing as SVG text, which the tests read back.
+#[cfg(test)]
 pub fn svg(title: &str, r: &Resource, horizon_days: f64) -> Result<String, String> {
     register_font();
     let mut out = String::new();
@@ -176,11 +177,13 @@ mod tests {
                 .map(|(i, (_, p))| (i, p.clone()))
                 .unwrap_or_else(|| panic!("no {colour} line in {svg}"))
         };
-        // The capacity line spans the plot at 100 %: day -29 to day 90 (the horizon).
+        // The capacity line spans the plot at 100 %: day -29 to a little past day 21.
+        let end = forecast_span(r.forecast.as_ref(), 29.0, 90.0);
+        assert!(end > 21.0 && end < 30.0, "{end}");
         let (at, full) = after(0, "#FF0000");
         let (left, right) = (full[0], full[full.len() - 1]);
         let y_full = left.1;
-        let day_of = |px: f64| -29.0 + (px - left.0) / (right.0 - left.0) * (90.0 + 29.0);
+        let day_of = |px: f64| -29.0 + (px - left.0) / (right.0 - left.0) * (end + 29.0);
         // The trend: two points, crossing the capacity line at day 21.
         let (_, trend) = after(at + 1, "#000000");
         assert_eq!(trend.len(), 2, "{trend:?}");

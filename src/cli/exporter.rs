@@ -1,8 +1,10 @@
 //! `ceso exporter`: serves `/metrics` for Prometheus over HTTP (hyper), from one shared
-//! collection per interval (ops::exporter). Loopback only unless `--allow-remote`.
+//! collection per interval (ops::exporter). Loopback only unless `--allow-remote`;
+//! HTTPS and basic auth from a Prometheus web-config file (`--web-config`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,16 +12,18 @@ use bytes::Bytes;
 use clap::Args;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ACCEPT, CONTENT_TYPE};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::metrics::exposition::{Family, Format, render};
 use crate::ops::exporter::Exporter;
+use crate::ops::exporter::web_config::WebConfig;
 use crate::ops::fleet::Fleet;
 use crate::ops::{OpError, OpResult};
 
@@ -37,7 +41,19 @@ pub struct ExporterArgs {
     /// Allow --listen on an address other than loopback (the page names every VM and host)
     #[arg(long)]
     pub allow_remote: bool,
+    /// Prometheus web-config file: `tls_server_config` (cert_file, key_file) serves
+    /// HTTPS, `basic_auth_users` (user: bcrypt hash) asks for a password
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+    /// Backup repository whose newest backup per VM gives ceso_vm_backup_age_seconds
+    /// (default: the one `ceso backup` uses)
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
 }
+
+/// A TLS handshake slower than this is dropped (a client that connects and says nothing
+/// must not hold a task forever).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Page = Option<Arc<Vec<Family>>>;
 
@@ -56,10 +72,28 @@ pub fn run(ctx: &Ctx, args: ExporterArgs) -> OpResult<()> {
             ),
         });
     }
-    ctx.app.block_on(serve(&ctx.app.fleet, addr, every))
+    let web = match &args.web_config {
+        Some(path) => WebConfig::load(path)?,
+        None => WebConfig::none(),
+    };
+    // Backup ages come from the repository `ceso backup` writes to, if there is one.
+    let repo = crate::ops::backup::repo::location(args.repo.as_deref(), &ctx.app.fleet.config).ok();
+    ctx.app.block_on(serve(
+        &ctx.app.fleet,
+        addr,
+        every,
+        Arc::new(web),
+        Exporter::new(repo),
+    ))
 }
 
-async fn serve(fleet: &Fleet, addr: SocketAddr, every: Duration) -> OpResult<()> {
+async fn serve(
+    fleet: &Fleet,
+    addr: SocketAddr,
+    every: Duration,
+    web: Arc<WebConfig>,
+    mut exporter: Exporter,
+) -> OpResult<()> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| OpError::Io(format!("--listen {addr}: {e}")))?;
@@ -67,11 +101,17 @@ async fn serve(fleet: &Fleet, addr: SocketAddr, every: Duration) -> OpResult<()>
         .local_addr()
         .map_err(|e| OpError::Io(format!("--listen {addr}: {e}")))?;
     eprintln!(
-        "ceso exporter: serving http://{local}/metrics, collecting every {}s",
+        "ceso exporter: serving {}://{local}/metrics{}, collecting every {}s",
+        if web.tls.is_some() { "https" } else { "http" },
+        if web.needs_auth() {
+            " (basic auth)"
+        } else {
+            ""
+        },
         every.as_secs()
     );
+    let tls = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let (tx, rx) = watch::channel::<Page>(None);
-    let mut exporter = Exporter::default();
     let collect = async {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -87,11 +127,19 @@ async fn serve(fleet: &Fleet, addr: SocketAddr, every: Duration) -> OpResult<()>
                 continue;
             };
             let rx = rx.clone();
+            let web = web.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |req| respond(req, rx.clone()));
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                match tls {
+                    None => connection(stream, rx, web).await,
+                    Some(tls) => {
+                        if let Ok(Ok(stream)) =
+                            tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await
+                        {
+                            connection(stream, rx, web).await;
+                        }
+                    }
+                }
             });
         }
     };
@@ -102,6 +150,17 @@ async fn serve(fleet: &Fleet, addr: SocketAddr, every: Duration) -> OpResult<()>
     }
     fleet.close().await;
     Ok(())
+}
+
+/// One HTTP/1.1 connection, plain or TLS.
+async fn connection<S>(stream: S, rx: watch::Receiver<Page>, web: Arc<WebConfig>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| respond(req, rx.clone(), web.clone()));
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// SIGTERM (a service manager) or Ctrl-C.
@@ -123,6 +182,7 @@ async fn shutdown() {
 async fn respond(
     req: Request<Incoming>,
     mut rx: watch::Receiver<Page>,
+    web: Arc<WebConfig>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let reply = |status: StatusCode, kind: &'static str, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -132,6 +192,28 @@ async fn respond(
         }
         Ok(r)
     };
+    if web.needs_auth() {
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.as_bytes().to_vec());
+        // bcrypt is slow on purpose: off the threads that serve other connections.
+        let allowed = tokio::task::spawn_blocking(move || web.allows(header.as_deref()))
+            .await
+            .unwrap_or(false);
+        if !allowed {
+            let mut r = reply(
+                StatusCode::UNAUTHORIZED,
+                "text/plain; charset=utf-8",
+                "ceso exporter: a user and password are needed\n".into(),
+            )?;
+            r.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Basic realm=\"ceso exporter\""),
+            );
+            return Ok(r);
+        }
+    }
     if req.uri().path() != "/metrics" {
         return reply(
             StatusCode::NOT_FOUND,

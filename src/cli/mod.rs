@@ -3,6 +3,7 @@
 pub mod args;
 pub mod backup;
 pub mod capacity;
+mod capacity_page;
 pub mod charts;
 pub mod cluster;
 pub mod confirm;

@@ -77,6 +77,31 @@ pub fn forecast(
     })
 }
 
+/// The fitted value `days` after now, with the low and high the slope's uncertainty
+/// (two standard errors, as in `days_left_range`) allows: (low, fitted, high). The
+/// band starts at the fitted value now and widens with time.
+pub fn band_at(f: &Forecast, days: f64) -> (f64, f64, f64) {
+    let spread = 2.0 * f.trend.slope_stderr * days.abs();
+    let fitted = f.now + f.trend.slope * days;
+    (fitted - spread, fitted, fitted + spread)
+}
+
+/// How many days after now a chart of this forecast shows: to the day the fit reaches
+/// the limit (and a little past it, so the crossing is not on the edge) when that is
+/// within the horizon; else the horizon; none without a reliable rising trend beyond a
+/// tenth of the history (the chart is then mostly history, readable).
+pub fn forecast_span(f: Option<&Forecast>, history_days: f64, horizon_days: f64) -> f64 {
+    let min = (history_days / 10.0).max(1.0);
+    match f {
+        Some(f) if f.reliable => match f.days_left {
+            Some(d) if d <= horizon_days => (d * 1.1).max(min),
+            Some(_) => horizon_days.max(min),
+            None => (history_days / 3.0).clamp(min, horizon_days.max(min)),
+        },
+        _ => min,
+    }
+}
+
 /// Per timestamp, the mean of the members' values weighted by their capacity (a big
 /// host at 80 % counts more than a small one at 20 %); only timestamps every member has.
 pub fn weighted_by_time(members: &[(f64, Vec<(i64, f64)>)]) -> Vec<(i64, f64)> {
@@ -114,16 +139,21 @@ mod tests {
         assert!(forecast(&pts[..5], 100.0, now, 90.0).is_none());
     }
 
-    #[test]
-    fn noisy_trend_gives_a_range_and_no_trend_gives_no_date() {
-        let now = 60 * 86400;
-        // +0.5 %/day from 40 %, ±3 around it: 70 % now, full in about 60 days, give or take.
-        let noisy: Vec<(i64, f64)> = (0..=60)
+    /// +0.5 %/day from 40 % over 60 days, ±3 around it.
+    fn rising_with_noise() -> Vec<(i64, f64)> {
+        (0..=60)
             .map(|d| {
                 let wobble = if d % 2 == 0 { 3.0 } else { -3.0 };
                 (d * 86400, 40.0 + 0.5 * d as f64 + wobble)
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn noisy_trend_gives_a_range_and_no_trend_gives_no_date() {
+        let now = 60 * 86400;
+        // +0.5 %/day from 40 %, ±3 around it: 70 % now, full in about 60 days, give or take.
+        let noisy = rising_with_noise();
         let f = forecast(&noisy, 100.0, now, 90.0).unwrap();
         assert!(f.reliable);
         let days = f.days_left.unwrap();
@@ -144,6 +174,38 @@ mod tests {
         assert_eq!(f.days_left, None);
         assert_eq!(f.days_left_range, None);
         assert!(!f.within_horizon);
+    }
+
+    #[test]
+    fn the_band_widens_from_now_and_holds_the_range_crossings() {
+        let now = 60 * 86400;
+        let noisy = rising_with_noise();
+        let f = forecast(&noisy, 100.0, now, 90.0).unwrap();
+        let (lo, mid, hi) = band_at(&f, 0.0);
+        assert_eq!((lo, hi), (mid, mid));
+        assert!((mid - f.now).abs() < 1e-9);
+        let range = f.days_left_range.unwrap();
+        // The high edge reaches 100 % on the earliest day, the low edge on the latest.
+        let (_, _, hi) = band_at(&f, range.earliest);
+        assert!((hi - 100.0).abs() < 1e-6, "{hi}");
+        let (lo, _, _) = band_at(&f, range.latest.unwrap());
+        assert!((lo - 100.0).abs() < 1e-6, "{lo}");
+    }
+
+    #[test]
+    fn the_chart_reaches_the_crossing_within_the_horizon_and_no_further() {
+        let now = 100 * 86400;
+        let pts: Vec<(i64, f64)> = (40..=100)
+            .map(|d| (d * 86400, 40.0 + 0.5 * (d - 40) as f64))
+            .collect();
+        // Full in 60 days: the chart goes a little beyond.
+        let f = forecast(&pts, 100.0, now, 90.0).unwrap();
+        assert!((forecast_span(Some(&f), 60.0, 90.0) - 66.0).abs() < 1e-6);
+        // Beyond a 30-day horizon: the horizon.
+        let f = forecast(&pts, 100.0, now, 30.0).unwrap();
+        assert_eq!(forecast_span(Some(&f), 60.0, 30.0), 30.0);
+        // No forecast: a sliver, the chart is history.
+        assert_eq!(forecast_span(None, 60.0, 365.0), 6.0);
     }
 
     #[test]

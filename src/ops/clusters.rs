@@ -66,6 +66,39 @@ pub struct ClusterInventory {
     parents: HashMap<MoRef, (String, Option<MoRef>)>,
 }
 
+/// Folders and datacenters with what `datacenter_in` walks: read them with the objects
+/// whose datacenter is wanted.
+pub const ANCESTRY: [PropertySpec<'static>; 2] = [
+    PropertySpec {
+        kind: "Folder",
+        paths: &["name", "parent"],
+    },
+    PropertySpec {
+        kind: "Datacenter",
+        paths: &["name", "parent"],
+    },
+];
+
+/// The name of the datacenter above `parent`, walking `parents` (object → name and
+/// parent); "" when the walk ends elsewhere. Bounded: a hostile server's cycle ends.
+pub fn datacenter_in(
+    parents: &HashMap<MoRef, (String, Option<MoRef>)>,
+    parent: Option<MoRef>,
+) -> String {
+    let mut current = parent;
+    for _ in 0..32 {
+        let Some(moref) = current else { break };
+        if moref.kind == "Datacenter" {
+            return parents
+                .get(&moref)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default();
+        }
+        current = parents.get(&moref).and_then(|(_, p)| p.clone());
+    }
+    String::new()
+}
+
 impl ClusterInventory {
     pub async fn read(client: &Client) -> Result<Self, vim::Error> {
         let with_name = |paths: &[&'static str]| {
@@ -91,14 +124,8 @@ impl ClusterInventory {
                 kind: "VirtualMachine",
                 paths: &v,
             },
-            PropertySpec {
-                kind: "Folder",
-                paths: &["name", "parent"],
-            },
-            PropertySpec {
-                kind: "Datacenter",
-                paths: &["name", "parent"],
-            },
+            ANCESTRY[0],
+            ANCESTRY[1],
         ];
         let all = client
             .collect_view(&client.content().root_folder, &specs)
@@ -139,19 +166,7 @@ impl ClusterInventory {
 
     /// The name of the datacenter holding `obj`.
     pub fn datacenter_of(&self, obj: &ObjectContent) -> String {
-        let mut current = obj.moref("parent");
-        for _ in 0..32 {
-            let Some(moref) = current else { break };
-            if moref.kind == "Datacenter" {
-                return self
-                    .parents
-                    .get(&moref)
-                    .map(|(n, _)| n.clone())
-                    .unwrap_or_default();
-            }
-            current = self.parents.get(&moref).and_then(|(_, p)| p.clone());
-        }
-        String::new()
+        datacenter_in(&self.parents, obj.moref("parent"))
     }
 
     pub fn hosts_of(&self, cluster: &ObjectContent) -> Vec<&ObjectContent> {

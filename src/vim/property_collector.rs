@@ -47,6 +47,7 @@ impl ObjectContent {
 }
 
 /// What to read for one managed object type.
+#[derive(Debug, Clone, Copy)]
 pub struct PropertySpec<'a> {
     pub kind: &'a str,
     pub paths: &'a [&'a str],

@@ -26,7 +26,8 @@ pub enum TlsMode {
     Pinned(String),
 }
 
-fn provider() -> Arc<CryptoProvider> {
+/// The process's crypto provider (ring), installed once; also the exporter's TLS server's.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         // Ignore the error: another part of the process may have installed it first.

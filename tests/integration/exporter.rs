@@ -77,10 +77,10 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// `ceso exporter` on a free port; returns the process and its address.
-fn start_exporter(sim: &Sim) -> (Child, String) {
-    let mut child = sim
-        .ceso()
-        .spawn(&["exporter", "--listen", "127.0.0.1:0", "--interval", "1s"]);
+fn start_exporter(sim: &Sim, more: &[&str]) -> (Child, String) {
+    let mut args = vec!["exporter", "--listen", "127.0.0.1:0", "--interval", "1s"];
+    args.extend_from_slice(more);
+    let mut child = sim.ceso().spawn(&args);
     let stderr = child.stderr.take().expect("piped stderr");
     let mut stderr = BufReader::new(stderr);
     let mut line = String::new();
@@ -88,7 +88,7 @@ fn start_exporter(sim: &Sim) -> (Child, String) {
     // Keep reading, so its last words at shutdown do not meet a closed pipe.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let addr = line
-        .split("http://")
+        .split("://")
         .nth(1)
         .and_then(|r| r.split('/').next())
         .unwrap_or_else(|| panic!("the exporter did not say where it listens: {line:?}"))
@@ -104,12 +104,17 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(target: &str) -> Prometheus {
+        Prometheus::start_with(target, "")
+    }
+
+    /// `job` adds keys to the scrape job (indented by four spaces).
+    fn start_with(target: &str, job: &str) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ceso\n    static_configs:\n      - targets: ['{target}']\n"
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ceso\n{job}    static_configs:\n      - targets: ['{target}']\n"
             ),
         )
         .expect("write prometheus.yml");
@@ -183,7 +188,7 @@ fn value(sample: &Value) -> f64 {
 fn prometheus_scrapes_the_simulators_values_and_sees_an_endpoint_go_and_return() {
     let sim = Sim::start(&["-perf-series", PINNED]);
     let port = sim.authority();
-    let (mut exporter, addr) = start_exporter(&sim);
+    let (mut exporter, addr) = start_exporter(&sim, &[]);
 
     // The page as Prometheus reads it, and promtool's verdict on it.
     let (status, page) = get(&addr, "/metrics", None).expect("scrape the exporter");
@@ -315,4 +320,194 @@ fn a_public_listen_address_needs_allow_remote() {
     ceso.run(&["exporter", "--listen", "0.0.0.0:9272"])
         .fails_with(crate::sim::exit::USAGE)
         .stderr_has("--allow-remote");
+}
+
+/// A self-signed certificate for 127.0.0.1 (its own CA) in `dir`: (cert, key).
+fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=ceso-test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed to make the test's certificate (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// curl's view of an HTTPS GET: (status, headers), trusting `ca`.
+fn curl(url: &str, ca: &Path, user: Option<&str>) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        "-w",
+        "%{http_code}",
+        "--cacert",
+    ])
+    .arg(ca)
+    .arg(url);
+    if let Some(user) = user {
+        cmd.args(["-u", user]);
+    }
+    let out = cmd
+        .output()
+        .expect("curl is needed for the HTTPS checks (apt-get install curl)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let status = text
+        .get(text.len().saturating_sub(3)..)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[test]
+fn prometheus_scrapes_through_tls_and_basic_auth_and_strangers_get_401() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, _) = self_signed(dir.path());
+    let hash = bcrypt::hash("scrape-s3cret", 4).expect("bcrypt");
+    let web = dir.path().join("web.yml");
+    // Relative paths are read from the web config's directory, as Prometheus' exporters do.
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prom: {hash}\n"
+        ),
+    )
+    .expect("write web.yml");
+    let sim = Sim::start(&["-perf-series", PINNED]);
+    let web_arg = web.display().to_string();
+    let (_exporter, addr) = start_exporter(&sim, &["--web-config", &web_arg]);
+    let url = format!("https://{addr}/metrics");
+
+    let (status, headers) = curl(&url, &cert, None);
+    assert_eq!(status, 401, "{headers}");
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("www-authenticate: basic"),
+        "{headers}"
+    );
+    let (status, _) = curl(&url, &cert, Some("prom:wrong"));
+    assert_eq!(status, 401);
+    let (status, _) = curl(&url, &cert, Some("prom:scrape-s3cret"));
+    assert_eq!(status, 200);
+
+    let job = format!(
+        "    scheme: https\n    basic_auth:\n      username: prom\n      password: scrape-s3cret\n    tls_config:\n      ca_file: {}\n",
+        cert.display()
+    );
+    let prom = Prometheus::start_with(&addr, &job);
+    let vm = prom.wait_for("ceso_vm_cpu_usage_hertz{vm=\"DC0_H0_VM0\"}", |r| {
+        !r.is_empty()
+    });
+    assert_eq!(value(&vm[0]), 1500.0 * 1e6);
+}
+
+#[test]
+fn a_bad_web_config_points_at_its_line_and_never_shows_a_hash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "basic_auth_users:\n  prom: $2b$04$abcdefghijklmnopqrstuu5NXcnqKoVBmTk1ZQdSBW9yJ0pJoTL9W\ntls_server_confg:\n  cert_file: c.pem\n",
+    )
+    .expect("write web.yml");
+    let mut ceso = Ceso::new();
+    ceso.env("CESO_URL", "http://u:p@127.0.0.1:1/sdk");
+    let run = ceso.run(&["exporter", "--web-config", &web.display().to_string()]);
+    let run = run.fails_with(crate::sim::exit::USAGE);
+    run.stderr_has("tls_server_confg").stderr_has("web.yml:3:1");
+    assert!(!run.stderr.contains("$2b$"), "{}", run.stderr);
+}
+
+/// The exporter's page, once it has the first collection.
+fn page(addr: &str) -> String {
+    let (status, body) = get(addr, "/metrics", None).expect("scrape the exporter");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The value of the first sample of `metric` whose labels contain `labels`.
+fn sample(page: &str, metric: &str, labels: &str) -> Option<f64> {
+    page.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(labels))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn series_carry_their_datacenter_backup_ages_show_and_a_new_vm_appears_on_a_later_round() {
+    let sim = Sim::start(&["-disk-mb", "1", "-perf-series", PINNED]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = dir.path().join("repo");
+    let repo_arg = repo.display().to_string();
+    // The VM's disk with content, as a guest would have written it.
+    sim.put_file("DC0_H0_VM0/disk1-flat.vmdk", &vec![7u8; 1 << 20]);
+    sim.ceso()
+        .run(&[
+            "backup",
+            "create",
+            "DC0_H0_VM0",
+            "--hot",
+            "--repo",
+            &repo_arg,
+        ])
+        .ok();
+    let (_exporter, addr) = start_exporter(&sim, &["--repo", &repo_arg]);
+
+    let first = page(&addr);
+    let vm0 = "vm=\"DC0_H0_VM0\"";
+    for metric in [
+        "ceso_vm_cpu_usage_hertz",
+        "ceso_host_connected",
+        "ceso_datastore_capacity_bytes",
+    ] {
+        assert!(
+            sample(&first, metric, "datacenter=\"DC0\"").is_some(),
+            "{metric} has no datacenter label:\n{first}"
+        );
+    }
+    let age = sample(&first, "ceso_vm_backup_age_seconds", vm0)
+        .unwrap_or_else(|| panic!("no backup age for DC0_H0_VM0:\n{first}"));
+    assert!((0.0..600.0).contains(&age), "backup age {age}");
+    // A VM never backed up has no age (rather than a made-up one).
+    assert!(sample(&first, "ceso_vm_backup_age_seconds", "vm=\"DC0_H0_VM1\"").is_none());
+
+    // Created after the first round: on a later page, with its QueryPerf values (the
+    // reused counter catalog still serves a VM it has never seen).
+    sim.ceso()
+        .run(&["vm", "create", "fresh-vm", "--power-on"])
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = page(&addr);
+        if sample(&now, "ceso_vm_powered_on", "vm=\"fresh-vm\"") == Some(1.0)
+            && sample(&now, "ceso_vm_cpu_usage_hertz", "vm=\"fresh-vm\"").is_some()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fresh-vm never appeared with its CPU usage:\n{now}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -535,17 +535,27 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
     );
     assert!((ds["capacity"].as_f64().unwrap() - 100.0).abs() < 1e-9);
 
-    // The HTML report carries its charts inline: SVG with the trend and the data.
+    // The HTML page: a headline per resource with the days to full, one inline SVG
+    // chart per resource, the fastest-growing VMs, and nothing fetched from anywhere.
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert_eq!(page.matches("<svg").count(), 3, "one chart per resource");
-    assert!(page.contains("DC0_C0 memory"));
-    assert!(page.contains("trend (R²"));
-    assert!(
-        page.contains("<polyline") || page.contains("<path"),
-        "lines drawn"
+    assert_eq!(
+        page.matches("class=\"card ").count(),
+        3,
+        "one headline per resource"
     );
-    assert!(!page.contains("src=\"http"), "self-contained");
+    assert!(page.contains("days to full"), "a headline in days");
+    assert!(page.contains("likely "), "with the fit's range");
+    assert!(page.contains("full ≈ "), "the crossing marked on the chart");
+    assert!(page.contains("Fastest-growing VMs") && page.contains(" MB/day"));
+    for external in ["src=\"http", "href=\"http", "@import", "url(", "<script"] {
+        assert!(
+            !page.contains(external),
+            "self-contained, yet has {external}"
+        );
+    }
+    screenshot_report(&html);
     for name in [
         "DC0_C0-cpu.png",
         "DC0_C0-memory.png",
@@ -572,6 +582,53 @@ fn capacity_forecast_lands_on_the_known_exhaustion_date() {
     text.stdout_has("no reliable trend (R² ");
     assert!(cpu["forecast"]["days_left"].is_null(), "{cpu:#}");
     text.stdout_has("fastest-growing VMs");
+}
+
+/// Chromium's headless screenshot and PDF of the report, with every host name resolving
+/// nowhere (the page must need no network). The PNG is left in the target directory
+/// for a person to look at.
+fn screenshot_report(html: &std::path::Path) {
+    let chromium = "/usr/bin/chromium";
+    assert!(
+        std::path::Path::new(chromium).is_file(),
+        "{chromium} is missing: scripts/test installs Debian's chromium package (apt-get install chromium)"
+    );
+    let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let png = out_dir.join("capacity-report.png");
+    let pdf = out_dir.join("capacity-report.pdf");
+    let _ = std::fs::remove_file(&png);
+    let _ = std::fs::remove_file(&pdf);
+    let profile = tempfile::tempdir().unwrap();
+    let run = |what: &str| {
+        let out = std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--no-first-run",
+                "--host-resolver-rules=MAP * ~NOTFOUND",
+                "--window-size=900,2200",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(what)
+            .arg(format!("file://{}", html.display()))
+            .output()
+            .expect("run chromium");
+        assert!(
+            out.status.success(),
+            "chromium {what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&format!("--screenshot={}", png.display()));
+    run(&format!("--print-to-pdf={}", pdf.display()));
+    let shot = std::fs::read(&png).expect("chromium wrote the screenshot");
+    assert_eq!(&shot[..8], b"\x89PNG\r\n\x1a\n");
+    // A blank page compresses to almost nothing; text and charts do not.
+    assert!(shot.len() > 30_000, "screenshot only {} bytes", shot.len());
+    let printed = std::fs::read(&pdf).expect("chromium printed the PDF");
+    assert!(printed.starts_with(b"%PDF"), "a PDF");
 }
 
 #[test]

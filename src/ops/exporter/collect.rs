@@ -2,9 +2,11 @@
 //! datastores, and one QueryPerf (the newest real-time sample) for hosts and VMs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::ops::clusters::{ANCESTRY, datacenter_in};
 use crate::ops::error::OpResult;
 use crate::ops::fleet::{Endpoint, WithEndpoint};
 use crate::ops::snapshots::tree;
@@ -33,6 +35,7 @@ pub struct Reading {
 #[derive(Debug, Clone, Default)]
 pub struct HostReading {
     pub name: String,
+    pub datacenter: String,
     pub cluster: String,
     pub connected: bool,
     pub maintenance: bool,
@@ -46,6 +49,9 @@ pub struct HostReading {
 #[derive(Debug, Clone, Default)]
 pub struct VmReading {
     pub name: String,
+    /// The managed object id (`vm-42`): what backups record, stable across renames.
+    pub id: String,
+    pub datacenter: String,
     pub host: String,
     pub cluster: String,
     pub powered_on: bool,
@@ -70,13 +76,20 @@ pub struct PerfValues {
 #[derive(Debug, Clone, Default)]
 pub struct DatastoreReading {
     pub name: String,
+    pub datacenter: String,
     pub capacity_bytes: Option<f64>,
     pub free_bytes: Option<f64>,
     /// Capacity − free + uncommitted: what the thin disks could grow to.
     pub provisioned_bytes: Option<f64>,
 }
 
-pub async fn read(endpoint: &Endpoint) -> OpResult<Reading> {
+/// One endpoint's reading. `catalog` is the counter catalog of an earlier round (it
+/// changes only with the server's version); without one it is read, and either way
+/// the one used is returned for the next round.
+pub async fn read(
+    endpoint: &Endpoint,
+    catalog: Option<Arc<Catalog>>,
+) -> OpResult<(Reading, Arc<Catalog>)> {
     let name = endpoint.name().to_string();
     let client = endpoint.client().await?;
     let objects = client
@@ -103,12 +116,20 @@ pub async fn read(endpoint: &Endpoint) -> OpResult<Reading> {
                 },
                 PropertySpec {
                     kind: "ClusterComputeResource",
-                    paths: &["name"],
+                    paths: &["name", "parent"],
                 },
+                // The way up from a host or datastore to its datacenter.
+                PropertySpec {
+                    kind: "ComputeResource",
+                    paths: &["name", "parent"],
+                },
+                ANCESTRY[0],
+                ANCESTRY[1],
                 PropertySpec {
                     kind: "Datastore",
                     paths: &[
                         "name",
+                        "parent",
                         "summary.capacity",
                         "summary.freeSpace",
                         "summary.uncommitted",
@@ -122,27 +143,45 @@ pub async fn read(endpoint: &Endpoint) -> OpResult<Reading> {
     let clusters: HashMap<&MoRef, &str> = of("ClusterComputeResource")
         .map(|c| (&c.obj, c.str("name").unwrap_or_default()))
         .collect();
-    let host_of: HashMap<&MoRef, (&str, &str)> = of("HostSystem")
+    let parents: HashMap<MoRef, (String, Option<MoRef>)> = objects
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.obj.kind.as_str(),
+                "Folder" | "Datacenter" | "ComputeResource" | "ClusterComputeResource"
+            )
+        })
+        .map(|o| {
+            let name = o.str("name").unwrap_or_default().to_string();
+            (o.obj.clone(), (name, o.moref("parent")))
+        })
+        .collect();
+    let host_of: HashMap<&MoRef, (&str, &str, String)> = of("HostSystem")
         .map(|h| {
             let cluster = h
                 .get("parent")
                 .and_then(|p| p.as_moref())
                 .and_then(|p| clusters.get(&p).copied())
                 .unwrap_or_default();
-            (&h.obj, (h.str("name").unwrap_or_default(), cluster))
+            let datacenter = datacenter_in(&parents, h.moref("parent"));
+            (
+                &h.obj,
+                (h.str("name").unwrap_or_default(), cluster, datacenter),
+            )
         })
         .collect();
 
-    let perf = perf_values(endpoint, &objects).await?;
+    let (perf, catalog) = perf_values(endpoint, &objects, catalog).await?;
     let perf_of = |o: &ObjectContent| perf.get(&o.obj).cloned().unwrap_or_default();
     let f = |o: &ObjectContent, path: &str| o.i64(path).map(|v| v as f64);
 
     let hosts = of("HostSystem")
         .map(|h| {
-            let (host, cluster) = host_of.get(&h.obj).copied().unwrap_or_default();
+            let (host, cluster, datacenter) = host_of.get(&h.obj).cloned().unwrap_or_default();
             let mhz = |path| f(h, path).map(|v| v * 1e6);
             HostReading {
                 name: host.to_string(),
+                datacenter,
                 cluster: cluster.to_string(),
                 connected: h.str("runtime.connectionState") == Some("connected"),
                 maintenance: h.bool("runtime.inMaintenanceMode") == Some(true),
@@ -159,13 +198,15 @@ pub async fn read(endpoint: &Endpoint) -> OpResult<Reading> {
         .collect();
     let vms = of("VirtualMachine")
         .map(|v| {
-            let (host, cluster) = v
+            let (host, cluster, datacenter) = v
                 .moref("runtime.host")
-                .and_then(|h| host_of.get(&h).copied())
+                .and_then(|h| host_of.get(&h).cloned())
                 .unwrap_or_default();
             let snapshots = tree::decode(v.get("snapshot"));
             VmReading {
                 name: v.str("name").unwrap_or_default().to_string(),
+                id: v.obj.value.clone(),
+                datacenter,
                 host: host.to_string(),
                 cluster: cluster.to_string(),
                 powered_on: v.str("runtime.powerState") == Some("poweredOn"),
@@ -185,6 +226,7 @@ pub async fn read(endpoint: &Endpoint) -> OpResult<Reading> {
             let free = f(d, "summary.freeSpace");
             DatastoreReading {
                 name: d.str("name").unwrap_or_default().to_string(),
+                datacenter: datacenter_in(&parents, d.moref("parent")),
                 capacity_bytes: capacity,
                 free_bytes: free,
                 provisioned_bytes: capacity
@@ -193,23 +235,30 @@ pub async fn read(endpoint: &Endpoint) -> OpResult<Reading> {
             }
         })
         .collect();
-    Ok(Reading {
-        hosts,
-        vms,
-        datastores,
-    })
+    Ok((
+        Reading {
+            hosts,
+            vms,
+            datastores,
+        },
+        catalog,
+    ))
 }
 
 /// One QueryPerf for every host and VM: the newest 20 s sample of PERF_COUNTERS.
 async fn perf_values(
     endpoint: &Endpoint,
     objects: &[ObjectContent],
-) -> OpResult<HashMap<MoRef, PerfValues>> {
+    cached: Option<Arc<Catalog>>,
+) -> OpResult<(HashMap<MoRef, PerfValues>, Arc<Catalog>)> {
     let name = endpoint.name().to_string();
     let client = endpoint.client().await?;
-    let catalog = Catalog::read(&client).await.at(&name)?;
+    let catalog = match cached {
+        Some(c) => c,
+        None => Arc::new(Catalog::read(&client).await.at(&name)?),
+    };
     let Some(pm) = catalog.perf_manager.as_ref() else {
-        return Ok(HashMap::new());
+        return Ok((HashMap::new(), catalog));
     };
     let keys: Vec<i64> = PERF_COUNTERS
         .iter()
@@ -271,5 +320,5 @@ async fn perf_values(
             _ => {}
         }
     }
-    Ok(out)
+    Ok((out, catalog))
 }

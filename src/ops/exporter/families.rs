@@ -12,6 +12,7 @@ type Labels = Vec<(&'static str, String)>;
 pub fn build(
     outcomes: &[Outcome],
     health: &dyn Fn(&str) -> (u64, Option<f64>),
+    backup_age: &dyn Fn(&str, &str) -> Option<f64>,
     round_seconds: f64,
     rounds: u64,
 ) -> Vec<Family> {
@@ -58,6 +59,7 @@ pub fn build(
         for h in &reading.hosts {
             let labels = vec![
                 ("endpoint", o.endpoint.clone()),
+                ("datacenter", h.datacenter.clone()),
                 ("cluster", h.cluster.clone()),
                 ("host", h.name.clone()),
             ];
@@ -78,6 +80,7 @@ pub fn build(
         for v in &reading.vms {
             let labels = vec![
                 ("endpoint", o.endpoint.clone()),
+                ("datacenter", v.datacenter.clone()),
                 ("cluster", v.cluster.clone()),
                 ("host", v.host.clone()),
                 ("vm", v.name.clone()),
@@ -85,12 +88,14 @@ pub fn build(
             vm.powered_on.add(labels.clone(), bool01(v.powered_on));
             vm.snapshots.add(labels.clone(), v.snapshots as f64);
             opt(&mut vm.oldest_snapshot, &labels, v.oldest_snapshot);
+            opt(&mut vm.backup_age, &labels, backup_age(&o.endpoint, &v.id));
             opt(&mut vm.perf.cpu_usage, &labels, v.perf.cpu_usage_hertz);
             vm.perf.add_rest(&labels, &v.perf);
         }
         for d in &reading.datastores {
             let labels = vec![
                 ("endpoint", o.endpoint.clone()),
+                ("datacenter", d.datacenter.clone()),
                 ("datastore", d.name.clone()),
             ];
             opt(&mut ds.capacity, &labels, d.capacity_bytes);
@@ -262,6 +267,7 @@ struct VmFamilies {
     powered_on: Family,
     snapshots: Family,
     oldest_snapshot: Family,
+    backup_age: Family,
     perf: PerfFamilies,
 }
 
@@ -274,12 +280,21 @@ impl VmFamilies {
                 "ceso_vm_snapshot_oldest_timestamp_seconds",
                 "Creation time of the VM's oldest snapshot (Unix time).",
             ),
+            backup_age: Family::gauge(
+                "ceso_vm_backup_age_seconds",
+                "Time since the VM's newest backup in the local repository (absent: never backed up there).",
+            ),
             perf: perf_families!("ceso_vm", "VM"),
         }
     }
 
     fn into_families(self) -> Vec<Family> {
-        let mut out = vec![self.powered_on, self.snapshots, self.oldest_snapshot];
+        let mut out = vec![
+            self.powered_on,
+            self.snapshots,
+            self.oldest_snapshot,
+            self.backup_age,
+        ];
         out.extend(self.perf.into_families());
         out
     }

@@ -201,14 +201,8 @@ async fn read_objects(client: &Client) -> Result<Vec<ObjectContent>, vim::Error>
                     kind: "ComputeResource",
                     paths: &["name", "parent", "resourcePool"],
                 },
-                PropertySpec {
-                    kind: "Folder",
-                    paths: &["name", "parent"],
-                },
-                PropertySpec {
-                    kind: "Datacenter",
-                    paths: &["name", "parent"],
-                },
+                crate::ops::clusters::ANCESTRY[0],
+                crate::ops::clusters::ANCESTRY[1],
                 PropertySpec {
                     kind: "VirtualMachine",
                     paths: &["name"],
