@@ -365,10 +365,11 @@ const INVENTORY_TRAVERSAL: &[Step] = &[
 /// `TraversalSpec.type` (stock vcsim follows every step from every object: there the
 /// full traversal's pool step, path `resourcePool`, also leaves each VM for its pool and
 /// the pool's every VM again, which is quadratic: 113 s at 2,500 VMs on a loaded test
-/// machine, where this took 1.2 s). No path below is also a field of a type it would wrongly reach: VMs come from
-/// the VM folders (templates too), from hosts' `vm` (VMs of nested vApps, every VM a host
-/// runs) and from vApps' `vm`; hosts from compute resources. Real vCenter applies each
-/// step by type and serves the same objects (each once) as a ContainerView.
+/// machine, where this took 1.2 s). No path below is also a field of a type it would
+/// wrongly reach: VMs come from the VM folders (templates too), from hosts' `vm` (VMs of
+/// nested vApps, every VM a host runs) and from vApps' `vm`; hosts from compute
+/// resources. Real vCenter applies each step by type and serves the same objects (each
+/// once) as a ContainerView.
 const VM_HOST_TRAVERSAL: &[Step] = &[
     (
         "folder",
@@ -513,30 +514,23 @@ mod tests {
 
     #[test]
     fn vm_and_host_reads_take_the_walk_that_stays_linear_on_stock_vcsim() {
-        let spec = |kind| PropertySpec { kind, paths: &[] };
         let walk = |kinds: &[&'static str]| {
-            let specs: Vec<_> = kinds.iter().map(|k| spec(*k)).collect();
-            traversal_for(&specs).as_ptr()
+            let specs: Vec<_> = kinds
+                .iter()
+                .map(|&kind| PropertySpec { kind, paths: &[] })
+                .collect();
+            traversal_for(&specs)
         };
-        assert_eq!(
-            walk(&["VirtualMachine", "HostSystem"]),
-            VM_HOST_TRAVERSAL.as_ptr()
-        );
-        assert_eq!(walk(&["VirtualMachine"]), VM_HOST_TRAVERSAL.as_ptr());
-        assert_eq!(walk(&["HostSystem"]), HOST_TRAVERSAL.as_ptr());
+        assert_eq!(walk(&["VirtualMachine", "HostSystem"]), VM_HOST_TRAVERSAL);
+        assert_eq!(walk(&["VirtualMachine"]), VM_HOST_TRAVERSAL);
+        assert_eq!(walk(&["HostSystem"]), HOST_TRAVERSAL);
         assert_eq!(
             walk(&["ClusterComputeResource", "HostSystem", "VirtualMachine"]),
-            VM_HOST_TRAVERSAL.as_ptr()
+            VM_HOST_TRAVERSAL
         );
-        assert_eq!(walk(&["Datacenter"]), HOST_TRAVERSAL.as_ptr());
-        assert_eq!(
-            walk(&["Folder", "ResourcePool"]),
-            INVENTORY_TRAVERSAL.as_ptr()
-        );
-        assert_eq!(
-            walk(&["VirtualMachine", "Datastore"]),
-            INVENTORY_TRAVERSAL.as_ptr()
-        );
+        assert_eq!(walk(&["Datacenter"]), HOST_TRAVERSAL);
+        assert_eq!(walk(&["Folder", "ResourcePool"]), INVENTORY_TRAVERSAL);
+        assert_eq!(walk(&["VirtualMachine", "Datastore"]), INVENTORY_TRAVERSAL);
         // A SelectionSpec naming no step of its traversal is InvalidArgument on vCenter.
         for steps in [VM_HOST_TRAVERSAL, HOST_TRAVERSAL, INVENTORY_TRAVERSAL] {
             for (_, _, _, next) in steps {
