@@ -13,6 +13,7 @@ mod guides;
 mod hostile;
 mod hostile_server;
 mod hosts;
+mod inventory_traversal;
 mod migrate;
 mod monitoring;
 mod network;

@@ -56,6 +56,7 @@ var opts struct {
 	delay       int
 	methodDelay string
 	stockMethod string
+	stockWalk   bool
 	endpoints   int
 	stdinExit   bool
 	parentExit  bool
@@ -92,6 +93,7 @@ func main() {
 	flag.StringVar(&opts.username, "username", "", "accepted login user name (default: any non-empty user and password)")
 	flag.StringVar(&opts.password, "password", "", "accepted login password (with -username)")
 	flag.StringVar(&opts.stockMethod, "stock-method", "", "answer these methods (comma-separated, e.g. PowerOnMultiVM_Task) as stock vcsim 0.24.2 does, without this program's extension of them")
+	flag.BoolVar(&opts.stockWalk, "stock-traversal", false, "follow every TraversalSpec from every object whatever its type, as stock vcsim 0.24.2 does (default: only from objects of the spec's type, as vCenter does)")
 	flag.IntVar(&opts.endpoints, "endpoints", 1, "serve the inventory on this many ports (a fleet of identical standalone hosts for many-endpoint tests); CESO_VCSIM_URLS lists them")
 	flag.Parse()
 
@@ -107,6 +109,8 @@ func main() {
 		model.Machine = vpx.Machine
 		model.Autostart = vpx.Autostart
 	}
+
+	simulator.TraversalByType = !opts.stockWalk
 
 	if err := stockMethods(opts.stockMethod); err != nil {
 		fatalf("-stock-method: %s", err)
