@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Self-test of the PCI passthrough extension (pci.go) over raw SOAP.
 #
-# Builds the simulator from this directory (or uses $VCSIM_BIN), starts it in
+# Builds the simulator with scripts/vcsim (or uses $VCSIM_BIN), starts it in
 # ESXi mode, vCenter mode and ESXi mode with -pci-reboot-required, and checks
 # host PCI inventory, HostPciPassthruSystem.UpdatePassthruConfig,
 # QueryConfigTarget, the VM power-on/reconfigure rules and RebootHost_Task.
@@ -40,9 +40,9 @@ die() {
 # --- build -------------------------------------------------------------------
 BIN=${VCSIM_BIN:-}
 if [ -z "$BIN" ]; then
-	BIN=$WORK/vcsim
-	echo "# building $HERE"
-	(cd "$HERE" && GO111MODULE=off GOPATH=${GOPATH:-/usr/share/gocode} go build -o "$BIN" .) || die "build failed"
+	# The project's build: it adds the overlay on govmomi's simulator (tests/vcsim/overlay).
+	BIN=$("$HERE/../../scripts/vcsim" build | tail -n1) || die "build failed"
+	[ -x "$BIN" ] || die "build failed"
 fi
 
 # --- simulator and SOAP helpers ----------------------------------------------
