@@ -5,11 +5,14 @@
 
 pub mod cold;
 pub mod copy;
+pub mod delta_copy;
+pub mod delta_disk;
 pub mod evacuate;
 pub mod facts;
 pub mod journal;
 pub mod precheck;
 pub mod relocate;
+pub mod warm_rounds;
 
 use std::sync::Arc;
 
