@@ -2,8 +2,6 @@
 //! over datastore HTTP, the VM registered on the target with the same UUID and MAC,
 //! the source removed, and, when a step fails, exactly one registered copy left.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -183,49 +181,17 @@ fn pattern(len: u32, seed: u32) -> Vec<u8> {
 
 /// Write a file of the source VM's folder on esx1 over datastore HTTP.
 fn put_source_file(pair: &Pair, name: &str, data: &[u8]) {
-    let path = format!("{VM}/{name}");
-    let mut stream = TcpStream::connect(pair.a.authority()).expect("connect to the simulator");
-    let head = format!(
-        "PUT /folder/{path}?dcPath=ha-datacenter&dsName=LocalDS_0 HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        pair.a.authority(),
-        data.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(data).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 2"), "PUT {path}: {answer}");
+    pair.a
+        .put_file_in("ha-datacenter", &format!("{VM}/{name}"), data);
 }
 
 /// ReconfigVM_Task on a simulator's VM, run to its end.
 fn reconfigure(sim: &Sim, id: &str, spec: &str) {
     let soap = Soap::login(sim);
-    let answer = soap.call(&format!(
+    if let Err(e) = soap.run_task(&format!(
         r#"<ReconfigVM_Task xmlns="urn:vim25" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><_this type="VirtualMachine">{id}</_this><spec>{spec}</spec></ReconfigVM_Task>"#
-    ));
-    assert!(answer.contains("ReconfigVM_TaskResponse"), "{answer}");
-    let task = answer
-        .split("<returnval type=\"Task\">")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .expect("a task");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let state = soap.call(&format!(
-            r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">ha-property-collector</_this><specSet><propSet><type>Task</type><pathSet>info.state</pathSet></propSet><objectSet><obj type="Task">{task}</obj></objectSet></specSet><options/></RetrievePropertiesEx>"#
-        ));
-        if state.contains(">success<") {
-            return;
-        }
-        assert!(
-            !state.contains(">error<"),
-            "ReconfigVM_Task failed: {state}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "ReconfigVM_Task did not end: {state}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    )) {
+        panic!("ReconfigVM_Task failed: {e}");
     }
 }
 

@@ -6,6 +6,7 @@ mod cold_migrate;
 mod copies;
 mod datastore_files;
 mod demo;
+mod disk_chain;
 mod errors;
 mod evacuate;
 mod exporter;
