@@ -16,16 +16,16 @@ const HOST: &str = "localhost.localdomain";
 
 /// Two ESXi hosts: `esx1` (the source, 2 VMs with 20 MiB disks: three 8 MiB chunks) and `esx2` (no VMs,
 /// two datastores), each with extra simulator flags.
-struct Pair {
-    a: Sim,
-    b: Sim,
+pub(crate) struct Pair {
+    pub(crate) a: Sim,
+    pub(crate) b: Sim,
     yaml: String,
     /// Kept across commands: the migration journal lives under its XDG state dir.
     home: tempfile::TempDir,
 }
 
 impl Pair {
-    fn start(a_flags: &[&str], b_flags: &[&str]) -> Pair {
+    pub(crate) fn start(a_flags: &[&str], b_flags: &[&str]) -> Pair {
         let a = Sim::start(&[&["-esx", "-disk-mb", "20"], a_flags].concat());
         let b = Sim::start(&[&["-esx", "-vm", "0", "-ds", "2"], b_flags].concat());
         let mut yaml = String::from("hosts:\n");
@@ -43,7 +43,7 @@ impl Pair {
         }
     }
 
-    fn ceso(&self) -> Ceso {
+    pub(crate) fn ceso(&self) -> Ceso {
         let mut c = Ceso::new();
         c.config(&self.yaml);
         c.env("ESXI_PW", "secret")
@@ -52,12 +52,17 @@ impl Pair {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.ceso().run(args)
     }
 
     /// `vm migrate VM --to-host esx2 --cold --datastore LocalDS_1 …` from esx1.
     fn migrate_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        Pair::between_args("--cold", extra)
+    }
+
+    /// `vm migrate VM --to-host esx2 MODE --datastore LocalDS_1 …` from esx1.
+    pub(crate) fn between_args<'a>(mode: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "--host",
             "esx1",
@@ -66,7 +71,7 @@ impl Pair {
             VM,
             "--to-host",
             "esx2",
-            "--cold",
+            mode,
             "--datastore",
             "LocalDS_1",
         ];
@@ -84,11 +89,11 @@ impl Pair {
     }
 
     /// The VM's `vm info` on one endpoint, or None when it has no such VM.
-    fn info(&self, endpoint: &str) -> Option<Value> {
+    pub(crate) fn info(&self, endpoint: &str) -> Option<Value> {
         self.info_of(endpoint, VM)
     }
 
-    fn info_of(&self, endpoint: &str, vm: &str) -> Option<Value> {
+    pub(crate) fn info_of(&self, endpoint: &str, vm: &str) -> Option<Value> {
         self.names(endpoint).iter().any(|n| n == vm).then(|| {
             self.run(&["--host", endpoint, "vm", "info", vm, "--json"])
                 .ok()
@@ -97,7 +102,7 @@ impl Pair {
     }
 
     /// The VMs registered on one endpoint (`vm list`), sorted.
-    fn names(&self, endpoint: &str) -> Vec<String> {
+    pub(crate) fn names(&self, endpoint: &str) -> Vec<String> {
         let list = self
             .run(&["--host", endpoint, "vm", "list", "--json"])
             .ok()
@@ -142,7 +147,7 @@ impl Pair {
 }
 
 /// The VM's folder under a datastore of a simulator (None when absent).
-fn vm_dir(sim: &Sim, datastore: &str) -> Option<PathBuf> {
+pub(crate) fn vm_dir(sim: &Sim, datastore: &str) -> Option<PathBuf> {
     std::fs::read_dir(&sim.dir)
         .ok()?
         .filter_map(Result::ok)
@@ -173,14 +178,14 @@ fn scribble_source_disk(pair: &Pair) -> Vec<u8> {
 }
 
 /// `len` bytes of a pseudo-random pattern chosen by `seed`.
-fn pattern(len: u32, seed: u32) -> Vec<u8> {
+pub(crate) fn pattern(len: u32, seed: u32) -> Vec<u8> {
     (0..len)
         .map(|i| (i.wrapping_mul(seed) >> 13) as u8)
         .collect()
 }
 
 /// Write a file of the source VM's folder on esx1 over datastore HTTP.
-fn put_source_file(pair: &Pair, name: &str, data: &[u8]) {
+pub(crate) fn put_source_file(pair: &Pair, name: &str, data: &[u8]) {
     pair.a
         .put_file_in("ha-datacenter", &format!("{VM}/{name}"), data);
 }

@@ -32,4 +32,5 @@ mod tasks_events;
 mod vcenter;
 mod vm;
 mod vm_update;
+mod warm_migrate;
 mod wire;
