@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cold_migrate::{Pair, pattern, put_source_file, vm_dir};
+use crate::sim::{Run, exit};
 
 fn warm_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     Pair::between_args("--warm", extra)
@@ -19,8 +20,6 @@ fn writes_between_rounds_end_byte_identical_to_the_source_at_cut_over() {
     let before = pair.info("esx1").expect("the source VM");
     assert_eq!(before["power_state"], "poweredOn");
 
-    // --max-rate holds the first delta round back for about 2 s after the base round:
-    // the guest writes then, while the VM runs and the base is on the target.
     let args = warm_args(&[
         "--cutover-when-delta-below",
         "1",
@@ -30,20 +29,7 @@ fn writes_between_rounds_end_byte_identical_to_the_source_at_cut_over() {
         "10M",
         "--json",
     ]);
-    let mut spawner = pair.ceso();
-    let started = Instant::now();
-    let child = spawner.spawn(&args);
-    let deadline = started + Duration::from_secs(120);
-    while !vm_dir(&pair.b, "LocalDS_1").is_some_and(|d| d.join("disk1.vmdk").exists()) {
-        assert!(Instant::now() < deadline, "no base round within 120 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let written = pattern(300_000, 40_503);
-    let at = 5 << 20;
-    disk[at..at + written.len()].copy_from_slice(&written);
-    put_source_file(&pair, "disk1-flat.vmdk", &disk);
-
-    let run = crate::sim::finish(child, &args, started, Duration::from_secs(240)).ok();
+    let run = write_after_base(&pair, &args, &mut disk).ok();
     let report = &run.json()[0];
     let rounds = report["warm"]["rounds"].as_array().expect("the rounds");
     assert!(
@@ -82,4 +68,66 @@ fn writes_between_rounds_end_byte_identical_to_the_source_at_cut_over() {
         .filter(|n| n.contains("-0000"))
         .collect();
     assert!(left.is_empty(), "deltas left after consolidation: {left:?}");
+}
+
+/// Run `args` (a warm migration with `--max-rate` of about 10M, which holds the first
+/// delta round back for about 2 s after the 20 MiB base round); once the base round is
+/// on the target, the guest writes 300000 bytes at 5 MiB into `disk`.
+fn write_after_base(pair: &Pair, args: &[&str], disk: &mut [u8]) -> Run {
+    let mut spawner = pair.ceso();
+    let started = Instant::now();
+    let child = spawner.spawn(args);
+    let deadline = started + Duration::from_secs(120);
+    while !vm_dir(&pair.b, "LocalDS_1").is_some_and(|d| d.join("disk1.vmdk").exists()) {
+        assert!(Instant::now() < deadline, "no base round within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let written = pattern(300_000, 40_503);
+    let at = 5 << 20;
+    disk[at..at + written.len()].copy_from_slice(&written);
+    put_source_file(pair, "disk1-flat.vmdk", disk);
+    crate::sim::finish(child, args, started, Duration::from_secs(240))
+}
+
+#[test]
+fn a_writer_faster_than_the_rounds_stops_after_max_rounds_and_the_source_runs_on() {
+    let pair = Pair::start(&[], &[]);
+    let mut disk = pattern(20 << 20, 2_654_435_761);
+    put_source_file(&pair, "disk1-flat.vmdk", &disk);
+    let args = warm_args(&[
+        "--cutover-when-delta-below",
+        "1",
+        "--max-rounds",
+        "1",
+        "--max-rate",
+        "10M",
+    ]);
+    let run = write_after_base(&pair, &args, &mut disk);
+    run.fails_with(exit::REFUSED)
+        .stderr_has("the delta is not converging: after 1 delta rounds")
+        .stderr_has("the guest writes about")
+        .stderr_has("ha-host_VM0 still runs on esx1, its snapshots removed")
+        .stderr_has("--cutover-at");
+    let source = pair.info("esx1").expect("the source stays registered");
+    assert_eq!(source["power_state"], "poweredOn");
+    assert_eq!(source["snapshots"], 0);
+    assert!(pair.info("esx2").is_none(), "a copy was registered on esx2");
+}
+
+#[test]
+fn a_failed_registration_at_cut_over_leaves_the_source_registered_and_running() {
+    let pair = Pair::start(&[], &["-fail-method", "RegisterVM_Task"]);
+    let run = pair.run(&warm_args(&[]));
+    run.fails_with(exit::SERVER_FAULT)
+        .stderr_has("registering ha-host_VM0 on esx2 failed")
+        .stderr_has("the VM is still registered on esx1 (powered on again)")
+        .stderr_has("the copied files in [LocalDS_1] ha-host_VM0 on esx2 were removed");
+    let source = pair.info("esx1").expect("the source stays registered");
+    assert_eq!(source["power_state"], "poweredOn");
+    assert_eq!(source["snapshots"], 0);
+    assert!(pair.info("esx2").is_none(), "a copy was registered on esx2");
+    assert!(
+        vm_dir(&pair.b, "LocalDS_1").is_none(),
+        "the copy was left behind"
+    );
 }
