@@ -131,7 +131,28 @@ impl Pair {
             == true
     }
 
-    fn journal_entries(&self) -> usize {
+    pub(crate) fn journal_entries(&self) -> usize {
+        self.journals()
+            .iter()
+            .map(|j| j["files"].as_object().map_or(0, |f| f.len()))
+            .sum()
+    }
+
+    /// The journal's warm-migration chains (disk → its record), over every journal.
+    pub(crate) fn journal_chains(&self) -> Vec<Value> {
+        self.journals()
+            .iter()
+            .flat_map(|j| {
+                j["chains"]
+                    .as_object()
+                    .map(|c| c.values().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Every migration journal under the XDG state dir.
+    fn journals(&self) -> Vec<Value> {
         let dir = self.home.path().join("state/ceso/migrations");
         std::fs::read_dir(&dir)
             .map(|d| {
@@ -139,10 +160,9 @@ impl Pair {
                     .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
                     .filter_map(|e| std::fs::read_to_string(e.path()).ok())
                     .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
-                    .map(|j| j["files"].as_object().map_or(0, |f| f.len()))
-                    .sum()
+                    .collect()
             })
-            .unwrap_or(0)
+            .unwrap_or_default()
     }
 }
 

@@ -131,3 +131,53 @@ fn a_failed_registration_at_cut_over_leaves_the_source_registered_and_running() 
         "the copy was left behind"
     );
 }
+
+#[test]
+fn a_run_killed_before_the_cut_over_leaves_the_source_running_and_a_rerun_resumes() {
+    let pair = Pair::start(&[], &[]);
+    let mut disk = pattern(20 << 20, 2_654_435_761);
+    put_source_file(&pair, "disk1-flat.vmdk", &disk);
+    // --max-rate 1M holds the first delta round back for about 20 s after the base
+    // round: the run is killed there, its base round journaled.
+    let args = warm_args(&["--max-rate", "1M"]);
+    let mut spawner = pair.ceso();
+    let mut child = spawner.spawn(&args);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while pair.journal_chains().is_empty() {
+        assert!(Instant::now() < deadline, "no round journaled within 120 s");
+        assert!(child.try_wait().unwrap().is_none(), "ceso ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let source = pair.info("esx1").expect("the source stays registered");
+    assert_eq!(source["power_state"], "poweredOn");
+    assert_eq!(source["snapshots"], 0);
+    assert!(pair.info("esx2").is_none());
+
+    // The guest writes on; the rerun checks the base the killed run left and sends
+    // only a delta.
+    let written = pattern(200_000, 7_919);
+    disk[(9 << 20)..(9 << 20) + written.len()].copy_from_slice(&written);
+    put_source_file(&pair, "disk1-flat.vmdk", &disk);
+    let run = pair
+        .run(&warm_args(&["--cutover-when-delta-below", "1", "--json"]))
+        .ok();
+    let report = &run.json()[0]["warm"];
+    assert_eq!(report["resumed_after_round"], 0);
+    assert!(
+        report["bytes_sent"].as_u64().unwrap() < (2 << 20),
+        "the rerun sent the base again: {report}"
+    );
+    let after = pair.info("esx2").expect("the copy on esx2");
+    assert_eq!(after["power_state"], "poweredOn");
+    assert!(pair.info("esx1").is_none());
+    let dir = vm_dir(&pair.b, "LocalDS_1").expect("the VM folder on esx2");
+    let copied = std::fs::read(dir.join("disk1-flat.vmdk")).unwrap();
+    assert!(copied == disk, "the target's disk is not the source's");
+    assert_eq!(
+        pair.journal_entries(),
+        0,
+        "the journal outlived the migration"
+    );
+}

@@ -918,7 +918,7 @@ async fn still_same(src: &Side<'_>, dst: &Side<'_>, done: &Verified) -> OpResult
 
 /// How a datastore file differs from what was verified: its size first, then its hash
 /// list. None when it holds those bytes.
-async fn differs(side: &Side<'_>, done: &Verified) -> OpResult<Option<String>> {
+pub(super) async fn differs(side: &Side<'_>, done: &Verified) -> OpResult<Option<String>> {
     let size = side
         .client
         .file_size(side.datacenter, side.file)

@@ -40,6 +40,7 @@ use super::cold::{self, ColdPlan};
 use super::copy::{self, Side};
 use super::delta_copy;
 use super::delta_disk;
+use super::journal::{Chain, Journal, Verified};
 use super::warm_rounds::{self, Next, Round, StopRule};
 use super::{MigrateSpec, NOT_CONVERGING_HINT};
 
@@ -65,6 +66,9 @@ pub struct WarmOutcome {
     /// Milliseconds from the guest being stopped to the copy powered on at the target.
     pub downtime_ms: u64,
     pub cutover_reason: String,
+    /// The round an earlier, interrupted run had got to (its chain re-checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_after_round: Option<u32>,
     pub powered_on: bool,
     /// `deleted`, `kept` (unregistered, `--keep-source`), or `left`.
     pub source: &'static str,
@@ -102,6 +106,10 @@ struct Disk {
     top_cid: String,
     /// The changeId the target's chain is current with.
     change_id: String,
+    /// The chain's verified files on the target (base extent, each delta).
+    files: Vec<String>,
+    /// The tracking epoch of the source's disk now (changeIds of one epoch compare).
+    epoch: String,
 }
 
 struct Ends<'a> {
@@ -137,6 +145,10 @@ pub async fn run(
         .await
         .at(vm.endpoint.name())?;
     }
+    let mut journal = {
+        let info = vms::info(vm).await?;
+        cold::journal_for(vm, &info, target.name(), &refs.vmx)
+    };
     let mut ends = Ends {
         vm,
         plan,
@@ -144,6 +156,11 @@ pub async fn run(
         target: &target_client,
         moved: Arc::new(AtomicU64::new(0)),
         throttle: Throttle::new(options.max_rate),
+    };
+    let resumed = if plan.power_on {
+        resume(&ends, &mut disks, &journal, progress).await?
+    } else {
+        None
     };
     let leave = |e: OpError| {
         cold::context(
@@ -157,8 +174,8 @@ pub async fn run(
 
     // 1. and 2. Rounds while the guest runs.
     let mut rounds = Vec::new();
+    let mut index = resumed.map_or(0, |r| r + 1);
     let reason = loop {
-        let index = u32::try_from(rounds.len()).unwrap_or(u32::MAX);
         if !rounds.is_empty() {
             match warm_rounds::next(&options.stop, &rounds, SystemTime::now()) {
                 Next::Another => {}
@@ -166,18 +183,19 @@ pub async fn run(
                 Next::NotConverging(message) => {
                     return Err(OpError::refused(
                         format!(
-                            "{message}; {} still runs on {}, its snapshots removed",
-                            vm.name, plan.from_endpoint
+                            "{message}; {} still runs on {}, its snapshots removed; the rounds copied so far stay in {} on {} (the same command continues from them)",
+                            vm.name, plan.from_endpoint, plan.folder, plan.to_endpoint
                         ),
                         NOT_CONVERGING_HINT,
                     ));
                 }
             }
         }
-        let round = copy_round(&mut ends, &mut disks, index, progress)
+        let round = copy_round(&mut ends, &mut disks, &mut journal, index, progress)
             .await
             .map_err(leave)?;
         rounds.push(round);
+        index += 1;
         if !plan.power_on {
             // Nothing writes to a VM that is off: the base round is the whole copy.
             break "the VM is off".to_string();
@@ -198,8 +216,7 @@ pub async fn run(
         vms::power(&running, PowerAction::Off { force }, progress)
             .await
             .map_err(leave)?;
-        let index = u32::try_from(rounds.len()).unwrap_or(u32::MAX);
-        match copy_round(&mut ends, &mut disks, index, progress).await {
+        match copy_round(&mut ends, &mut disks, &mut journal, index, progress).await {
             Ok(round) => rounds.push(round),
             Err(e) => {
                 let again = cold::power_back(vm, plan).await;
@@ -234,6 +251,7 @@ pub async fn run(
         Ok(new) => new,
         Err(e) => {
             let removed = cold::remove_folder(&target, refs, plan).await;
+            journal.remove();
             let again = cold::power_back(vm, plan).await;
             return Err(cold::context(
                 format!(
@@ -254,6 +272,7 @@ pub async fn run(
         Ok(changes) => changes,
         Err(e) => {
             let back = cold::roll_back(&new, vm, plan, refs).await;
+            journal.remove();
             return Err(cold::context(
                 format!(
                     "{} on {} could not be completed ({e}); {back}",
@@ -264,6 +283,7 @@ pub async fn run(
         }
     };
     let downtime = off.elapsed();
+    journal.remove();
 
     // 4. After power-on: fold the chain, compare whole disks, then the source goes.
     let mut notes = Vec::new();
@@ -288,6 +308,7 @@ pub async fn run(
         rounds,
         downtime_ms: ms(downtime),
         cutover_reason: reason,
+        resumed_after_round: resumed,
         powered_on: plan.power_on,
         source,
         changes,
@@ -339,6 +360,8 @@ async fn disks_of(vm: &VmRef, plan: &ColdPlan) -> OpResult<Vec<Disk>> {
             top: format!("{stem}.vmdk"),
             top_cid: String::new(),
             change_id: String::new(),
+            files: Vec::new(),
+            epoch: epoch(&d.change_id).to_string(),
         });
     }
     Ok(out)
@@ -349,6 +372,7 @@ async fn disks_of(vm: &VmRef, plan: &ColdPlan) -> OpResult<Vec<Disk>> {
 async fn copy_round(
     ends: &mut Ends<'_>,
     disks: &mut [Disk],
+    journal: &mut Journal,
     index: u32,
     progress: &dyn Progress,
 ) -> OpResult<Round> {
@@ -363,8 +387,23 @@ async fn copy_round(
     let snapshot = snapshots::create(ends.vm, &spec, progress).await?;
     let sent = send_round(ends, disks, &snapshot.moref(), index, progress).await;
     let removed = snapshots::remove(ends.vm, &snapshot.moref(), &spec.name, false, progress).await;
-    sent?;
+    let sent = sent?;
     removed?;
+    for (file, verified) in sent {
+        journal.record(&file, verified)?;
+    }
+    for d in disks.iter() {
+        journal.record_chain(
+            &d.target_desc.to_string(),
+            Chain {
+                round: index,
+                top: d.top.clone(),
+                top_cid: d.top_cid.clone(),
+                change_id: d.change_id.clone(),
+                files: d.files.clone(),
+            },
+        )?;
+    }
     let bytes = ends.moved.load(Ordering::Relaxed) - before;
     ends.throttle.consume(bytes).await;
     progress.step(&format!(
@@ -384,8 +423,9 @@ async fn send_round(
     snapshot: &MoRef,
     index: u32,
     progress: &dyn Progress,
-) -> OpResult<()> {
+) -> OpResult<Vec<(String, Verified)>> {
     let (vm, refs) = (ends.vm, &ends.plan.refs);
+    let mut sent = Vec::new();
     let props = ends
         .source
         .properties(snapshot, &["config.hardware.device"])
@@ -427,13 +467,15 @@ async fn send_round(
         if index == 0 {
             progress.step(&format!("Round 0: copying {}", d.source_flat));
             let mut timing = copy::Timing::default();
-            copy::copy(
+            let verified = copy::copy(
                 &source(&d.source_flat),
                 &target(&d.target_flat),
                 &ends.moved,
                 &mut timing,
             )
             .await?;
+            d.files = vec![d.target_flat.to_string()];
+            sent.push((d.target_flat.to_string(), verified));
             let text = read_small(&source(&d.source_desc)).await?;
             d.top_cid = delta_disk::descriptor_cid(&String::from_utf8_lossy(&text))
                 .ok_or_else(|| OpError::Io(format!("{} has no CID line", d.source_desc)))?;
@@ -456,7 +498,7 @@ async fn send_round(
                 progress.step(&format!("Round {index}: sending {extent}"));
                 let (delta_path, desc_path) =
                     (d.target_desc.sibling(&extent), d.target_desc.sibling(&name));
-                delta_copy::copy_delta(
+                let verified = delta_copy::copy_delta(
                     &source(&d.source_flat),
                     &target(&delta_path),
                     d.capacity,
@@ -464,6 +506,8 @@ async fn send_round(
                     &ends.moved,
                 )
                 .await?;
+                d.files.push(delta_path.to_string());
+                sent.push((delta_path.to_string(), verified));
                 let cid = delta_disk::new_cid();
                 let text = delta_disk::descriptor(&extent, &d.top, &d.top_cid, &cid, d.capacity);
                 put_small(&target(&desc_path), text.into_bytes()).await?;
@@ -473,7 +517,85 @@ async fn send_round(
         }
         d.change_id = change_id;
     }
-    Ok(())
+    Ok(sent)
+}
+
+/// The round an earlier run's chains are current with, when every disk's chain is on
+/// the target as verified (each file's size and hashes, the top's CID) and the
+/// source's change tracking is still in the epoch of its changeId; the disks then
+/// continue from there. None: start from the base round.
+async fn resume(
+    ends: &Ends<'_>,
+    disks: &mut [Disk],
+    journal: &Journal,
+    progress: &dyn Progress,
+) -> OpResult<Option<u32>> {
+    let refs = &ends.plan.refs;
+    let chains: Vec<Chain> = disks
+        .iter()
+        .filter_map(|d| journal.chain(&d.target_desc.to_string()).cloned())
+        .collect();
+    let Some(round) = chains.first().map(|c| c.round) else {
+        return Ok(None);
+    };
+    if disks.is_empty() || chains.len() != disks.len() || chains.iter().any(|c| c.round != round) {
+        return Ok(None);
+    }
+    for (d, c) in disks.iter().zip(&chains) {
+        if c.change_id.is_empty() || epoch(&c.change_id) != d.epoch {
+            return Ok(None);
+        }
+        progress.step(&format!(
+            "Checking the chain of {} an earlier run copied (round {round})",
+            d.target_desc
+        ));
+        let mut paths = Vec::new();
+        for f in &c.files {
+            let (Some(done), Some(path)) = (journal.verified(f), DatastorePath::parse(f)) else {
+                return Ok(None);
+            };
+            paths.push((done, path));
+        }
+        let top = d.target_desc.sibling(&c.top);
+        paths.sort_by_key(|(_, p)| p.to_string());
+        for (done, path) in &paths {
+            let side = Side {
+                client: ends.target,
+                endpoint: refs.target.name(),
+                datacenter: &refs.target_dc_name,
+                file: path,
+            };
+            if cold::differs(&side, done).await?.is_some() {
+                return Ok(None);
+            }
+        }
+        let side = Side {
+            client: ends.target,
+            endpoint: refs.target.name(),
+            datacenter: &refs.target_dc_name,
+            file: &top,
+        };
+        let Ok(text) = read_small(&side).await else {
+            return Ok(None);
+        };
+        if delta_disk::descriptor_cid(&String::from_utf8_lossy(&text)).as_deref()
+            != Some(c.top_cid.as_str())
+        {
+            return Ok(None);
+        }
+    }
+    for (d, c) in disks.iter_mut().zip(chains) {
+        d.top = c.top;
+        d.top_cid = c.top_cid;
+        d.change_id = c.change_id;
+        d.files = c.files;
+    }
+    Ok(Some(round))
+}
+
+/// A changeId's tracking epoch: the part before `/` (a new one each time CBT is enabled).
+fn epoch(change_id: &str) -> &str {
+    change_id.split('/').next().unwrap_or_default()
 }
 
 impl Disk {
