@@ -666,6 +666,7 @@ pub struct MoveArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("between").args(["cold", "warm"])))]
 pub struct MigrateArgs {
     /// VM names or globs
     #[arg(required = true)]
@@ -692,11 +693,37 @@ pub struct MigrateArgs {
     /// With --cold: shut a running guest down first (it is powered on again on the target)
     #[arg(long, requires = "cold")]
     pub shutdown: bool,
-    /// With --cold: unregister the source but keep its files
-    #[arg(long, requires = "cold")]
+    /// Between endpoints: copy the disks while the VM runs (changed areas in rounds), then
+    /// a short cut-over; with --force the guest is powered off instead of shut down
+    #[arg(long, conflicts_with = "live")]
+    pub warm: bool,
+    /// With --warm: cut over at this time (HH:MM UTC, or RFC 3339)
+    #[arg(long, value_name = "TIME", requires = "warm")]
+    pub cutover_at: Option<String>,
+    /// With --warm: cut over once a round's delta is below this size (default 64M)
+    #[arg(long, value_name = "SIZE", requires = "warm")]
+    pub cutover_when_delta_below: Option<String>,
+    /// With --warm: give up after this many delta rounds (default 8)
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "warm",
+        allow_negative_numbers = true
+    )]
+    pub max_rounds: Option<i64>,
+    /// With --warm: copy at most this many bytes per second on average, e.g. 50M
+    #[arg(long, value_name = "RATE", requires = "warm")]
+    pub max_rate: Option<String>,
+    /// With --cold or --warm: unregister the source but keep its files
+    #[arg(long, requires = "between")]
     pub keep_source: bool,
-    /// With --cold: networks to change on the way, OLD=NEW (comma-separated or repeated)
-    #[arg(long, value_name = "OLD=NEW", value_delimiter = ',', requires = "cold")]
+    /// With --cold or --warm: networks to change on the way, OLD=NEW (comma-separated or repeated)
+    #[arg(
+        long,
+        value_name = "OLD=NEW",
+        value_delimiter = ',',
+        requires = "between"
+    )]
     pub network_map: Vec<String>,
     /// Show the plan and every check, change nothing
     #[arg(long)]

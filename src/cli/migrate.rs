@@ -30,6 +30,13 @@ pub fn run(ctx: &Ctx, args: MigrateArgs) -> OpResult<()> {
         shutdown: args.shutdown,
         keep_source: args.keep_source,
         network_map: migrate::parse_network_map(&args.network_map)?,
+        warm: args.warm,
+        warm_options: migrate::WarmOptions::parse(
+            args.cutover_at.as_deref(),
+            args.cutover_when_delta_below.as_deref(),
+            args.max_rounds,
+            args.max_rate.as_deref(),
+        )?,
         ..MigrateSpec::default()
     }
     .with_config(&fleet.config);
@@ -84,6 +91,9 @@ fn report(
                 if let Some(o) = &r.outcome {
                     report_cold(o);
                 }
+                if let Some(o) = &r.warm {
+                    report_warm(o);
+                }
             }
         }
         if dry_run && !done.is_empty() {
@@ -121,6 +131,26 @@ pub(super) fn report_cold(o: &migrate::ColdOutcome) {
     eprintln!(
         "  {} file(s), {} bytes copied and verified{resumed}; source {source}",
         o.files_copied, o.bytes_copied
+    );
+    for line in o.changes.iter().chain(&o.notes) {
+        eprintln!("  {line}");
+    }
+}
+
+/// What a warm migration did, on stderr: each round, then the downtime.
+fn report_warm(o: &migrate::WarmOutcome) {
+    for r in &o.rounds {
+        let what = if r.index == 0 { "base" } else { "delta" };
+        eprintln!(
+            "  round {} ({what}): {} bytes in {} ms",
+            r.index,
+            r.bytes,
+            r.duration.as_millis()
+        );
+    }
+    eprintln!(
+        "  cut over because {}; downtime {} ms; {} bytes sent; source {}",
+        o.cutover_reason, o.downtime_ms, o.bytes_sent, o.source
     );
     for line in o.changes.iter().chain(&o.notes) {
         eprintln!("  {line}");

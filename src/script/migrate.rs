@@ -20,6 +20,11 @@ const OPTIONS: &[&str] = &[
     "keep_source",
     "network_map",
     "dry_run",
+    "warm",
+    "cutover_at",
+    "cutover_when_delta_below",
+    "max_rounds",
+    "max_rate",
 ];
 
 /// Adds `migrate` to the `vm::` namespace.
@@ -28,7 +33,7 @@ pub fn add_to(m: &mut Module, ctx: &ScriptCtx) {
     func(
         "migrate",
         &["vms: Dynamic", "options: Map", "Array"],
-        "Migrate VMs like `ceso vm migrate`: names, globs, a Vm or an array. Options: to_host\n(required), datastore, resource_pool, live (vMotion of a running VM), force (skip ceso's\nadvisory checks), cold (between endpoints: copy the files), shutdown, keep_source,\nnetwork_map (#{old: \"new\"}), dry_run. Returns one map per VM with its checks; a failed check is a fault.",
+        "Migrate VMs like `ceso vm migrate`: names, globs, a Vm or an array. Options: to_host\n(required), datastore, resource_pool, live (vMotion of a running VM), force (skip ceso's\nadvisory checks), cold (between endpoints: copy the files), shutdown, keep_source,\nnetwork_map (#{old: \"new\"}), warm (between endpoints: copy while it runs, then cut over) with\ncutover_at, cutover_when_delta_below, max_rounds, max_rate; dry_run. Returns one map per VM with its checks; a failed check is a fault.",
     )
     .set_into_module(m, move |what: Dynamic, opts: Map| migrate_vms(&c, what, opts));
 }
@@ -48,6 +53,14 @@ fn migrate_vms(ctx: &ScriptCtx, what: Dynamic, opts: Map) -> RhaiResultOf<Array>
         shutdown: opts.flag("shutdown")?,
         keep_source: opts.flag("keep_source")?,
         network_map: network_map(&opts)?,
+        warm: opts.flag("warm")?,
+        warm_options: migrate::WarmOptions::parse(
+            opts.string("cutover_at")?.as_deref(),
+            opts.string("cutover_when_delta_below")?.as_deref(),
+            opts.int("max_rounds")?,
+            opts.string("max_rate")?.as_deref(),
+        )
+        .map_err(|e| to_rhai(&e))?,
         ..MigrateSpec::default()
     }
     .with_config(&ctx.fleet().config);

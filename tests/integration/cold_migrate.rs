@@ -2,8 +2,6 @@
 //! over datastore HTTP, the VM registered on the target with the same UUID and MAC,
 //! the source removed, and, when a step fails, exactly one registered copy left.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,16 +16,16 @@ const HOST: &str = "localhost.localdomain";
 
 /// Two ESXi hosts: `esx1` (the source, 2 VMs with 20 MiB disks: three 8 MiB chunks) and `esx2` (no VMs,
 /// two datastores), each with extra simulator flags.
-struct Pair {
-    a: Sim,
-    b: Sim,
+pub(crate) struct Pair {
+    pub(crate) a: Sim,
+    pub(crate) b: Sim,
     yaml: String,
     /// Kept across commands: the migration journal lives under its XDG state dir.
     home: tempfile::TempDir,
 }
 
 impl Pair {
-    fn start(a_flags: &[&str], b_flags: &[&str]) -> Pair {
+    pub(crate) fn start(a_flags: &[&str], b_flags: &[&str]) -> Pair {
         let a = Sim::start(&[&["-esx", "-disk-mb", "20"], a_flags].concat());
         let b = Sim::start(&[&["-esx", "-vm", "0", "-ds", "2"], b_flags].concat());
         let mut yaml = String::from("hosts:\n");
@@ -45,7 +43,7 @@ impl Pair {
         }
     }
 
-    fn ceso(&self) -> Ceso {
+    pub(crate) fn ceso(&self) -> Ceso {
         let mut c = Ceso::new();
         c.config(&self.yaml);
         c.env("ESXI_PW", "secret")
@@ -54,12 +52,17 @@ impl Pair {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.ceso().run(args)
     }
 
     /// `vm migrate VM --to-host esx2 --cold --datastore LocalDS_1 …` from esx1.
     fn migrate_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        Pair::between_args("--cold", extra)
+    }
+
+    /// `vm migrate VM --to-host esx2 MODE --datastore LocalDS_1 …` from esx1.
+    pub(crate) fn between_args<'a>(mode: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "--host",
             "esx1",
@@ -68,7 +71,7 @@ impl Pair {
             VM,
             "--to-host",
             "esx2",
-            "--cold",
+            mode,
             "--datastore",
             "LocalDS_1",
         ];
@@ -86,11 +89,11 @@ impl Pair {
     }
 
     /// The VM's `vm info` on one endpoint, or None when it has no such VM.
-    fn info(&self, endpoint: &str) -> Option<Value> {
+    pub(crate) fn info(&self, endpoint: &str) -> Option<Value> {
         self.info_of(endpoint, VM)
     }
 
-    fn info_of(&self, endpoint: &str, vm: &str) -> Option<Value> {
+    pub(crate) fn info_of(&self, endpoint: &str, vm: &str) -> Option<Value> {
         self.names(endpoint).iter().any(|n| n == vm).then(|| {
             self.run(&["--host", endpoint, "vm", "info", vm, "--json"])
                 .ok()
@@ -99,7 +102,7 @@ impl Pair {
     }
 
     /// The VMs registered on one endpoint (`vm list`), sorted.
-    fn names(&self, endpoint: &str) -> Vec<String> {
+    pub(crate) fn names(&self, endpoint: &str) -> Vec<String> {
         let list = self
             .run(&["--host", endpoint, "vm", "list", "--json"])
             .ok()
@@ -128,7 +131,28 @@ impl Pair {
             == true
     }
 
-    fn journal_entries(&self) -> usize {
+    pub(crate) fn journal_entries(&self) -> usize {
+        self.journals()
+            .iter()
+            .map(|j| j["files"].as_object().map_or(0, |f| f.len()))
+            .sum()
+    }
+
+    /// The journal's warm-migration chains (disk → its record), over every journal.
+    pub(crate) fn journal_chains(&self) -> Vec<Value> {
+        self.journals()
+            .iter()
+            .flat_map(|j| {
+                j["chains"]
+                    .as_object()
+                    .map(|c| c.values().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Every migration journal under the XDG state dir.
+    fn journals(&self) -> Vec<Value> {
         let dir = self.home.path().join("state/ceso/migrations");
         std::fs::read_dir(&dir)
             .map(|d| {
@@ -136,15 +160,14 @@ impl Pair {
                     .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
                     .filter_map(|e| std::fs::read_to_string(e.path()).ok())
                     .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
-                    .map(|j| j["files"].as_object().map_or(0, |f| f.len()))
-                    .sum()
+                    .collect()
             })
-            .unwrap_or(0)
+            .unwrap_or_default()
     }
 }
 
 /// The VM's folder under a datastore of a simulator (None when absent).
-fn vm_dir(sim: &Sim, datastore: &str) -> Option<PathBuf> {
+pub(crate) fn vm_dir(sim: &Sim, datastore: &str) -> Option<PathBuf> {
     std::fs::read_dir(&sim.dir)
         .ok()?
         .filter_map(Result::ok)
@@ -175,57 +198,25 @@ fn scribble_source_disk(pair: &Pair) -> Vec<u8> {
 }
 
 /// `len` bytes of a pseudo-random pattern chosen by `seed`.
-fn pattern(len: u32, seed: u32) -> Vec<u8> {
+pub(crate) fn pattern(len: u32, seed: u32) -> Vec<u8> {
     (0..len)
         .map(|i| (i.wrapping_mul(seed) >> 13) as u8)
         .collect()
 }
 
 /// Write a file of the source VM's folder on esx1 over datastore HTTP.
-fn put_source_file(pair: &Pair, name: &str, data: &[u8]) {
-    let path = format!("{VM}/{name}");
-    let mut stream = TcpStream::connect(pair.a.authority()).expect("connect to the simulator");
-    let head = format!(
-        "PUT /folder/{path}?dcPath=ha-datacenter&dsName=LocalDS_0 HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        pair.a.authority(),
-        data.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(data).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 2"), "PUT {path}: {answer}");
+pub(crate) fn put_source_file(pair: &Pair, name: &str, data: &[u8]) {
+    pair.a
+        .put_file_in("ha-datacenter", &format!("{VM}/{name}"), data);
 }
 
 /// ReconfigVM_Task on a simulator's VM, run to its end.
 fn reconfigure(sim: &Sim, id: &str, spec: &str) {
     let soap = Soap::login(sim);
-    let answer = soap.call(&format!(
+    if let Err(e) = soap.run_task(&format!(
         r#"<ReconfigVM_Task xmlns="urn:vim25" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><_this type="VirtualMachine">{id}</_this><spec>{spec}</spec></ReconfigVM_Task>"#
-    ));
-    assert!(answer.contains("ReconfigVM_TaskResponse"), "{answer}");
-    let task = answer
-        .split("<returnval type=\"Task\">")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .expect("a task");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let state = soap.call(&format!(
-            r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">ha-property-collector</_this><specSet><propSet><type>Task</type><pathSet>info.state</pathSet></propSet><objectSet><obj type="Task">{task}</obj></objectSet></specSet><options/></RetrievePropertiesEx>"#
-        ));
-        if state.contains(">success<") {
-            return;
-        }
-        assert!(
-            !state.contains(">error<"),
-            "ReconfigVM_Task failed: {state}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "ReconfigVM_Task did not end: {state}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    )) {
+        panic!("ReconfigVM_Task failed: {e}");
     }
 }
 

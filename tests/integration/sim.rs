@@ -147,11 +147,16 @@ impl Sim {
     /// PUT a file of DC0's LocalDS_0 over /folder (HTTP), as a guest writing its disk
     /// would change it.
     pub fn put_file(&self, path: &str, body: &[u8]) {
+        self.put_file_in("DC0", path, body);
+    }
+
+    /// PUT a file of a datacenter's LocalDS_0 (`ha-datacenter` on ESXi).
+    pub fn put_file_in(&self, datacenter: &str, path: &str, body: &[u8]) {
         use std::io::{Read, Write};
         let mut stream =
             std::net::TcpStream::connect(self.authority()).expect("connect to the simulator");
         let head = format!(
-            "PUT /folder/{path}?dcPath=DC0&dsName=LocalDS_0 HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+            "PUT /folder/{path}?dcPath={datacenter}&dsName=LocalDS_0 HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
             self.authority(),
             body.len()
         );
@@ -441,6 +446,49 @@ impl<'a> Soap<'a> {
         }
         assert!(answer.contains("LoginResponse"), "login: {answer}");
         soap
+    }
+
+    /// Start a task method (`body`) and wait for its end: Ok(the task's info) on success,
+    /// Err(its info or the call's fault) otherwise.
+    pub fn run_task(&self, body: &str) -> Result<String, String> {
+        let answer = self.call(body);
+        let Some(task) = answer
+            .split("<returnval type=\"Task\">")
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+        else {
+            return Err(answer);
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let info = self.property("Task", task, "info");
+            if info.contains("<state>success</state>") {
+                return Ok(info);
+            }
+            if info.contains("<state>error</state>") || !info.contains("<state>") {
+                return Err(info);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "task {task} did not end: {info}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// RetrievePropertiesEx of one property of one object (ESXi's collector, else
+    /// vCenter's).
+    pub fn property(&self, kind: &str, id: &str, path: &str) -> String {
+        let ask = |collector: &str| {
+            self.call(&format!(
+                r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">{collector}</_this><specSet><propSet><type>{kind}</type><pathSet>{path}</pathSet></propSet><objectSet><obj type="{kind}">{id}</obj></objectSet></specSet><options/></RetrievePropertiesEx>"#
+            ))
+        };
+        let answer = ask("ha-property-collector");
+        if answer.contains("ManagedObjectNotFound") && answer.contains("ha-property-collector") {
+            return ask("propertyCollector");
+        }
+        answer
     }
 
     /// The response body of one call (faults included: callers assert on it).

@@ -136,6 +136,7 @@ func syncVM(vm *simulator.VirtualMachine) {
 	normalizeDisks(vm)
 	cbt.syncTracking(vm)
 	writeVMX(vm)
+	updateConsolidationNeeded(vm)
 	refreshLayout(vm, cbt.snapshotFiles())
 }
 
@@ -455,9 +456,7 @@ func (c *cbtRegistry) snapshotCreated(vm *simulator.VirtualMachine, snap *simula
 		}
 		dt.seq++
 		ep := &epoch{seq: dt.seq, capacity: diskCapacity(d)}
-		if _, flat, ok := diskPaths(vm, d); ok {
-			ep.hashes, _ = hashBlocks(flat, ep.capacity)
-		}
+		ep.hashes, _ = diskHashes(vm, d, ep.capacity)
 		dt.epochs[dt.seq] = ep
 
 		id := fmt.Sprintf("%s/%d", dt.uuid, dt.seq)
@@ -693,12 +692,8 @@ func (c *cbtRegistry) query(vm *simulator.VirtualMachine, req *types.QueryChange
 			return nil, soapFaultf(&types.FileLocked{FileFault: types.FileFault{File: file}},
 				"Unable to access file %s since it is locked", file)
 		}
-		_, flat, ok := diskPaths(vm, disk)
+		hashes, ok := diskHashes(vm, disk, capacity)
 		if !ok {
-			return nil, fileFault(file)
-		}
-		hashes, err := hashBlocks(flat, capacity)
-		if err != nil {
 			return nil, fileFault(file)
 		}
 		target = &epoch{capacity: capacity, hashes: hashes}

@@ -394,7 +394,9 @@ func refreshLayout(vm *simulator.VirtualMachine, snapshotFiles map[types.Managed
 	for _, d := range vmDisks(vm.Config.Hardware.Device) {
 		if b := diskFileBacking(d); b != nil && b.FileName != "" {
 			add(b.FileName)
-			add(flatName(b.FileName))
+			for _, e := range extentNames(vm, b.FileName) {
+				add(e)
+			}
 		}
 	}
 
@@ -439,7 +441,7 @@ func refreshLayout(vm *simulator.VirtualMachine, snapshotFiles map[types.Managed
 		layout := types.VirtualMachineFileLayoutExDiskLayout{Key: d.Key}
 		for b := diskFlatBacking(d); b != nil; b = b.Parent {
 			var unit types.VirtualMachineFileLayoutExDiskUnit
-			for _, name := range []string{b.FileName, flatName(b.FileName)} {
+			for _, name := range append([]string{b.FileName}, extentNames(vm, b.FileName)...) {
 				if key, ok := keys[name]; ok {
 					unit.FileKey = append(unit.FileKey, key)
 				}

@@ -1000,6 +1000,12 @@ func hookTask(t *simulator.Task) {
 	switch t.Info.DescriptionId {
 	case "VirtualMachine.powerOn":
 		t.Execute = func(task *simulator.Task) (types.AnyType, types.BaseMethodFault) {
+			// ESXi opens every disk chain before the VM runs (chain.go).
+			if vm := simVM(simulator.Map.Get(*task.Info.Entity)); vm != nil && !poweredOn(vm) {
+				if fault := chainFault(vm); fault != nil {
+					return nil, fault
+				}
+			}
 			return powerOnWithPCI(task, orig)
 		}
 	case "VirtualMachine.powerOff":

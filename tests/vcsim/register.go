@@ -452,7 +452,7 @@ func planVMX(cfg vmxConfig, dc *simulator.Datacenter, vmx object.DatastorePath) 
 			disk.Key, disk.ControllerKey, disk.UnitNumber = key, ctlKey, &u
 			disk.DeviceInfo = &types.Description{Label: fmt.Sprintf("Hard disk %d", ndisk), Summary: fmt.Sprintf("%d KB", capacity/1024)}
 			ref := ds.Self
-			disk.Backing = &types.VirtualDiskFlatVer2BackingInfo{
+			backing := &types.VirtualDiskFlatVer2BackingInfo{
 				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: p.String(), Datastore: &ref},
 				DiskMode:                     mode,
 				Uuid:                         uuid,
@@ -462,6 +462,8 @@ func planVMX(cfg vmxConfig, dc *simulator.Datacenter, vmx object.DatastorePath) 
 				Split:                        types.NewBool(false),
 				DigestEnabled:                types.NewBool(false),
 			}
+			chainBacking(backing, dsLocal(ds, p), 0)
+			disk.Backing = backing
 			dev = disk
 		}
 		if kind == "ide" {

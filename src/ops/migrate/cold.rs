@@ -61,7 +61,7 @@ pub struct ColdPlan {
     pub resumed: usize,
     pub checks: Vec<Check>,
     #[serde(skip)]
-    refs: Refs,
+    pub(super) refs: Refs,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,17 +83,17 @@ pub struct NetworkMove {
 
 /// What the run needs that the user does not see.
 #[derive(Clone)]
-struct Refs {
-    source_dc: MoRef,
-    source_dc_name: String,
-    target: Arc<Endpoint>,
-    target_dc: MoRef,
-    target_dc_name: String,
-    host: MoRef,
-    pool: MoRef,
-    folder: MoRef,
-    vmx: DatastorePath,
-    source_dir: DatastorePath,
+pub(super) struct Refs {
+    pub(super) source_dc: MoRef,
+    pub(super) source_dc_name: String,
+    pub(super) target: Arc<Endpoint>,
+    pub(super) target_dc: MoRef,
+    pub(super) target_dc_name: String,
+    pub(super) host: MoRef,
+    pub(super) pool: MoRef,
+    pub(super) folder: MoRef,
+    pub(super) vmx: DatastorePath,
+    pub(super) source_dir: DatastorePath,
 }
 
 impl std::fmt::Debug for Refs {
@@ -553,7 +553,7 @@ fn mac_check(source: &VmInfo, there: &[(String, Vec<String>)], to: &str) -> Chec
 }
 
 /// The journal of this VM's migration to that folder.
-fn journal_for(vm: &VmRef, source: &VmInfo, to: &str, vmx: &DatastorePath) -> Journal {
+pub(super) fn journal_for(vm: &VmRef, source: &VmInfo, to: &str, vmx: &DatastorePath) -> Journal {
     let id = if source.instance_uuid.is_empty() {
         &source.uuid
     } else {
@@ -739,24 +739,7 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
         ));
     }
     journal.remove();
-    let source = if plan.keep_source {
-        notes.push(format!(
-            "the source files stay in {} on {} (unregistered)",
-            refs.source_dir, plan.from_endpoint
-        ));
-        "kept"
-    } else {
-        match datastores::delete_file(&vm.endpoint, &refs.source_dc, &refs.source_dir).await {
-            Ok(()) => "deleted",
-            Err(e) => {
-                notes.push(format!(
-                    "the migration is complete, but the source files {} on {} could not be deleted ({e}); remove them by hand",
-                    refs.source_dir, plan.from_endpoint
-                ));
-                "left"
-            }
-        }
-    };
+    let source = drop_source_files(vm, plan, &mut notes).await;
     Ok(ColdOutcome {
         id: new.moref.value.clone(),
         files_copied: copied.files,
@@ -770,6 +753,33 @@ pub async fn run(vm: &VmRef, plan: &ColdPlan, progress: &dyn Progress) -> OpResu
         changes,
         notes,
     })
+}
+
+/// The unregistered source's files: deleted, or kept with `--keep-source`; says which
+/// (`deleted`, `kept`, `left`) and notes what the user must know.
+pub(super) async fn drop_source_files(
+    vm: &VmRef,
+    plan: &ColdPlan,
+    notes: &mut Vec<String>,
+) -> &'static str {
+    let refs = &plan.refs;
+    if plan.keep_source {
+        notes.push(format!(
+            "the source files stay in {} on {} (unregistered)",
+            refs.source_dir, plan.from_endpoint
+        ));
+        return "kept";
+    }
+    match datastores::delete_file(&vm.endpoint, &refs.source_dc, &refs.source_dir).await {
+        Ok(()) => "deleted",
+        Err(e) => {
+            notes.push(format!(
+                "the migration is complete, but the source files {} on {} could not be deleted ({e}); remove them by hand",
+                refs.source_dir, plan.from_endpoint
+            ));
+            "left"
+        }
+    }
 }
 
 struct Copied {
@@ -861,7 +871,7 @@ async fn copy_files(
 
 /// UUID, MACs and networks of the registered copy as on the source (powered on only
 /// once the source is proven unchanged).
-async fn finish_target(
+pub(super) async fn finish_target(
     new: &VmRef,
     plan: &ColdPlan,
     progress: &dyn Progress,
@@ -908,7 +918,7 @@ async fn still_same(src: &Side<'_>, dst: &Side<'_>, done: &Verified) -> OpResult
 
 /// How a datastore file differs from what was verified: its size first, then its hash
 /// list. None when it holds those bytes.
-async fn differs(side: &Side<'_>, done: &Verified) -> OpResult<Option<String>> {
+pub(super) async fn differs(side: &Side<'_>, done: &Verified) -> OpResult<Option<String>> {
     let size = side
         .client
         .file_size(side.datacenter, side.file)
@@ -973,7 +983,7 @@ async fn set_uuid(vm: &VmRef, uuid: &str, progress: &dyn Progress) -> OpResult<(
 
 /// Undo a registered copy: power it off, destroy it (files too); the source, still
 /// registered, is powered on again if it ran. Returns what the user must know.
-async fn roll_back(new: &VmRef, vm: &VmRef, plan: &ColdPlan, refs: &Refs) -> String {
+pub(super) async fn roll_back(new: &VmRef, vm: &VmRef, plan: &ColdPlan, refs: &Refs) -> String {
     let quiet = crate::ops::progress::Silent;
     let new = &VmRef {
         power_state: None,
@@ -1004,7 +1014,7 @@ async fn roll_back(new: &VmRef, vm: &VmRef, plan: &ColdPlan, refs: &Refs) -> Str
 }
 
 /// Delete the target folder; says what happened.
-async fn remove_folder(target: &Arc<Endpoint>, refs: &Refs, plan: &ColdPlan) -> String {
+pub(super) async fn remove_folder(target: &Arc<Endpoint>, refs: &Refs, plan: &ColdPlan) -> String {
     let vmx = &refs.vmx;
     let dir = DatastorePath {
         datastore: vmx.datastore.clone(),
@@ -1027,7 +1037,7 @@ async fn remove_folder(target: &Arc<Endpoint>, refs: &Refs, plan: &ColdPlan) -> 
 }
 
 /// Power the source on again when the migration shut it down.
-async fn power_back(vm: &VmRef, plan: &ColdPlan) -> String {
+pub(super) async fn power_back(vm: &VmRef, plan: &ColdPlan) -> String {
     if !plan.shutdown {
         return String::new();
     }
@@ -1042,7 +1052,7 @@ async fn power_back(vm: &VmRef, plan: &ColdPlan) -> String {
     }
 }
 
-fn context(message: String, source: OpError) -> OpError {
+pub(super) fn context(message: String, source: OpError) -> OpError {
     OpError::Context {
         message,
         hint: None,
@@ -1050,7 +1060,7 @@ fn context(message: String, source: OpError) -> OpError {
     }
 }
 
-fn sentence(parts: &[String]) -> String {
+pub(super) fn sentence(parts: &[String]) -> String {
     if parts.is_empty() {
         String::new()
     } else {

@@ -57,11 +57,7 @@ pub async fn copy(
                 from.file, from.endpoint
             ))
         })?;
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let read = async {
+    let read = |tx: Chunks| async move {
         let mut hasher = ChunkHasher::new();
         let mut seen = 0u64;
         let mut stream = match from.client.download(from.datacenter, from.file, None).await {
@@ -94,11 +90,7 @@ pub async fn copy(
         }
         Ok((seen, combine(&hasher.finish())))
     };
-    let write = to.client.upload(to.datacenter, to.file, size, body);
-    let (read, write) = tokio::join!(read, write);
-    // A broken source is the cause when both fail.
-    let (seen, sha256) = read?;
-    write.at(to.endpoint)?;
+    let (seen, sha256) = upload(to, size, read).await?;
     if seen != size {
         return Err(OpError::Io(format!(
             "{}: read {seen} of {size} bytes from {}",
@@ -107,11 +99,45 @@ pub async fn copy(
     }
     let verifying = std::time::Instant::now();
     timing.transfer += verifying - started;
-    let back = hash(to).await?;
+    let back = check_sent(to, size, &sha256, "the source after the copy").await;
     timing.verify += verifying.elapsed();
+    back
+}
+
+/// Where a file's bytes go on their way to an upload.
+pub(super) type Chunks = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Upload `size` bytes to `to` as `read` sends them into the channel it is given;
+/// `read` answers how many bytes it sent and their hash list. A broken source is the
+/// cause when both ends fail.
+pub(super) async fn upload<F, Fut>(to: &Side<'_>, size: u64, read: F) -> OpResult<(u64, String)>
+where
+    F: FnOnce(Chunks) -> Fut,
+    Fut: std::future::Future<Output = OpResult<(u64, String)>>,
+{
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let write = to.client.upload(to.datacenter, to.file, size, body);
+    let (read, write) = tokio::join!(read(tx), write);
+    let sent = read?;
+    write.at(to.endpoint)?;
+    Ok(sent)
+}
+
+/// Read `to` back: it must hold the `size` bytes hashed as `sha256` as they were sent.
+/// `sent` names what they came from, for the error.
+pub(super) async fn check_sent(
+    to: &Side<'_>,
+    size: u64,
+    sha256: &str,
+    sent: &str,
+) -> OpResult<Verified> {
+    let back = hash(to).await?;
     if back.size != size || back.sha256 != sha256 {
         return Err(OpError::Io(format!(
-            "{} on {} does not match the source after the copy ({} bytes, sha256 {}; source {size} bytes, sha256 {sha256})",
+            "{} on {} does not match {sent} ({} bytes, sha256 {}; sent {size} bytes, sha256 {sha256})",
             to.file, to.endpoint, back.size, back.sha256
         )));
     }
@@ -202,7 +228,7 @@ async fn hash_ranges(side: &Side<'_>) -> OpResult<Verified> {
 }
 
 /// SHA-256 of the chunks' SHA-256s, in hex.
-fn combine(digests: &[[u8; 32]]) -> String {
+pub(super) fn combine(digests: &[[u8; 32]]) -> String {
     let mut list = Sha256::new();
     for d in digests {
         list.update(d);
@@ -211,7 +237,7 @@ fn combine(digests: &[[u8; 32]]) -> String {
 }
 
 /// SHA-256 per `CHUNK` bytes of a stream.
-struct ChunkHasher {
+pub(super) struct ChunkHasher {
     chunk: u64,
     current: Sha256,
     filled: u64,
@@ -219,7 +245,7 @@ struct ChunkHasher {
 }
 
 impl ChunkHasher {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::of(CHUNK)
     }
 
@@ -232,7 +258,7 @@ impl ChunkHasher {
         }
     }
 
-    fn update(&mut self, mut data: &[u8]) {
+    pub(super) fn update(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             let room = usize::try_from(self.chunk - self.filled).unwrap_or(usize::MAX);
             let n = room.min(data.len());
@@ -247,7 +273,7 @@ impl ChunkHasher {
         }
     }
 
-    fn finish(mut self) -> Vec<[u8; 32]> {
+    pub(super) fn finish(mut self) -> Vec<[u8; 32]> {
         if self.filled > 0 || self.done.is_empty() {
             self.done.push(self.current.finalize().into());
         }

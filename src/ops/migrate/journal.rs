@@ -19,11 +19,26 @@ pub struct Verified {
     pub sha256: String,
 }
 
+/// How far a warm migration's chain of one disk got on the target: the round it is
+/// current with, its top descriptor and that one's CID, the source's changeId at that
+/// round, and the chain's files (each in `files`, verified).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    pub round: u32,
+    pub top: String,
+    pub top_cid: String,
+    pub change_id: String,
+    pub files: Vec<String>,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Record {
     vm: String,
     /// Target datastore path → what was verified there.
     files: BTreeMap<String, Verified>,
+    /// A warm migration's chains: target base descriptor → how far it got.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    chains: BTreeMap<String, Chain>,
 }
 
 pub struct Journal {
@@ -45,7 +60,7 @@ impl Journal {
             .and_then(|text| serde_json::from_str::<Record>(&text).ok())
             .unwrap_or_else(|| Record {
                 vm: vm.to_string(),
-                files: BTreeMap::new(),
+                ..Record::default()
             });
         Journal { path, record }
     }
@@ -66,6 +81,17 @@ impl Journal {
     /// Remember a verified file (saved at once: a kill right after loses nothing).
     pub fn record(&mut self, target: &str, verified: Verified) -> OpResult<()> {
         self.record.files.insert(target.to_string(), verified);
+        self.save()
+    }
+
+    /// The chain a warm migration built for the disk whose base descriptor is `disk`.
+    pub fn chain(&self, disk: &str) -> Option<&Chain> {
+        self.record.chains.get(disk)
+    }
+
+    /// Remember a warm migration's chain after a verified round (saved at once).
+    pub fn record_chain(&mut self, disk: &str, chain: Chain) -> OpResult<()> {
+        self.record.chains.insert(disk.to_string(), chain);
         self.save()
     }
 

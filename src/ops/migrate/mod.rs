@@ -5,11 +5,15 @@
 
 pub mod cold;
 pub mod copy;
+pub mod delta_copy;
+pub mod delta_disk;
 pub mod evacuate;
 pub mod facts;
 pub mod journal;
 pub mod precheck;
 pub mod relocate;
+pub mod warm;
+pub mod warm_rounds;
 
 use std::sync::Arc;
 
@@ -24,6 +28,10 @@ use crate::ops::vms::VmRef;
 pub use cold::{ColdOutcome, ColdPlan};
 pub use precheck::{Check, Kind, Ratios};
 pub use relocate::RelocatePlan;
+pub use warm::{WarmOptions, WarmOutcome};
+
+/// What to do when the delta rounds of a warm migration do not converge.
+pub const NOT_CONVERGING_HINT: &str = "cut over at a set time (`--cutover-at`), accept a larger last delta (`--cutover-when-delta-below`), allow more rounds (`--max-rounds`), or migrate cold (`--cold --shutdown`)";
 
 /// What the user asked for (`vm migrate` flags, or a script's options map).
 #[derive(Debug, Clone, Default)]
@@ -47,6 +55,9 @@ pub struct MigrateSpec {
     pub network_map: Vec<(String, String)>,
     /// `phase4.multi_host.migration.preserve_mac`: the copy keeps the source's MACs.
     pub preserve_mac: bool,
+    /// `--warm`: copy while the VM runs, then cut over.
+    pub warm: bool,
+    pub warm_options: WarmOptions,
 }
 
 impl MigrateSpec {
@@ -100,6 +111,9 @@ pub struct MigrateResult {
     /// What a cold migration between endpoints did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<ColdOutcome>,
+    /// What a warm migration between endpoints did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm: Option<WarmOutcome>,
 }
 
 /// Inside one endpoint (RelocateVM_Task) or between two (a cold copy).
@@ -157,6 +171,15 @@ pub async fn migrate_vms(
                     return cold_one(&vm, &endpoint, host.as_deref(), spec, dry_run, progress)
                         .await;
                 }
+                if spec.warm {
+                    return Err(OpError::refused(
+                        format!(
+                            "{} and {to_host} are on one endpoint: a warm migration is between endpoints; nothing was changed",
+                            vm.name
+                        ),
+                        "inside one vCenter use --live (vMotion)",
+                    ));
+                }
                 match relocate::plan(&vm, spec).await {
                     Ok(plan) => {
                         if !dry_run {
@@ -166,6 +189,7 @@ pub async fn migrate_vms(
                             plan: Planned::Relocate(Box::new(plan)),
                             dry_run,
                             outcome: None,
+                            warm: None,
                         })
                     }
                     // Not a host of the VM's endpoint: perhaps one of another endpoint.
@@ -244,6 +268,20 @@ async fn cold_one(
     dry_run: bool,
     progress: &dyn Progress,
 ) -> OpResult<MigrateResult> {
+    if spec.warm {
+        let plan = warm::plan(vm, endpoint, host, spec).await?;
+        let warm = if dry_run {
+            None
+        } else {
+            Some(warm::run(vm, &plan, &spec.warm_options, spec.force, progress).await?)
+        };
+        return Ok(MigrateResult {
+            plan: Planned::Cold(Box::new(plan)),
+            dry_run,
+            outcome: None,
+            warm,
+        });
+    }
     let plan = cold::plan(vm, endpoint, host, spec).await?;
     let outcome = if dry_run {
         None
@@ -254,5 +292,6 @@ async fn cold_one(
         plan: Planned::Cold(Box::new(plan)),
         dry_run,
         outcome,
+        warm: None,
     })
 }
