@@ -250,11 +250,11 @@ impl Command {
                 | BackupCommand::Verify { .. } => None,
             },
             Command::Pci(cmd) => match cmd {
-                PciCommand::Enable { dry_run, .. }
-                | PciCommand::Disable { dry_run, .. }
+                PciCommand::Enable(c)
+                | PciCommand::Disable(c)
                 | PciCommand::Sriov(
-                    SriovCommand::Enable { dry_run, .. } | SriovCommand::Disable { dry_run, .. },
-                ) => Some(dry_run),
+                    SriovCommand::Enable { change: c, .. } | SriovCommand::Disable(c),
+                ) => Some(&mut c.dry_run),
                 PciCommand::List { .. } | PciCommand::Info { .. } => None,
             },
             Command::Gpu(GpuCommand::Profiles { .. } | GpuCommand::Check { .. }) => None,
@@ -403,25 +403,9 @@ pub enum PciCommand {
         scope: ScopeArgs,
     },
     /// Enable passthrough for a device (and the functions that depend on it)
-    Enable {
-        #[arg(help = DEVICE_HELP)]
-        device: String,
-        /// Show what would change and change nothing
-        #[arg(long)]
-        dry_run: bool,
-        #[command(flatten)]
-        scope: ScopeArgs,
-    },
+    Enable(DeviceChange),
     /// Disable passthrough for a device, giving it back to the host (asks first unless --yes)
-    Disable {
-        #[arg(help = DEVICE_HELP)]
-        device: String,
-        /// Show what would change and change nothing
-        #[arg(long)]
-        dry_run: bool,
-        #[command(flatten)]
-        scope: ScopeArgs,
-    },
+    Disable(DeviceChange),
     /// SR-IOV virtual functions of a GPU (AMD MxGPU, Intel Flex) or NIC
     #[command(subcommand)]
     Sriov(SriovCommand),
@@ -432,27 +416,26 @@ pub enum SriovCommand {
     /// Enable SR-IOV with N virtual functions (they appear after a host reboot; asks
     /// first unless --yes when ESXi uses the NIC)
     Enable {
-        #[arg(help = DEVICE_HELP)]
-        device: String,
+        #[command(flatten)]
+        change: DeviceChange,
         /// How many virtual functions (1 to the device's maximum)
         #[arg(long, value_name = "N")]
         vfs: u32,
-        /// Show what would change and change nothing
-        #[arg(long)]
-        dry_run: bool,
-        #[command(flatten)]
-        scope: ScopeArgs,
     },
     /// Disable SR-IOV: the virtual functions go at the next reboot (asks first unless --yes)
-    Disable {
-        #[arg(help = DEVICE_HELP)]
-        device: String,
-        /// Show what would change and change nothing
-        #[arg(long)]
-        dry_run: bool,
-        #[command(flatten)]
-        scope: ScopeArgs,
-    },
+    Disable(DeviceChange),
+}
+
+/// The device a `pci` command changes, with the preview flag and the endpoint(s).
+#[derive(Debug, Args)]
+pub struct DeviceChange {
+    #[arg(help = DEVICE_HELP)]
+    pub device: String,
+    /// Show what would change and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 #[derive(Debug, Subcommand)]

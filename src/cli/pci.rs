@@ -19,27 +19,14 @@ pub fn run(ctx: &Ctx, cmd: PciCommand) -> OpResult<()> {
             scope,
         } => list(ctx, &ctx.scope(&scope), ListFilter { gpus, assignable }),
         PciCommand::Info { device, scope } => info(ctx, &ctx.scope(&scope), &device),
-        PciCommand::Enable {
-            device,
-            dry_run,
-            scope,
-        } => set(ctx, &ctx.scope(&scope), &device, true, dry_run),
-        PciCommand::Disable {
-            device,
-            dry_run,
-            scope,
-        } => set(ctx, &ctx.scope(&scope), &device, false, dry_run),
-        PciCommand::Sriov(SriovCommand::Enable {
-            device,
-            vfs,
-            dry_run,
-            scope,
-        }) => super::sriov::set(ctx, &ctx.scope(&scope), &device, Some(vfs), dry_run),
-        PciCommand::Sriov(SriovCommand::Disable {
-            device,
-            dry_run,
-            scope,
-        }) => super::sriov::set(ctx, &ctx.scope(&scope), &device, None, dry_run),
+        PciCommand::Enable(c) => set(ctx, &ctx.scope(&c.scope), &c.device, true, c.dry_run),
+        PciCommand::Disable(c) => set(ctx, &ctx.scope(&c.scope), &c.device, false, c.dry_run),
+        PciCommand::Sriov(SriovCommand::Enable { change: c, vfs }) => {
+            super::sriov::set(ctx, &ctx.scope(&c.scope), &c.device, Some(vfs), c.dry_run)
+        }
+        PciCommand::Sriov(SriovCommand::Disable(c)) => {
+            super::sriov::set(ctx, &ctx.scope(&c.scope), &c.device, None, c.dry_run)
+        }
     }
 }
 
