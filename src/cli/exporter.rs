@@ -255,22 +255,18 @@ async fn respond(
             .unwrap_or_default(),
     );
     // The first scrape waits for the first collection rather than showing an empty page.
-    let page = match rx.wait_for(Option::is_some).await {
-        Ok(page) => page.clone(),
-        Err(_) => {
-            return reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain; charset=utf-8",
-                Bytes::from_static(b"ceso exporter: shutting down\n"),
-            );
-        }
-    };
-    match page {
+    // `wait_for` returns only once there is a page, or when the collector has gone.
+    match rx
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|p| p.clone())
+    {
         Some(page) => reply(StatusCode::OK, format.content_type(), page.body(format)),
         None => reply(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain; charset=utf-8",
-            Bytes::from_static(b"ceso exporter: no collection yet\n"),
+            Bytes::from_static(b"ceso exporter: shutting down\n"),
         ),
     }
 }
