@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use super::error::OpResult;
-use super::fleet::{Fleet, Scope, Target};
+use super::fleet::{Fleet, Scope, Target, WithEndpoint};
 
-/// One endpoint's ServiceContent.about, as read at login, or why it could not be read.
+/// One endpoint's ServiceContent.about, as the server says it now, or why it could not be read.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerVersion {
     pub endpoint: String,
@@ -60,7 +60,10 @@ fn blank(endpoint: String) -> ServerVersion {
 
 async fn server(target: Target) -> OpResult<Vec<ServerVersion>> {
     let client = target.endpoint.client().await?;
-    let about = &client.content().about;
+    // Asked now: the content kept with a cached session says nothing of whether the
+    // server is up, or what it runs today.
+    let content = client.read_content_now().await.at(target.endpoint.name())?;
+    let about = &content.about;
     Ok(vec![ServerVersion {
         state: "connected".into(),
         product: Some(about.full_name.clone()),

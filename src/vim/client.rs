@@ -56,18 +56,38 @@ impl std::fmt::Debug for AskPassword {
 pub struct Client {
     http: reqwest::Client,
     opts: ConnectOptions,
-    soap_action: String,
+    /// What the server is (its ServiceContent) and the SOAPAction of its API version.
+    server: std::sync::RwLock<Server>,
+    /// `server` came from the session cache: the next login reads it afresh.
+    content_cached: AtomicBool,
     cookie: RwLock<Option<String>>,
     /// Serialises re-logins so concurrent calls that all see an expired session log in once.
     relogin: Mutex<()>,
     /// The password `ask_password` gave.
     asked: RwLock<Option<Secret>>,
-    content: ServiceContent,
     /// Where the session is kept between commands (None: `--no-session-cache`).
     cache: Option<SessionCache>,
     /// The session lives in the cache: logging out at exit would kill it for the next
     /// command, so it is left to expire on the server (govc does the same).
     persisted: AtomicBool,
+}
+
+struct Server {
+    content: Arc<ServiceContent>,
+    soap_action: String,
+}
+
+impl Server {
+    fn new(content: ServiceContent) -> Self {
+        let soap_action = match content.about.api_version.as_str() {
+            "" => "urn:vim25".to_string(),
+            version => format!("urn:vim25/{version}"),
+        };
+        Self {
+            content: Arc::new(content),
+            soap_action,
+        }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -84,32 +104,54 @@ impl Client {
         Self::connect_cached(opts, None).await
     }
 
-    /// Retrieve the service content and reuse the session cached for this URL and user,
-    /// or log in (and cache the new session). A cached session is not checked here: the
-    /// first call it fails with NotAuthenticated logs in again, so a valid one costs
-    /// no round trip.
+    /// Reuse the session cached for this URL and user, with the ServiceContent kept with
+    /// it, or retrieve the service content and log in (and cache the new session). A
+    /// cached session is not checked here: the first call it fails with
+    /// NotAuthenticated logs in again (and reads the service content afresh), so a
+    /// valid one costs no round trip.
     pub async fn connect_cached(
         opts: ConnectOptions,
         cache: Option<SessionCache>,
     ) -> Result<Arc<Client>, Error> {
         let http = tls::http_client(&opts.tls, opts.connect_timeout)?;
-        let cached = cache
+        let cached = cache.as_ref().and_then(|c| c.load(&opts.url, &opts.user));
+        let cached_content = cached
             .as_ref()
-            .and_then(|c| c.load(&opts.url, &opts.user))
-            .map(|s| s.expose().to_string());
-        let mut client = Client {
+            .and_then(|c| c.content.as_ref())
+            .and_then(ServiceContent::from_node);
+        let cookie = cached.map(|c| c.cookie.expose().to_string());
+        let client = Client {
             http,
-            soap_action: "urn:vim25".into(),
-            persisted: AtomicBool::new(cached.is_some()),
-            cookie: RwLock::new(cached),
+            server: std::sync::RwLock::new(Server::new(
+                cached_content.clone().unwrap_or_else(placeholder_content),
+            )),
+            content_cached: AtomicBool::new(cached_content.is_some()),
+            persisted: AtomicBool::new(cookie.is_some()),
+            cookie: RwLock::new(cookie),
             relogin: Mutex::new(()),
             asked: RwLock::new(None),
-            content: placeholder_content(),
             cache,
             opts,
         };
+        if cached_content.is_none() {
+            client.read_content().await?;
+        }
+        if !client.persisted.load(Ordering::Relaxed) {
+            client.login().await?;
+        } else {
+            debug::note(&format!("{}: reusing the cached session", client.opts.url));
+            if cached_content.is_none() {
+                // A file from before contents were kept: keep it from now on.
+                client.store_session().await;
+            }
+        }
+        Ok(Arc::new(client))
+    }
+
+    /// Ask the server what it is (RetrieveServiceContent, which needs no session).
+    async fn read_content(&self) -> Result<(), Error> {
         let service = MoRef::new("ServiceInstance", "ServiceInstance");
-        let answer = client
+        let answer = self
             .send(&Request::new("RetrieveServiceContent", &service).finish())
             .await?;
         let content = answer
@@ -118,21 +160,55 @@ impl Client {
             .ok_or_else(|| {
                 Error::Decode(format!(
                     "{} did not return a vSphere service content; is this an ESXi or vCenter SDK URL?",
-                    client.opts.url
+                    self.opts.url
                 ))
             })?;
-        client.soap_action = format!("urn:vim25/{}", content.about.api_version);
-        client.content = content;
-        if !client.persisted.load(Ordering::Relaxed) {
-            client.login().await?;
-        } else {
-            debug::note(&format!("{}: reusing the cached session", client.opts.url));
-        }
-        Ok(Arc::new(client))
+        *self.server.write().unwrap_or_else(|p| p.into_inner()) = Server::new(content);
+        self.content_cached.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
-    pub fn content(&self) -> &ServiceContent {
-        &self.content
+    /// What the server says it is now (one RetrieveServiceContent), kept for the next
+    /// command too: `content()` may be the one kept with a cached session.
+    pub async fn read_content_now(&self) -> Result<Arc<ServiceContent>, Error> {
+        self.read_content().await?;
+        if self.persisted.load(Ordering::Relaxed) {
+            self.store_session().await;
+        }
+        Ok(self.content())
+    }
+
+    /// The server's ServiceContent (as of the session's login).
+    pub fn content(&self) -> Arc<ServiceContent> {
+        self.server
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .content
+            .clone()
+    }
+
+    fn soap_action(&self) -> String {
+        self.server
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .soap_action
+            .clone()
+    }
+
+    /// Keep the session (and the ServiceContent of its login) for the next command.
+    async fn store_session(&self) {
+        let Some(cache) = &self.cache else { return };
+        let Some(cookie) = self.cookie.read().await.clone() else {
+            return;
+        };
+        let content = self.content();
+        let stored = cache.store(
+            &self.opts.url,
+            &self.opts.user,
+            &cookie,
+            Some(content.raw()),
+        );
+        self.persisted.store(stored, Ordering::Relaxed);
     }
 
     pub fn url(&self) -> &str {
@@ -158,7 +234,7 @@ impl Client {
 
     async fn login(&self) -> Result<(), Error> {
         let manager = self
-            .content
+            .content()
             .session_manager
             .clone()
             .ok_or_else(|| Error::Decode("the server has no SessionManager".into()))?;
@@ -184,10 +260,11 @@ impl Client {
             },
             other => other,
         })?;
-        if let (Some(cache), Some(cookie)) = (&self.cache, self.cookie.read().await.as_ref()) {
-            let stored = cache.store(&self.opts.url, &self.opts.user, cookie);
-            self.persisted.store(stored, Ordering::Relaxed);
+        // The content kept with an expired session may predate a restart or an upgrade.
+        if self.content_cached.load(Ordering::Relaxed) {
+            self.read_content().await?;
         }
+        self.store_session().await;
         Ok(())
     }
 
@@ -238,7 +315,7 @@ impl Client {
         if self.persisted.load(Ordering::Relaxed) {
             return Ok(());
         }
-        if let Some(manager) = self.content.session_manager.clone() {
+        if let Some(manager) = self.content().session_manager.clone() {
             self.call(Request::new("Logout", &manager)).await?;
         }
         Ok(())
@@ -280,14 +357,15 @@ impl Client {
     ) -> Result<Node, Error> {
         let started = Instant::now();
         let cookie = self.cookie.read().await.clone();
+        let soap_action = self.soap_action();
         let mut request = self
             .http
             .post(&self.opts.url)
             .header("Content-Type", "text/xml; charset=utf-8")
-            .header("SOAPAction", &self.soap_action)
+            .header("SOAPAction", &soap_action)
             .body(envelope.body.clone());
         if debug::bodies() {
-            let mut headers = vec![("SOAPAction", self.soap_action.clone())];
+            let mut headers = vec![("SOAPAction", soap_action.clone())];
             if cookie.is_some() {
                 headers.push(("Cookie", format!("{SESSION_COOKIE}=…")));
             }

@@ -52,6 +52,11 @@ impl ServiceContent {
         self.raw.moref_at(field)
     }
 
+    /// The element it was read from (kept with a cached session).
+    pub fn raw(&self) -> &Node {
+        &self.raw
+    }
+
     pub fn is_vcenter(&self) -> bool {
         self.about.api_type == "VirtualCenter"
     }

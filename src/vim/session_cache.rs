@@ -3,6 +3,9 @@
 //! 0700 directory. A file holds the session cookie and what it is for, never the
 //! password. A command reuses the cookie until the server answers NotAuthenticated
 //! (expired, terminated, server restarted); then it logs in again and stores the new one.
+//! The file also keeps the server's ServiceContent of that login, so that a command on a
+//! cached session starts with its real call (one round trip fewer); a new login
+//! (which an upgraded or restarted server forces) reads it afresh.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::secret::Secret;
+use super::xml::Node;
 
 /// The cache directory (one per user); operations on it never fail a command: a cache
 /// that cannot be read or written only costs a login.
@@ -24,6 +28,16 @@ struct Entry {
     url: String,
     user: String,
     cookie: String,
+    /// The ServiceContent the server gave at that login (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content: Option<Node>,
+}
+
+/// A session kept by an earlier command.
+pub struct Cached {
+    pub cookie: Secret,
+    /// The server's ServiceContent when the session was made, if it was kept.
+    pub content: Option<Node>,
 }
 
 impl SessionCache {
@@ -42,22 +56,25 @@ impl SessionCache {
         self.dir.join(hex::encode(digest))
     }
 
-    /// The cached cookie, if one was stored for exactly this URL and user.
-    pub fn load(&self, url: &str, user: &str) -> Option<Secret> {
+    /// The cached session, if one was stored for exactly this URL and user.
+    pub fn load(&self, url: &str, user: &str) -> Option<Cached> {
         let text = std::fs::read_to_string(self.file(url, user)).ok()?;
         let entry: Entry = serde_json::from_str(&text).ok()?;
-        (entry.url == url && entry.user == user && !entry.cookie.is_empty())
-            .then(|| Secret::new(entry.cookie))
+        (entry.url == url && entry.user == user && !entry.cookie.is_empty()).then(|| Cached {
+            cookie: Secret::new(entry.cookie),
+            content: entry.content,
+        })
     }
 
     /// Store a cookie (best effort): written to a private temp file, then renamed, so
     /// a concurrent reader sees the old or the new cookie, never half of one. False when
     /// it could not be written.
-    pub fn store(&self, url: &str, user: &str, cookie: &str) -> bool {
+    pub fn store(&self, url: &str, user: &str, cookie: &str, content: Option<&Node>) -> bool {
         let entry = Entry {
             url: url.to_string(),
             user: user.to_string(),
             cookie: cookie.to_string(),
+            content: content.cloned(),
         };
         let Ok(text) = serde_json::to_string(&entry) else {
             return false;
@@ -123,13 +140,20 @@ mod tests {
     fn stores_per_url_and_user_privately() {
         let dir = tempfile::tempdir().unwrap();
         let cache = SessionCache::new(dir.path().join("sessions"));
-        cache.store("https://a/sdk", "root", "cookie-1");
-        assert_eq!(
-            cache
-                .load("https://a/sdk", "root")
-                .map(|s| s.expose().to_string()),
-            Some("cookie-1".into())
-        );
+        let content = Node {
+            name: "returnval".into(),
+            children: vec![Node {
+                name: "rootFolder".into(),
+                type_attr: Some("Folder".into()),
+                text: "ha-folder-root".into(),
+                ..Node::default()
+            }],
+            ..Node::default()
+        };
+        cache.store("https://a/sdk", "root", "cookie-1", Some(&content));
+        let cached = cache.load("https://a/sdk", "root").unwrap();
+        assert_eq!(cached.cookie.expose(), "cookie-1");
+        assert_eq!(cached.content, Some(content));
         assert!(cache.load("https://a/sdk", "admin").is_none());
         assert!(cache.load("https://b/sdk", "root").is_none());
         let file = cache.file("https://a/sdk", "root");
@@ -143,6 +167,20 @@ mod tests {
         assert_eq!(dir_mode, 0o700);
         cache.forget("https://a/sdk", "root");
         assert!(cache.load("https://a/sdk", "root").is_none());
+    }
+
+    #[test]
+    fn a_file_without_content_is_still_a_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = SessionCache::new(dir.path());
+        std::fs::write(
+            cache.file("u", "x"),
+            r#"{"url":"u","user":"x","cookie":"c"}"#,
+        )
+        .unwrap();
+        let cached = cache.load("u", "x").unwrap();
+        assert_eq!(cached.cookie.expose(), "c");
+        assert!(cached.content.is_none());
     }
 
     #[test]

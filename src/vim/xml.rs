@@ -12,12 +12,16 @@ use super::moref::MoRef;
 
 /// One XML element: its local name, `xsi:type` (prefix stripped), the plain `type`
 /// attribute (set on managed object references), text and child elements in order.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Node {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xsi_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub type_attr: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Node>,
 }
 

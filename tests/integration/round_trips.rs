@@ -64,27 +64,33 @@ fn commands_stay_within_their_round_trip_budget() {
     assert!(first.contains(&"Login".to_string()), "{first:?}");
     assert!(!first.contains(&"Logout".to_string()), "{first:?}");
 
+    // The cached session keeps the server's ServiceContent: the listing is one call.
     let list = t.calls(&["vm", "list", "--json"]);
-    assert!(list.len() <= 2, "vm list with a cached session: {list:?}");
+    assert_eq!(
+        list,
+        ["RetrievePropertiesEx"],
+        "vm list with a cached session"
+    );
     assert!(!list.iter().any(|m| m == "Login" || m == "Logout"));
     assert!(!list.iter().any(|m| m.contains("View")), "{list:?}");
 
     let info = t.calls(&["vm", "info", "DC0_H0_VM0"]);
-    assert!(info.len() <= 5, "vm info with a cached session: {info:?}");
+    assert!(info.len() <= 4, "vm info with a cached session: {info:?}");
+    assert!(!info.contains(&"RetrieveServiceContent".to_string()));
 
-    // One VM: 1 connection + 2 lookup + 2 power (task, one poll).
+    // One VM: 2 lookup + 2 power (task, one poll).
     let stop_one = t.calls(&["vm", "stop", "--force", "DC0_H0_VM0"]);
-    assert!(stop_one.len() <= 5, "{stop_one:?}");
+    assert!(stop_one.len() <= 4, "{stop_one:?}");
     let start_one = t.calls(&["vm", "start", "DC0_H0_VM0"]);
-    assert!(start_one.len() <= 5, "{start_one:?}");
+    assert!(start_one.len() <= 4, "{start_one:?}");
 
-    // Four VMs: at most 2 per VM beyond the fixed 3.
+    // Four VMs: at most 2 per VM beyond the fixed 2 (3 with a batch power-on's poll).
     let stop_four = t.calls(&["vm", "stop", "--force", "DC0_C0_RP0_VM*"]);
     assert_eq!(
         stop_four.iter().filter(|m| *m == "PowerOffVM_Task").count(),
         4
     );
-    assert!(stop_four.len() <= 3 + 2 * 4, "{stop_four:?}");
+    assert!(stop_four.len() <= 2 + 2 * 4, "{stop_four:?}");
     // vCenter starts them with one PowerOnMultiVM_Task.
     let start_four = t.calls(&["vm", "start", "DC0_C0_RP0_VM*"]);
     assert!(
@@ -130,6 +136,9 @@ fn a_stale_cached_session_is_replaced_by_a_fresh_login() {
     let stale: serde_json::Value = serde_json::from_str(&before).expect("cache is JSON");
     let mut stale = stale;
     stale["cookie"] = "52a1b2c3-0000-0000-0000-000000000000".into();
+    // ... and was upgraded since: the ServiceContent kept with the session is old too.
+    let real_version = about_field(&stale, "version");
+    set_about_field(&mut stale, "version", "5.5.0");
     std::fs::write(&files[0], stale.to_string()).expect("write stale cookie");
 
     let calls = t.calls(&["vm", "info", "DC0_H0_VM0"]);
@@ -138,11 +147,53 @@ fn a_stale_cached_session_is_replaced_by_a_fresh_login() {
         1,
         "one fresh login: {calls:?}"
     );
+    assert!(
+        calls.contains(&"RetrieveServiceContent".to_string()),
+        "a new login reads what the server is: {calls:?}"
+    );
     let after = std::fs::read_to_string(&files[0]).expect("cache file");
     assert_ne!(after, stale.to_string(), "the new session is cached");
+    let after: serde_json::Value = serde_json::from_str(&after).expect("cache is JSON");
+    assert_eq!(about_field(&after, "version"), real_version);
+    let version = t.ceso().run(&["version", "--json"]).ok().json();
+    assert_eq!(
+        version["endpoints"][0]["version"].as_str(),
+        Some(real_version.as_str()),
+        "{version}"
+    );
     // And reused by the next command.
     let next = t.calls(&["vm", "list"]);
     assert!(!next.contains(&"Login".to_string()), "{next:?}");
+}
+
+/// A field of `about` in the ServiceContent kept in a session cache file.
+fn about_field(entry: &serde_json::Value, field: &str) -> String {
+    about_child(entry, field)
+        .and_then(|n| n["text"].as_str())
+        .expect("the cache file keeps the ServiceContent's about")
+        .to_string()
+}
+
+fn set_about_field(entry: &mut serde_json::Value, field: &str, value: &str) {
+    let about = entry["content"]["children"]
+        .as_array_mut()
+        .and_then(|c| c.iter_mut().find(|n| n["name"] == "about"))
+        .expect("about");
+    let node = about["children"]
+        .as_array_mut()
+        .and_then(|c| c.iter_mut().find(|n| n["name"] == field))
+        .expect("about field");
+    node["text"] = value.into();
+}
+
+fn about_child<'a>(entry: &'a serde_json::Value, field: &str) -> Option<&'a serde_json::Value> {
+    entry["content"]["children"]
+        .as_array()?
+        .iter()
+        .find(|n| n["name"] == "about")?["children"]
+        .as_array()?
+        .iter()
+        .find(|n| n["name"] == field)
 }
 
 #[test]

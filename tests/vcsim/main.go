@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +61,7 @@ var opts struct {
 	endpoints   int
 	stdinExit   bool
 	parentExit  bool
+	cpuProfile  string
 	username    string
 	password    string
 }
@@ -90,6 +92,7 @@ func main() {
 	flag.BoolVar(&opts.trace, "trace", false, "write SOAP requests and responses to stderr")
 	flag.BoolVar(&opts.stdinExit, "stdin-exit", false, "exit when stdin reaches EOF (tie the simulator to the parent's pipe)")
 	flag.BoolVar(&opts.parentExit, "parent-exit", false, "exit when the parent process exits")
+	flag.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to this file on exit (for benchmarks: where the test bed's own time goes)")
 	flag.StringVar(&opts.username, "username", "", "accepted login user name (default: any non-empty user and password)")
 	flag.StringVar(&opts.password, "password", "", "accepted login password (with -username)")
 	flag.StringVar(&opts.stockMethod, "stock-method", "", "answer these methods (comma-separated, e.g. PowerOnMultiVM_Task) as stock vcsim 0.24.2 does, without this program's extension of them")
@@ -229,6 +232,17 @@ func main() {
 		log.Printf("writing protocol to stdout: %s", err)
 	}
 	_ = os.Stdout.Sync()
+
+	if opts.cpuProfile != "" {
+		f, err := os.Create(opts.cpuProfile)
+		if err != nil {
+			fatalf("cpuprofile: %s", err)
+		}
+		if err = pprof.StartCPUProfile(f); err != nil {
+			fatalf("cpuprofile: %s", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	done := make(chan string, 3)
 
