@@ -4,6 +4,7 @@
 //! pools connections, the session cookie is read per call, and an expired session is
 //! re-established once, transparently, by whichever call notices first.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use super::error::Error;
 use super::moref::MoRef;
 use super::secret::Secret;
 use super::service_content::ServiceContent;
-use super::session_cache::SessionCache;
+use super::session_cache::{Keep, SessionCache};
 use super::tls::{self, TlsMode};
 use super::xml::Node;
 
@@ -60,6 +61,10 @@ pub struct Client {
     server: std::sync::RwLock<Server>,
     /// `server` came from the session cache: the next login reads it afresh.
     content_cached: AtomicBool,
+    /// ContainerViews kept in this session for inventory reads, by what they hold.
+    views: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Held while a session view is made, so concurrent reads make one.
+    view_making: Mutex<()>,
     cookie: RwLock<Option<String>>,
     /// Serialises re-logins so concurrent calls that all see an expired session log in once.
     relogin: Mutex<()>,
@@ -119,13 +124,18 @@ impl Client {
             .as_ref()
             .and_then(|c| c.content.as_ref())
             .and_then(ServiceContent::from_node);
-        let cookie = cached.map(|c| c.cookie.expose().to_string());
+        let (cookie, views) = match cached {
+            Some(c) => (Some(c.cookie.expose().to_string()), c.views),
+            None => (None, BTreeMap::new()),
+        };
         let client = Client {
             http,
             server: std::sync::RwLock::new(Server::new(
                 cached_content.clone().unwrap_or_else(placeholder_content),
             )),
             content_cached: AtomicBool::new(cached_content.is_some()),
+            views: std::sync::Mutex::new(views),
+            view_making: Mutex::new(()),
             persisted: AtomicBool::new(cookie.is_some()),
             cookie: RwLock::new(cookie),
             relogin: Mutex::new(()),
@@ -202,13 +212,48 @@ impl Client {
             return;
         };
         let content = self.content();
-        let stored = cache.store(
-            &self.opts.url,
-            &self.opts.user,
-            &cookie,
-            Some(content.raw()),
-        );
+        let views = self.views.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let keep = Keep {
+            cookie: &cookie,
+            content: Some(content.raw()),
+            views: &views,
+        };
+        let stored = cache.store(&self.opts.url, &self.opts.user, keep);
         self.persisted.store(stored, Ordering::Relaxed);
+    }
+
+    /// Whether the session outlives this command (kept in the session cache): only then
+    /// is a ContainerView worth keeping instead of a one-call traversal.
+    pub fn keeps_session(&self) -> bool {
+        self.persisted.load(Ordering::Relaxed)
+    }
+
+    /// The ContainerView this session keeps for `key`, if any.
+    pub(crate) fn session_view(&self, key: &str) -> Option<MoRef> {
+        self.views
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .map(|id| MoRef::new("ContainerView", id))
+    }
+
+    /// Keep (Some) or drop (None) the session's view for `key`, here and in the cache.
+    pub(crate) async fn set_session_view(&self, key: &str, view: Option<&MoRef>) {
+        {
+            let mut views = self.views.lock().unwrap_or_else(|p| p.into_inner());
+            match view {
+                Some(v) => views.insert(key.to_string(), v.value.clone()),
+                None => views.remove(key),
+            };
+        }
+        if self.keeps_session() {
+            self.store_session().await;
+        }
+    }
+
+    /// Serialises the making of session views (see `view_making`).
+    pub(crate) async fn making_view(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.view_making.lock().await
     }
 
     pub fn url(&self) -> &str {
@@ -243,6 +288,8 @@ impl Client {
         req.text("userName", &self.opts.user)
             .text("password", password.expose());
         *self.cookie.write().await = None;
+        // The old session's views went with it.
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).clear();
         // Whatever happens next, a cached cookie is no longer worth anything.
         self.persisted.store(false, Ordering::Relaxed);
         if let Some(cache) = &self.cache {

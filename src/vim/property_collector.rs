@@ -105,6 +105,16 @@ impl Client {
         init: impl Fn() -> T + Send + Sync,
         add: impl FnMut(&mut T, ObjectContent) + Send,
     ) -> Result<T, Error> {
+        let view = self.create_view(root, specs).await?;
+        let result = self
+            .retrieve_pages(self.view_read(&view, specs), init, add)
+            .await;
+        let _ = self.call(Request::new("DestroyView", &view)).await;
+        result
+    }
+
+    /// A recursive ContainerView of `root` holding the types of `specs`.
+    async fn create_view(&self, root: &MoRef, specs: &[PropertySpec<'_>]) -> Result<MoRef, Error> {
         let view_manager = self
             .content()
             .view_manager
@@ -116,16 +126,19 @@ impl Client {
             req.text("type", spec.kind);
         }
         req.text("recursive", true);
-        let view = self
-            .call_returnval(req)
+        self.call_returnval(req)
             .await?
             .and_then(|n| n.as_moref())
-            .ok_or_else(|| Error::Decode("CreateContainerView returned no view".into()))?;
+            .ok_or_else(|| Error::Decode("CreateContainerView returned no view".into()))
+    }
+
+    /// RetrievePropertiesEx of `specs` over every object of a ContainerView.
+    fn view_read(&self, view: &MoRef, specs: &[PropertySpec<'_>]) -> Request {
         let mut req = Request::new("RetrievePropertiesEx", &self.content().property_collector);
         req.nest("specSet", None, |r| {
             write_prop_specs(r, specs);
             r.nest("objectSet", None, |r| {
-                r.moref("obj", &view).text("skip", true).nest(
+                r.moref("obj", view).text("skip", true).nest(
                     "selectSet",
                     Some("TraversalSpec"),
                     |r| {
@@ -138,9 +151,7 @@ impl Client {
             });
         });
         write_options(&mut req);
-        let result = self.retrieve_pages(req, init, add).await;
-        let _ = self.call(Request::new("DestroyView", &view)).await;
-        result
+        req
     }
 
     /// The whole inventory in one round trip: a traversal from the root folder reaches
@@ -154,6 +165,12 @@ impl Client {
         init: impl Fn() -> T + Send + Sync,
         add: impl FnMut(&mut T, ObjectContent) + Send,
     ) -> Result<T, Error> {
+        if self.keeps_session()
+            && self.content().view_manager.is_some()
+            && specs.iter().all(|s| VIEW_KINDS.contains(&s.kind))
+        {
+            return self.collect_in_session_view(specs, init, add).await;
+        }
         let root = self.content().root_folder.clone();
         let mut req = Request::new("RetrievePropertiesEx", &self.content().property_collector);
         req.nest("specSet", None, |r| {
@@ -165,6 +182,54 @@ impl Client {
         });
         write_options(&mut req);
         self.retrieve_pages(req, init, add).await
+    }
+
+    /// The whole inventory through a ContainerView of the root folder that the cached
+    /// session keeps: one call per read once it exists, and the server reads a view it
+    /// maintains instead of walking the inventory (vCenter's recommended way; stock
+    /// vcsim also walks traversals slowly). The view is made on the first read of a
+    /// session and lives as long as the session; a view that is gone (the session was
+    /// renewed, or someone destroyed it) is made again, once.
+    async fn collect_in_session_view<T: Send>(
+        &self,
+        specs: &[PropertySpec<'_>],
+        init: impl Fn() -> T + Send + Sync,
+        mut add: impl FnMut(&mut T, ObjectContent) + Send,
+    ) -> Result<T, Error> {
+        let key = view_key(specs);
+        let mut remade = false;
+        loop {
+            let (view, made) = match self.session_view(&key) {
+                Some(view) => (view, false),
+                None => {
+                    let _making = self.making_view().await;
+                    match self.session_view(&key) {
+                        Some(view) => (view, false),
+                        None => {
+                            let root = self.content().root_folder.clone();
+                            let view = self.create_view(&root, specs).await?;
+                            self.set_session_view(&key, Some(&view)).await;
+                            (view, true)
+                        }
+                    }
+                }
+            };
+            match self
+                .retrieve_pages(self.view_read(&view, specs), &init, &mut add)
+                .await
+            {
+                Err(e) if !made && !remade && e.fault_name() == Some("ManagedObjectNotFound") => {
+                    super::debug::note(&format!(
+                        "the session's view {view} is gone; making it again"
+                    ));
+                    if self.session_view(&key).as_ref() == Some(&view) {
+                        self.set_session_view(&key, None).await;
+                    }
+                    remade = true;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Read `paths` of specific objects (all of one type per spec).
@@ -433,6 +498,21 @@ fn write_traversal(r: &mut Request, steps: &[Step]) {
             }
         });
     }
+}
+
+/// Types read through a view the session keeps. vCenter keeps every view current; stock
+/// vcsim 0.24.2 adds a new object to existing views only if its parent already lists it
+/// when the object is registered, which holds for VMs and hosts (folders) but not for
+/// resource pools, so other types keep the traversal: a kept view must never miss an
+/// object a command just made.
+const VIEW_KINDS: &[&str] = &["VirtualMachine", "HostSystem"];
+
+/// What a session view holds: its types, in a stable order.
+fn view_key(specs: &[PropertySpec<'_>]) -> String {
+    let mut kinds: Vec<&str> = specs.iter().map(|s| s.kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds.join(",")
 }
 
 fn write_options(req: &mut Request) {

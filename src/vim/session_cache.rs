@@ -5,8 +5,11 @@
 //! (expired, terminated, server restarted); then it logs in again and stores the new one.
 //! The file also keeps the server's ServiceContent of that login, so that a command on a
 //! cached session starts with its real call (one round trip fewer); a new login
-//! (which an upgraded or restarted server forces) reads it afresh.
+//! (which an upgraded or restarted server forces) reads it afresh. It also keeps the
+//! ContainerViews made in that session for inventory reads (a view lives as long as its
+//! session), so that a listing on a cached session is one call.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +34,9 @@ struct Entry {
     /// The ServiceContent the server gave at that login (absent in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     content: Option<Node>,
+    /// ContainerViews of this session, by what they hold (see `Client::session_view`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    views: BTreeMap<String, String>,
 }
 
 /// A session kept by an earlier command.
@@ -38,6 +44,15 @@ pub struct Cached {
     pub cookie: Secret,
     /// The server's ServiceContent when the session was made, if it was kept.
     pub content: Option<Node>,
+    /// The session's ContainerViews (their managed object ids) by what they hold.
+    pub views: BTreeMap<String, String>,
+}
+
+/// What is kept of one session.
+pub struct Keep<'a> {
+    pub cookie: &'a str,
+    pub content: Option<&'a Node>,
+    pub views: &'a BTreeMap<String, String>,
 }
 
 impl SessionCache {
@@ -63,18 +78,20 @@ impl SessionCache {
         (entry.url == url && entry.user == user && !entry.cookie.is_empty()).then(|| Cached {
             cookie: Secret::new(entry.cookie),
             content: entry.content,
+            views: entry.views,
         })
     }
 
     /// Store a cookie (best effort): written to a private temp file, then renamed, so
     /// a concurrent reader sees the old or the new cookie, never half of one. False when
     /// it could not be written.
-    pub fn store(&self, url: &str, user: &str, cookie: &str, content: Option<&Node>) -> bool {
+    pub fn store(&self, url: &str, user: &str, keep: Keep<'_>) -> bool {
         let entry = Entry {
             url: url.to_string(),
             user: user.to_string(),
-            cookie: cookie.to_string(),
-            content: content.cloned(),
+            cookie: keep.cookie.to_string(),
+            content: keep.content.cloned(),
+            views: keep.views.clone(),
         };
         let Ok(text) = serde_json::to_string(&entry) else {
             return false;
@@ -150,10 +167,20 @@ mod tests {
             }],
             ..Node::default()
         };
-        cache.store("https://a/sdk", "root", "cookie-1", Some(&content));
+        let views = BTreeMap::from([("VirtualMachine".to_string(), "session[1]2".to_string())]);
+        cache.store(
+            "https://a/sdk",
+            "root",
+            Keep {
+                cookie: "cookie-1",
+                content: Some(&content),
+                views: &views,
+            },
+        );
         let cached = cache.load("https://a/sdk", "root").unwrap();
         assert_eq!(cached.cookie.expose(), "cookie-1");
         assert_eq!(cached.content, Some(content));
+        assert_eq!(cached.views, views);
         assert!(cache.load("https://a/sdk", "admin").is_none());
         assert!(cache.load("https://b/sdk", "root").is_none());
         let file = cache.file("https://a/sdk", "root");

@@ -66,10 +66,20 @@ fn a_traversal_spec_is_followed_only_from_objects_of_its_type() {
 }
 
 /// (name, host) of every VM `vm list` shows, and the names `host list` shows.
-fn listed(sim: &Sim) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
+/// With `--no-session-cache` a listing walks the inventory with a traversal; with the
+/// cache it reads a ContainerView the session keeps.
+fn listed(sim: &Sim, extra: &[&str]) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
     let text = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or_default().to_string();
-    let vms = sim.ceso().run(&["vm", "list", "--json"]).ok().json();
-    let hosts = sim.ceso().run(&["host", "list", "--json"]).ok().json();
+    let vms = sim
+        .ceso()
+        .run(&[&["vm", "list", "--json"], extra].concat())
+        .ok()
+        .json();
+    let hosts = sim
+        .ceso()
+        .run(&[&["host", "list", "--json"], extra].concat())
+        .ok()
+        .json();
     (
         vms.as_array()
             .expect("a JSON array")
@@ -92,9 +102,20 @@ fn vm_and_host_lists_are_whole_whichever_way_the_server_walks() {
     let model = [
         "-pool", "1", "-app", "1", "-dc", "2", "-folder", "1", "-vm", "2",
     ];
-    let faithful = listed(&Sim::start(&model));
-    let stock = listed(&Sim::start(&[&model[..], &["-stock-traversal"]].concat()));
-    assert_eq!(faithful, stock);
+    let faithful_sim = Sim::start(&model);
+    let stock_sim = Sim::start(&[&model[..], &["-stock-traversal"]].concat());
+    let faithful = listed(&faithful_sim, &["--no-session-cache"]);
+    assert_eq!(faithful, listed(&stock_sim, &["--no-session-cache"]));
+    assert_eq!(
+        faithful,
+        listed(&faithful_sim, &[]),
+        "through the session's view"
+    );
+    assert_eq!(
+        faithful,
+        listed(&stock_sim, &[]),
+        "through the session's view"
+    );
     let (vms, hosts) = faithful;
     // What a ContainerView of the root folder holds in this model: 12 VMs; per
     // datacenter 3 cluster hosts and a standalone one.

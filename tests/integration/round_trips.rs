@@ -126,6 +126,56 @@ fn commands_stay_within_their_round_trip_budget() {
 }
 
 #[test]
+fn a_cached_session_keeps_its_inventory_view_and_makes_a_lost_one_again() {
+    let t = Counted::start(&["-vm", "3"]);
+    // The session's first listing makes the view it keeps (no DestroyView).
+    let first = t.calls(&["vm", "list", "--json"]);
+    assert_eq!(
+        first.iter().filter(|m| *m == "CreateContainerView").count(),
+        1,
+        "{first:?}"
+    );
+    assert!(!first.contains(&"DestroyView".to_string()), "{first:?}");
+    // The next ones read it: one call. host list keeps a view of its own (and then
+    // reads the names of the hosts' parents, datastores and networks).
+    assert_eq!(t.calls(&["vm", "list", "--json"]), ["RetrievePropertiesEx"]);
+    let hosts = t.calls(&["host", "list", "--json"]);
+    assert_eq!(hosts[0], "CreateContainerView", "{hosts:?}");
+    assert_eq!(
+        t.calls(&["host", "list", "--json"]),
+        ["RetrievePropertiesEx", "RetrievePropertiesEx"]
+    );
+
+    // A view that is gone (destroyed by someone, or from another session) is made again.
+    let files = cache_files(&t.sessions_dir());
+    let mut entry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).expect("cache file"))
+            .expect("cache is JSON");
+    let views = entry["views"].as_object_mut().expect("views are kept");
+    for id in views.values_mut() {
+        *id = "session[0000]no-such-view".into();
+    }
+    std::fs::write(&files[0], entry.to_string()).expect("write the cache file");
+    std::fs::write(&t.log, "").expect("truncate the request log");
+    let listed = t.ceso().run(&["vm", "list", "--json"]).ok().json();
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(6), // three in the cluster's pool, three on the standalone host
+        "{listed}"
+    );
+    let calls = requests(&t.log);
+    assert_eq!(
+        calls,
+        [
+            "RetrievePropertiesEx",
+            "CreateContainerView",
+            "RetrievePropertiesEx"
+        ]
+    );
+    assert_eq!(t.calls(&["vm", "list", "--json"]), ["RetrievePropertiesEx"]);
+}
+
+#[test]
 fn a_stale_cached_session_is_replaced_by_a_fresh_login() {
     let t = Counted::start(&[]);
     t.calls(&["vm", "list"]);

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -217,11 +218,14 @@ func joinNetwork(h *simulator.HostSystem, name string) {
 		if simulator.Map.IsESX() {
 			n.Self = types.ManagedObjectReference{Type: "Network", Value: "HaNetwork-" + name}
 		} else {
-			n.Self = types.ManagedObjectReference{Type: "Network"}
+			id := atomic.AddInt64(&standardNetworks, 1)
+			n.Self = types.ManagedObjectReference{Type: "Network", Value: fmt.Sprintf("network-std-%d", id)}
 		}
 		simulator.Map.WithLock(folder, func() {
-			simulator.Map.PutEntity(folder, n)
+			// The folder holds it before the registry announces it, as the simulator's
+			// own folderPutChild does: ContainerViews check where a new object is.
 			folder.ChildEntity = append(folder.ChildEntity, n.Self)
+			simulator.Map.PutEntity(folder, n)
 		})
 		simulator.Map.AddReference(dc, &dc.Network, n.Self)
 		n.Summary = &types.NetworkSummary{Network: &n.Self, Name: name, Accessible: true}
@@ -229,6 +233,9 @@ func joinNetwork(h *simulator.HostSystem, name string) {
 	simulator.Map.AddReference(n, &n.Host, h.Self)
 	simulator.Map.AddReference(h, &h.Network, n.Self)
 }
+
+// standardNetworks numbers the Networks made for host port groups on vCenter.
+var standardNetworks int64
 
 // leaveNetwork removes the host from the Network of that name; a Network no
 // host has and no VM uses goes away.
