@@ -138,7 +138,7 @@ pub(super) fn report_cold(o: &migrate::ColdOutcome) {
 }
 
 /// What a warm migration did, on stderr: each round, then the downtime.
-fn report_warm(o: &migrate::WarmOutcome) {
+pub(super) fn report_warm(o: &migrate::WarmOutcome) {
     for r in &o.rounds {
         let what = if r.index == 0 { "base" } else { "delta" };
         eprintln!(
