@@ -7,13 +7,14 @@ package main
 //
 // cbt.go models an epoch as a hash per block of the disk's content. Hashing a
 // 2 GiB flat extent at every snapshot would make each snapshot take seconds
-// here, which ESXi does not. So hashBlocks keeps each flat file's block hashes
+// here, which ESXi does not. So cachedHashBlocks keeps each flat file's block hashes
 // with the file's size and modification time: while both are unchanged the
 // hashes are current and a snapshot copies them. A guest write through the
 // control below updates the hashes of the blocks it wrote. Anything else that
 // changes the file (an upload to /folder, a write behind the simulator's back)
 // changes its modification time, and the next snapshot hashes it all again,
-// as before.
+// as before. (File times tick coarsely: an upload within a few ms of a guest
+// write through the control could go unseen; nothing does both at once.)
 //
 // Control (test-only): POST /vcsim/guest-write with JSON
 //
@@ -70,8 +71,14 @@ func cachedHashBlocks(file string, capacity int64) ([]uint64, error) {
 		return nil, err
 	}
 	// The stat from before hashing: a write meanwhile changed the time, so the
-	// next use hashes again.
-	hashCache.files[file] = &fileHashes{size: st.Size(), modified: st.ModTime(), capacity: capacity, hashes: hashes}
+	// next use hashes again. File times tick coarsely (a few ms): a file written
+	// within the last tick or two could be written again with the same time, so
+	// it is not kept then.
+	if time.Since(st.ModTime()) >= 50*time.Millisecond {
+		hashCache.files[file] = &fileHashes{size: st.Size(), modified: st.ModTime(), capacity: capacity, hashes: hashes}
+	} else {
+		delete(hashCache.files, file)
+	}
 	return append([]uint64(nil), hashes...), nil
 }
 
