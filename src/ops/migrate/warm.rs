@@ -8,14 +8,18 @@
 //!    (QueryChangedDiskAreas) sent as one vmfsSparse delta per disk (`delta_copy`,
 //!    uploaded whole and read back) on top of the target's chain, snapshot removed,
 //!    until `warm_rounds` says to cut over or gives up;
-//! 3. cut-over: the guest shut down (or powered off with `--force`), a last delta
-//!    round, the small files with the .vmx naming the top of each chain; registered with
-//!    the same UUID and MACs, powered on; the chain consolidated after power-on (so it
-//!    adds no downtime), the whole disk compared with the source's by hash, and only then
-//!    the source unregistered and deleted.
+//! 3. before the cut-over, while the guest still runs: the small files copied, and one
+//!    more quick round, so the last delta is small;
+//! 4. cut-over: the guest shut down (or powered off with `--force`), a last delta
+//!    round asked of the powered-off disks (no snapshot) while the small files are
+//!    checked again, the .vmx naming the top of each chain; registered with the same
+//!    UUID and MACs, powered on; the chain consolidated after power-on (so it adds no
+//!    downtime), the whole disk compared with the source's by hash, and only then the
+//!    source unregistered and deleted. `cutover_steps` says where the downtime went.
 //!
 //! Before the cut-over the source runs untouched (each round's snapshot is removed
-//! whatever happens); after it, cold migration's "exactly one registered copy" holds.
+//! whatever happens but a kill, and a rerun removes a killed run's, known by its name
+//! and description); after it, cold migration's "exactly one registered copy" holds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
