@@ -152,6 +152,14 @@ pub(super) fn report_warm(o: &migrate::WarmOutcome) {
         "  cut over because {}; downtime {} ms; {} bytes sent; source {}",
         o.cutover_reason, o.downtime_ms, o.bytes_sent, o.source
     );
+    if !o.cutover_steps.is_empty() {
+        let steps: Vec<String> = o
+            .cutover_steps
+            .iter()
+            .map(|s| format!("{} {} ms", s.step, s.ms))
+            .collect();
+        eprintln!("  downtime by step: {}", steps.join(", "));
+    }
     for line in o.changes.iter().chain(&o.notes) {
         eprintln!("  {line}");
     }
