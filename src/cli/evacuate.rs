@@ -30,6 +30,9 @@ pub struct EvacuateArgs {
     /// Move running VMs that cannot be vMotioned (passthrough, vGPU; every VM onto another endpoint): shut down, move, power on
     #[arg(long)]
     pub cold: bool,
+    /// Onto another endpoint: move each running VM by warm migration (copied while it runs, off only for the cut-over)
+    #[arg(long)]
+    pub warm: bool,
     /// Enter maintenance mode once every VM has left
     #[arg(long)]
     pub maintenance: bool,
@@ -53,6 +56,7 @@ pub fn run(ctx: &Ctx, args: EvacuateArgs) -> OpResult<()> {
             None => Destination::Auto,
         },
         cold: args.cold,
+        warm: args.warm,
         maintenance: args.maintenance,
     };
     let policy = super::placement::policies(ctx, &args.policy)?;
@@ -82,7 +86,12 @@ fn question(plan: &Evacuation, moving: usize) -> String {
         q.push_str(&format!(" ({left} cannot move)"));
     }
     let restarted = |v: &&VmEvacuation| v.method == Some(evacuate::Method::ColdRestart);
-    if plan.moving().any(|v| restarted(&v) && v.copy.is_some()) {
+    if plan
+        .moving()
+        .any(|v| v.method == Some(evacuate::Method::Warm))
+    {
+        q.push_str(", copying the running ones while they run and cutting each over (warm migration: a short shutdown each)");
+    } else if plan.moving().any(|v| restarted(&v) && v.copy.is_some()) {
         q.push_str(", shutting down the running ones (no vMotion between endpoints)");
     } else if plan.moving().any(|v| restarted(&v)) {
         q.push_str(", shutting down the ones that cannot be vMotioned");
@@ -177,6 +186,9 @@ fn report(ctx: &Ctx, mut ev: Evacuation) -> OpResult<()> {
                 ctx.out.done(&format!("moved {}", describe(v)));
                 if let Some(o) = &v.copied {
                     super::migrate::report_cold(o);
+                }
+                if let Some(o) = &v.warm {
+                    super::migrate::report_warm(o);
                 }
             }
             Outcome::WouldMove => {}

@@ -138,7 +138,7 @@ pub(super) fn report_cold(o: &migrate::ColdOutcome) {
 }
 
 /// What a warm migration did, on stderr: each round, then the downtime.
-fn report_warm(o: &migrate::WarmOutcome) {
+pub(super) fn report_warm(o: &migrate::WarmOutcome) {
     for r in &o.rounds {
         let what = if r.index == 0 { "base" } else { "delta" };
         eprintln!(
@@ -152,6 +152,14 @@ fn report_warm(o: &migrate::WarmOutcome) {
         "  cut over because {}; downtime {} ms; {} bytes sent; source {}",
         o.cutover_reason, o.downtime_ms, o.bytes_sent, o.source
     );
+    if !o.cutover_steps.is_empty() {
+        let steps: Vec<String> = o
+            .cutover_steps
+            .iter()
+            .map(|s| format!("{} {} ms", s.step, s.ms))
+            .collect();
+        eprintln!("  downtime by step: {}", steps.join(", "));
+    }
     for line in o.changes.iter().chain(&o.notes) {
         eprintln!("  {line}");
     }

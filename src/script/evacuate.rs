@@ -15,6 +15,7 @@ const OPTIONS: &[&str] = &[
     "to_host",
     "auto",
     "cold",
+    "warm",
     "maintenance",
     "dry_run",
     "policy",
@@ -26,7 +27,8 @@ pub fn add_to(m: &mut Module, ctx: &ScriptCtx) {
     func(
         "evacuate",
         &["name: String", "options: Map", "Array"],
-        "Move every VM off a host, like `ceso host evacuate`. Options: to_host (one target for\nall; another endpoint, \"ENDPOINT/HOST\", moves them by cold migration and needs cold) or auto (the placement engine picks each VM's host; policy: plugin files), cold (shut\ndown, move and restart running VMs that cannot be vMotioned), maintenance (enter\nmaintenance mode once no VM is left), dry_run. Returns one map per VM (vm, from_host,\nto_host, method, outcome, checks, error). When a VM does not move, a fault whose\n`results` holds those maps.",
+        "Move every VM off a host, like `ceso host evacuate`. Options: to_host (one target for\nall; another endpoint, \"ENDPOINT/HOST\", moves them by cold migration and needs cold, or warm) or auto (the placement engine picks each VM's host; policy: plugin files), cold (shut\ndown, move and restart running VMs that cannot be vMotioned), warm (onto another endpoint:
+copy each running VM while it runs, then cut over), maintenance (enter\nmaintenance mode once no VM is left), dry_run. Returns one map per VM (vm, from_host,\nto_host, method, outcome, checks, error). When a VM does not move, a fault whose\n`results` holds those maps.",
     )
     .set_into_module(m, move |name: &str, opts: Map| evacuate_host(&c, name, opts));
 }
@@ -46,6 +48,7 @@ fn evacuate_host(ctx: &ScriptCtx, name: &str, opts: Map) -> RhaiResultOf<Array> 
         host: name.to_string(),
         destination,
         cold: opts.flag("cold")?,
+        warm: opts.flag("warm")?,
         maintenance: opts.flag("maintenance")?,
     };
     let dry_run = opts.flag("dry_run")? || ctx.policy().dry_run;

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::sim::{Ceso, Run, Sim, Soap, exit};
 
-const VM: &str = "ha-host_VM0";
-const VM1: &str = "ha-host_VM1";
+pub(crate) const VM: &str = "ha-host_VM0";
+pub(crate) const VM1: &str = "ha-host_VM1";
 /// Each simulated ESXi endpoint's one host.
 const HOST: &str = "localhost.localdomain";
 
@@ -118,7 +118,7 @@ impl Pair {
     }
 
     /// `host evacuate` of esx1's host (as esx1's scope names it) with `args`.
-    fn evacuate(&self, args: &[&str]) -> Run {
+    pub(crate) fn evacuate(&self, args: &[&str]) -> Run {
         let mut all = vec!["--host", "esx1", "host", "evacuate", HOST];
         all.extend_from_slice(args);
         self.run(&all)

@@ -264,6 +264,8 @@ fn a_round_of_changed_areas_copied_as_a_delta_brings_the_target_to_the_source() 
             4 * MIB as u64,
             &written,
             &moved,
+            None,
+            &mut ceso::ops::migrate::copy::Timing::default(),
         )
         .await
         .expect("the delta round");

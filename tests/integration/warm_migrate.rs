@@ -5,16 +5,20 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cold_migrate::{Pair, pattern, put_source_file, vm_dir};
+use crate::cold_migrate::{Pair, VM, VM1, pattern, put_source_file, vm_dir};
 use crate::sim::{Run, exit};
 
 fn warm_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     Pair::between_args("--warm", extra)
 }
 
+/// The source's snapshots are taken 3 s after they are asked for: the window in which a
+/// test writes as the guest (or kills ceso) between one round and the next.
+const SLOW_SNAPSHOTS: &[&str] = &["-method-delay", "CreateSnapshot_Task:3000"];
+
 #[test]
 fn writes_between_rounds_end_byte_identical_to_the_source_at_cut_over() {
-    let pair = Pair::start(&[], &[]);
+    let pair = Pair::start(SLOW_SNAPSHOTS, &[]);
     let mut disk = pattern(20 << 20, 2_654_435_761);
     put_source_file(&pair, "disk1-flat.vmdk", &disk);
     let before = pair.info("esx1").expect("the source VM");
@@ -37,6 +41,13 @@ fn writes_between_rounds_end_byte_identical_to_the_source_at_cut_over() {
         "base, delta(s) and the last round: {rounds:?}"
     );
     assert_eq!(rounds[0]["bytes"], 20 << 20);
+    // --max-rate holds inside one copy: 20 MiB at 10 MiB/s take 2 s (the snapshot's
+    // delay comes before the copy starts, and the pacing counts from the run's start).
+    let base_ms = rounds[0]["duration_ms"].as_u64().unwrap();
+    assert!(
+        base_ms >= 1_900,
+        "the base round of 20 MiB at --max-rate 10M took {base_ms} ms"
+    );
     let deltas: u64 = rounds[1..].iter().filter_map(|r| r["bytes"].as_u64()).sum();
     assert!(
         (300_000..(2 << 20)).contains(&deltas),
@@ -70,9 +81,9 @@ fn writes_between_rounds_end_byte_identical_to_the_source_at_cut_over() {
     assert!(left.is_empty(), "deltas left after consolidation: {left:?}");
 }
 
-/// Run `args` (a warm migration with `--max-rate` of about 10M, which holds the first
-/// delta round back for about 2 s after the 20 MiB base round); once the base round is
-/// on the target, the guest writes 300000 bytes at 5 MiB into `disk`.
+/// Run `args` (a warm migration on a pair started with SLOW_SNAPSHOTS, so the first
+/// delta round's snapshot comes 3 s after the base round); once the base round is on
+/// the target, the guest writes 300000 bytes at 5 MiB into `disk`.
 fn write_after_base(pair: &Pair, args: &[&str], disk: &mut [u8]) -> Run {
     let mut spawner = pair.ceso();
     let started = Instant::now();
@@ -91,7 +102,7 @@ fn write_after_base(pair: &Pair, args: &[&str], disk: &mut [u8]) -> Run {
 
 #[test]
 fn a_writer_faster_than_the_rounds_stops_after_max_rounds_and_the_source_runs_on() {
-    let pair = Pair::start(&[], &[]);
+    let pair = Pair::start(SLOW_SNAPSHOTS, &[]);
     let mut disk = pattern(20 << 20, 2_654_435_761);
     put_source_file(&pair, "disk1-flat.vmdk", &disk);
     let args = warm_args(&[
@@ -133,13 +144,14 @@ fn a_failed_registration_at_cut_over_leaves_the_source_registered_and_running() 
 }
 
 #[test]
-fn a_run_killed_before_the_cut_over_leaves_the_source_running_and_a_rerun_resumes() {
-    let pair = Pair::start(&[], &[]);
+fn a_run_killed_in_a_round_leaves_the_source_running_and_a_rerun_removes_its_snapshot_and_resumes()
+{
+    let pair = Pair::start(SLOW_SNAPSHOTS, &[]);
     let mut disk = pattern(20 << 20, 2_654_435_761);
     put_source_file(&pair, "disk1-flat.vmdk", &disk);
-    // --max-rate 1M holds the first delta round back for about 20 s after the base
-    // round: the run is killed there, its base round journaled.
-    let args = warm_args(&["--max-rate", "1M"]);
+    // The run is killed once its base round is journaled, while it waits for the next
+    // round's snapshot: the source gets that snapshot after ceso is gone.
+    let args = warm_args(&["--max-rate", "100M"]);
     let mut spawner = pair.ceso();
     let mut child = spawner.spawn(&args);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -150,9 +162,16 @@ fn a_run_killed_before_the_cut_over_leaves_the_source_running_and_a_rerun_resume
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let source = pair.info("esx1").expect("the source stays registered");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let source = loop {
+        let source = pair.info("esx1").expect("the source stays registered");
+        if source["snapshots"] == 1 {
+            break source;
+        }
+        assert!(Instant::now() < deadline, "no leftover snapshot: {source}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(source["power_state"], "poweredOn");
-    assert_eq!(source["snapshots"], 0);
     assert!(pair.info("esx2").is_none());
 
     // The guest writes on; the rerun checks the base the killed run left and sends
@@ -164,6 +183,12 @@ fn a_run_killed_before_the_cut_over_leaves_the_source_running_and_a_rerun_resume
         .run(&warm_args(&["--cutover-when-delta-below", "1", "--json"]))
         .ok();
     let report = &run.json()[0]["warm"];
+    // ceso's own leftover (its name and description) is removed, and the run says so.
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("ceso-warm-migration-1") && notes.contains("removed first"),
+        "no word of the leftover snapshot: {notes}"
+    );
     assert_eq!(report["resumed_after_round"], 0);
     assert!(
         report["bytes_sent"].as_u64().unwrap() < (2 << 20),
@@ -180,4 +205,57 @@ fn a_run_killed_before_the_cut_over_leaves_the_source_running_and_a_rerun_resume
         0,
         "the journal outlived the migration"
     );
+}
+
+#[test]
+fn evacuating_a_host_warm_moves_each_running_vm_and_reports_one_refused() {
+    let pair = Pair::start(&["-disk-mb", "4"], &[]);
+    let before: Vec<_> = [VM, VM1]
+        .iter()
+        .map(|vm| pair.info_of("esx1", vm).expect("the VM on esx1"))
+        .collect();
+    assert!(before.iter().all(|v| v["power_state"] == "poweredOn"));
+
+    // A dry run shows each VM's warm move and changes nothing.
+    let plan = pair
+        .evacuate(&["--to-host", "esx2", "--warm", "--dry-run", "--json"])
+        .ok()
+        .json();
+    let vms = plan["vms"].as_array().expect("the VMs");
+    assert_eq!(vms.len(), 2);
+    assert!(
+        vms.iter()
+            .all(|v| v["method"] == "warm" && v["outcome"] == "would_move"),
+        "{plan}"
+    );
+    // Without --yes and no terminal to ask on: refused, nothing moved.
+    pair.evacuate(&["--to-host", "esx2", "--warm"])
+        .fails_with(exit::REFUSED)
+        .stderr_has("not confirmed");
+    assert!(pair.names("esx2").is_empty());
+
+    // A snapshot of the user's keeps VM1 where it is; VM moves warm: a partial result.
+    pair.run(&[
+        "--host", "esx1", "snapshot", "create", VM1, "--name", "mine",
+    ])
+    .ok();
+    let run = pair.evacuate(&["--to-host", "esx2", "--warm", "--yes", "--json"]);
+    let done = run.fails_with(exit::PARTIAL).json();
+    let vms = done["vms"].as_array().expect("the VMs");
+    let moved = vms.iter().find(|v| v["vm"] == VM).expect("VM's result");
+    assert_eq!(moved["outcome"], "moved", "{done}");
+    assert_eq!(moved["method"], "warm");
+    assert!(moved["warm"]["downtime_ms"].as_u64().is_some(), "{moved}");
+    assert_eq!(moved["warm"]["source"], "deleted");
+    let left = vms.iter().find(|v| v["vm"] == VM1).expect("VM1's result");
+    assert_eq!(left["outcome"], "refused", "{done}");
+    assert!(left["error"].to_string().contains("snapshot"), "{left}");
+
+    let after = pair.info_of("esx2", VM).expect("VM on esx2");
+    assert_eq!(after["power_state"], "poweredOn");
+    assert_eq!(after["uuid"], before[0]["uuid"]);
+    assert_eq!(after["nics"][0]["mac"], before[0]["nics"][0]["mac"]);
+    assert!(pair.info_of("esx1", VM).is_none(), "VM is still on esx1");
+    let stayed = pair.info_of("esx1", VM1).expect("VM1 stays on esx1");
+    assert_eq!(stayed["power_state"], "poweredOn");
 }

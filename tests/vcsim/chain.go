@@ -383,7 +383,7 @@ func diskHashes(vm *simulator.VirtualMachine, d *types.VirtualDisk, capacity int
 	if isDelta(descriptor) {
 		hashes, err = chainHashes(descriptor, capacity)
 	} else {
-		hashes, err = hashBlocks(flat, capacity)
+		hashes, err = cachedHashBlocks(flat, capacity)
 	}
 	return hashes, err == nil
 }

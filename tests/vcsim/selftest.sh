@@ -321,6 +321,23 @@ cbt_flow() {
 	[ "$CODE" = 500 ] && grep -q 'xsi:type="NotAuthenticated"' <<<"$RESP" || fail "$P: no session: $CODE $RESP"
 	ok "$P: faults: deviceKey/changeId InvalidArgument, FileLocked without snapshot, NotAuthenticated"
 
+	# A guest write the hypervisor sees (/vcsim/guest-write): the next snapshot's
+	# changed areas are its blocks; a range beyond the disk or an unknown VM is refused.
+	local gw="${P}_URL"
+	gw="${!gw%/sdk}/vcsim/guest-write"
+	[ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$gw" -d '{"vm": "'"$name"'", "offset": 131072, "length": 4096}')" = 204 ] ||
+		fail "$P: guest write refused"
+	snapshot_create "$P" "$jar" "$vm" backup-2
+	local s2=$SNAP
+	changed_areas "$P" "$jar" "$vm" "$s2" "$key" "$id1" "$cap"
+	[ "$AREAS" = "131072+65536" ] || fail "$P: areas after a guest write: '$AREAS'"
+	snapshot_remove "$P" "$jar" "$s2"
+	[ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$gw" -d '{"vm": "'"$name"'", "offset": '"$cap"', "length": 1}')" = 400 ] ||
+		fail "$P: a guest write beyond the disk was not a 400"
+	[ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$gw" -d '{"vm": "no-such-vm", "offset": 0, "length": 1}')" = 404 ] ||
+		fail "$P: a guest write to an unknown VM was not a 404"
+	ok "$P: a guest write shows in the next snapshot's changed areas ($AREAS); bad ranges 400, unknown VMs 404"
+
 	# Full backup read, then remove the snapshot: the disk must stay.
 	curl -sS "$furl" -o "$work/$P.backup"
 	snapshot_remove "$P" "$jar" "$s1"

@@ -26,11 +26,12 @@ pub async fn enable(
 }
 
 /// Areas of disk `key` that changed between `change_id` (or `*`: that are allocated) and
-/// `snapshot`, as sorted, non-overlapping extents within `[0, capacity)`.
+/// `snapshot`, as sorted, non-overlapping extents within `[0, capacity)`. No snapshot:
+/// against the disk as it is, which ESXi answers only for a powered-off VM.
 pub async fn changed_areas(
     client: &Client,
     vm: &MoRef,
-    snapshot: &MoRef,
+    snapshot: Option<&MoRef>,
     key: i32,
     capacity: u64,
     change_id: &str,
@@ -39,8 +40,10 @@ pub async fn changed_areas(
     let mut start = 0u64;
     while start < capacity {
         let mut req = Request::new("QueryChangedDiskAreas", vm);
-        req.moref("snapshot", snapshot)
-            .text("deviceKey", key)
+        if let Some(snapshot) = snapshot {
+            req.moref("snapshot", snapshot);
+        }
+        req.text("deviceKey", key)
             .text("startOffset", start)
             .text("changeId", change_id);
         let info = client

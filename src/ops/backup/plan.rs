@@ -274,7 +274,9 @@ pub async fn plan_disk(
     let ranges = match &method {
         ReadMethod::Whole => whole(),
         ReadMethod::Changed { since } => {
-            match cbt::changed_areas(client, vm, snapshot, disk.key, disk.capacity, since).await {
+            match cbt::changed_areas(client, vm, Some(snapshot), disk.key, disk.capacity, since)
+                .await
+            {
                 Ok(areas) => areas,
                 Err(e) => {
                     notes.push(format!(
@@ -287,7 +289,8 @@ pub async fn plan_disk(
             }
         }
         ReadMethod::Allocated => {
-            match cbt::changed_areas(client, vm, snapshot, disk.key, disk.capacity, "*").await {
+            match cbt::changed_areas(client, vm, Some(snapshot), disk.key, disk.capacity, "*").await
+            {
                 Ok(areas) => areas,
                 Err(e) => {
                     notes.push(format!(

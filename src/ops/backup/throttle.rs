@@ -2,6 +2,7 @@
 //! datastore low. Reads are paced to the average rate since the start, so a short burst
 //! is allowed but the long-run rate never exceeds the limit.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Parse a rate in bytes per second: `50M`, `50MB`, `50MiB`, `1.5G`, `800K`, `1048576`,
@@ -29,12 +30,14 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
     Ok(rate as u64)
 }
 
-/// Paces a byte stream to at most `rate` bytes per second (no limit when None).
+/// Paces a byte stream to at most `rate` bytes per second (no limit when None). Shared
+/// by the streams of one job (`&self`), so the limit holds inside each copy and across
+/// copies running at once.
 #[derive(Debug)]
 pub struct Throttle {
     rate: Option<u64>,
     started: Instant,
-    bytes: u64,
+    bytes: AtomicU64,
 }
 
 impl Throttle {
@@ -42,13 +45,16 @@ impl Throttle {
         Self {
             rate,
             started: Instant::now(),
-            bytes: 0,
+            bytes: AtomicU64::new(0),
         }
     }
 
     /// Account for `n` bytes just read; waits when reading is ahead of the rate.
-    pub async fn consume(&mut self, n: u64) {
-        self.bytes += n;
+    pub async fn consume(&self, n: u64) {
+        if self.rate.is_none() {
+            return;
+        }
+        self.bytes.fetch_add(n, Ordering::Relaxed);
         if let Some(wait) = self.ahead_by(Instant::now()) {
             tokio::time::sleep(wait).await;
         }
@@ -57,7 +63,8 @@ impl Throttle {
     /// How far reading is ahead of the allowed rate at `now`.
     fn ahead_by(&self, now: Instant) -> Option<Duration> {
         let rate = self.rate?;
-        let due = self.started + Duration::from_secs_f64(self.bytes as f64 / rate as f64);
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        let due = self.started + Duration::from_secs_f64(bytes as f64 / rate as f64);
         due.checked_duration_since(now).filter(|d| !d.is_zero())
     }
 }
@@ -80,8 +87,8 @@ mod tests {
 
     #[test]
     fn throttle_waits_only_when_ahead() {
-        let mut t = Throttle::new(Some(1000));
-        t.bytes = 500;
+        let t = Throttle::new(Some(1000));
+        t.bytes.store(500, Ordering::Relaxed);
         let wait = t.ahead_by(t.started).unwrap();
         assert_eq!(wait, Duration::from_millis(500));
         assert!(t.ahead_by(t.started + Duration::from_secs(1)).is_none());

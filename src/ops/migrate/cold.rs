@@ -169,7 +169,7 @@ pub async fn plan(
             "pass --shutdown to shut the guest down first (it is powered on again on the target), or stop it yourself",
         ));
     }
-    if source.snapshots > 0 {
+    if source.snapshots > spec.own_snapshots {
         return Err(OpError::refused(
             format!(
                 "{} has {} snapshot(s); it was not migrated",

@@ -15,6 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::ops::backup::throttle::Throttle;
 use crate::ops::error::{OpError, OpResult};
 use crate::ops::fleet::WithEndpoint;
 use crate::vim::{Client, DatastorePath};
@@ -44,6 +45,17 @@ pub async fn copy(
     to: &Side<'_>,
     moved: &Arc<AtomicU64>,
     timing: &mut Timing,
+) -> OpResult<Verified> {
+    copy_paced(from, to, moved, timing, None).await
+}
+
+/// `copy`, its reads paced by `pace` (`--max-rate`) chunk by chunk.
+pub async fn copy_paced(
+    from: &Side<'_>,
+    to: &Side<'_>,
+    moved: &Arc<AtomicU64>,
+    timing: &mut Timing,
+    pace: Option<&Throttle>,
 ) -> OpResult<Verified> {
     let started = std::time::Instant::now();
     let size = from
@@ -75,6 +87,9 @@ pub async fn copy(
                     hasher.update(&bytes);
                     seen += bytes.len() as u64;
                     moved.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    if let Some(pace) = pace {
+                        pace.consume(bytes.len() as u64).await;
+                    }
                     if tx.send(Ok(bytes)).await.is_err() {
                         // The upload ended early: its error is the one to report.
                         return Ok((seen, String::new()));

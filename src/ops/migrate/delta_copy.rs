@@ -11,9 +11,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::backup_repo::Extent;
+use crate::ops::backup::throttle::Throttle;
 use crate::ops::error::{OpError, OpResult};
 
-use super::copy::{self, ChunkHasher, Chunks, Side};
+use super::copy::{self, ChunkHasher, Chunks, Side, Timing};
 use super::delta_disk::DeltaLayout;
 use super::journal::Verified;
 
@@ -21,14 +22,19 @@ use super::journal::Verified;
 const RANGE: u64 = 8 << 20;
 
 /// Upload to `to` the delta of a `capacity`-byte disk holding the bytes of `extents`
-/// of `from` (the source's flat extent); `moved` counts data bytes as they pass.
+/// of `from` (the source's flat extent); `moved` counts data bytes as they pass, `pace`
+/// (`--max-rate`) paces them chunk by chunk, `timing` gets the upload's and the
+/// read-back's time.
 pub async fn copy_delta(
     from: &Side<'_>,
     to: &Side<'_>,
     capacity: u64,
     extents: &[Extent],
     moved: &Arc<AtomicU64>,
+    pace: Option<&Throttle>,
+    timing: &mut Timing,
 ) -> OpResult<Verified> {
+    let started = std::time::Instant::now();
     let layout = DeltaLayout::new(capacity, extents);
     let size = layout.file_len();
     let read = |tx: Chunks| async move {
@@ -78,6 +84,9 @@ pub async fn copy_delta(
                     hasher.update(&bytes);
                     seen += take as u64;
                     moved.fetch_add(take as u64, Ordering::Relaxed);
+                    if let Some(pace) = pace {
+                        pace.consume(take as u64).await;
+                    }
                     if tx.send(Ok(bytes)).await.is_err() {
                         return Ok((seen, String::new()));
                     }
@@ -105,5 +114,9 @@ pub async fn copy_delta(
             to.file, to.endpoint
         )));
     }
-    copy::check_sent(to, size, &sha256, "the delta that was sent").await
+    let verifying = std::time::Instant::now();
+    timing.transfer += verifying - started;
+    let back = copy::check_sent(to, size, &sha256, "the delta that was sent").await;
+    timing.verify += verifying.elapsed();
+    back
 }

@@ -10,7 +10,9 @@
 //! found on one): the "leave old hardware" case between standalone ESXi hosts. There is
 //! no vMotion between endpoints, so that needs `cold`; each VM then gets the cold
 //! migration's plan (`cold::plan`, through `migrate_vms`) before any copy starts, and
-//! moves by `cold::run` (a running VM shut down, copied, powered on again there).
+//! moves by `cold::run` (a running VM shut down, copied, powered on again there). With
+//! `warm` (no `cold` needed) each VM moves by warm migration instead (`warm::run`: copied
+//! while it runs, off only for the cut-over), within the fleet's concurrency bound.
 
 use std::sync::Arc;
 
@@ -27,8 +29,8 @@ use crate::vim::MoRef;
 
 use super::precheck::{Check, Kind};
 use super::{
-    ColdOutcome, ColdPlan, MigrateResult, MigrateSpec, Planned, host_elsewhere, migrate_vms,
-    other_endpoint, relocate,
+    ColdOutcome, ColdPlan, MigrateResult, MigrateSpec, Planned, WarmOutcome, host_elsewhere,
+    migrate_vms, other_endpoint, relocate,
 };
 
 /// Where the VMs go.
@@ -48,6 +50,8 @@ pub struct EvacuateSpec {
     /// Move running VMs that cannot be vMotioned by shutting them down; needed to
     /// evacuate onto another endpoint.
     pub cold: bool,
+    /// Onto another endpoint: move each VM by warm migration (copied while it runs).
+    pub warm: bool,
     pub maintenance: bool,
 }
 
@@ -61,6 +65,8 @@ pub enum Method {
     /// A running VM that cannot be vMotioned (or goes to another endpoint), with
     /// `cold`: shut down, relocated (copied), powered on again on the target.
     ColdRestart,
+    /// Onto another endpoint with `warm`: copied while it runs, then cut over.
+    Warm,
 }
 
 impl Method {
@@ -69,6 +75,7 @@ impl Method {
             Method::Live => "live (vMotion)",
             Method::Cold => "cold",
             Method::ColdRestart => "cold: shut down, move, power on",
+            Method::Warm => "warm: copied while it runs, then cut over",
         }
     }
 }
@@ -110,6 +117,9 @@ pub struct VmEvacuation {
     /// Onto another endpoint: what the cold migration did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copied: Option<ColdOutcome>,
+    /// Onto another endpoint with `warm`: what the warm migration did (rounds, downtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm: Option<WarmOutcome>,
     #[serde(skip)]
     problem: Option<OpError>,
     #[serde(skip)]
@@ -268,15 +278,25 @@ pub async fn plan(
         }
         Destination::Auto => None,
     };
+    if copy_to.is_none() && spec.warm {
+        return Err(OpError::refused(
+            format!(
+                "a warm migration copies VMs to another endpoint; the target is a host of {}, where VMs move by vMotion; nothing was moved",
+                endpoint.name()
+            ),
+            "drop --warm (running VMs move live), or name another endpoint: --to-host ENDPOINT[/HOST] --warm",
+        ));
+    }
     if let Some(to) = &copy_to
         && !spec.cold
+        && !spec.warm
     {
         return Err(OpError::refused(
             format!(
                 "{name} is on {}, {to} is another endpoint: between endpoints there is no vMotion, only a cold migration (every file copied; running VMs shut down and powered on again there); nothing was moved",
                 endpoint.name()
             ),
-            "pass --cold to move them that way (add --dry-run first to see each VM's copy)",
+            "pass --cold to move them that way, or --warm to copy running VMs while they run (add --dry-run first to see each VM's copy)",
         ));
     }
     let target = Target {
@@ -306,16 +326,24 @@ pub async fn plan(
             error: None,
             copy: None,
             copied: None,
+            warm: None,
             problem: None,
         })
         .collect();
     if let Some(to) = &copy_to {
         // Every VM's copy is planned (and checked) before the first one starts.
         let refs: Vec<VmRef> = out.iter().map(|v| v.vm_ref.clone()).collect();
-        let planned = migrate_vms(fleet, &refs, &copy_spec(fleet, to), true, &Silent).await;
+        let planned = migrate_vms(
+            fleet,
+            &refs,
+            &copy_spec(fleet, to, spec.warm),
+            true,
+            &Silent,
+        )
+        .await;
         for (v, result) in out.iter_mut().zip(planned) {
             v.to_host = Some(to.clone());
-            classify_copy(v, result);
+            classify_copy(v, result, spec.warm);
         }
         return Ok(evacuation(spec, &host, endpoint, out));
     }
@@ -429,26 +457,28 @@ fn move_spec(fleet: &Fleet, to: &str, live: bool) -> MigrateSpec {
 }
 
 /// The spec of one VM's cold migration to another endpoint (`ENDPOINT[/HOST]`): a
-/// running VM is shut down first and powered on again there.
-fn copy_spec(fleet: &Fleet, to: &str) -> MigrateSpec {
+/// running VM is shut down first and powered on again there; with `warm`, a warm
+/// migration (the default cut-over rule).
+fn copy_spec(fleet: &Fleet, to: &str, warm: bool) -> MigrateSpec {
     MigrateSpec {
         cold: true,
         shutdown: true,
+        warm,
         ..move_spec(fleet, to, false)
     }
 }
 
 /// A cold migration's plan, or why the VM cannot be copied.
-fn classify_copy(v: &mut VmEvacuation, planned: OpResult<MigrateResult>) {
+fn classify_copy(v: &mut VmEvacuation, planned: OpResult<MigrateResult>, warm: bool) {
     match planned {
         Ok(MigrateResult {
             plan: Planned::Cold(plan),
             ..
         }) => {
-            v.method = Some(if v.power_state == "poweredOn" {
-                Method::ColdRestart
-            } else {
-                Method::Cold
+            v.method = Some(match (warm, v.power_state == "poweredOn") {
+                (true, true) => Method::Warm,
+                (false, true) => Method::ColdRestart,
+                (_, false) => Method::Cold,
             });
             v.to_host = Some(format!("{}/{}", plan.to_endpoint, plan.to_host));
             v.checks = plan.checks.clone();
@@ -661,9 +691,10 @@ pub async fn run(fleet: &Fleet, mut ev: Evacuation, progress: &dyn Progress) -> 
         .filter(|v| v.outcome == Outcome::WouldMove)
     {
         match results.next() {
-            Some(Ok(copied)) => {
+            Some(Ok((copied, warm))) => {
                 v.outcome = Outcome::Moved;
                 v.copied = copied;
+                v.warm = warm;
             }
             Some(Err(e)) => v.set_problem(Outcome::Failed, e),
             None => v.set_problem(Outcome::Failed, OpError::invalid("no result")),
@@ -678,30 +709,38 @@ pub async fn run(fleet: &Fleet, mut ev: Evacuation, progress: &dyn Progress) -> 
     ev
 }
 
-/// One VM's move through `migrate_vms`; onto another endpoint, what its copy did.
+/// One VM's move through `migrate_vms`; onto another endpoint, what its copy did (cold
+/// or warm).
 async fn move_vm(
     fleet: &Fleet,
     v: &VmEvacuation,
     progress: &dyn Progress,
-) -> OpResult<Option<ColdOutcome>> {
+) -> OpResult<(Option<ColdOutcome>, Option<WarmOutcome>)> {
     let (Some(to), Some(method)) = (&v.to_host, v.method) else {
         return Err(OpError::invalid(format!("{}: no target", v.vm)));
     };
     if v.copy.is_some() {
-        // The cold migration shuts a running VM down and powers it on again itself.
-        return migrate_one(fleet, &v.vm_ref, &copy_spec(fleet, to), progress)
+        // The cold migration shuts a running VM down and powers it on again itself; the
+        // warm one copies it while it runs and cuts over.
+        let warm = method == Method::Warm;
+        return migrate_one(fleet, &v.vm_ref, &copy_spec(fleet, to, warm), progress)
             .await
-            .map(|r| r.outcome);
+            .map(|r| (r.outcome, r.warm));
     }
-    match method {
+    let moved = match method {
         Method::Live => migrate_one(fleet, &v.vm_ref, &move_spec(fleet, to, true), progress)
             .await
-            .map(|_| None),
+            .map(|_| ()),
         Method::Cold => migrate_one(fleet, &v.vm_ref, &move_spec(fleet, to, false), progress)
             .await
-            .map(|_| None),
-        Method::ColdRestart => cold_restart(fleet, v, to, progress).await.map(|()| None),
-    }
+            .map(|_| ()),
+        Method::ColdRestart => cold_restart(fleet, v, to, progress).await,
+        Method::Warm => Err(OpError::invalid(format!(
+            "{}: a warm move is between endpoints only",
+            v.vm
+        ))),
+    };
+    moved.map(|()| (None, None))
 }
 
 async fn migrate_one(

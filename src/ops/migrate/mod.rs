@@ -57,6 +57,9 @@ pub struct MigrateSpec {
     pub preserve_mac: bool,
     /// `--warm`: copy while the VM runs, then cut over.
     pub warm: bool,
+    /// Snapshots of the VM that are a warm migration's own leftovers (a killed run's
+    /// round snapshot), removed before it copies: the snapshot check does not count them.
+    pub own_snapshots: usize,
     pub warm_options: WarmOptions,
 }
 
@@ -269,7 +272,7 @@ async fn cold_one(
     progress: &dyn Progress,
 ) -> OpResult<MigrateResult> {
     if spec.warm {
-        let plan = warm::plan(vm, endpoint, host, spec).await?;
+        let plan = warm::plan(vm, endpoint, host, spec, dry_run, progress).await?;
         let warm = if dry_run {
             None
         } else {

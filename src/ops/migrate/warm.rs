@@ -8,14 +8,18 @@
 //!    (QueryChangedDiskAreas) sent as one vmfsSparse delta per disk (`delta_copy`,
 //!    uploaded whole and read back) on top of the target's chain, snapshot removed,
 //!    until `warm_rounds` says to cut over or gives up;
-//! 3. cut-over: the guest shut down (or powered off with `--force`), a last delta
-//!    round, the small files with the .vmx naming the top of each chain; registered with
-//!    the same UUID and MACs, powered on; the chain consolidated after power-on (so it
-//!    adds no downtime), the whole disk compared with the source's by hash, and only then
-//!    the source unregistered and deleted.
+//! 3. before the cut-over, while the guest still runs: the small files copied, and one
+//!    more quick round, so the last delta is small;
+//! 4. cut-over: the guest shut down (or powered off with `--force`), a last delta
+//!    round asked of the powered-off disks (no snapshot) while the small files are
+//!    checked again, the .vmx naming the top of each chain; registered with the same
+//!    UUID and MACs, powered on; the chain consolidated after power-on (so it adds no
+//!    downtime), the whole disk compared with the source's by hash, and only then the
+//!    source unregistered and deleted. `cutover_steps` says where the downtime went.
 //!
 //! Before the cut-over the source runs untouched (each round's snapshot is removed
-//! whatever happens); after it, cold migration's "exactly one registered copy" holds.
+//! whatever happens but a kill, and a rerun removes a killed run's, known by its name
+//! and description); after it, cold migration's "exactly one registered copy" holds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,8 +45,15 @@ use super::copy::{self, Side};
 use super::delta_copy;
 use super::delta_disk;
 use super::journal::{Chain, Journal, Verified};
+use super::precheck::{Check, Kind};
 use super::warm_rounds::{self, Next, Round, StopRule};
 use super::{MigrateSpec, NOT_CONVERGING_HINT};
+
+/// The name (then the round) and description of a round's snapshot: a rerun knows its
+/// own leftovers by them.
+pub const SNAPSHOT_PREFIX: &str = "ceso-warm-migration-";
+pub const SNAPSHOT_DESCRIPTION: &str =
+    "taken by ceso for a warm migration round; removed when it ends";
 
 /// Most bytes of a .vmx or descriptor read into memory.
 const SMALL: usize = 4 << 20;
@@ -65,6 +76,8 @@ pub struct WarmOutcome {
     pub bytes_sent: u64,
     /// Milliseconds from the guest being stopped to the copy powered on at the target.
     pub downtime_ms: u64,
+    /// Where the downtime went, step by step.
+    pub cutover_steps: Vec<CutoverStep>,
     pub cutover_reason: String,
     /// The round an earlier, interrupted run had got to (its chain re-checked).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,20 +89,117 @@ pub struct WarmOutcome {
     pub notes: Vec<String>,
 }
 
-/// Plan a warm migration: a cold migration's plan of a VM that may run.
+/// One step of the cut-over and its milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct CutoverStep {
+    pub step: &'static str,
+    pub ms: u64,
+}
+
+/// The cut-over's clock: each `lap` closes a step at now, `add` counts a part timed
+/// elsewhere (a step named twice adds up).
+struct Laps {
+    mark: Instant,
+    steps: Vec<CutoverStep>,
+}
+
+impl Laps {
+    fn start() -> Laps {
+        Laps {
+            mark: Instant::now(),
+            steps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, step: &'static str) {
+        let now = Instant::now();
+        self.add(step, now - self.mark);
+        self.mark = now;
+    }
+
+    fn add(&mut self, step: &'static str, took: Duration) {
+        let took = ms(took);
+        match self.steps.iter_mut().find(|s| s.step == step) {
+            Some(s) => s.ms += took,
+            None => self.steps.push(CutoverStep { step, ms: took }),
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The name of the precheck line about a killed run's leftover snapshots.
+const LEFTOVER: &str = "leftover snapshots";
+
+/// Plan a warm migration: a cold migration's plan of a VM that may run. Snapshots that
+/// are all ceso's own round snapshots (a killed run's: its name and description) are
+/// removed first, and the plan says so (a dry run: that they would be); any other
+/// snapshot is refused by the precheck as before.
 pub async fn plan(
     vm: &VmRef,
     target: &Arc<Endpoint>,
     host: Option<&str>,
     spec: &MigrateSpec,
+    dry_run: bool,
+    progress: &dyn Progress,
 ) -> OpResult<ColdPlan> {
+    let all = snapshots::list(vm).await?;
+    let own: Vec<&snapshots::Snapshot> = all
+        .iter()
+        .filter(|s| s.name.starts_with(SNAPSHOT_PREFIX) && s.description == SNAPSHOT_DESCRIPTION)
+        .collect();
+    let leftover = (!own.is_empty() && own.len() == all.len()).then(|| {
+        let names: Vec<&str> = own.iter().map(|s| s.name.as_str()).collect();
+        names.join(", ")
+    });
+    if let Some(names) = &leftover
+        && !dry_run
+    {
+        for s in &own {
+            progress.step(&format!(
+                "Removing {}, the snapshot an interrupted warm migration of {} left",
+                s.name, vm.name
+            ));
+            snapshots::remove(vm, &s.moref(), &s.name, false, progress)
+                .await
+                .map_err(|e| {
+                    cold::context(
+                        format!("{} has ceso's leftover snapshot(s) {names}, which could not be removed ({e}); nothing was copied", vm.name),
+                        e,
+                    )
+                })?;
+        }
+    }
     let cold_spec = MigrateSpec {
         cold: true,
         shutdown: true,
+        own_snapshots: if dry_run && leftover.is_some() {
+            own.len()
+        } else {
+            0
+        },
         ..spec.clone()
     };
     let mut plan = cold::plan(vm, target, host, &cold_spec).await?;
     plan.kind = "warm (between endpoints)";
+    if let Some(names) = leftover {
+        let done = if dry_run {
+            "would be removed"
+        } else {
+            "removed"
+        };
+        plan.checks.push(Check {
+            name: LEFTOVER,
+            kind: Kind::Required,
+            ok: true,
+            forced: false,
+            reason: format!(
+                "{names}: left by an interrupted warm migration (ceso's name and description), {done} first"
+            ),
+        });
+    }
     Ok(plan)
 }
 
@@ -118,7 +228,17 @@ struct Ends<'a> {
     source: &'a Client,
     target: &'a Client,
     moved: Arc<AtomicU64>,
+    /// `--max-rate`, paced inside every copy of the rounds the guest runs through.
     throttle: Throttle,
+}
+
+/// How a round learns what changed: from a snapshot it takes (the guest runs), or from
+/// the disks as they are (the guest is off: the last round, no snapshot to take and
+/// remove during the downtime).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Point {
+    Snapshot,
+    Off,
 }
 
 /// Carry out a warm migration planned by `plan`.
@@ -149,7 +269,7 @@ pub async fn run(
         let info = vms::info(vm).await?;
         cold::journal_for(vm, &info, target.name(), &refs.vmx)
     };
-    let mut ends = Ends {
+    let ends = Ends {
         vm,
         plan,
         source: &source_client,
@@ -172,14 +292,27 @@ pub async fn run(
         )
     };
 
-    // 1. and 2. Rounds while the guest runs.
+    // 1. and 2. Rounds while the guest runs. Once the rule says to cut over, what does
+    // not need the guest off goes first: the small files (checked again once it is off),
+    // and one more quick round, so the last delta holds only what the guest writes
+    // during that round and its shutdown.
     let mut rounds = Vec::new();
     let mut index = resumed.map_or(0, |r| r + 1);
+    let mut small = Vec::new();
+    let mut cutting = None;
     let reason = loop {
+        if let Some(why) = cutting.take() {
+            break why;
+        }
         if !rounds.is_empty() {
             match warm_rounds::next(&options.stop, &rounds, SystemTime::now()) {
                 Next::Another => {}
-                Next::CutOver(why) => break why,
+                Next::CutOver(why) => {
+                    small = pre_copy_small(&ends, &disks, progress)
+                        .await
+                        .map_err(leave)?;
+                    cutting = Some(why);
+                }
                 Next::NotConverging(message) => {
                     return Err(OpError::refused(
                         format!(
@@ -191,9 +324,17 @@ pub async fn run(
                 }
             }
         }
-        let round = copy_round(&mut ends, &mut disks, &mut journal, index, progress)
-            .await
-            .map_err(leave)?;
+        let round = copy_round(
+            &ends,
+            &mut disks,
+            &mut journal,
+            index,
+            Point::Snapshot,
+            &mut Laps::start(),
+            progress,
+        )
+        .await
+        .map_err(leave)?;
         rounds.push(round);
         index += 1;
         if !plan.power_on {
@@ -204,6 +345,7 @@ pub async fn run(
 
     // 3. Cut-over.
     let off = Instant::now();
+    let mut laps = Laps::start();
     if plan.power_on {
         progress.step(&format!(
             "Cutting over ({reason}): stopping {} on {}",
@@ -216,21 +358,47 @@ pub async fn run(
         vms::power(&running, PowerAction::Off { force }, progress)
             .await
             .map_err(leave)?;
-        match copy_round(&mut ends, &mut disks, &mut journal, index, progress).await {
-            Ok(round) => rounds.push(round),
-            Err(e) => {
-                let again = cold::power_back(vm, plan).await;
-                return Err(cold::context(
-                    format!(
-                        "the last round of {} failed ({e}); the VM is still registered on {}{again}",
-                        vm.name, plan.from_endpoint
-                    ),
-                    e,
-                ));
+        laps.lap("guest shut down");
+        let mut round_laps = Laps::start();
+        let (last, rechecked) = tokio::join!(
+            copy_round(
+                &ends,
+                &mut disks,
+                &mut journal,
+                index,
+                Point::Off,
+                &mut round_laps,
+                progress
+            ),
+            recheck_small(&ends, &small, progress)
+        );
+        laps.steps.extend(round_laps.steps);
+        laps.lap("small files checked again");
+        let failed = match (last, rechecked) {
+            (Ok(round), Ok(())) => {
+                rounds.push(round);
+                None
             }
+            (Err(e), _) => Some(("the last round", e)),
+            (_, Err(e)) => Some(("checking the small files again", e)),
+        };
+        if let Some((what, e)) = failed {
+            let again = cold::power_back(vm, plan).await;
+            return Err(cold::context(
+                format!(
+                    "{what} of {} failed ({e}); the VM is still registered on {}{again}",
+                    vm.name, plan.from_endpoint
+                ),
+                e,
+            ));
         }
     }
-    if let Err(e) = copy_small_files(&ends, &disks, progress).await {
+    let small_files = if plan.power_on {
+        put_vmx(&ends, &disks, progress).await
+    } else {
+        copy_small_files(&ends, &disks, progress).await
+    };
+    if let Err(e) = small_files {
         let again = cold::power_back(vm, plan).await;
         return Err(cold::context(
             format!(
@@ -240,6 +408,7 @@ pub async fn run(
             e,
         ));
     }
+    laps.lap(".vmx naming the chains' tops");
 
     let placement = Placement {
         folder: &refs.folder,
@@ -262,12 +431,16 @@ pub async fn run(
             ));
         }
     };
-    let finished = match cold::finish_target(&new, plan, progress).await {
+    laps.lap("registered");
+    let finished = cold::finish_target(&new, plan, progress).await;
+    laps.lap("UUID, MACs, networks");
+    let finished = match finished {
         Ok(changes) if plan.power_on => vms::power(&new, PowerAction::On, progress)
             .await
             .map(|_| changes),
         other => other,
     };
+    laps.lap("powered on");
     let changes = match finished {
         Ok(changes) => changes,
         Err(e) => {
@@ -286,7 +459,12 @@ pub async fn run(
     journal.remove();
 
     // 4. After power-on: fold the chain, compare whole disks, then the source goes.
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = plan
+        .checks
+        .iter()
+        .filter(|c| c.name == LEFTOVER)
+        .map(|c| format!("snapshot(s) {}", c.reason))
+        .collect();
     let compared = match consolidate(&new, &target_client, progress).await {
         Ok(()) => compare(&ends, &disks, progress).await,
         Err(e) => Err(e),
@@ -301,12 +479,12 @@ pub async fn run(
         }
         Ok(()) => remove_source(vm, plan, &mut notes, progress).await,
     };
-    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     Ok(WarmOutcome {
         id: new.moref.value.clone(),
         bytes_sent: rounds.iter().map(|r| r.bytes).sum(),
         rounds,
         downtime_ms: ms(downtime),
+        cutover_steps: laps.steps,
         cutover_reason: reason,
         resumed_after_round: resumed,
         powered_on: plan.power_on,
@@ -367,28 +545,39 @@ async fn disks_of(vm: &VmRef, plan: &ColdPlan) -> OpResult<Vec<Disk>> {
     Ok(out)
 }
 
-/// One round: snapshot, each disk's base (round 0) or changed areas sent and verified,
-/// the snapshot removed whatever happened.
+/// One round: snapshot (or, the guest off, the disks as they are), each disk's base
+/// (round 0) or changed areas sent and verified, the snapshot removed whatever
+/// happened. `laps` gets the parts of the round's time.
 async fn copy_round(
-    ends: &mut Ends<'_>,
+    ends: &Ends<'_>,
     disks: &mut [Disk],
     journal: &mut Journal,
     index: u32,
+    point: Point,
+    laps: &mut Laps,
     progress: &dyn Progress,
 ) -> OpResult<Round> {
     let started = Instant::now();
     let before = ends.moved.load(Ordering::Relaxed);
-    let spec = SnapshotSpec {
-        name: format!("ceso-warm-migration-{index}"),
-        description: "taken by ceso for a warm migration round; removed when it ends".into(),
-        memory: false,
-        quiesce: false,
+    let sent = if point == Point::Off {
+        send_round(ends, disks, None, index, laps, progress).await?
+    } else {
+        let spec = SnapshotSpec {
+            name: format!("{SNAPSHOT_PREFIX}{index}"),
+            description: SNAPSHOT_DESCRIPTION.into(),
+            memory: false,
+            quiesce: false,
+        };
+        let snapshot = snapshots::create(ends.vm, &spec, progress).await?;
+        laps.lap("snapshot taken");
+        let sent = send_round(ends, disks, Some(&snapshot.moref()), index, laps, progress).await;
+        let removed =
+            snapshots::remove(ends.vm, &snapshot.moref(), &spec.name, false, progress).await;
+        laps.lap("snapshot removed");
+        let sent = sent?;
+        removed?;
+        sent
     };
-    let snapshot = snapshots::create(ends.vm, &spec, progress).await?;
-    let sent = send_round(ends, disks, &snapshot.moref(), index, progress).await;
-    let removed = snapshots::remove(ends.vm, &snapshot.moref(), &spec.name, false, progress).await;
-    let sent = sent?;
-    removed?;
     for (file, verified) in sent {
         journal.record(&file, verified)?;
     }
@@ -404,8 +593,8 @@ async fn copy_round(
             },
         )?;
     }
+    laps.lap("journal");
     let bytes = ends.moved.load(Ordering::Relaxed) - before;
-    ends.throttle.consume(bytes).await;
     progress.step(&format!(
         "Round {index}: {bytes} bytes in {:.1}s",
         started.elapsed().as_secs_f64()
@@ -417,32 +606,46 @@ async fn copy_round(
     })
 }
 
+/// Each disk's round against `snapshot`, or against the powered-off disks when None:
+/// those hold what the chain now holds, so their changeId stays the last snapshot's
+/// (a later round asks again for everything since it, a superset, which is safe).
 async fn send_round(
     ends: &Ends<'_>,
     disks: &mut [Disk],
-    snapshot: &MoRef,
+    snapshot: Option<&MoRef>,
     index: u32,
+    laps: &mut Laps,
     progress: &dyn Progress,
 ) -> OpResult<Vec<(String, Verified)>> {
     let (vm, refs) = (ends.vm, &ends.plan.refs);
     let mut sent = Vec::new();
-    let props = ends
-        .source
-        .properties(snapshot, &["config.hardware.device"])
-        .await
-        .at(vm.endpoint.name())?;
+    let props = match snapshot {
+        Some(snapshot) => Some(
+            ends.source
+                .properties(snapshot, &["config.hardware.device"])
+                .await
+                .at(vm.endpoint.name())?,
+        ),
+        None => None,
+    };
     let devices: Vec<&Node> = props
-        .get("config.hardware.device")
+        .as_ref()
+        .and_then(|p| p.get("config.hardware.device"))
         .map(Node::items)
         .unwrap_or_default();
+    // The guest runs through every round but the last: only those are paced.
+    let pace = snapshot.is_some().then_some(&ends.throttle);
     for d in disks.iter_mut() {
-        let change_id = devices
-            .iter()
-            .filter(|n| device_kind(n) == "VirtualDisk")
-            .map(|n| disk(n))
-            .find(|s| s.key == d.key)
-            .map(|s| s.change_id)
-            .unwrap_or_default();
+        let change_id = match snapshot {
+            None => d.change_id.clone(),
+            Some(_) => devices
+                .iter()
+                .filter(|n| device_kind(n) == "VirtualDisk")
+                .map(|n| disk(n))
+                .find(|s| s.key == d.key)
+                .map(|s| s.change_id)
+                .unwrap_or_default(),
+        };
         if change_id.is_empty() && ends.plan.power_on {
             return Err(OpError::refused(
                 format!(
@@ -467,11 +670,12 @@ async fn send_round(
         if index == 0 {
             progress.step(&format!("Round 0: copying {}", d.source_flat));
             let mut timing = copy::Timing::default();
-            let verified = copy::copy(
+            let verified = copy::copy_paced(
                 &source(&d.source_flat),
                 &target(&d.target_flat),
                 &ends.moved,
                 &mut timing,
+                pace,
             )
             .await?;
             d.files = vec![d.target_flat.to_string()];
@@ -491,6 +695,7 @@ async fn send_round(
             )
             .await
             .at(vm.endpoint.name())?;
+            laps.lap("changed areas asked");
             if !extents.is_empty() {
                 let stem = d.top_stem();
                 let name = format!("{stem}-{index:06}.vmdk");
@@ -498,19 +703,26 @@ async fn send_round(
                 progress.step(&format!("Round {index}: sending {extent}"));
                 let (delta_path, desc_path) =
                     (d.target_desc.sibling(&extent), d.target_desc.sibling(&name));
+                let mut timing = copy::Timing::default();
                 let verified = delta_copy::copy_delta(
                     &source(&d.source_flat),
                     &target(&delta_path),
                     d.capacity,
                     &extents,
                     &ends.moved,
+                    pace,
+                    &mut timing,
                 )
                 .await?;
+                laps.add("delta sent", timing.transfer);
+                laps.add("delta read back", timing.verify);
+                laps.mark = Instant::now();
                 d.files.push(delta_path.to_string());
                 sent.push((delta_path.to_string(), verified));
                 let cid = delta_disk::new_cid();
                 let text = delta_disk::descriptor(&extent, &d.top, &d.top_cid, &cid, d.capacity);
                 put_small(&target(&desc_path), text.into_bytes()).await?;
+                laps.lap("delta descriptor");
                 d.top = name;
                 d.top_cid = cid;
             }
@@ -611,23 +823,116 @@ impl Disk {
     }
 }
 
-/// Every file but the disks, the .vmx naming the top of each disk's chain.
+/// A small file (not a disk, not the .vmx) as copied and verified.
+struct SmallFile {
+    from: DatastorePath,
+    to: DatastorePath,
+    verified: Verified,
+}
+
+/// The planned files that are neither a disk's nor the .vmx, with their two ends.
+fn small_files(ends: &Ends<'_>, disks: &[Disk]) -> OpResult<Vec<(DatastorePath, DatastorePath)>> {
+    let disk_files: Vec<String> = disks
+        .iter()
+        .flat_map(|d| [d.source_desc.to_string(), d.source_flat.to_string()])
+        .collect();
+    ends.plan
+        .files
+        .iter()
+        .filter(|f| f.kind != "config" && !disk_files.contains(&f.source))
+        .map(|f| {
+            match (
+                DatastorePath::parse(&f.source),
+                DatastorePath::parse(&f.target),
+            ) {
+                (Some(from), Some(to)) => Ok((from, to)),
+                _ => Err(OpError::invalid(format!(
+                    "bad datastore path {} or {}",
+                    f.source, f.target
+                ))),
+            }
+        })
+        .collect()
+}
+
+impl Ends<'_> {
+    fn source_side<'s>(&'s self, file: &'s DatastorePath) -> Side<'s> {
+        Side {
+            client: self.source,
+            endpoint: self.vm.endpoint.name(),
+            datacenter: &self.plan.refs.source_dc_name,
+            file,
+        }
+    }
+
+    fn target_side<'s>(&'s self, file: &'s DatastorePath) -> Side<'s> {
+        Side {
+            client: self.target,
+            endpoint: self.plan.refs.target.name(),
+            datacenter: &self.plan.refs.target_dc_name,
+            file,
+        }
+    }
+}
+
+/// Copy the small files (NVRAM, snapshot list, …) while the guest still runs; each is
+/// checked again once it is off (`recheck_small`).
+async fn pre_copy_small(
+    ends: &Ends<'_>,
+    disks: &[Disk],
+    progress: &dyn Progress,
+) -> OpResult<Vec<SmallFile>> {
+    let mut out = Vec::new();
+    for (from, to) in small_files(ends, disks)? {
+        progress.step(&format!("Copying {from}"));
+        let mut timing = copy::Timing::default();
+        let verified = copy::copy(
+            &ends.source_side(&from),
+            &ends.target_side(&to),
+            &ends.moved,
+            &mut timing,
+        )
+        .await?;
+        out.push(SmallFile { from, to, verified });
+    }
+    Ok(out)
+}
+
+/// Each small file copied before the shutdown, as the source holds it now: unchanged
+/// (same size and hash list: the copy is current), or copied again (ESXi writes the
+/// NVRAM at power-off). All at once: this is downtime.
+async fn recheck_small(
+    ends: &Ends<'_>,
+    small: &[SmallFile],
+    progress: &dyn Progress,
+) -> OpResult<()> {
+    let checks = small.iter().map(|f| async move {
+        let src = ends.source_side(&f.from);
+        if cold::differs(&src, &f.verified).await?.is_none() {
+            return Ok(());
+        }
+        progress.step(&format!("Copying {} again: it changed", f.from));
+        let mut timing = copy::Timing::default();
+        copy::copy(&src, &ends.target_side(&f.to), &ends.moved, &mut timing)
+            .await
+            .map(|_| ())
+    });
+    futures::future::try_join_all(checks).await.map(|_| ())
+}
+
+/// Every file but the disks, the guest off from the start.
 async fn copy_small_files(
     ends: &Ends<'_>,
     disks: &[Disk],
     progress: &dyn Progress,
 ) -> OpResult<()> {
-    let (vm, plan) = (ends.vm, ends.plan);
-    let refs = &plan.refs;
-    let disk_files: Vec<String> = disks
-        .iter()
-        .flat_map(|d| [d.source_desc.to_string(), d.source_flat.to_string()])
-        .collect();
-    for f in plan
-        .files
-        .iter()
-        .filter(|f| !disk_files.contains(&f.source))
-    {
+    pre_copy_small(ends, disks, progress).await?;
+    put_vmx(ends, disks, progress).await
+}
+
+/// The source's .vmx on the target, naming the top of each disk's chain.
+async fn put_vmx(ends: &Ends<'_>, disks: &[Disk], progress: &dyn Progress) -> OpResult<()> {
+    for f in ends.plan.files.iter().filter(|f| f.kind == "config") {
         let (Some(from), Some(to)) = (
             DatastorePath::parse(&f.source),
             DatastorePath::parse(&f.target),
@@ -637,45 +942,29 @@ async fn copy_small_files(
                 f.source, f.target
             )));
         };
-        let src = Side {
-            client: ends.source,
-            endpoint: vm.endpoint.name(),
-            datacenter: &refs.source_dc_name,
-            file: &from,
-        };
-        let dst = Side {
-            client: ends.target,
-            endpoint: refs.target.name(),
-            datacenter: &refs.target_dc_name,
-            file: &to,
-        };
         progress.step(&format!("Copying {}", f.source));
-        if f.kind == "config" {
-            let mut vmx = String::from_utf8_lossy(&read_small(&src).await?).into_owned();
-            for d in disks {
-                let base = d
-                    .source_desc
-                    .path
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                if d.top != base {
-                    let named = format!("\"{base}\"");
-                    if !vmx.contains(&named) {
-                        return Err(OpError::Io(format!(
-                            "{} does not name {base} by its file name; its chain's top {} cannot be put in its place",
-                            f.source, d.top
-                        )));
-                    }
-                    vmx = vmx.replace(&named, &format!("\"{}\"", d.top));
+        let mut vmx =
+            String::from_utf8_lossy(&read_small(&ends.source_side(&from)).await?).into_owned();
+        for d in disks {
+            let base = d
+                .source_desc
+                .path
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if d.top != base {
+                let named = format!("\"{base}\"");
+                if !vmx.contains(&named) {
+                    return Err(OpError::Io(format!(
+                        "{} does not name {base} by its file name; its chain's top {} cannot be put in its place",
+                        f.source, d.top
+                    )));
                 }
+                vmx = vmx.replace(&named, &format!("\"{}\"", d.top));
             }
-            put_small(&dst, vmx.into_bytes()).await?;
-        } else {
-            let mut timing = copy::Timing::default();
-            copy::copy(&src, &dst, &ends.moved, &mut timing).await?;
         }
+        put_small(&ends.target_side(&to), vmx.into_bytes()).await?;
     }
     Ok(())
 }
