@@ -104,9 +104,17 @@ async fn query_once(
     }
     // Each object's answer is decoded as it arrives: the whole answer (megabytes for
     // thousands of VMs) is never one tree.
+    // One answer per object asked, at most: a server that streams more is refused
+    // rather than held (the whole-tree decode bounded this by its node limit).
     let mut out = Vec::with_capacity(specs.len());
     client
         .call_split(req, Some(decode::PERF_ENTITY), &mut |node| {
+            if out.len() >= specs.len() {
+                return Err(vim::Error::Decode(format!(
+                    "QueryPerf answered for more than the {} objects asked",
+                    specs.len()
+                )));
+            }
             out.extend(decode_entity(&node));
             Ok(())
         })
