@@ -2,16 +2,18 @@
 //! collection per interval (ops::exporter). Loopback only unless `--allow-remote`;
 //! HTTPS and basic auth from a Prometheus web-config file (`--web-config`).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Args;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -21,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::metrics::exposition::{Family, Format, render};
+use crate::metrics::exposition::{Format, Page};
 use crate::ops::exporter::Exporter;
 use crate::ops::exporter::web_config::WebConfig;
 use crate::ops::fleet::Fleet;
@@ -55,31 +57,36 @@ pub struct ExporterArgs {
 /// must not hold a task forever).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One collection's page, rendered once in each format: a scrape only clones a pointer
-/// (at 25,000 VMs rendering took seconds, and Prometheus may scrape more often than
-/// ceso collects).
-struct Page {
-    text: Bytes,
-    openmetrics: Bytes,
-}
-
-impl Page {
-    fn render(families: &[Family]) -> Page {
-        Page {
-            text: Bytes::from(render(families, Format::Text)),
-            openmetrics: Bytes::from(render(families, Format::OpenMetrics)),
-        }
-    }
-
-    fn body(&self, format: Format) -> Bytes {
-        match format {
-            Format::Text => self.text.clone(),
-            Format::OpenMetrics => self.openmetrics.clone(),
-        }
-    }
-}
-
 type Shared = Option<Arc<Page>>;
+
+/// A response body handed over in the page's pieces (no copy of the page per scrape).
+struct Chunks(VecDeque<Bytes>);
+
+impl Chunks {
+    fn one(body: Bytes) -> Chunks {
+        Chunks(VecDeque::from([body]))
+    }
+}
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
+    }
+}
 
 pub fn run(ctx: &Ctx, args: ExporterArgs) -> OpResult<()> {
     let every = Duration::from_secs(secs("--interval", &args.interval)? as u64);
@@ -143,7 +150,7 @@ async fn serve(
             tick.tick().await;
             let families = exporter.round(fleet).await;
             // Rendering is CPU work: off the threads that answer scrapes.
-            if let Ok(page) = tokio::task::spawn_blocking(move || Page::render(&families)).await {
+            if let Ok(page) = tokio::task::spawn_blocking(move || Page::new(&families)).await {
                 let _ = tx.send(Some(Arc::new(page)));
             }
         }
@@ -210,9 +217,9 @@ async fn respond(
     req: Request<Incoming>,
     mut rx: watch::Receiver<Shared>,
     web: Arc<WebConfig>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let reply = |status: StatusCode, kind: &'static str, body: Bytes| {
-        let mut r = Response::new(Full::new(body));
+) -> Result<Response<Chunks>, Infallible> {
+    let reply = |status: StatusCode, kind: &'static str, body: Chunks| {
+        let mut r = Response::new(body);
         *r.status_mut() = status;
         if let Ok(v) = kind.parse() {
             r.headers_mut().insert(CONTENT_TYPE, v);
@@ -232,7 +239,9 @@ async fn respond(
             let mut r = reply(
                 StatusCode::UNAUTHORIZED,
                 "text/plain; charset=utf-8",
-                Bytes::from_static(b"ceso exporter: a user and password are needed\n"),
+                Chunks::one(Bytes::from_static(
+                    b"ceso exporter: a user and password are needed\n",
+                )),
             )?;
             r.headers_mut().insert(
                 WWW_AUTHENTICATE,
@@ -245,7 +254,9 @@ async fn respond(
         return reply(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            Bytes::from_static(b"ceso exporter: the metrics are at /metrics\n"),
+            Chunks::one(Bytes::from_static(
+                b"ceso exporter: the metrics are at /metrics\n",
+            )),
         );
     }
     let format = Format::from_accept(
@@ -262,11 +273,15 @@ async fn respond(
         .ok()
         .and_then(|p| p.clone())
     {
-        Some(page) => reply(StatusCode::OK, format.content_type(), page.body(format)),
+        Some(page) => reply(
+            StatusCode::OK,
+            format.content_type(),
+            Chunks(page.chunks(format).into()),
+        ),
         None => reply(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain; charset=utf-8",
-            Bytes::from_static(b"ceso exporter: shutting down\n"),
+            Chunks::one(Bytes::from_static(b"ceso exporter: shutting down\n")),
         ),
     }
 }

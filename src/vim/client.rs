@@ -371,12 +371,25 @@ impl Client {
     /// Invoke a method and return its response element (`<XxxResponse>`). A call that fails
     /// with NotAuthenticated is retried once after a fresh login.
     pub async fn call(&self, req: Request) -> Result<Node, Error> {
+        self.call_split(req, None, &mut |_| Ok(())).await
+    }
+
+    /// `call`, handing each element at `split` to `sink` as soon as it is decoded
+    /// instead of keeping it in the returned tree: a big answer (QueryPerf over
+    /// thousands of VMs) never exists as one tree.
+    pub async fn call_split(
+        &self,
+        req: Request,
+        split: Option<Split>,
+        sink: Sink<'_>,
+    ) -> Result<Node, Error> {
         let envelope = req.finish();
         let seen = self.cookie.read().await.clone();
-        match self.send(&envelope).await {
+        match self.send_split(&envelope, split, sink).await {
+            // A fault carries no split elements: the sink has seen nothing of it.
             Err(e) if e.is_not_authenticated() && envelope.method != "Login" => {
                 self.relogin(seen).await?;
-                self.send(&envelope).await
+                self.send_split(&envelope, split, sink).await
             }
             other => other,
         }

@@ -64,6 +64,13 @@ pub const PROPERTY_PAGE: Split = Split {
     name: "objects",
 };
 
+/// `Envelope > Body > QueryPerfResponse > returnval`: one object's statistics.
+pub const PERF_ENTITY: Split = Split {
+    depth: 3,
+    parent: "QueryPerfResponse",
+    name: "returnval",
+};
+
 /// Receives the split-off elements, in document order.
 pub type Sink<'a> = &'a mut (dyn FnMut(Node) -> Result<(), Error> + Send);
 

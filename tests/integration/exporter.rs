@@ -76,8 +76,32 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// A running exporter, stopped when the test ends however it ends (a test that panics
+/// or simply returns must not leave it collecting forever).
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `ceso exporter` on a free port; returns the process and its address.
-fn start_exporter(sim: &Sim, more: &[&str]) -> (Child, String) {
+fn start_exporter(sim: &Sim, more: &[&str]) -> (Running, String) {
     let mut args = vec!["exporter", "--listen", "127.0.0.1:0", "--interval", "1s"];
     args.extend_from_slice(more);
     let mut child = sim.ceso().spawn(&args);
@@ -93,7 +117,7 @@ fn start_exporter(sim: &Sim, more: &[&str]) -> (Child, String) {
         .and_then(|r| r.split('/').next())
         .unwrap_or_else(|| panic!("the exporter did not say where it listens: {line:?}"))
         .to_string();
-    (child, addr)
+    (Running(child), addr)
 }
 
 struct Prometheus {

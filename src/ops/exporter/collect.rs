@@ -10,7 +10,7 @@ use crate::ops::clusters::{ANCESTRY, datacenter_in};
 use crate::ops::error::OpResult;
 use crate::ops::fleet::{Endpoint, WithEndpoint};
 use crate::ops::snapshots::tree;
-use crate::ops::stats::{Catalog, Subject, query, to_series};
+use crate::ops::stats::{Catalog, query};
 use crate::vim::{MoRef, ObjectContent, PropertySpec};
 
 /// Real-time counters read for hosts and VMs, in the server's raw units.
@@ -264,21 +264,15 @@ async fn perf_values(
         .iter()
         .filter_map(|n| catalog.find(n).ok().map(|c| c.key))
         .collect();
-    let subjects: Vec<Subject> = objects
+    let specs: Vec<query::Spec> = objects
         .iter()
-        .filter(|o| matches!(o.obj.kind.as_str(), "HostSystem" | "VirtualMachine"))
-        .filter(|o| o.obj.kind == "HostSystem" || o.str("runtime.powerState") == Some("poweredOn"))
-        .map(|o| Subject {
-            endpoint: name.clone(),
-            name: o.str("name").unwrap_or_default().to_string(),
-            kind: o.obj.kind.clone(),
-            moref: o.obj.clone(),
+        .filter(|o| {
+            o.obj.kind == "HostSystem"
+                || (o.obj.kind == "VirtualMachine"
+                    && o.str("runtime.powerState") == Some("poweredOn"))
         })
-        .collect();
-    let specs: Vec<query::Spec> = subjects
-        .iter()
-        .map(|s| query::Spec {
-            entity: &s.moref,
+        .map(|o| query::Spec {
+            entity: &o.obj,
             counters: &keys,
             interval: 20,
             start: None,
@@ -287,38 +281,112 @@ async fn perf_values(
         })
         .collect();
     let (answers, _) = query::query(&client, pm, &specs).await.at(&name)?;
-    // Series name their object; the first subject of that kind and name is theirs
-    // (looked up once per series: thousands of VMs make a linear search quadratic).
-    let mut by_name: HashMap<(&str, &str), &MoRef> = HashMap::new();
-    for s in &subjects {
-        by_name
-            .entry((s.kind.as_str(), s.name.as_str()))
-            .or_insert(&s.moref);
-    }
-    let mut out: HashMap<MoRef, PerfValues> = HashMap::new();
-    for series in to_series(&catalog, &subjects, &answers) {
-        // The aggregate ("" instance) only: per-CPU or per-disk instances would add up.
-        if !series.instance.is_empty() {
-            continue;
+    Ok((newest(&catalog, answers), catalog))
+}
+
+/// The newest sample of each counter per object, in base units. Each answer names its
+/// object (two VMs may share a name): no series per sample, no lookup by name.
+fn newest(catalog: &Catalog, answers: Vec<query::EntityMetrics>) -> HashMap<MoRef, PerfValues> {
+    let mut out: HashMap<MoRef, PerfValues> = HashMap::with_capacity(answers.len());
+    for answer in answers {
+        let p = out.entry(answer.entity).or_default();
+        for raw in &answer.series {
+            // The aggregate ("" instance) only: per-CPU or per-disk instances would add up.
+            if !raw.instance.is_empty() {
+                continue;
+            }
+            let Some(counter) = catalog.by_key(raw.counter) else {
+                continue;
+            };
+            // The newest sample that has a value (-1: none for that sample).
+            let Some(last) = answer
+                .timestamps
+                .iter()
+                .zip(&raw.values)
+                .rfind(|(_, v)| **v >= 0)
+                .map(|(_, v)| counter.convert(*v))
+            else {
+                continue;
+            };
+            match counter.name.as_str() {
+                "cpu.usagemhz.average" => p.cpu_usage_hertz = Some(last * 1e6),
+                // Milliseconds ready during the 20 s sample.
+                "cpu.ready.summation" => p.cpu_ready_ratio = Some(last / 20_000.0),
+                "mem.active.average" => p.memory_active_bytes = Some(last * 1024.0),
+                "mem.vmmemctl.average" => p.memory_ballooned_bytes = Some(last * 1024.0),
+                "mem.swapped.average" => p.memory_swapped_bytes = Some(last * 1024.0),
+                "net.usage.average" => p.network_bytes_per_second = Some(last * 1024.0),
+                "disk.maxTotalLatency.latest" => p.disk_latency_seconds = Some(last / 1000.0),
+                _ => {}
+            }
         }
-        let Some(last) = series.samples.last().map(|s| s.value) else {
-            continue;
-        };
-        let Some(&moref) = by_name.get(&(series.kind.as_str(), series.object.as_str())) else {
-            continue;
-        };
-        let p = out.entry(moref.clone()).or_default();
-        match series.counter.as_str() {
-            "cpu.usagemhz.average" => p.cpu_usage_hertz = Some(last * 1e6),
-            // Milliseconds ready during the 20 s sample.
-            "cpu.ready.summation" => p.cpu_ready_ratio = Some(last / 20_000.0),
-            "mem.active.average" => p.memory_active_bytes = Some(last * 1024.0),
-            "mem.vmmemctl.average" => p.memory_ballooned_bytes = Some(last * 1024.0),
-            "mem.swapped.average" => p.memory_swapped_bytes = Some(last * 1024.0),
-            "net.usage.average" => p.network_bytes_per_second = Some(last * 1024.0),
-            "disk.maxTotalLatency.latest" => p.disk_latency_seconds = Some(last / 1000.0),
-            _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::ops::stats::Counter;
+    use crate::ops::stats::query::{EntityMetrics, RawSeries};
+
+    fn answer(vm: &str, series: Vec<(i64, &str, Vec<i64>)>) -> EntityMetrics {
+        let t = |s: i64| Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap();
+        EntityMetrics {
+            entity: MoRef::new("VirtualMachine", vm),
+            timestamps: vec![t(0), t(20)],
+            interval: 20,
+            series: series
+                .into_iter()
+                .map(|(counter, instance, values)| RawSeries {
+                    counter,
+                    instance: instance.into(),
+                    values,
+                })
+                .collect(),
         }
     }
-    Ok((out, catalog))
+
+    #[test]
+    fn each_vm_gets_its_own_newest_values_in_base_units() {
+        let mut catalog = Catalog::default();
+        for (key, name, unit) in [
+            (1, "cpu.usagemhz.average", "megaHertz"),
+            (2, "mem.active.average", "kiloBytes"),
+            (3, "cpu.ready.summation", "millisecond"),
+        ] {
+            catalog.add(Counter {
+                key,
+                name: name.into(),
+                unit: unit.into(),
+                stats_type: "absolute".into(),
+            });
+        }
+        // Two VMs (they may share a name: the answer names the object, not the name).
+        let values = newest(
+            &catalog,
+            vec![
+                answer(
+                    "vm-1",
+                    vec![
+                        (1, "", vec![100, 250]),
+                        // A per-CPU instance would count the VM's CPU twice.
+                        (1, "0", vec![900, 900]),
+                        // -1: no value in the newest sample; the one before stands.
+                        (2, "", vec![2048, -1]),
+                    ],
+                ),
+                answer("vm-2", vec![(1, "", vec![5, 7]), (3, "", vec![0, 1000])]),
+            ],
+        );
+        let one = &values[&MoRef::new("VirtualMachine", "vm-1")];
+        assert_eq!(one.cpu_usage_hertz, Some(250e6));
+        assert_eq!(one.memory_active_bytes, Some(2048.0 * 1024.0));
+        assert_eq!(one.cpu_ready_ratio, None);
+        let two = &values[&MoRef::new("VirtualMachine", "vm-2")];
+        assert_eq!(two.cpu_usage_hertz, Some(7e6));
+        assert_eq!(two.cpu_ready_ratio, Some(0.05));
+    }
 }

@@ -1,12 +1,10 @@
 //! The exporter's metric families: names, help and labels in one place (documented in
 //! docs/monitoring.md; keep them stable).
 
-use crate::metrics::exposition::Family;
+use crate::metrics::exposition::{Family, Labels};
 
 use super::Outcome;
 use super::collect::PerfValues;
-
-type Labels = Vec<(&'static str, String)>;
 
 /// Every family, always present (empty when no object has a value).
 pub fn build(
@@ -40,14 +38,14 @@ pub fn build(
         "ceso_collection_rounds",
         "Collection rounds since the exporter started.",
     );
-    round.add(vec![], round_seconds);
-    total.add(vec![], rounds as f64);
+    round.add(Labels::none(), round_seconds);
+    total.add(Labels::none(), rounds as f64);
 
     let mut host = HostFamilies::new();
     let mut vm = VmFamilies::new();
     let mut ds = DatastoreFamilies::new();
     for o in outcomes {
-        let e = vec![("endpoint", o.endpoint.clone())];
+        let e = Labels::new(&[("endpoint", &o.endpoint)]);
         let (failed, success) = health(&o.endpoint);
         up.add(e.clone(), if o.result.is_ok() { 1.0 } else { 0.0 });
         duration.add(e.clone(), o.seconds);
@@ -57,12 +55,12 @@ pub fn build(
         }
         let Ok(reading) = &o.result else { continue };
         for h in &reading.hosts {
-            let labels = vec![
-                ("endpoint", o.endpoint.clone()),
-                ("datacenter", h.datacenter.clone()),
-                ("cluster", h.cluster.clone()),
-                ("host", h.name.clone()),
-            ];
+            let labels = Labels::new(&[
+                ("endpoint", &o.endpoint),
+                ("datacenter", &h.datacenter),
+                ("cluster", &h.cluster),
+                ("host", &h.name),
+            ]);
             host.connected.add(labels.clone(), bool01(h.connected));
             host.maintenance.add(labels.clone(), bool01(h.maintenance));
             opt(&mut host.cpu_capacity, &labels, h.cpu_capacity_hertz);
@@ -78,13 +76,13 @@ pub fn build(
             host.perf.add_rest(&labels, &h.perf);
         }
         for v in &reading.vms {
-            let labels = vec![
-                ("endpoint", o.endpoint.clone()),
-                ("datacenter", v.datacenter.clone()),
-                ("cluster", v.cluster.clone()),
-                ("host", v.host.clone()),
-                ("vm", v.name.clone()),
-            ];
+            let labels = Labels::new(&[
+                ("endpoint", &o.endpoint),
+                ("datacenter", &v.datacenter),
+                ("cluster", &v.cluster),
+                ("host", &v.host),
+                ("vm", &v.name),
+            ]);
             vm.powered_on.add(labels.clone(), bool01(v.powered_on));
             vm.snapshots.add(labels.clone(), v.snapshots as f64);
             opt(&mut vm.oldest_snapshot, &labels, v.oldest_snapshot);
@@ -93,11 +91,11 @@ pub fn build(
             vm.perf.add_rest(&labels, &v.perf);
         }
         for d in &reading.datastores {
-            let labels = vec![
-                ("endpoint", o.endpoint.clone()),
-                ("datacenter", d.datacenter.clone()),
-                ("datastore", d.name.clone()),
-            ];
+            let labels = Labels::new(&[
+                ("endpoint", &o.endpoint),
+                ("datacenter", &d.datacenter),
+                ("datastore", &d.name),
+            ]);
             opt(&mut ds.capacity, &labels, d.capacity_bytes);
             opt(&mut ds.free, &labels, d.free_bytes);
             opt(&mut ds.provisioned, &labels, d.provisioned_bytes);

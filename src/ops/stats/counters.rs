@@ -83,8 +83,7 @@ impl Catalog {
                     unit: c.str_at("unitInfo.key").unwrap_or_default().to_string(),
                     stats_type: c.str_at("statsType").unwrap_or_default().to_string(),
                 };
-                cat.by_name.insert(counter.name.clone(), counter.clone());
-                cat.by_key.insert(key, counter);
+                cat.add(counter);
             }
         }
         if let Some(list) = props.get("historicalInterval") {
@@ -96,6 +95,12 @@ impl Catalog {
             cat.intervals.sort();
         }
         Ok(cat)
+    }
+
+    /// Know one more counter (by its key and its name).
+    pub fn add(&mut self, counter: Counter) {
+        self.by_name.insert(counter.name.clone(), counter.clone());
+        self.by_key.insert(counter.key, counter);
     }
 
     pub fn by_key(&self, key: i64) -> Option<&Counter> {

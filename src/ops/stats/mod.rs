@@ -5,6 +5,8 @@ pub mod counters;
 pub mod live;
 pub mod query;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -345,9 +347,15 @@ pub fn to_series(
     subjects: &[Subject],
     answers: &[query::EntityMetrics],
 ) -> Vec<Series> {
+    // Answers by object, looked up once per subject (a scan per subject is quadratic
+    // at thousands of VMs).
+    let mut by_entity: HashMap<&MoRef, Vec<&query::EntityMetrics>> = HashMap::new();
+    for a in answers {
+        by_entity.entry(&a.entity).or_default().push(a);
+    }
     let mut out = Vec::new();
     for subject in subjects {
-        for answer in answers.iter().filter(|a| a.entity == subject.moref) {
+        for answer in by_entity.get(&subject.moref).into_iter().flatten() {
             for raw in &answer.series {
                 let Some(counter) = catalog.by_key(raw.counter) else {
                     continue;

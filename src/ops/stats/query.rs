@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::vim::{self, Client, MoRef, Node, Request};
+use crate::vim::{self, Client, MoRef, Node, Request, decode};
 
 /// What to ask of one object.
 pub struct Spec<'a> {
@@ -102,11 +102,24 @@ async fn query_once(
             r.text("format", "normal");
         });
     }
-    let answer = client.call(req).await?;
-    Ok(answer
-        .children_named("returnval")
-        .filter_map(decode_entity)
-        .collect())
+    // Each object's answer is decoded as it arrives: the whole answer (megabytes for
+    // thousands of VMs) is never one tree.
+    // One answer per object asked, at most: a server that streams more is refused
+    // rather than held (the whole-tree decode bounded this by its node limit).
+    let mut out = Vec::with_capacity(specs.len());
+    client
+        .call_split(req, Some(decode::PERF_ENTITY), &mut |node| {
+            if out.len() >= specs.len() {
+                return Err(vim::Error::Decode(format!(
+                    "QueryPerf answered for more than the {} objects asked",
+                    specs.len()
+                )));
+            }
+            out.extend(decode_entity(&node));
+            Ok(())
+        })
+        .await?;
+    Ok(out)
 }
 
 fn decode_entity(node: &Node) -> Option<EntityMetrics> {
