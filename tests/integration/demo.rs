@@ -113,8 +113,11 @@ impl Drop for Group {
 #[test]
 fn ctrl_c_in_the_demo_shell_leaves_the_simulator_running() {
     let dir = tempfile::tempdir().unwrap();
-    // The shell stand-in survives Ctrl-C as ceso's does, says so, and ends on a line.
-    let ceso = "#!/bin/bash\ntrap 'echo interrupted' INT\necho \"ready $CESO_URL\"\nwhile :; do\n  read -r line && exit 0\n  [ $? -gt 128 ] || exit 0\ndone\n";
+    // The shell stand-in survives Ctrl-C as ceso's does, says so, and ends on a line. Its
+    // read times out every 100 ms: a SIGINT that lands between bash's check for pending
+    // traps and its read(2) would otherwise wait in the read until a line comes (bash
+    // runs the trap at the next command), and the test would hang.
+    let ceso = "#!/bin/bash\ntrap 'echo interrupted' INT\necho \"ready $CESO_URL\"\nwhile :; do\n  read -r -t 0.1 line && exit 0\n  [ $? -gt 128 ] || exit 0\ndone\n";
     let mut child = demo(dir.path(), ceso)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
