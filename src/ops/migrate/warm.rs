@@ -26,10 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use serde::Serialize;
 
 use crate::ops::backup::cbt;
+use crate::ops::backup::reader;
 use crate::ops::backup::throttle::Throttle;
 use crate::ops::error::{OpError, OpResult};
 use crate::ops::fleet::{Endpoint, WithEndpoint};
@@ -57,6 +57,8 @@ pub const SNAPSHOT_DESCRIPTION: &str =
 
 /// Most bytes of a .vmx or descriptor read into memory.
 const SMALL: usize = 4 << 20;
+/// Longest wait for the next bytes of a small file.
+const SMALL_IDLE: Duration = Duration::from_secs(120);
 
 /// `--warm`'s own settings.
 #[derive(Debug, Clone, Default)]
@@ -1035,24 +1037,17 @@ async fn remove_source(
     cold::drop_source_files(vm, plan, notes).await
 }
 
+/// A whole small file (descriptor, .vmx) of one side, read as a backup reads one:
+/// bounded in size and in how long the next bytes may take.
 async fn read_small(side: &Side<'_>) -> OpResult<Vec<u8>> {
-    let mut stream = Box::pin(
-        side.client
-            .download(side.datacenter, side.file, None)
-            .await
-            .at(side.endpoint)?,
-    );
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk.at(side.endpoint)?);
-        if out.len() > SMALL {
-            return Err(OpError::Io(format!(
-                "{} on {} is larger than {SMALL} bytes",
-                side.file, side.endpoint
-            )));
-        }
-    }
-    Ok(out)
+    let source = reader::Source {
+        client: side.client,
+        endpoint: side.endpoint,
+        datacenter: side.datacenter,
+        file: side.file,
+        idle: SMALL_IDLE,
+    };
+    reader::read_small(&source, SMALL).await
 }
 
 async fn put_small(side: &Side<'_>, data: Vec<u8>) -> OpResult<()> {
