@@ -182,7 +182,7 @@ impl Client {
     /// command too: `content()` may be the one kept with a cached session.
     pub async fn read_content_now(&self) -> Result<Arc<ServiceContent>, Error> {
         self.read_content().await?;
-        if self.persisted.load(Ordering::Relaxed) {
+        if self.keeps_session() {
             self.store_session().await;
         }
         Ok(self.content())
@@ -237,17 +237,23 @@ impl Client {
             .map(|id| MoRef::new("ContainerView", id))
     }
 
-    /// Keep (Some) or drop (None) the session's view for `key`, here and in the cache.
-    pub(crate) async fn set_session_view(&self, key: &str, view: Option<&MoRef>) {
-        {
-            let mut views = self.views.lock().unwrap_or_else(|p| p.into_inner());
-            match view {
-                Some(v) => views.insert(key.to_string(), v.value.clone()),
-                None => views.remove(key),
-            };
-        }
+    /// Keep `view` as the session's view for `key`, here and in the cache.
+    pub(crate) async fn keep_session_view(&self, key: &str, view: &MoRef) {
+        self.views
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), view.value.clone());
         if self.keeps_session() {
             self.store_session().await;
+        }
+    }
+
+    /// Drop `view` as the session's view for `key` (unless another replaced it already).
+    /// Only here: the view that replaces it is written to the cache when it is made.
+    pub(crate) fn forget_session_view(&self, key: &str, view: &MoRef) {
+        let mut views = self.views.lock().unwrap_or_else(|p| p.into_inner());
+        if views.get(key) == Some(&view.value) {
+            views.remove(key);
         }
     }
 

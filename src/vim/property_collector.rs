@@ -197,39 +197,42 @@ impl Client {
         mut add: impl FnMut(&mut T, ObjectContent) + Send,
     ) -> Result<T, Error> {
         let key = view_key(specs);
-        let mut remade = false;
-        loop {
-            let (view, made) = match self.session_view(&key) {
-                Some(view) => (view, false),
-                None => {
-                    let _making = self.making_view().await;
-                    match self.session_view(&key) {
-                        Some(view) => (view, false),
-                        None => {
-                            let root = self.content().root_folder.clone();
-                            let view = self.create_view(&root, specs).await?;
-                            self.set_session_view(&key, Some(&view)).await;
-                            (view, true)
-                        }
-                    }
-                }
-            };
-            match self
-                .retrieve_pages(self.view_read(&view, specs), &init, &mut add)
-                .await
-            {
-                Err(e) if !made && !remade && e.fault_name() == Some("ManagedObjectNotFound") => {
-                    super::debug::note(&format!(
-                        "the session's view {view} is gone; making it again"
-                    ));
-                    if self.session_view(&key).as_ref() == Some(&view) {
-                        self.set_session_view(&key, None).await;
-                    }
-                    remade = true;
-                }
-                other => return other,
+        let (view, made) = self.session_view_for(&key, specs).await?;
+        match self
+            .retrieve_pages(self.view_read(&view, specs), &init, &mut add)
+            .await
+        {
+            Err(e) if !made && e.fault_name() == Some("ManagedObjectNotFound") => {
+                super::debug::note(&format!(
+                    "the session's view {view} is gone; making it again"
+                ));
+                self.forget_session_view(&key, &view);
+                let (view, _) = self.session_view_for(&key, specs).await?;
+                self.retrieve_pages(self.view_read(&view, specs), &init, &mut add)
+                    .await
             }
+            other => other,
         }
+    }
+
+    /// The session's view for `key`, made and kept if it has none (true: made now).
+    /// Concurrent reads wait for one another's making instead of each making one.
+    async fn session_view_for(
+        &self,
+        key: &str,
+        specs: &[PropertySpec<'_>],
+    ) -> Result<(MoRef, bool), Error> {
+        if let Some(view) = self.session_view(key) {
+            return Ok((view, false));
+        }
+        let _making = self.making_view().await;
+        if let Some(view) = self.session_view(key) {
+            return Ok((view, false));
+        }
+        let root = self.content().root_folder.clone();
+        let view = self.create_view(&root, specs).await?;
+        self.keep_session_view(key, &view).await;
+        Ok((view, true))
     }
 
     /// Read `paths` of specific objects (all of one type per spec).
