@@ -62,20 +62,25 @@ func (p *pager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = ioutil.NopCloser(bytes.NewReader(body))
-	if sniffed, ok := sniffMethod(body); ok && sniffed.Name == "RetrievePropertiesEx" {
-		limit := pageSize
-		if m := sniffMaxObjectsOf(body); maxObjects && m > 0 && (limit == 0 || m < limit) {
-			limit = m
-		}
-		if limit <= 0 {
+	if sniffed, ok := sniffMethod(body); ok {
+		switch sniffed.Name {
+		case "RetrievePropertiesEx":
+			limit := pageSize
+			if m := sniffMaxObjectsOf(body); maxObjects && m > 0 && (limit == 0 || m < limit) {
+				limit = m
+			}
+			if limit <= 0 {
+				p.next.ServeHTTP(w, r)
+				return
+			}
+			p.retrieve(w, r, limit)
+			return
+		case "ContinueRetrievePropertiesEx", "CancelRetrievePropertiesEx":
+			// Their token is read from the decoded body below.
+		default:
 			p.next.ServeHTTP(w, r)
 			return
 		}
-		p.retrieve(w, r, limit)
-		return
-	} else if ok && sniffed.Name != "ContinueRetrievePropertiesEx" && sniffed.Name != "CancelRetrievePropertiesEx" {
-		p.next.ServeHTTP(w, r)
-		return
 	}
 	method, derr := simulator.UnmarshalBody(types.TypeFunc(), body)
 	if derr != nil {
