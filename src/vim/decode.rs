@@ -8,15 +8,12 @@
 //! a page of 50,000 VMs is never held whole, neither as text nor as a tree.
 
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 
 use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{NamespaceResolver, ResolveResult};
-use quick_xml::reader::NsReader;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, ReadBuf};
+use quick_xml::reader::Reader;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::error::Error;
 use super::xml::Node;
@@ -96,69 +93,111 @@ pub fn parse_bytes(
     if xml.starts_with(GZIP_MAGIC) {
         return Err(gzip_body());
     }
-    let mut reader = NsReader::from_reader(xml);
     let mut builder = Builder::new(limits, split, sink);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        let pos = reader.buffer_position();
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| xml_error(pos, &e))?;
-        if (reader.buffer_position() - pos) as usize > limits.max_token {
-            return Err(too_large_token(limits));
-        }
-        if let Some(root) = builder.event(reader.resolver(), event, pos)? {
-            return Ok(root);
-        }
+    match feed(&mut builder, xml, 0, true)? {
+        Fed::Root(root) => Ok(root),
+        Fed::Consumed(_) => Err(Error::Decode("XML document ended early".into())),
     }
 }
 
 /// Decode a document while it is read from `body`.
+///
+/// Bytes are gathered in one buffer and parsed with quick-xml's slice reader up to the
+/// last `<` received: text ends at a `<` and a tag holds none, so everything before it
+/// is whole tokens. (A comment, CDATA or PI that holds a `<` is the exception; the
+/// reader then reports it unclosed, and it is parsed again once more bytes came.) This
+/// is several times faster than an async reader polled per event, and the buffer only
+/// ever holds one unfinished token besides the chunk being parsed.
 pub async fn parse_stream<R: AsyncBufRead + Unpin>(
     mut body: R,
     limits: &Limits,
     split: Option<Split>,
     sink: Sink<'_>,
 ) -> Result<Node, Failure> {
-    let head = body
-        .fill_buf()
-        .await
-        .map_err(|e| Failure::Io(Arc::new(e)))?;
-    if head.starts_with(GZIP_MAGIC) {
-        return Err(Failure::Answer(gzip_body()));
-    }
-    let mut reader = NsReader::from_reader(Bounded::new(body, limits));
+    let io = |e| Failure::Io(Arc::new(e));
     let mut builder = Builder::new(limits, split, sink);
-    let mut buf = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    // Absolute offset of buf[0] in the body, and bytes the next parse waits for.
+    let mut base = 0u64;
+    let mut wait_for = 0usize;
+    let mut first = true;
     loop {
-        // A fast sender never makes the body wait, so give the runtime (and the call's
-        // timeout) a turn now and then.
-        tokio::task::consume_budget().await;
-        buf.clear();
-        reader.get_mut().next_token();
-        let pos = reader.buffer_position();
-        let event = match reader.read_event_into_async(&mut buf).await {
-            Ok(event) => event,
-            Err(quick_xml::Error::Io(io)) => {
-                return Err(match io.get_ref().and_then(|e| e.downcast_ref::<Limit>()) {
-                    Some(limit) => Failure::Answer(Error::Decode(limit.0.clone())),
-                    None => Failure::Io(io),
-                });
+        let chunk = body.fill_buf().await.map_err(io)?;
+        if first {
+            if chunk.starts_with(GZIP_MAGIC) {
+                return Err(Failure::Answer(gzip_body()));
             }
-            Err(e) => return Err(Failure::Answer(xml_error(pos, &e))),
-        };
-        // The last chunk of a token is only counted once consumed: check it too.
-        if let Err(io) = reader.get_ref().check() {
-            return Err(Failure::Answer(Error::Decode(io.to_string())));
+            first = false;
         }
-        if let Some(root) = builder
-            .event(reader.resolver(), event, pos)
-            .map_err(Failure::Answer)?
-        {
-            // Shrink the reader's buffer before the caller goes on with the tree.
-            drop(buf);
-            return Ok(root);
+        let eof = chunk.is_empty();
+        if base + (buf.len() + chunk.len()) as u64 > limits.max_body {
+            return Err(Failure::Answer(too_large_body(limits)));
+        }
+        buf.extend_from_slice(chunk);
+        let n = chunk.len();
+        body.consume(n);
+        // Parse whole tokens only: up to the last `<` (all of it at the end).
+        let cut = if eof {
+            buf.len()
+        } else {
+            memchr::memrchr(b'<', &buf).unwrap_or(0)
+        };
+        if (cut > 0 && buf.len() >= wait_for) || eof {
+            match feed(&mut builder, &buf[..cut], base, eof).map_err(Failure::Answer)? {
+                Fed::Root(root) => return Ok(root),
+                Fed::Consumed(used) => {
+                    // A token left unclosed at the cut (a comment holding `<`) is parsed
+                    // again only once its bytes have doubled: linear, not quadratic.
+                    wait_for = if used < cut { 2 * (buf.len() - used) } else { 0 };
+                    buf.drain(..used);
+                    base += used as u64;
+                }
+            }
+            // A fast sender never makes the body wait: give the runtime (and the
+            // call's timeout) a turn after each chunk.
+            tokio::task::consume_budget().await;
+        }
+        if eof {
+            return Err(Failure::Answer(Error::Decode(
+                "XML document ended early".into(),
+            )));
+        }
+        // What is left is one unfinished token (or a chunk's tail): bound it.
+        if buf.len() > limits.max_token {
+            return Err(Failure::Answer(too_large_token(limits)));
+        }
+    }
+}
+
+/// What [`feed`] did with its input.
+enum Fed {
+    /// The document element closed.
+    Root(Node),
+    /// Bytes parsed; the rest is an unfinished token to be parsed again with more bytes.
+    Consumed(usize),
+}
+
+/// Parse the whole tokens of `input` (at `base` in the body) into the builder.
+fn feed(builder: &mut Builder<'_, '_>, input: &[u8], base: u64, eof: bool) -> Result<Fed, Error> {
+    let mut reader = Reader::from_reader(input);
+    let config = reader.config_mut();
+    // Elements open across slices: the builder checks end tags against its own stack.
+    config.check_end_names = false;
+    config.allow_unmatched_ends = true;
+    loop {
+        let pos = reader.buffer_position();
+        let event = match reader.read_event() {
+            Ok(Event::Eof) if !eof => return Ok(Fed::Consumed(input.len())),
+            Ok(event) => event,
+            // Input stopped inside markup: more bytes finish it.
+            Err(quick_xml::Error::Syntax(_)) if !eof => return Ok(Fed::Consumed(pos as usize)),
+            Err(e) => return Err(xml_error(base + pos, &e)),
+        };
+        if (reader.buffer_position() - pos) as usize > builder.limits.max_token {
+            return Err(too_large_token(builder.limits));
+        }
+        if let Some(root) = builder.event(event, base + pos)? {
+            return Ok(Fed::Root(root));
         }
     }
 }
@@ -220,6 +259,9 @@ struct Builder<'a, 's> {
     split: Option<Split>,
     sink: Sink<'s>,
     stack: Vec<Node>,
+    /// Prefixes bound to the XML Schema instance namespace, with the depth that bound
+    /// them (xsi:type may come under any prefix; vcsim's is `XMLSchema-instance`).
+    xsi: Vec<(Box<str>, usize)>,
     /// Elements and text bytes currently held (split-off elements are subtracted).
     nodes: usize,
     text: usize,
@@ -232,32 +274,41 @@ impl<'a, 's> Builder<'a, 's> {
             split,
             sink,
             stack: Vec::new(),
+            xsi: Vec::new(),
             nodes: 0,
             text: 0,
         }
     }
 
     /// Apply one event; returns the root once the document element closes.
-    fn event(
-        &mut self,
-        resolver: &NamespaceResolver,
-        event: Event<'_>,
-        pos: u64,
-    ) -> Result<Option<Node>, Error> {
+    fn event(&mut self, event: Event<'_>, pos: u64) -> Result<Option<Node>, Error> {
         match event {
             Event::Start(start) => {
-                let node = self.open(resolver, &start)?;
+                let node = self.open(&start)?;
                 self.stack.push(node);
             }
             Event::Empty(start) => {
-                let node = self.open(resolver, &start)?;
+                let node = self.open(&start)?;
+                self.unbind();
                 return self.close(node);
             }
-            Event::End(_) => {
+            Event::End(end) => {
                 let node = self
                     .stack
                     .pop()
                     .ok_or_else(|| Error::Decode("unbalanced XML end tag".into()))?;
+                if end.local_name().as_ref() != node.name {
+                    return Err(Error::Decode(format!(
+                        "malformed XML at byte {pos}: end tag </{}> closes <{}>",
+                        end.name()
+                            .as_ref()
+                            .chars()
+                            .take(60)
+                            .collect::<String>(),
+                        node.name
+                    )));
+                }
+                self.unbind();
                 return self.close(node);
             }
             Event::Text(text) => self.push_text(&text.xml10_content())?,
@@ -288,11 +339,7 @@ impl<'a, 's> Builder<'a, 's> {
         Ok(None)
     }
 
-    fn open(
-        &mut self,
-        resolver: &NamespaceResolver,
-        start: &BytesStart<'_>,
-    ) -> Result<Node, Error> {
+    fn open(&mut self, start: &BytesStart<'_>) -> Result<Node, Error> {
         if self.stack.len() >= self.limits.max_depth {
             return Err(Error::Decode(format!(
                 "the answer nests XML elements deeper than {} levels",
@@ -314,7 +361,77 @@ impl<'a, 's> Builder<'a, 's> {
             self.text -= parent.text.len();
             parent.text = String::new();
         }
-        element(resolver, start)
+        self.element(start)
+    }
+
+    /// The element's node: its local name, `type` and `xsi:type` (under whichever
+    /// prefix is bound to the XML Schema instance namespace, here or above), in one walk
+    /// over its attributes. vcsim declares that prefix again on every value element.
+    fn element(&mut self, start: &BytesStart<'_>) -> Result<Node, Error> {
+        let mut node = Node {
+            name: start.local_name().as_ref().to_string(),
+            ..Node::default()
+        };
+        let mut prefixed_type = None;
+        for attr in start.attributes().with_checks(false) {
+            let attr = attr.map_err(|e| Error::Decode(format!("bad XML attribute: {e}")))?;
+            let key = attr.key.as_ref();
+            let (prefix, local) = match key.bytes().position(|b| b == b':') {
+                Some(i) => (&key[..i], &key[i + 1..]),
+                None => ("", key),
+            };
+            match (prefix, local) {
+                ("xmlns", declared) => {
+                    let is_xsi = attr.value.as_ref() == XSI_NS;
+                    // A prefix bound again as it already is changes nothing.
+                    if is_xsi != self.is_xsi(declared) {
+                        let depth = self.stack.len();
+                        let mark = if is_xsi { depth } else { usize::MAX - depth };
+                        self.xsi.push((declared.into(), mark));
+                    }
+                }
+                ("", "type") => node.type_attr = Some(attribute_value(&attr)?.into_owned()),
+                (prefix, "type") => prefixed_type = Some((prefix.len(), attr)),
+                _ => {}
+            }
+        }
+        if let Some((prefix, attr)) = prefixed_type
+            && self.is_xsi(&attr.key.as_ref()[..prefix])
+        {
+            // Strip the prefix: `vim25:VirtualMachine` and `VirtualMachine` are the same
+            // type, but `xsd:int` keeps its prefix so scalars stay recognisable.
+            let value = attribute_value(&attr)?;
+            let ty = value.as_ref();
+            let ty = match ty.bytes().position(|b| b == b':') {
+                Some(i) if &ty[..i] != "xsd" => &ty[i + 1..],
+                _ => ty,
+            };
+            node.xsi_type = Some(ty.to_string());
+        }
+        Ok(node)
+    }
+
+    /// Forget the bindings of the element that just closed.
+    fn unbind(&mut self) {
+        let depth = self.stack.len();
+        while self
+            .xsi
+            .last()
+            .is_some_and(|&(_, d)| d == depth || d == usize::MAX - depth)
+        {
+            self.xsi.pop();
+        }
+    }
+
+    /// Whether `prefix` is bound to the XML Schema instance namespace here: the nearest
+    /// binding decides (a rebinding to another namespace is kept as a marker above
+    /// `max_depth`).
+    fn is_xsi(&self, prefix: &str) -> bool {
+        self.xsi
+            .iter()
+            .rev()
+            .find(|(p, _)| **p == *prefix)
+            .is_some_and(|&(_, d)| d <= self.limits.max_depth)
     }
 
     fn close(&mut self, node: Node) -> Result<Option<Node>, Error> {
@@ -357,6 +474,13 @@ impl<'a, 's> Builder<'a, 's> {
     }
 }
 
+fn attribute_value<'a>(
+    attr: &'a quick_xml::events::attributes::Attribute<'a>,
+) -> Result<std::borrow::Cow<'a, str>, Error> {
+    attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+        .map_err(|e| Error::Decode(format!("bad XML attribute value: {e}")))
+}
+
 /// Elements and text bytes of a tree (depth is bounded, so recursion is too).
 fn weight(node: &Node) -> (usize, usize) {
     node.children
@@ -374,117 +498,6 @@ fn named_entity(name: &str) -> Option<char> {
         "apos" => '\'',
         _ => return None,
     })
-}
-
-fn element(resolver: &NamespaceResolver, start: &BytesStart<'_>) -> Result<Node, Error> {
-    let mut node = Node {
-        name: start.local_name().as_ref().to_string(),
-        ..Node::default()
-    };
-    for attr in start.attributes().with_checks(false) {
-        let attr = attr.map_err(|e| Error::Decode(format!("bad XML attribute: {e}")))?;
-        let (ns, local) = resolver.resolve_attribute(attr.key);
-        let value = attr
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| Error::Decode(format!("bad XML attribute value: {e}")))?;
-        match (ns, local.as_ref()) {
-            (ResolveResult::Bound(ns), "type") if ns.as_ref() == XSI_NS => {
-                // Strip the prefix: `vim25:VirtualMachine` and `VirtualMachine` are the same
-                // type, but `xsd:int` keeps its prefix so scalars stay recognisable.
-                let ty = value.as_ref();
-                let ty = match ty.split_once(':') {
-                    Some(("xsd", _)) => ty,
-                    Some((_, local)) => local,
-                    None => ty,
-                };
-                node.xsi_type = Some(ty.to_string());
-            }
-            (ResolveResult::Unbound, "type") => node.type_attr = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    Ok(node)
-}
-
-/// A limit was hit while reading (carried inside an io::Error through the XML reader).
-#[derive(Debug)]
-struct Limit(String);
-
-impl std::fmt::Display for Limit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Limit {}
-
-/// A body reader that fails once one token or the whole body passes its limit, so the
-/// XML reader's buffer never grows past `max_token`.
-struct Bounded<R> {
-    inner: R,
-    limits: Limits,
-    token: usize,
-    total: u64,
-}
-
-impl<R> Bounded<R> {
-    fn new(inner: R, limits: &Limits) -> Self {
-        Self {
-            inner,
-            limits: *limits,
-            token: 0,
-            total: 0,
-        }
-    }
-
-    /// The reader returned an event: the next token starts here.
-    fn next_token(&mut self) {
-        self.token = 0;
-    }
-
-    fn check(&self) -> io::Result<()> {
-        let exceeded = if self.token > self.limits.max_token {
-            too_large_token(&self.limits)
-        } else if self.total > self.limits.max_body {
-            too_large_body(&self.limits)
-        } else {
-            return Ok(());
-        };
-        let message = match exceeded {
-            Error::Decode(m) => m,
-            other => other.to_string(),
-        };
-        Err(io::Error::other(Limit(message)))
-    }
-}
-
-impl<R: AsyncBufRead + Unpin> AsyncRead for Bounded<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let data = ready!(self.as_mut().poll_fill_buf(cx))?;
-        let n = data.len().min(buf.remaining());
-        buf.put_slice(&data[..n]);
-        self.consume(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<R: AsyncBufRead + Unpin> AsyncBufRead for Bounded<R> {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_fill_buf(cx)
-    }
-
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        let this = self.get_mut();
-        this.token += amt;
-        this.total += amt as u64;
-        Pin::new(&mut this.inner).consume(amt);
-    }
 }
 
 #[cfg(test)]
