@@ -118,7 +118,8 @@ impl Client {
         opts: ConnectOptions,
         cache: Option<SessionCache>,
     ) -> Result<Arc<Client>, Error> {
-        let http = tls::http_client(&opts.tls, opts.connect_timeout)?;
+        let plain = reqwest::Url::parse(&opts.url).is_ok_and(|u| u.scheme() == "http");
+        let http = tls::http_client(&opts.tls, opts.connect_timeout, plain)?;
         let cached = cache.as_ref().and_then(|c| c.load(&opts.url, &opts.user));
         let cached_content = cached
             .as_ref()
@@ -636,7 +637,7 @@ fn placeholder_content() -> ServiceContent {
 
 fn leaf_moref(name: &str, kind: &str, value: &str) -> Node {
     Node {
-        name: name.into(),
+        name: name.to_string().into(),
         type_attr: Some(kind.into()),
         text: value.into(),
         ..Node::default()

@@ -553,13 +553,13 @@ pub fn object_content(object: Node) -> Option<ObjectContent> {
     let mut props = Vec::new();
     let mut missing = Vec::new();
     for part in object.children {
-        match part.name.as_str() {
+        match &*part.name {
             "obj" => obj = part.as_moref(),
             "propSet" => {
                 let mut name = String::new();
                 let mut val = Node::default();
                 for field in part.children {
-                    match field.name.as_str() {
+                    match &*field.name {
                         "name" => name = field.text,
                         "val" => val = field,
                         _ => {}

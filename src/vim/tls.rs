@@ -204,8 +204,15 @@ fn system_roots_config() -> Result<rustls::ClientConfig, Error> {
         .map_err(Error::Other)
 }
 
-/// Build the HTTP client for one endpoint.
-pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest::Client, Error> {
+/// Build the HTTP client for one endpoint. An endpoint reached over plain `http://`
+/// (a simulator, a local proxy) never speaks TLS (redirects to another scheme are
+/// refused), so its client trusts no root at all instead of reading the system's
+/// certificate store, which is most of a short command's start-up.
+pub fn http_client(
+    mode: &TlsMode,
+    connect_timeout: Duration,
+    plain_http: bool,
+) -> Result<reqwest::Client, Error> {
     let provider = provider();
     let builder = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
@@ -216,6 +223,14 @@ pub fn http_client(mode: &TlsMode, connect_timeout: Duration) -> Result<reqwest:
         .referer(false)
         .no_proxy();
     let builder = match mode {
+        TlsMode::Verify if plain_http => {
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::Other(format!("TLS setup: {e}")))?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            builder.tls_backend_preconfigured(config)
+        }
         TlsMode::Verify => builder.tls_backend_preconfigured(system_roots_config()?),
         TlsMode::VerifyWithCa(path) => {
             let pem = std::fs::read(path).map_err(|e| {

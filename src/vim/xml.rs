@@ -14,7 +14,7 @@ use super::moref::MoRef;
 /// attribute (set on managed object references), text and child elements in order.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Node {
-    pub name: String,
+    pub name: std::borrow::Cow<'static, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xsi_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +119,7 @@ impl Node {
         }
         for child in &self.children {
             let value = child.to_json();
-            match map.get_mut(&child.name) {
+            match map.get_mut(&*child.name) {
                 Some(J::Array(list)) if self.children_named(&child.name).count() > 1 => {
                     list.push(value)
                 }
@@ -128,7 +128,7 @@ impl Node {
                     *existing = J::Array(vec![first, value]);
                 }
                 None => {
-                    map.insert(child.name.clone(), value);
+                    map.insert(child.name.to_string(), value);
                 }
             }
         }

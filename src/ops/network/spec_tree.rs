@@ -11,7 +11,7 @@ use crate::vim::{Node, Request};
 /// A leaf element with text.
 pub fn leaf(name: &str, value: impl ToString) -> Node {
     Node {
-        name: name.into(),
+        name: name.to_string().into(),
         text: value.to_string(),
         ..Node::default()
     }
@@ -20,7 +20,7 @@ pub fn leaf(name: &str, value: impl ToString) -> Node {
 /// An element with children (and an xsi:type where the slot is polymorphic).
 pub fn object(name: &str, xsi_type: Option<&str>, children: Vec<Node>) -> Node {
     Node {
-        name: name.into(),
+        name: name.to_string().into(),
         xsi_type: xsi_type.map(str::to_string),
         children,
         ..Node::default()

@@ -192,7 +192,7 @@ async fn decode(
 }
 
 pub fn device_kind(device: &Node) -> &str {
-    device.xsi_type.as_deref().unwrap_or(device.name.as_str())
+    device.xsi_type.as_deref().unwrap_or(&device.name)
 }
 
 pub fn disk(d: &Node) -> DiskInfo {

@@ -120,7 +120,7 @@ async fn start_batch(
         let Some(vm) = item.child("vm").and_then(|n| n.as_moref()) else {
             continue;
         };
-        match item.name.as_str() {
+        match &*item.name {
             "attempted" => match item.child("task").and_then(|n| n.as_moref()) {
                 Some(task) => tasks.push((vm, task)),
                 None => refused.push((vm, vim::Error::Other("not started".into()))),
