@@ -662,6 +662,68 @@ mod tests {
         assert_eq!(root.children.len(), 100);
     }
 
+    /// Any split of the body into chunks gives the tree of the whole, including tokens
+    /// that hold a `<` (comments, CDATA), entities, and namespace prefixes declared on
+    /// the way.
+    #[tokio::test]
+    async fn chunk_boundaries_do_not_change_the_tree() {
+        let xml = r#"<?xml version="1.0"?><E xmlns:X="http://www.w3.org/2001/XMLSchema-instance"><!-- a < b <c> --><B><returnval><token>t&amp;1</token><objects><obj type="VirtualMachine">vm-1</obj><v X:type="xsd:int">4</v></objects><objects><obj type="VirtualMachine">vm-2</obj><t><![CDATA[x < y & <z>]]></t><w xmlns:X="urn:other" X:type="NotXsi">1</w></objects></returnval></B></E>"#;
+        let split = Some(Split {
+            depth: 3,
+            parent: "returnval",
+            name: "objects",
+        });
+        let mut whole = Vec::new();
+        let root = parse_bytes(xml.as_bytes(), &LIMITS, split, &mut |n| {
+            whole.push(n);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(whole.len(), 2);
+        assert_eq!(
+            whole[0].child("v").unwrap().xsi_type.as_deref(),
+            Some("xsd:int")
+        );
+        assert_eq!(whole[1].text_of("t"), Some("x < y & <z>"));
+        assert_eq!(
+            whole[1].child("w").unwrap().xsi_type,
+            None,
+            "X is rebound there"
+        );
+        assert_eq!(root.str_at("B.returnval.token"), Some("t&1"));
+        for size in [1, 2, 3, 5, 8, 13, 64] {
+            let chunked = tokio::io::BufReader::with_capacity(size, xml.as_bytes());
+            let mut got = Vec::new();
+            let streamed = parse_stream(chunked, &LIMITS, split, &mut |n| {
+                got.push(n);
+                Ok(())
+            })
+            .await
+            .unwrap();
+            assert_eq!(streamed, root, "chunks of {size} bytes");
+            assert_eq!(got, whole, "chunks of {size} bytes");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_short_or_mismatched_is_an_error() {
+        let chunked = |s: &'static str| tokio::io::BufReader::with_capacity(4, s.as_bytes());
+        for (xml, expected) in [
+            ("<a><b>text</b>", "ended early"),
+            ("<a><b>text</c></a>", "</c> closes <b>"),
+            ("<a><!-- never closed", "ended early, inside markup"),
+            ("<a><b x=\"1></b></a>", "ended early, inside markup"),
+        ] {
+            let err = parse_stream(chunked(xml), &LIMITS, None, &mut |_| Ok(()))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, Failure::Answer(Error::Decode(m)) if m.contains(expected)),
+                "{xml}: {err:?}"
+            );
+        }
+    }
+
     #[test]
     fn indentation_is_not_kept_as_text() {
         let root = parse("<a>\n  <b> x </b>\n  <c/>\n</a>", &LIMITS).unwrap();

@@ -935,7 +935,7 @@ mod tests {
         assert_eq!(view.active, Some(vec!["vmnic0".to_string()]));
         assert_eq!(view.standby, Some(vec!["vmnic1".to_string()]));
         // Untouched and unmodelled settings survive, in WSDL order.
-        let names: Vec<_> = policy.children.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<_> = policy.children.iter().map(|c| &*c.name).collect();
         assert_eq!(names, ["security", "nicTeaming", "offloadPolicy"]);
     }
 
@@ -1003,7 +1003,7 @@ mod tests {
         );
         assert_eq!(view.shaping.as_ref().map(|s| s.peak_kbps), Some(2000));
         assert_eq!(view.shaping_in.as_ref().map(|s| s.average_kbps), Some(1000));
-        let names: Vec<_> = setting.children.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<_> = setting.children.iter().map(|c| &*c.name).collect();
         assert_eq!(
             names,
             [

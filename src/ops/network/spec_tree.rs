@@ -110,7 +110,7 @@ mod tests {
         let names: Vec<_> = n
             .children
             .iter()
-            .map(|c| (c.name.as_str(), c.text.as_str()))
+            .map(|c| (&*c.name, c.text.as_str()))
             .collect();
         assert_eq!(names, [("a", "9"), ("b", "2"), ("c", "3"), ("d", "4")]);
     }
