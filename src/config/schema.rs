@@ -363,7 +363,7 @@ pub struct Settings {
     /// Operations run at once over many objects of one endpoint (default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
-    /// Endpoints worked on at once (default 64): they are independent servers, so a
+    /// Endpoints worked on at once (default 256): they are independent servers, so a
     /// fleet fans out wider than the per-object bound a single server should see.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_concurrency: Option<usize>,
