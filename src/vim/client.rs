@@ -129,12 +129,13 @@ impl Client {
             Some(c) => (Some(c.cookie.expose().to_string()), c.views),
             None => (None, BTreeMap::new()),
         };
+        let content_cached = cached_content.is_some();
         let client = Client {
             http,
             server: std::sync::RwLock::new(Server::new(
-                cached_content.clone().unwrap_or_else(placeholder_content),
+                cached_content.unwrap_or_else(placeholder_content),
             )),
-            content_cached: AtomicBool::new(cached_content.is_some()),
+            content_cached: AtomicBool::new(content_cached),
             views: std::sync::Mutex::new(views),
             view_making: Mutex::new(()),
             persisted: AtomicBool::new(cookie.is_some()),
@@ -144,14 +145,14 @@ impl Client {
             cache,
             opts,
         };
-        if cached_content.is_none() {
+        if !content_cached {
             client.read_content().await?;
         }
         if !client.persisted.load(Ordering::Relaxed) {
             client.login().await?;
         } else {
             debug::note(&format!("{}: reusing the cached session", client.opts.url));
-            if cached_content.is_none() {
+            if !content_cached {
                 // A file from before contents were kept: keep it from now on.
                 client.store_session().await;
             }

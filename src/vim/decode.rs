@@ -288,12 +288,21 @@ struct Builder<'a, 's> {
     split: Option<Split>,
     sink: Sink<'s>,
     stack: Vec<Node>,
-    /// Prefixes bound to the XML Schema instance namespace, with the depth that bound
-    /// them (xsi:type may come under any prefix; vcsim's is `XMLSchema-instance`).
-    xsi: Vec<(Box<str>, usize)>,
+    /// Prefixes bound to the XML Schema instance namespace, or bound away from it below
+    /// such a binding (xsi:type may come under any prefix; vcsim's is
+    /// `XMLSchema-instance`). Innermost last.
+    xsi: Vec<Binding>,
     /// Elements and text bytes currently held (split-off elements are subtracted).
     nodes: usize,
     text: usize,
+}
+
+/// An `xmlns:prefix` declaration that matters to `xsi:type`, and the element depth
+/// (open ancestors) of the element that made it.
+struct Binding {
+    prefix: Box<str>,
+    depth: usize,
+    is_xsi: bool,
 }
 
 impl<'a, 's> Builder<'a, 's> {
@@ -410,9 +419,11 @@ impl<'a, 's> Builder<'a, 's> {
                     let is_xsi = attr.value.as_ref() == XSI_NS;
                     // A prefix bound again as it already is changes nothing.
                     if is_xsi != self.is_xsi(declared) {
-                        let depth = self.stack.len();
-                        let mark = if is_xsi { depth } else { usize::MAX - depth };
-                        self.xsi.push((declared.into(), mark));
+                        self.xsi.push(Binding {
+                            prefix: declared.into(),
+                            depth: self.stack.len(),
+                            is_xsi,
+                        });
                     }
                 }
                 ("", "type") => node.type_attr = Some(attribute_value(&attr)?.into_owned()),
@@ -439,24 +450,19 @@ impl<'a, 's> Builder<'a, 's> {
     /// Forget the bindings of the element that just closed.
     fn unbind(&mut self) {
         let depth = self.stack.len();
-        while self
-            .xsi
-            .last()
-            .is_some_and(|&(_, d)| d == depth || d == usize::MAX - depth)
-        {
+        while self.xsi.last().is_some_and(|b| b.depth == depth) {
             self.xsi.pop();
         }
     }
 
     /// Whether `prefix` is bound to the XML Schema instance namespace here: the nearest
-    /// binding decides (a rebinding to another namespace is kept as a marker above
-    /// `max_depth`).
+    /// binding decides.
     fn is_xsi(&self, prefix: &str) -> bool {
         self.xsi
             .iter()
             .rev()
-            .find(|(p, _)| **p == *prefix)
-            .is_some_and(|&(_, d)| d <= self.limits.max_depth)
+            .find(|b| *b.prefix == *prefix)
+            .is_some_and(|b| b.is_xsi)
     }
 
     fn close(&mut self, node: Node) -> Result<Option<Node>, Error> {
