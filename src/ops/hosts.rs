@@ -6,11 +6,12 @@ use serde::Serialize;
 
 use crate::config::schema::HostEntry;
 use crate::config::{self, Config};
-use crate::vim::{Client, ConnectOptions, MoRef, ObjectContent, Request, Secret};
+use crate::vim::{
+    Client, ConnectOptions, MoRef, NamesVia, ObjectContent, PropertySpec, Request, Secret,
+};
 
 use super::error::{OpError, OpResult};
 use super::fleet::{Endpoint, EndpointError, Fleet, Gathered, Scope, Target, WithEndpoint};
-use super::inventory;
 use super::progress::Progress;
 
 const HOST_PATHS: &[&str] = &[
@@ -172,16 +173,18 @@ pub async fn info(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<Vec<Host
 async fn host_details(target: &Target) -> OpResult<Vec<HostInfo>> {
     let endpoint = target.endpoint.name().to_string();
     let client = target.endpoint.client().await?;
-    let hosts = inventory::objects(&client, "HostSystem", HOST_PATHS)
-        .await
-        .at(&endpoint)?;
-    let mut lookups: Vec<MoRef> = Vec::new();
-    for h in &hosts {
-        lookups.extend(h.moref("parent"));
-        lookups.extend(h.morefs("datastore"));
-        lookups.extend(h.morefs("network"));
-    }
-    let names = super::naming::names_of(&client, &lookups)
+    // The names of the hosts' clusters, datastores and networks come in the same call.
+    let (hosts, names) = client
+        .collect_named(
+            PropertySpec {
+                kind: "HostSystem",
+                paths: HOST_PATHS,
+            },
+            NamesVia {
+                paths: &["parent", "datastore", "network"],
+                kinds: &["ComputeResource", "Datastore", "Network"],
+            },
+        )
         .await
         .at(&endpoint)?;
     let mut out: Vec<HostInfo> = hosts

@@ -448,7 +448,12 @@ impl Client {
         let capture = debug::bodies().then(debug::capture_limit);
         let received = AtomicU64::new(0);
         let exchange = async {
-            let response = request.send().await.map_err(Failure::Transport)?;
+            let response = on_worker(request.send()).await.map_err(|e| {
+                e.map_or_else(
+                    || Failure::Io(Arc::new(lost_exchange())),
+                    Failure::Transport,
+                )
+            })?;
             let status = response.status().as_u16();
             seen_status.store(status, Ordering::Relaxed);
             if let Some(cookie) = session_cookie(response.headers()) {
@@ -662,6 +667,32 @@ enum Failure {
     Transport(reqwest::Error),
     Io(std::sync::Arc<std::io::Error>),
     Answer(Error),
+}
+
+/// Run the connection and the request on the runtime's workers, as a task of its own.
+/// An exchange started in a caller that starts hundreds (one per endpoint) would
+/// otherwise wait to be polled again until the caller had started all the others:
+/// as a task, its connection is made, and its request sent, as soon as a worker is
+/// free, and on both cores at once. Dropping the future (a timeout) ends the task.
+/// `None`: the task died (a panic in the HTTP stack).
+async fn on_worker<T: Send + 'static>(
+    exchange: impl Future<Output = Result<T, reqwest::Error>> + Send + 'static,
+) -> Result<T, Option<reqwest::Error>> {
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut task = AbortOnDrop(tokio::spawn(exchange));
+    match (&mut task.0).await {
+        Ok(answer) => answer.map_err(Some),
+        Err(_) => Err(None),
+    }
+}
+
+fn lost_exchange() -> std::io::Error {
+    std::io::Error::other("the HTTP exchange ended without an answer")
 }
 
 /// The first few KB of a body that is not SOAP, to quote in the error.

@@ -21,7 +21,7 @@ pub use datastore_files::DatastorePath;
 pub use envelope::Request;
 pub use error::Error;
 pub use moref::MoRef;
-pub use property_collector::{ObjectContent, PropertySpec};
+pub use property_collector::{NamesVia, ObjectContent, PropertySpec};
 pub use secret::Secret;
 pub use session_cache::SessionCache;
 pub use task::{ProgressFn, TaskProgress, no_progress};

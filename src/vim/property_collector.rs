@@ -1,6 +1,8 @@
 //! Bulk property reads: one RetrievePropertiesEx over a ContainerView with explicit
 //! paths, following continuation tokens. Never one round trip per object.
 
+use std::collections::HashMap;
+
 use super::client::Client;
 use super::decode;
 use super::envelope::{Envelope, Request};
@@ -51,6 +53,28 @@ impl ObjectContent {
 pub struct PropertySpec<'a> {
     pub kind: &'a str,
     pub paths: &'a [&'a str],
+}
+
+/// References to follow from listed objects, and what they may be, to read their names
+/// in the same call (`Client::collect_named`).
+#[derive(Debug, Clone, Copy)]
+pub struct NamesVia<'a> {
+    /// Properties of the listed objects that hold references (one or a list).
+    pub paths: &'a [&'a str],
+    /// The types those references have; a supertype (ComputeResource, Network) also
+    /// matches its subtypes.
+    pub kinds: &'a [&'a str],
+}
+
+/// Moref → `name` of objects read with a `name` path.
+pub fn name_map(objects: Vec<ObjectContent>) -> HashMap<MoRef, String> {
+    objects
+        .into_iter()
+        .map(|o| {
+            let name = o.str("name").unwrap_or_default().to_string();
+            (o.obj, name)
+        })
+        .collect()
 }
 
 /// Objects per page asked of the server (`RetrieveOptions.maxObjects`). Pages are decoded
@@ -134,6 +158,18 @@ impl Client {
 
     /// RetrievePropertiesEx of `specs` over every object of a ContainerView.
     fn view_read(&self, view: &MoRef, specs: &[PropertySpec<'_>]) -> Request {
+        self.view_read_via(view, specs, "", &[])
+    }
+
+    /// `view_read`, also stepping from each object of `kind` in the view along `paths`
+    /// (`specs` then say what to read of the objects reached).
+    fn view_read_via(
+        &self,
+        view: &MoRef,
+        specs: &[PropertySpec<'_>],
+        kind: &str,
+        paths: &[&str],
+    ) -> Request {
         let mut req = Request::new("RetrievePropertiesEx", &self.content().property_collector);
         req.nest("specSet", None, |r| {
             write_prop_specs(r, specs);
@@ -146,6 +182,14 @@ impl Client {
                             .text("type", "ContainerView")
                             .text("path", "view")
                             .text("skip", false);
+                        for path in paths {
+                            r.nest("selectSet", Some("TraversalSpec"), |r| {
+                                r.text("name", format!("{kind}.{path}"))
+                                    .text("type", kind)
+                                    .text("path", path)
+                                    .text("skip", false);
+                            });
+                        }
                     },
                 );
             });
@@ -194,25 +238,83 @@ impl Client {
         &self,
         specs: &[PropertySpec<'_>],
         init: impl Fn() -> T + Send + Sync,
+        add: impl FnMut(&mut T, ObjectContent) + Send,
+    ) -> Result<T, Error> {
+        self.read_session_view(specs, |view| self.view_read(view, specs), init, add)
+            .await
+    }
+
+    /// `read(view)` over the session's view holding the types of `specs`.
+    async fn read_session_view<T: Send>(
+        &self,
+        specs: &[PropertySpec<'_>],
+        read: impl Fn(&MoRef) -> Request + Send,
+        init: impl Fn() -> T + Send + Sync,
         mut add: impl FnMut(&mut T, ObjectContent) + Send,
     ) -> Result<T, Error> {
         let key = view_key(specs);
         let (view, made) = self.session_view_for(&key, specs).await?;
-        match self
-            .retrieve_pages(self.view_read(&view, specs), &init, &mut add)
-            .await
-        {
+        match self.retrieve_pages(read(&view), &init, &mut add).await {
             Err(e) if !made && e.fault_name() == Some("ManagedObjectNotFound") => {
                 super::debug::note(&format!(
                     "the session's view {view} is gone; making it again"
                 ));
                 self.forget_session_view(&key, &view);
                 let (view, _) = self.session_view_for(&key, specs).await?;
-                self.retrieve_pages(self.view_read(&view, specs), &init, &mut add)
-                    .await
+                self.retrieve_pages(read(&view), &init, &mut add).await
             }
             other => other,
         }
+    }
+
+    /// Every object of `spec.kind` in the inventory, and the `name` of each object that
+    /// their `via.paths` refer to (a host's cluster, datastores and networks), in one
+    /// call: on the session's view, a traversal step along each path brings the named
+    /// objects with the listed ones. Without a kept view (no session cache, or types a
+    /// view does not keep), the names are a second call.
+    pub async fn collect_named(
+        &self,
+        spec: PropertySpec<'_>,
+        via: NamesVia<'_>,
+    ) -> Result<(Vec<ObjectContent>, HashMap<MoRef, String>), Error> {
+        let name_specs: Vec<PropertySpec<'_>> = via
+            .kinds
+            .iter()
+            .map(|kind| PropertySpec {
+                kind,
+                paths: &["name"],
+            })
+            .collect();
+        if !(self.keeps_session()
+            && self.content().view_manager.is_some()
+            && VIEW_KINDS.contains(&spec.kind))
+        {
+            let root = self.content().root_folder.clone();
+            let objects = self.collect_view(&root, &[spec]).await?;
+            let refs: Vec<MoRef> = objects
+                .iter()
+                .flat_map(|o| via.paths.iter().flat_map(|p| o.morefs(p)))
+                .collect();
+            let names = self.names_of(&refs).await?;
+            return Ok((objects, names));
+        }
+        let mut all = vec![spec];
+        all.extend(name_specs.iter().copied());
+        let (listed, named) = self
+            .read_session_view(
+                std::slice::from_ref(&spec),
+                |view| self.view_read_via(view, &all, spec.kind, via.paths),
+                || (Vec::new(), Vec::new()),
+                |(listed, named): &mut (Vec<ObjectContent>, Vec<ObjectContent>), o| {
+                    if o.obj.kind == spec.kind {
+                        listed.push(o);
+                    } else {
+                        named.push(o);
+                    }
+                },
+            )
+            .await?;
+        Ok((listed, name_map(named)))
     }
 
     /// The session's view for `key`, made and kept if it has none (true: made now).
@@ -255,6 +357,24 @@ impl Client {
         });
         write_options(&mut req);
         self.retrieve_pages(req, Vec::new, Vec::push).await
+    }
+
+    /// `name` of each object (mixed kinds allowed), in one RetrievePropertiesEx.
+    pub async fn names_of(&self, objects: &[MoRef]) -> Result<HashMap<MoRef, String>, Error> {
+        let mut kinds: Vec<&str> = objects.iter().map(|m| m.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let specs: Vec<PropertySpec<'_>> = kinds
+            .iter()
+            .map(|kind| PropertySpec {
+                kind,
+                paths: &["name"],
+            })
+            .collect();
+        let mut unique = objects.to_vec();
+        unique.sort();
+        unique.dedup();
+        Ok(name_map(self.retrieve(&unique, &specs).await?))
     }
 
     /// Read some properties of one object. A vanished object is a ManagedObjectNotFound fault.

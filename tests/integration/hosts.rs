@@ -59,6 +59,12 @@ fn host_list_and_info_on_vcenter() {
     assert_eq!(info["maintenance"], false);
     assert!(!info["version"].as_str().unwrap().is_empty());
     assert_eq!(info["api_type"], "VirtualCenter");
+    // Names, not ids, of what the host sees (read in the same call as the host).
+    assert_eq!(info["cluster"], "DC0_C0");
+    assert_eq!(info["datastores"], serde_json::json!(["LocalDS_0"]));
+    let networks = info["networks"].as_array().unwrap();
+    assert!(networks.contains(&"VM Network".into()), "{info}");
+    assert!(networks.contains(&"DC0_DVPG0".into()), "{info}");
 
     // --host narrows commands to that ESXi host's VMs.
     let vms = sim

@@ -136,14 +136,14 @@ fn a_cached_session_keeps_its_inventory_view_and_makes_a_lost_one_again() {
         "{first:?}"
     );
     assert!(!first.contains(&"DestroyView".to_string()), "{first:?}");
-    // The next ones read it: one call. host list keeps a view of its own (and then
-    // reads the names of the hosts' parents, datastores and networks).
+    // The next ones read it: one call. host list keeps a view of its own, and the
+    // names of the hosts' clusters, datastores and networks come in the same call.
     assert_eq!(t.calls(&["vm", "list", "--json"]), ["RetrievePropertiesEx"]);
     let hosts = t.calls(&["host", "list", "--json"]);
     assert_eq!(hosts[0], "CreateContainerView", "{hosts:?}");
     assert_eq!(
         t.calls(&["host", "list", "--json"]),
-        ["RetrievePropertiesEx", "RetrievePropertiesEx"]
+        ["RetrievePropertiesEx"]
     );
 
     // A view that is gone (destroyed by someone, or from another session) is made again.

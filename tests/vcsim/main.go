@@ -86,7 +86,7 @@ func main() {
 	flag.IntVar(&model.Folder, "folder", model.Folder, "number of datacenters placed inside a folder (vCenter only)")
 	flag.IntVar(&model.Pod, "pod", model.Pod, "number of storage pods per datacenter (vCenter only)")
 	flag.BoolVar(&model.Autostart, "autostart", model.Autostart, "power on the VMs the model creates")
-	flag.IntVar(&opts.delay, "delay", 0, "milliseconds to wait before answering every SOAP request")
+	flag.IntVar(&opts.delay, "delay", 0, "network latency: every SOAP answer leaves this many milliseconds after its request arrived, the simulator's work inside that time (see -delay-first)")
 	flag.StringVar(&opts.methodDelay, "method-delay", "", "extra per-method delay, e.g. CreateSnapshot_Task:500,RetrievePropertiesEx:20 (milliseconds)")
 	flag.BoolVar(&opts.tls, "tls", false, "serve HTTPS with a self-signed certificate generated at start")
 	flag.BoolVar(&opts.trace, "trace", false, "write SOAP requests and responses to stderr")
@@ -189,10 +189,18 @@ func main() {
 
 	// Replace the server's handler before anyone knows the port: the wrapper
 	// applies -delay and lets extensions intercept SOAP methods.
-	server.Config.Handler = newSDKHandler(server.Config.Handler, time.Duration(opts.delay)*time.Millisecond, methodDelay)
+	delay := time.Duration(opts.delay) * time.Millisecond
+	slept := time.Duration(0)
+	if delayFirst {
+		slept = delay
+	}
+	server.Config.Handler = newSDKHandler(server.Config.Handler, slept, methodDelay)
 
 	for _, hook := range serverHooks {
 		hook(model, server)
+	}
+	if !delayFirst {
+		server.Config.Handler = withLatency(server.Config.Handler, delay)
 	}
 
 	u := *server.URL

@@ -92,7 +92,9 @@ var folderWriteHooks []func(relPath string)
 const probeMethod = "QueryChangedDiskAreas"
 
 type sdkHandler struct {
-	next        http.Handler
+	next http.Handler
+	// delay is -delay with -delay-first (slept before the call is handled; see latency
+	// for the default), and nothing otherwise.
 	delay       time.Duration
 	methodDelay map[string]time.Duration
 	traceMu     sync.Mutex

@@ -1,0 +1,87 @@
+package main
+
+// -delay as network latency: every SOAP answer leaves DELAY after its request
+// arrived, or as soon as it is ready if the simulator took longer. A host that far
+// away answers no sooner, and the work of the call falls inside that time, as it does
+// on a real host, which works while the packets travel. The simulator's own time
+// only adds when it exceeds the delay; that matters with -endpoints, where one
+// process does the work of hundreds of hosts on the machine's few cores, all of
+// which real hosts would do in parallel on their own.
+//
+// -delay-first keeps the older model: sleep DELAY, then handle the call, so that
+// the simulator's time (for all endpoints at once) adds to every round trip.
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"net"
+	"net/http"
+	"time"
+)
+
+var delayFirst bool
+
+func init() {
+	flag.BoolVar(&delayFirst, "delay-first", false,
+		"sleep -delay before handling each SOAP call, so the simulator's own time adds to it (default: answer -delay after the call arrived, the simulator's time inside it)")
+}
+
+// withLatency wraps the outermost handler, so that every SOAP call pays the delay,
+// including those extensions answer before the simulator sees them (paging).
+func withLatency(next http.Handler, d time.Duration) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !isSDKPath(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		held := &heldWriter{ResponseWriter: w, until: time.Now().Add(d)}
+		next.ServeHTTP(held, r)
+		held.release()
+	})
+}
+
+// heldWriter delays the answer's first byte (its status line) until a deadline.
+type heldWriter struct {
+	http.ResponseWriter
+	until    time.Time
+	released bool
+}
+
+func (h *heldWriter) release() {
+	if !h.released {
+		h.released = true
+		time.Sleep(time.Until(h.until))
+	}
+}
+
+func (h *heldWriter) WriteHeader(code int) {
+	h.release()
+	h.ResponseWriter.WriteHeader(code)
+}
+
+func (h *heldWriter) Write(b []byte) (int, error) {
+	h.release()
+	return h.ResponseWriter.Write(b)
+}
+
+// Flush and Hijack keep what fault injection needs of the writer (a flushed partial
+// answer, a dropped connection), after the same wait.
+func (h *heldWriter) Flush() {
+	h.release()
+	if f, ok := h.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (h *heldWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h.release()
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the connection cannot be taken over")
+	}
+	return hj.Hijack()
+}
