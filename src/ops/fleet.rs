@@ -12,6 +12,7 @@ use futures::StreamExt;
 use tokio::sync::OnceCell;
 
 use crate::config::{EndpointSpec, LoadedConfig, PasswordSource};
+use crate::vim::tls::HttpClients;
 use crate::vim::{self, Client, ConnectOptions, Secret, SessionCache};
 
 use super::error::{OpError, OpResult, close_names};
@@ -43,6 +44,8 @@ pub struct Endpoint {
     prompt: Option<PasswordPrompt>,
     client: OnceCell<Arc<Client>>,
     session_cache: Option<SessionCache>,
+    /// HTTP clients shared by the fleet's endpoints.
+    http: Arc<HttpClients>,
 }
 
 impl Endpoint {
@@ -76,7 +79,7 @@ impl Endpoint {
                     call_timeout: self.timeouts.call,
                     ask_password,
                 };
-                Client::connect_cached(options, self.session_cache.clone())
+                Client::connect_cached(options, self.session_cache.clone(), Some(&self.http))
                     .await
                     .map_err(|e| OpError::vim(&self.spec.name, e))
             })
@@ -186,6 +189,7 @@ impl Fleet {
             .then(SessionCache::default_dir)
             .flatten()
             .map(SessionCache::new);
+        let http = Arc::new(HttpClients::default());
         let endpoints = config
             .endpoints
             .iter()
@@ -196,6 +200,7 @@ impl Fleet {
                     prompt: prompt.clone(),
                     client: OnceCell::new(),
                     session_cache: session_cache.clone(),
+                    http: http.clone(),
                 })
             })
             .collect();

@@ -106,7 +106,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Retrieve the service content and log in.
     pub async fn connect(opts: ConnectOptions) -> Result<Arc<Client>, Error> {
-        Self::connect_cached(opts, None).await
+        Self::connect_cached(opts, None, None).await
     }
 
     /// Reuse the session cached for this URL and user, with the ServiceContent kept with
@@ -114,20 +114,26 @@ impl Client {
     /// cached session is not checked here: the first call it fails with
     /// NotAuthenticated logs in again (and reads the service content afresh), so a
     /// valid one costs no round trip.
+    /// `shared`: the HTTP clients of the other endpoints of this fleet, to reuse one
+    /// with the same TLS set-up.
     pub async fn connect_cached(
         opts: ConnectOptions,
         cache: Option<SessionCache>,
+        shared: Option<&tls::HttpClients>,
     ) -> Result<Arc<Client>, Error> {
         let plain = reqwest::Url::parse(&opts.url).is_ok_and(|u| u.scheme() == "http");
-        let http = tls::http_client(&opts.tls, opts.connect_timeout, plain)?;
+        let http = match shared {
+            Some(clients) => clients.get(&opts.tls, opts.connect_timeout, plain)?,
+            None => tls::http_client(&opts.tls, opts.connect_timeout, plain)?,
+        };
         let cached = cache.as_ref().and_then(|c| c.load(&opts.url, &opts.user));
-        let cached_content = cached
-            .as_ref()
-            .and_then(|c| c.content.as_ref())
-            .and_then(ServiceContent::from_node);
-        let (cookie, views) = match cached {
-            Some(c) => (Some(c.cookie.expose().to_string()), c.views),
-            None => (None, BTreeMap::new()),
+        let (cookie, views, cached_content) = match cached {
+            Some(c) => (
+                Some(c.cookie.expose().to_string()),
+                c.views,
+                c.content.and_then(ServiceContent::from_node),
+            ),
+            None => (None, BTreeMap::new(), None),
         };
         let content_cached = cached_content.is_some();
         let client = Client {
@@ -167,7 +173,9 @@ impl Client {
             .send(&Request::new("RetrieveServiceContent", &service).finish())
             .await?;
         let content = answer
-            .child("returnval")
+            .children
+            .into_iter()
+            .find(|c| c.name == "returnval")
             .and_then(ServiceContent::from_node)
             .ok_or_else(|| {
                 Error::Decode(format!(
@@ -638,7 +646,7 @@ fn placeholder_content() -> ServiceContent {
         ..Node::default()
     };
     // Cannot fail: the node above has every required field.
-    ServiceContent::from_node(&node).unwrap_or_else(|| unreachable!())
+    ServiceContent::from_node(node).unwrap_or_else(|| unreachable!())
 }
 
 fn leaf_moref(name: &str, kind: &str, value: &str) -> Node {

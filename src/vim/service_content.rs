@@ -26,7 +26,7 @@ pub struct About {
 }
 
 impl ServiceContent {
-    pub fn from_node(node: &Node) -> Option<Self> {
+    pub fn from_node(node: Node) -> Option<Self> {
         let about = node.child("about")?;
         let text = |n: &str| about.text_of(n).unwrap_or_default().to_string();
         Some(Self {
@@ -43,7 +43,7 @@ impl ServiceContent {
                 api_version: text("apiVersion"),
                 instance_uuid: text("instanceUuid"),
             },
-            raw: node.clone(),
+            raw: node,
         })
     }
 

@@ -8,11 +8,15 @@ package main
 // process does the work of hundreds of hosts on the machine's few cores, all of
 // which real hosts would do in parallel on their own.
 //
+// -method-delay is the host's own time for a method: it adds to the delay in both
+// models.
+//
 // -delay-first keeps the older model: sleep DELAY, then handle the call, so that
 // the simulator's time (for all endpoints at once) adds to every round trip.
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"net"
@@ -39,9 +43,18 @@ func withLatency(next http.Handler, d time.Duration) http.Handler {
 			return
 		}
 		held := &heldWriter{ResponseWriter: w, until: time.Now().Add(d)}
-		next.ServeHTTP(held, r)
+		next.ServeHTTP(held, r.WithContext(context.WithValue(r.Context(), heldKey{}, held)))
 		held.release()
 	})
+}
+
+type heldKey struct{}
+
+// heldAnswer is the hold on r's answer, for handlers inside that add a method's own
+// time to it (-method-delay); nil without one (-delay 0, or -delay-first).
+func heldAnswer(r *http.Request) *heldWriter {
+	held, _ := r.Context().Value(heldKey{}).(*heldWriter)
+	return held
 }
 
 // heldWriter delays the answer's first byte (its status line) until a deadline.

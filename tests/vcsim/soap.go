@@ -93,8 +93,8 @@ const probeMethod = "QueryChangedDiskAreas"
 
 type sdkHandler struct {
 	next http.Handler
-	// delay is -delay with -delay-first (slept before the call is handled; see latency
-	// for the default), and nothing otherwise.
+	// delay is -delay with -delay-first (slept before the call is handled; see
+	// latency.go for the default), and nothing otherwise.
 	delay       time.Duration
 	methodDelay map[string]time.Duration
 	traceMu     sync.Mutex
@@ -153,9 +153,15 @@ func (h *sdkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		logRequest(nil)
 	}
 
-	d := h.delay
+	d, work := h.delay, time.Duration(0)
 	if derr == nil {
-		d += h.methodDelay[method.Name]
+		work = h.methodDelay[method.Name]
+	}
+	if held := heldAnswer(r); held != nil {
+		// -method-delay is the host's own time: it adds to the latency.
+		held.until = held.until.Add(work)
+	} else {
+		d += work
 	}
 	if d > 0 {
 		time.Sleep(d)
