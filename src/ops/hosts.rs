@@ -14,31 +14,44 @@ use super::error::{OpError, OpResult};
 use super::fleet::{Endpoint, EndpointError, Fleet, Gathered, Scope, Target, WithEndpoint};
 use super::progress::Progress;
 
-const HOST_PATHS: &[&str] = &[
+/// What `host list` shows of each host.
+const SUMMARY_PATHS: &[&str] = &[
     "name",
     "parent",
-    "summary.hardware.vendor",
-    "summary.hardware.model",
-    "summary.hardware.cpuModel",
     "summary.hardware.cpuMhz",
-    "summary.hardware.numCpuPkgs",
     "summary.hardware.numCpuCores",
-    "summary.hardware.numCpuThreads",
     "summary.hardware.memorySize",
-    "summary.hardware.uuid",
     "summary.quickStats.overallCpuUsage",
     "summary.quickStats.overallMemoryUsage",
-    "summary.quickStats.uptime",
-    "summary.config.product.fullName",
     "summary.config.product.version",
-    "summary.config.product.build",
     "runtime.connectionState",
     "runtime.powerState",
     "runtime.inMaintenanceMode",
     "vm",
+];
+
+/// What `host info` shows besides.
+const DETAIL_PATHS: &[&str] = &[
+    "summary.hardware.vendor",
+    "summary.hardware.model",
+    "summary.hardware.cpuModel",
+    "summary.hardware.numCpuPkgs",
+    "summary.hardware.numCpuThreads",
+    "summary.hardware.uuid",
+    "summary.quickStats.uptime",
+    "summary.config.product.fullName",
+    "summary.config.product.build",
     "datastore",
     "network",
 ];
+
+/// How much of each host a command reads: a list reads only its columns (less for
+/// every host to encode and send, which at hundreds of endpoints is most of the time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    Summary,
+    Full,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostSummary {
@@ -90,7 +103,9 @@ pub async fn list(fleet: &Fleet, scope: &Scope) -> OpResult<Gathered<HostSummary
     };
     let targets = fleet.targets(scope).await?;
     let results = fleet
-        .each_endpoint(targets.clone(), |t| async move { host_details(&t).await })
+        .each_endpoint(targets.clone(), |t| async move {
+            host_details(&t, Read::Summary).await
+        })
         .await;
     let mut rows = Gathered::default();
     for (target, result) in targets.iter().zip(results) {
@@ -151,7 +166,10 @@ pub async fn info(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<Vec<Host
     };
     let mut out = Vec::new();
     for result in fleet
-        .each_endpoint(targets, |t| async move { host_details(&t).await })
+        .each_endpoint(
+            targets,
+            |t| async move { host_details(&t, Read::Full).await },
+        )
         .await
     {
         out.extend(result?);
@@ -170,20 +188,33 @@ pub async fn info(fleet: &Fleet, scope: &Scope, name: &str) -> OpResult<Vec<Host
     Ok(out)
 }
 
-async fn host_details(target: &Target) -> OpResult<Vec<HostInfo>> {
+async fn host_details(target: &Target, read: Read) -> OpResult<Vec<HostInfo>> {
     let endpoint = target.endpoint.name().to_string();
     let client = target.endpoint.client().await?;
-    // The names of the hosts' clusters, datastores and networks come in the same call.
-    let (hosts, names) = client
-        .collect_named(
-            PropertySpec {
-                kind: "HostSystem",
-                paths: HOST_PATHS,
+    // The names of the hosts' clusters (and datastores and networks) come in the same call.
+    let (paths, via) = match read {
+        Read::Summary => (
+            SUMMARY_PATHS.to_vec(),
+            NamesVia {
+                paths: &["parent"],
+                kinds: &["ComputeResource"],
             },
+        ),
+        Read::Full => (
+            [SUMMARY_PATHS, DETAIL_PATHS].concat(),
             NamesVia {
                 paths: &["parent", "datastore", "network"],
                 kinds: &["ComputeResource", "Datastore", "Network"],
             },
+        ),
+    };
+    let (hosts, names) = client
+        .collect_named(
+            PropertySpec {
+                kind: "HostSystem",
+                paths: &paths,
+            },
+            via,
         )
         .await
         .at(&endpoint)?;
@@ -360,7 +391,10 @@ pub async fn details(fleet: &Fleet, scope: &Scope) -> OpResult<Vec<HostInfo>> {
     let targets = fleet.targets(scope).await?;
     let mut out = Vec::new();
     for result in fleet
-        .each_endpoint(targets, |t| async move { host_details(&t).await })
+        .each_endpoint(
+            targets,
+            |t| async move { host_details(&t, Read::Full).await },
+        )
         .await
     {
         out.extend(result?);

@@ -16,6 +16,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -57,32 +58,48 @@ func heldAnswer(r *http.Request) *heldWriter {
 	return held
 }
 
-// heldWriter delays the answer's first byte (its status line) until a deadline.
+// heldWriter keeps the answer (status and body) until the handler is done and the
+// deadline has passed, then sends it at once: the simulator's encoding, too, is work
+// the host does before its answer leaves.
 type heldWriter struct {
 	http.ResponseWriter
 	until    time.Time
 	released bool
+	code     int
+	body     bytes.Buffer
 }
 
 func (h *heldWriter) release() {
-	if !h.released {
-		h.released = true
-		time.Sleep(time.Until(h.until))
+	if h.released {
+		return
+	}
+	h.released = true
+	time.Sleep(time.Until(h.until))
+	if h.code != 0 {
+		h.ResponseWriter.WriteHeader(h.code)
+	}
+	if h.body.Len() > 0 {
+		_, _ = h.ResponseWriter.Write(h.body.Bytes())
 	}
 }
 
 func (h *heldWriter) WriteHeader(code int) {
-	h.release()
-	h.ResponseWriter.WriteHeader(code)
+	if h.released {
+		h.ResponseWriter.WriteHeader(code)
+	} else if h.code == 0 {
+		h.code = code
+	}
 }
 
 func (h *heldWriter) Write(b []byte) (int, error) {
-	h.release()
-	return h.ResponseWriter.Write(b)
+	if h.released {
+		return h.ResponseWriter.Write(b)
+	}
+	return h.body.Write(b)
 }
 
 // Flush and Hijack keep what fault injection needs of the writer (a flushed partial
-// answer, a dropped connection), after the same wait.
+// answer, a dropped connection): what was written so far leaves after the same wait.
 func (h *heldWriter) Flush() {
 	h.release()
 	if f, ok := h.ResponseWriter.(http.Flusher); ok {
