@@ -38,7 +38,7 @@ fn objects(name: &str) -> Vec<ceso::vim::ObjectContent> {
 #[test]
 fn service_content_of_a_vcenter() {
     let response = ok("00_");
-    let content = ServiceContent::from_node(response.child("returnval").unwrap()).unwrap();
+    let content = ServiceContent::from_node(response.child("returnval").unwrap().clone()).unwrap();
     assert!(content.is_vcenter());
     assert_eq!(content.root_folder.value, "group-d1");
     assert_eq!(content.about.api_version, "6.5");

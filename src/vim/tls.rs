@@ -273,7 +273,10 @@ pub fn http_client(
 /// scheme, host and port, redirects are judged per request, and the session cookie is
 /// set per request, never kept by the client. Kept within one runtime (a fleet's).
 #[derive(Default)]
-pub struct HttpClients(Mutex<Vec<((TlsMode, Duration, bool), reqwest::Client)>>);
+pub struct HttpClients(Mutex<Vec<(ClientKey, reqwest::Client)>>);
+
+/// What makes two endpoints' clients the same: TLS mode, connect timeout, plain HTTP.
+type ClientKey = (TlsMode, Duration, bool);
 
 impl HttpClients {
     /// The client for this set-up, built on first use (`http_client`).
