@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::vim::{Client, MoRef, Node, Request};
 
 use super::error::{OpError, OpResult, close_names};
+use super::event_types::EVENT_TYPES;
 use super::fleet::{Target, WithEndpoint};
 use super::inventory;
 
@@ -62,6 +63,7 @@ pub async fn open(target: &Target, query: EventQuery) -> OpResult<EventStream> {
         .content()
         .manager("eventManager")
         .ok_or_else(|| OpError::invalid(format!("{endpoint} has no event manager")))?;
+    check_types(&client, &endpoint, &manager, &query.types).await?;
     let entity = match &query.object {
         Some(name) => Some(find_entity(&client, &endpoint, name).await?),
         None => None,
@@ -96,6 +98,52 @@ pub async fn open(target: &Target, query: EventQuery) -> OpResult<EventStream> {
         query,
         last_key: 0,
     })
+}
+
+/// Refuse an event type that neither the API nor this server knows: the server would
+/// match nothing and answer an empty history, which reads as "nothing happened". An
+/// EventEx / ExtendedEvent id (`com.vmware.vc.…`) passes, as the server's catalogue
+/// need not list every extension's. Costs a call only for a name the API lacks.
+async fn check_types(
+    client: &Client,
+    endpoint: &str,
+    manager: &MoRef,
+    types: &[String],
+) -> OpResult<()> {
+    let unknown: Vec<&String> = types
+        .iter()
+        .filter(|t| EVENT_TYPES.binary_search(&t.as_str()).is_err() && !t.contains('.'))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let described = client
+        .properties(manager, &["description.eventInfo"])
+        .await
+        .at(endpoint)?;
+    let known: Vec<String> = described
+        .get("description.eventInfo")
+        .map(|info| {
+            info.items()
+                .into_iter()
+                .filter_map(|d| d.text_of("key").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    match unknown.into_iter().find(|t| !known.contains(t)) {
+        None => Ok(()),
+        Some(name) => Err(OpError::NotFound {
+            kind: "event type",
+            name: name.clone(),
+            suggestions: close_names(
+                name,
+                EVENT_TYPES
+                    .iter()
+                    .copied()
+                    .chain(known.iter().map(String::as_str)),
+            ),
+        }),
+    }
 }
 
 /// An entity by `Type:id` or by name (VMs first, then hosts, clusters, datacenters,

@@ -10,6 +10,7 @@ pub mod datastores;
 pub mod devices;
 pub mod drs;
 pub mod error;
+pub mod event_types;
 pub mod events;
 pub mod exporter;
 pub mod fleet;

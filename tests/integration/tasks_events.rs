@@ -159,6 +159,22 @@ fn events_by_object_type_and_time_and_followed() {
     sim.ceso()
         .run(&["events", "NoSuchVm"])
         .fails_with(exit::NOT_FOUND);
+    // A misspelt type would match nothing (an empty history reads as "nothing
+    // happened"): refused, with the type meant. A base type covers its subtypes.
+    sim.ceso()
+        .run(&["events", VM, "--type", "VmPowerdOffEvent"])
+        .fails_with(exit::NOT_FOUND)
+        .stderr_has("VmPoweredOffEvent");
+    let of_vm = sim
+        .ceso()
+        .run(&["events", VM, "--type", "VmEvent", "--json"])
+        .ok()
+        .json();
+    let of_vm = of_vm.as_array().unwrap();
+    assert!(
+        of_vm.iter().any(|e| e["type"] == "VmPoweredOffEvent"),
+        "{of_vm:?}"
+    );
     sim.ceso()
         .run(&["events", VM, "--since", "yesterday"])
         .fails_with(exit::USAGE)
