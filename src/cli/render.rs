@@ -172,6 +172,20 @@ pub fn bytes(value: u64) -> String {
     }
 }
 
+/// A server timestamp (xsd:dateTime) for a table: `2026-12-07 12:46:32` in UTC, to the
+/// second (servers send anything from seconds to nanoseconds); JSON keeps the server's
+/// own text. Text that is not a timestamp is shown as it is.
+pub fn clock(timestamp: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(timestamp).map_or_else(
+        |_| timestamp.to_string(),
+        |t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        },
+    )
+}
+
 /// A duration in seconds as `45s`, `12m`, `5h`, `3d`.
 pub fn age(seconds: i64) -> String {
     match seconds {
@@ -186,4 +200,21 @@ pub fn age(seconds: i64) -> String {
 pub fn planned_host(host: &Option<String>) -> String {
     host.clone()
         .unwrap_or_else(|| "(chosen by the pool)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clock_shows_utc_seconds_whatever_the_precision() {
+        assert_eq!(
+            super::clock("2026-12-07T12:46:32.808610672Z"),
+            "2026-12-07 12:46:32"
+        );
+        assert_eq!(
+            super::clock("2026-12-07T13:46:32+01:00"),
+            "2026-12-07 12:46:32"
+        );
+        assert_eq!(super::clock("2026-12-07T12:46:32Z"), "2026-12-07 12:46:32");
+        assert_eq!(super::clock("soon"), "soon");
+    }
 }

@@ -8,7 +8,7 @@ use super::Ctx;
 use super::args::{ScopeArgs, SnapshotCommand};
 use super::confirm::{confirm, lowercase_first};
 use super::progress::TermProgress;
-use super::render::age;
+use super::render::{age, clock};
 
 pub fn run(ctx: &Ctx, cmd: SnapshotCommand) -> OpResult<()> {
     match cmd {
@@ -199,11 +199,7 @@ fn list(ctx: &Ctx, vm: &str, scope: &ScopeArgs) -> OpResult<()> {
                 vec![
                     s.id.to_string(),
                     format!("{}{}", "  ".repeat(s.depth), s.name),
-                    s.created
-                        .split('.')
-                        .next()
-                        .unwrap_or_default()
-                        .replace('T', " "),
+                    clock(&s.created),
                     s.age_seconds(now).map(age).unwrap_or_default(),
                     yes_no(s.quiesced),
                     yes_no(s.memory),

@@ -11,6 +11,7 @@ use crate::ops::{OpError, OpResult};
 use super::Ctx;
 use super::args::ScopeArgs;
 use super::confirm::confirm;
+use super::render::clock;
 
 /// How often --follow asks the server.
 const POLL: Duration = Duration::from_secs(1);
@@ -194,7 +195,7 @@ fn task_row(t: &TaskSummary) -> Vec<String> {
             (state, _) => state.to_string(),
         },
         t.user.clone(),
-        t.queued.clone().unwrap_or_default(),
+        t.queued.as_deref().map(clock).unwrap_or_default(),
         t.error.clone().unwrap_or_default(),
     ]
 }
@@ -248,7 +249,7 @@ pub fn events(ctx: &Ctx, args: EventsArgs) -> OpResult<()> {
 
 fn event_row(e: &EventSummary) -> Vec<String> {
     vec![
-        e.created.clone(),
+        clock(&e.created),
         e.kind.clone(),
         e.object.clone(),
         e.user.clone(),
