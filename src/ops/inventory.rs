@@ -22,7 +22,7 @@ pub async fn objects(
 
 /// HostSystem morefs to names.
 pub async fn host_names(client: &Client) -> Result<HashMap<MoRef, String>, vim::Error> {
-    Ok(super::naming::name_map(
+    Ok(crate::vim::property_collector::name_map(
         objects(client, "HostSystem", &[]).await?,
     ))
 }

@@ -18,7 +18,6 @@ pub mod history;
 pub mod hosts;
 pub mod inventory;
 pub mod migrate;
-pub mod naming;
 pub mod network;
 pub mod networks;
 pub mod ovf;

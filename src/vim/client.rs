@@ -686,16 +686,19 @@ enum Failure {
 async fn on_worker<T: Send + 'static>(
     exchange: impl Future<Output = Result<T, reqwest::Error>> + Send + 'static,
 ) -> Result<T, Option<reqwest::Error>> {
-    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-    impl<T> Drop for AbortOnDrop<T> {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
     let mut task = AbortOnDrop(tokio::spawn(exchange));
     match (&mut task.0).await {
         Ok(answer) => answer.map_err(Some),
         Err(_) => Err(None),
+    }
+}
+
+/// A spawned task that ends when its handle is dropped (the caller gave up on it).
+pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -66,6 +66,17 @@ pub struct NamesVia<'a> {
     pub kinds: &'a [&'a str],
 }
 
+/// A `name` read of each of these types.
+fn name_specs<'a>(kinds: &[&'a str]) -> Vec<PropertySpec<'a>> {
+    kinds
+        .iter()
+        .map(|kind| PropertySpec {
+            kind,
+            paths: &["name"],
+        })
+        .collect()
+}
+
 /// Moref → `name` of objects read with a `name` path.
 pub fn name_map(objects: Vec<ObjectContent>) -> HashMap<MoRef, String> {
     objects
@@ -209,10 +220,7 @@ impl Client {
         init: impl Fn() -> T + Send + Sync,
         add: impl FnMut(&mut T, ObjectContent) + Send,
     ) -> Result<T, Error> {
-        if self.keeps_session()
-            && self.content().view_manager.is_some()
-            && specs.iter().all(|s| VIEW_KINDS.contains(&s.kind))
-        {
+        if self.reads_session_views(specs) {
             return self.collect_in_session_view(specs, init, add).await;
         }
         let root = self.content().root_folder.clone();
@@ -277,18 +285,7 @@ impl Client {
         spec: PropertySpec<'_>,
         via: NamesVia<'_>,
     ) -> Result<(Vec<ObjectContent>, HashMap<MoRef, String>), Error> {
-        let name_specs: Vec<PropertySpec<'_>> = via
-            .kinds
-            .iter()
-            .map(|kind| PropertySpec {
-                kind,
-                paths: &["name"],
-            })
-            .collect();
-        if !(self.keeps_session()
-            && self.content().view_manager.is_some()
-            && VIEW_KINDS.contains(&spec.kind))
-        {
+        if !self.reads_session_views(std::slice::from_ref(&spec)) {
             let root = self.content().root_folder.clone();
             let objects = self.collect_view(&root, &[spec]).await?;
             let refs: Vec<MoRef> = objects
@@ -299,7 +296,7 @@ impl Client {
             return Ok((objects, names));
         }
         let mut all = vec![spec];
-        all.extend(name_specs.iter().copied());
+        all.extend(name_specs(via.kinds));
         let (listed, named) = self
             .read_session_view(
                 std::slice::from_ref(&spec),
@@ -315,6 +312,14 @@ impl Client {
             )
             .await?;
         Ok((listed, name_map(named)))
+    }
+
+    /// Whether reads of `specs` over the whole inventory go through a view the session
+    /// keeps (see `collect_in_session_view`).
+    fn reads_session_views(&self, specs: &[PropertySpec<'_>]) -> bool {
+        self.keeps_session()
+            && self.content().view_manager.is_some()
+            && specs.iter().all(|s| VIEW_KINDS.contains(&s.kind))
     }
 
     /// The session's view for `key`, made and kept if it has none (true: made now).
@@ -364,13 +369,7 @@ impl Client {
         let mut kinds: Vec<&str> = objects.iter().map(|m| m.kind.as_str()).collect();
         kinds.sort_unstable();
         kinds.dedup();
-        let specs: Vec<PropertySpec<'_>> = kinds
-            .iter()
-            .map(|kind| PropertySpec {
-                kind,
-                paths: &["name"],
-            })
-            .collect();
+        let specs = name_specs(&kinds);
         let mut unique = objects.to_vec();
         unique.sort();
         unique.dedup();

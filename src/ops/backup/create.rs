@@ -21,6 +21,7 @@ use crate::ops::progress::Progress;
 use crate::ops::snapshots::{self, SnapshotSpec};
 use crate::ops::vms::VmRef;
 use crate::ops::vms::info::device_kind;
+use crate::vim::client::AbortOnDrop;
 use crate::vim::{Client, DatastorePath, MoRef, Node};
 
 use super::hooks::{self, HookContext, HookPhase, HookResult, HookRunner, HookVm};
@@ -354,14 +355,6 @@ async fn remove_snapshot(
         .wait_task(task, vm.endpoint.timeouts().task, &crate::vim::no_progress)
         .await;
     leftover::remove_named(vm, name, progress).await.map(|_| ())
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The part of a backup that runs while the snapshot exists.

@@ -76,9 +76,7 @@ pub async fn list(cluster: &ClusterRef) -> OpResult<Vec<Recommendation>> {
             }
         }
     }
-    let names = crate::ops::naming::names_of(&client, &refs)
-        .await
-        .at(&endpoint)?;
+    let names = client.names_of(&refs).await.at(&endpoint)?;
     Ok(items
         .into_iter()
         .map(|r| Recommendation {
@@ -128,9 +126,7 @@ pub async fn hosts_for_vm(cluster: &ClusterRef, vm: &VmRef) -> OpResult<Vec<Host
             hosts.push((h, r.i64_at("rating").unwrap_or(0)));
         }
     }
-    let names = crate::ops::naming::names_of(&client, &refs)
-        .await
-        .at(&endpoint)?;
+    let names = client.names_of(&refs).await.at(&endpoint)?;
     let mut out: Vec<HostRecommendation> = hosts
         .into_iter()
         .map(|(h, rating)| HostRecommendation {

@@ -209,7 +209,7 @@ pub async fn read(endpoint: &Arc<Endpoint>) -> OpResult<Snapshot> {
         inventory::objects(c, "VirtualMachine", &["runtime.host", "network"]),
     )
     .at(&name)?;
-    let cluster_names = crate::ops::naming::name_map(clusters);
+    let cluster_names = crate::vim::property_collector::name_map(clusters);
     let host_names: HashMap<MoRef, String> = hosts
         .iter()
         .map(|h| (h.obj.clone(), h.str("name").unwrap_or_default().to_string()))

@@ -8,7 +8,6 @@ use crate::ops::drs::model::{GroupKind, RuleKind};
 use crate::ops::drs::read;
 use crate::ops::error::OpResult;
 use crate::ops::fleet::{Target, WithEndpoint};
-use crate::ops::naming;
 use crate::ops::pci::inventory::{VmBacking, scan_target};
 use crate::placement::model::{Host, HostUsage, Rule, Vm, VmHostKind, VmUsage};
 use crate::vim::{MoRef, ObjectContent, PropertySpec};
@@ -92,7 +91,7 @@ pub async fn part(target: &Target) -> OpResult<Part> {
         lookups.extend(o.morefs("datastore"));
         lookups.extend(o.morefs("network"));
     }
-    let names = naming::names_of(&client, &lookups).await.at(&endpoint)?;
+    let names = client.names_of(&lookups).await.at(&endpoint)?;
     let names_of = |o: &ObjectContent, path: &str| -> Vec<String> {
         let mut v: Vec<String> = o
             .morefs(path)

@@ -4,7 +4,6 @@ use serde::Serialize;
 
 use crate::ops::error::OpResult;
 use crate::ops::fleet::WithEndpoint;
-use crate::ops::naming::names_of;
 use crate::ops::pci::inventory::{VmPciDevice, vm_pci_device};
 use crate::vim::{Client, MoRef, Node, ObjectContent};
 
@@ -128,7 +127,7 @@ async fn decode(
     let pool = p.moref("resourcePool");
     let mut lookup: Vec<MoRef> = networks.iter().chain(&datastores).cloned().collect();
     lookup.extend(pool.clone());
-    let names = names_of(client, &lookup).await?;
+    let names = client.names_of(&lookup).await?;
     let name_of = |m: &MoRef| names.get(m).cloned().unwrap_or_else(|| m.value.clone());
     let devices: Vec<&Node> = p
         .get("config.hardware.device")

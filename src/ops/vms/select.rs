@@ -3,7 +3,6 @@
 
 use crate::ops::error::{OpError, OpResult, close_names};
 use crate::ops::fleet::{Fleet, Scope, Target, WithEndpoint};
-use crate::ops::naming::names_of;
 use crate::vim::MoRef;
 
 use super::list::{SUMMARY_PATHS, list_target};
@@ -100,7 +99,8 @@ pub async fn refresh(vm: &VmRef) -> OpResult<VmSummary> {
         .await
         .at(&endpoint)?;
     let host = match p.moref("runtime.host") {
-        Some(h) => names_of(&client, std::slice::from_ref(&h))
+        Some(h) => client
+            .names_of(std::slice::from_ref(&h))
             .await
             .at(&endpoint)?
             .remove(&h)
